@@ -1,0 +1,289 @@
+"""Plain value types shared by every layer: no I/O, no SQLAlchemy, no httpx.
+
+The normalized `Study` is what ctmonitor compares between polls. It holds only the
+fields we track or classify on, already cleaned (whitespace, markdown escapes, the
+enrollment sentinel, MeSH id padding), so that a registry reformatting never looks
+like a change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+NCT_RE = re.compile(r"^NCT\d{8}$")
+
+
+class UserError(Exception):
+    """Bad input from the user (config, arguments, files): reported in one line, exit 2."""
+
+
+def check_nct_id(value: str) -> str:
+    """Return the canonical form of an NCT id or raise UserError.
+
+    We accept lower case (the registry does too) but insist on NCT + 8 digits, because
+    that is what every record carries and what users paste from the website.
+    """
+    candidate = value.strip().upper()
+    if not NCT_RE.match(candidate):
+        raise UserError(f"not an NCT id: {value!r} (expected NCT followed by 8 digits, e.g. NCT05085418)")
+    return candidate
+
+
+class EventKind(StrEnum):
+    """The closed set of changes ctmonitor records. Every output speaks this vocabulary."""
+
+    NEW_STUDY = "new_study"
+    STATUS = "status_change"
+    WHY_STOPPED = "why_stopped_change"
+    ENROLLMENT = "enrollment_change"
+    DATE = "date_change"
+    PHASE = "phase_change"
+    CONDITION_ADDED = "condition_added"
+    CONDITION_REMOVED = "condition_removed"
+    INTERVENTION_ADDED = "intervention_added"
+    INTERVENTION_REMOVED = "intervention_removed"
+    ARM_ADDED = "arm_added"
+    ARM_REMOVED = "arm_removed"
+    SITE_ADDED = "site_added"
+    SITE_REMOVED = "site_removed"
+    SITE_STATUS = "site_status_change"
+    RESULTS_POSTED = "results_posted"
+    RESULTS_REMOVED = "results_removed"
+    SPONSOR = "sponsor_change"
+    TITLE = "title_change"
+    LEFT_QUERY = "left_query"
+    REJOINED_QUERY = "rejoined_query"
+    GONE = "gone_from_registry"
+    RESTORED = "back_in_registry"
+    ID_CHANGED = "id_changed"
+
+
+# 3 = act on it (status, results, new study), 2 = worth knowing, 1 = detail.
+IMPORTANCE: dict[EventKind, int] = {
+    EventKind.NEW_STUDY: 3,
+    EventKind.STATUS: 3,
+    EventKind.WHY_STOPPED: 3,
+    EventKind.RESULTS_POSTED: 3,
+    EventKind.GONE: 3,
+    EventKind.ID_CHANGED: 2,
+    EventKind.RESULTS_REMOVED: 2,
+    EventKind.ENROLLMENT: 2,
+    EventKind.DATE: 2,
+    EventKind.PHASE: 2,
+    EventKind.SPONSOR: 2,
+    EventKind.SITE_STATUS: 2,
+    EventKind.LEFT_QUERY: 2,
+    EventKind.REJOINED_QUERY: 2,
+    EventKind.RESTORED: 2,
+    EventKind.SITE_ADDED: 1,
+    EventKind.SITE_REMOVED: 1,
+    EventKind.CONDITION_ADDED: 1,
+    EventKind.CONDITION_REMOVED: 1,
+    EventKind.INTERVENTION_ADDED: 1,
+    EventKind.INTERVENTION_REMOVED: 1,
+    EventKind.ARM_ADDED: 1,
+    EventKind.ARM_REMOVED: 1,
+    EventKind.TITLE: 1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PartialDate:
+    """A registry date as written (`2024`, `2024-03` or `2024-03-15`) and its type."""
+
+    date: str
+    type: str | None = None  # ACTUAL, ESTIMATED, or absent on old records
+
+    @property
+    def precision(self) -> str:
+        return {4: "year", 7: "month"}.get(len(self.date), "day")
+
+    def sort_key(self) -> str:
+        """Pads partial dates to the first day so they sort and compare with full ones."""
+        return (self.date + "-01-01")[:10] if len(self.date) < 10 else self.date
+
+    def __str__(self) -> str:
+        return f"{self.date} ({self.type.lower()})" if self.type else self.date
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    key: str
+    facility: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    status: str | None
+
+    def label(self) -> str:
+        parts = [p for p in (self.facility, self.city, self.state, self.country) if p]
+        return ", ".join(parts) or "(unnamed site)"
+
+
+@dataclass(frozen=True, slots=True)
+class Intervention:
+    key: str
+    type: str | None
+    name: str
+    other_names: tuple[str, ...] = ()
+    description: str | None = None
+
+    def label(self) -> str:
+        return f"{self.type.title()}: {self.name}" if self.type else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    key: str
+    label: str
+    type: str | None = None
+    description: str | None = None
+    intervention_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MeshTerm:
+    id: str | None
+    term: str
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    """One study as ctmonitor sees it: the tracked fields plus the text the classifier reads."""
+
+    nct_id: str
+    brief_title: str | None = None
+    official_title: str | None = None
+    acronym: str | None = None
+    aliases: tuple[str, ...] = ()
+    study_type: str | None = None
+    overall_status: str | None = None
+    last_known_status: str | None = None
+    why_stopped: str | None = None
+    status_verified_date: str | None = None
+    start_date: PartialDate | None = None
+    primary_completion_date: PartialDate | None = None
+    completion_date: PartialDate | None = None
+    enrollment_count: int | None = None
+    enrollment_type: str | None = None
+    phases: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    condition_mesh: tuple[MeshTerm, ...] = ()
+    condition_ancestors: tuple[MeshTerm, ...] = ()
+    intervention_mesh: tuple[MeshTerm, ...] = ()
+    interventions: tuple[Intervention, ...] = ()
+    arms: tuple[Arm, ...] = ()
+    lead_sponsor: str | None = None
+    lead_sponsor_class: str | None = None
+    collaborators: tuple[str, ...] = ()
+    sites: tuple[Site, ...] = ()
+    has_results: bool = False
+    results_first_post_date: str | None = None
+    first_post_date: str | None = None
+    last_update_post_date: str | None = None
+    last_update_submit_date: str | None = None
+    brief_summary: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.brief_title or self.official_title or self.nct_id
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        return tuple(sorted({s.country for s in self.sites if s.country}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (hand-written: `dataclasses.asdict` deep-copies and is 10x slower)."""
+        out: dict[str, Any] = {}
+        for name in _STUDY_FIELDS:
+            v = getattr(self, name)
+            if isinstance(v, tuple):
+                v = [_plain(x) for x in v]
+            elif isinstance(v, PartialDate):
+                v = {"date": v.date, "type": v.type}
+            out[name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Study:
+        """Rebuild a Study from `to_dict()` output (as stored in the database)."""
+        d = dict(data)
+
+        def date(v: Any) -> PartialDate | None:
+            return PartialDate(**v) if v else None
+
+        def mesh(vs: Any) -> tuple[MeshTerm, ...]:
+            return tuple(MeshTerm(**v) for v in vs or ())
+
+        for name in ("start_date", "primary_completion_date", "completion_date"):
+            d[name] = date(d.get(name))
+        for name in ("condition_mesh", "condition_ancestors", "intervention_mesh"):
+            d[name] = mesh(d.get(name))
+        d["sites"] = tuple(Site(**s) for s in d.get("sites") or ())
+        d["interventions"] = tuple(
+            Intervention(**{**i, "other_names": tuple(i.get("other_names") or ())})
+            for i in d.get("interventions") or ()
+        )
+        d["arms"] = tuple(
+            Arm(**{**a, "intervention_names": tuple(a.get("intervention_names") or ())})
+            for a in d.get("arms") or ()
+        )
+        for name in ("aliases", "phases", "conditions", "keywords", "collaborators"):
+            d[name] = tuple(d.get(name) or ())
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+_STUDY_FIELDS = tuple(Study.__dataclass_fields__)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, (Site, Intervention, Arm, MeshTerm)):
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k in x.__dataclass_fields__
+            for v in (getattr(x, k),)
+        }
+    return x
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One tracked difference between two versions of a study."""
+
+    kind: EventKind
+    field: str
+    key: str = ""  # identifies the item for list fields (a site, a condition); "" otherwise
+    before: Any = None
+    after: Any = None
+
+    @property
+    def importance(self) -> int:
+        return IMPORTANCE[self.kind]
+
+
+@dataclass(slots=True)
+class PollSummary:
+    """What one poll did, for the CLI, the scheduler and the runs table."""
+
+    run_id: int
+    mode: str
+    outcome: str
+    fetched: int = 0
+    expected: int = 0
+    new_studies: int = 0
+    changed_studies: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    events_by_kind: dict[str, int] = field(default_factory=dict)
+    held: bool = False
+    data_timestamp: str | None = None
+    error: str | None = None
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_kind.values())

@@ -1,0 +1,159 @@
+"""Human wording for registry values and change events, shared by the CLI, digests and reports. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUS_LABELS = {
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "RECRUITING": "Recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "COMPLETED": "Completed",
+    "WITHDRAWN": "Withdrawn",
+    "UNKNOWN": "Unknown status",
+    "AVAILABLE": "Available",
+    "NO_LONGER_AVAILABLE": "No longer available",
+    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
+    "APPROVED_FOR_MARKETING": "Approved for marketing",
+    "WITHHELD": "Withheld",
+}
+PHASE_LABELS = {
+    "EARLY_PHASE1": "Early phase 1",
+    "PHASE1": "Phase 1",
+    "PHASE2": "Phase 2",
+    "PHASE3": "Phase 3",
+    "PHASE4": "Phase 4",
+    "NA": "Not applicable",
+}
+KIND_LABELS = {
+    "new_study": "New study",
+    "status_change": "Status",
+    "why_stopped_change": "Why stopped",
+    "enrollment_change": "Enrollment",
+    "date_change": "Date",
+    "phase_change": "Phase",
+    "condition_added": "Condition added",
+    "condition_removed": "Condition removed",
+    "intervention_added": "Intervention added",
+    "intervention_removed": "Intervention removed",
+    "arm_added": "Arm added",
+    "arm_removed": "Arm removed",
+    "site_added": "Site added",
+    "site_removed": "Site removed",
+    "site_status_change": "Site status",
+    "results_posted": "Results posted",
+    "results_removed": "Results removed",
+    "sponsor_change": "Sponsor",
+    "title_change": "Title",
+    "left_query": "Left the watch query",
+    "rejoined_query": "Back in the watch query",
+    "gone_from_registry": "No longer in the registry",
+    "back_in_registry": "Back in the registry",
+    "id_changed": "NCT id changed",
+}
+FIELD_LABELS = {
+    "start_date": "Start date",
+    "primary_completion_date": "Primary completion",
+    "completion_date": "Study completion",
+    "brief_title": "Brief title",
+    "official_title": "Official title",
+    "acronym": "Acronym",
+    "lead_sponsor": "Lead sponsor",
+    "collaborators": "Collaborator",
+}
+
+
+def status_label(value: str | None) -> str:
+    if not value:
+        return "no status"
+    return STATUS_LABELS.get(value, value.replace("_", " ").capitalize())
+
+
+def phases_label(phases: Any) -> str:
+    if not phases:
+        return "no phase"
+    if isinstance(phases, str):
+        phases = phases.split("|")
+    return "/".join(PHASE_LABELS.get(p, p) for p in phases)
+
+
+def _status(v: Any) -> str:
+    if not isinstance(v, dict):
+        return status_label(v)
+    text = status_label(v.get("status"))
+    if v.get("last_known"):
+        text += f" (last known: {status_label(v['last_known'])})"
+    return text
+
+
+def _date(v: Any) -> str:
+    if not v:
+        return "none"
+    return f"{v['date']} ({v['type'].lower()})" if v.get("type") else str(v["date"])
+
+
+def _enrollment(v: Any) -> str:
+    if not v or v.get("count") is None:
+        return "not given"
+    return f"{v['count']} ({v['type'].lower()})" if v.get("type") else str(v["count"])
+
+
+def _site(v: Any) -> str:
+    if not v:
+        return ""
+    return f"{v['site']} ({status_label(v['status'])})" if v.get("status") else str(v["site"])
+
+
+def _text(v: Any) -> str:
+    return "none" if v in (None, "") else str(v)
+
+
+def change_text(kind: str, field: str, before: Any, after: Any) -> str:
+    """One line saying what changed, as a clinician would write it."""
+    if kind == "new_study":
+        a = after or {}
+        first = a.get("first_posted") or "?"
+        return f"{status_label(a.get('status'))}; {phases_label(a.get('phases'))}; first posted {first}"
+    if kind == "status_change":
+        return f"{_status(before)} → {_status(after)}"
+    if kind == "why_stopped_change":
+        return f"“{_text(after)}”" if not before else f"“{_text(before)}” → “{_text(after)}”"
+    if kind == "enrollment_change":
+        return f"{_enrollment(before)} → {_enrollment(after)}"
+    if kind == "date_change":
+        return f"{FIELD_LABELS.get(field, field)} {_date(before)} → {_date(after)}"
+    if kind == "phase_change":
+        return f"{phases_label(before)} → {phases_label(after)}"
+    if kind in ("site_added", "condition_added", "intervention_added", "arm_added"):
+        return f"+ {_site(after) if kind == 'site_added' else _text(after)}"
+    if kind in ("site_removed", "condition_removed", "intervention_removed", "arm_removed"):
+        return f"− {_site(before) if kind == 'site_removed' else _text(before)}"
+    if kind == "site_status_change":
+        return (
+            f"{(after or before or {}).get('site', '')}: {status_label((before or {}).get('status'))} → "
+            f"{status_label((after or {}).get('status'))}"
+        )
+    if kind in ("results_posted", "results_removed"):
+        first = (after or {}).get("first_posted")
+        return "results first posted " + first if kind == "results_posted" and first else KIND_LABELS[kind]
+    if kind == "sponsor_change":
+        label = FIELD_LABELS.get(field, field)
+        if field == "collaborators":
+            return f"{label} added: {after}" if after else f"{label} removed: {before}"
+        return f"{label}: {_text(before)} → {_text(after)}"
+    if kind == "title_change":
+        return f"{FIELD_LABELS.get(field, field)}: {_text(before)} → {_text(after)}"
+    if kind == "gone_from_registry":
+        return f"was {status_label(before)}; the registry no longer returns this record"
+    if kind == "back_in_registry":
+        return f"the registry returns this record again ({status_label(after)})"
+    if kind == "id_changed":
+        return f"{before} is now {after}"
+    if kind == "left_query":
+        return "no longer matches the watch queries; still followed by id"
+    if kind == "rejoined_query":
+        return "matches the watch queries again"
+    return f"{_text(before)} → {_text(after)}"

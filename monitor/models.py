@@ -1,0 +1,149 @@
+"""SQLAlchemy 2 tables. Declarations only: the schema itself is created by Alembic.
+
+A test compares these declarations with what `alembic upgrade head` builds, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL, JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class PollRun(Base):
+    """One poll: what it asked, what it got, how it ended."""
+
+    __tablename__ = "poll_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # running | ok | unchanged | failed | crashed
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    window_start: Mapped[str | None] = mapped_column(String(10))
+    data_timestamp: Mapped[str | None] = mapped_column(String(32))
+    query_hash: Mapped[str | None] = mapped_column(String(64))  # a changed watch query forces a full sync
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    expected: Mapped[int] = mapped_column(Integer, default=0)
+    new_studies: Mapped[int] = mapped_column(Integer, default=0)
+    changed_studies: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    host: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StudyRow(Base):
+    """Every study ctmonitor tracks: flags, hashes, and the summary columns listings filter on.
+
+    The full current version is the study's newest snapshot.
+    """
+
+    __tablename__ = "studies"
+
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    brief_title: Mapped[str | None] = mapped_column(Text)
+    overall_status: Mapped[str | None] = mapped_column(String(32), index=True)
+    study_type: Mapped[str | None] = mapped_column(String(32))
+    phases: Mapped[str | None] = mapped_column(String(64))
+    lead_sponsor: Mapped[str | None] = mapped_column(Text)
+    countries: Mapped[str | None] = mapped_column(Text)  # "|"-joined
+    first_post_date: Mapped[str | None] = mapped_column(String(10))
+    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    snapshot_count: Mapped[int] = mapped_column(Integer, default=0)
+    in_query: Mapped[bool] = mapped_column(Boolean, default=True)
+    gone: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into: Mapped[str | None] = mapped_column(String(11))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    first_seen_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"))
+
+
+class Snapshot(Base):
+    """Append-only: every distinct version of a record we fetched, raw JSON kept compressed.
+
+    The normalized form is not stored here: it is derived from `raw` on demand, so an
+    improved normalizer applies to history too.
+    """
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("nct_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    nct_id: Mapped[str] = mapped_column(String(11), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... per study, in the order we stored them
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # zstd-compressed JSON, as fetched
+    last_update_post_date: Mapped[str | None] = mapped_column(String(10))
+    origin: Mapped[str] = mapped_column(String(16), default="poll")  # poll | backfill
+    registry_version: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """One tracked change. Detection writes it; delivery reads it."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        # An event belongs to the snapshot that introduced it; the same change cannot be stored twice.
+        UniqueConstraint("nct_id", "snapshot_seq", "kind", "field", "item_key"),
+        ForeignKeyConstraint(["nct_id", "snapshot_seq"], ["snapshots.nct_id", "snapshots.seq"]),
+        Index("ix_events_nct_detected", "nct_id", "detected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    nct_id: Mapped[str] = mapped_column(String(11))
+    run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"), index=True)
+    snapshot_seq: Mapped[int | None] = mapped_column(Integer)  # None: no new record version (e.g. gone)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    item_key: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[object | None] = mapped_column(Json)
+    after: Mapped[object | None] = mapped_column(Json)
+    importance: Mapped[int] = mapped_column(SmallInteger)
+    registry_date: Mapped[str | None] = mapped_column(String(10))
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="poll")
+    held: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)

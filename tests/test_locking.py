@@ -1,0 +1,52 @@
+"""Two writers on one database: the second is turned away at once, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from monitor.db import Database
+from monitor.localapi import LocalApiServer
+from monitor.locking import LockBusy, exclusive
+from tests.test_sync import poll
+
+
+def test_second_lock_holder_is_refused_and_can_lock_after_release(database: Database) -> None:
+    with exclusive(database.engine):
+        other = Database(database.url)
+        try:
+            with pytest.raises(LockBusy), exclusive(other.engine):
+                pass
+        finally:
+            other.dispose()
+    with exclusive(database.engine):
+        pass
+
+
+def test_a_poll_while_another_holds_the_lock_says_so_and_writes_nothing(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    with exclusive(database.engine), pytest.raises(LockBusy):
+        poll(database, settings)
+    assert api.log == []
+
+
+def test_lock_dies_with_its_process(database: Database) -> None:
+    """A holder killed without cleanup does not leave a stale lock behind."""
+    code = textwrap.dedent(f"""
+        import os
+        from monitor.db import Database
+        from monitor.locking import exclusive
+        db = Database({database.url!r})
+        with exclusive(db.engine):
+            print("locked", flush=True)
+            os._exit(9)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "locked" in proc.stdout and proc.returncode == 9
+    with exclusive(database.engine):
+        pass

@@ -1,0 +1,302 @@
+"""The ClinicalTrials.gov data API v2 client (httpx), the same code for the registry and the local server.
+
+One retry rule for every request: transport errors, timeouts, 429 (honouring
+Retry-After, capped), 5xx, and bodies that are not the JSON they claim to be are retried
+with exponential backoff and full jitter inside a total time budget; every other 4xx
+fails at once. A client-side minimum interval between requests keeps us polite
+(the registry's robots.txt asks for one second). Sleep and clock are injectable so
+tests count calls without ever sleeping.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from monitor.config import ApiSettings
+from monitor.normalize import RecordError, nct_id_of
+
+STUDIES = "/api/v2/studies"
+VERSION = "/api/v2/version"
+_TAG = re.compile(r"<[^>]+>")
+
+
+class ApiError(Exception):
+    """The registry answered, or failed to, in a way that ends this request."""
+
+
+class ApiHTTPError(ApiError):
+    def __init__(self, status: int, url: str, detail: str) -> None:
+        self.status, self.url, self.detail = status, url, detail
+        super().__init__(f"HTTP {status} from {url}: {detail}" if detail else f"HTTP {status} from {url}")
+
+
+class ApiForbidden(ApiHTTPError):
+    """403 from the registry's edge: seen when a Python client sends a custom User-Agent."""
+
+    def __str__(self) -> str:
+        return (
+            f"HTTP 403 (forbidden) from {self.url}: the registry's edge has rejected Python clients "
+            "that send a custom User-Agent; leave api.user_agent empty (httpx's default) or try again later"
+        )
+
+
+class ApiNotFound(ApiHTTPError):
+    pass
+
+
+class MalformedResponse(ApiError):
+    """A 200 whose body is not the JSON shape the API documents."""
+
+
+class RetriesExhausted(ApiError):
+    pass
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another try; `retry_after` in seconds when the server said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    studies: list[dict[str, Any]]
+    total_count: int | None
+    next_token: str | None
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    api_version: str | None
+    data_timestamp: str | None
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The first readable line of an error body, whether text/plain, JSON or an HTML page."""
+    ctype = response.headers.get("content-type", "")
+    try:
+        text = response.text
+    except Exception:  # an undecodable body says nothing useful
+        return ""
+    if "html" in ctype or text.lstrip().startswith("<"):
+        text = _TAG.sub(" ", text)
+    text = " ".join(text.split())
+    return text[:200]
+
+
+class RateLimiter:
+    """At least `interval` seconds between the starts of two requests."""
+
+    def __init__(self, interval: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.interval, self.clock, self.sleep = interval, clock, sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self.interval > 0 and self._last is not None:
+            delay = self._last + self.interval - self.clock()
+            if delay > 0:
+                self.sleep(delay)
+        self._last = self.clock()
+
+
+class CtGovClient:
+    """Talks to `{base_url}/api/v2`; yields raw study dicts, never touches the database."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._sleep, self._clock = sleep, clock
+        self._rng = rng or random.Random()
+        headers = {"Accept": "application/json"}
+        if settings.user_agent:
+            headers["User-Agent"] = settings.user_agent
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+            headers=headers,
+            follow_redirects=True,
+            transport=transport,
+        )
+        self._limiter = RateLimiter(settings.min_interval_seconds, clock, sleep)
+        self.requests = 0  # HTTP requests actually sent, retries included
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CtGovClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the one retry rule ------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        s = self.settings
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, s.max_retry_after_seconds)
+        ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** (state.attempt_number - 1))
+        return self._rng.uniform(0, ceiling)
+
+    def _request_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET `path` and return its JSON, retrying what is worth retrying."""
+        started = self._clock()
+        attempts = 0
+        last_error: list[str] = [""]
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.settings.max_attempts:
+                return True
+            upcoming = state.upcoming_sleep or 0.0
+            return self._clock() - started + upcoming > self.settings.retry_budget_seconds
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retryable),
+            wait=self._wait,
+            stop=stop,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    try:
+                        return self._send_once(path, params)
+                    except _Retryable as exc:
+                        last_error[0] = str(exc)
+                        raise
+        except _Retryable:
+            elapsed = self._clock() - started
+            raise RetriesExhausted(
+                f"gave up on {path} after {attempts} attempt(s) in {elapsed:.0f}s: {last_error[0]}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_once(self, path: str, params: dict[str, str] | None) -> Any:
+        self._limiter.wait()
+        self.requests += 1
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
+        url = str(response.request.url.copy_with(query=None))
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise _Retryable(f"HTTP {status}: {_error_detail(response)}".rstrip(": "), retry_after)
+        if status == 403:
+            raise ApiForbidden(status, url, _error_detail(response))
+        if status == 404:
+            raise ApiNotFound(status, url, _error_detail(response))
+        if status != 200:
+            raise ApiHTTPError(status, url, _error_detail(response))
+        ctype = response.headers.get("content-type", "")
+        if "json" not in ctype:
+            raise _Retryable(f"expected JSON, got {ctype or 'no content type'}")
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _Retryable(f"malformed or truncated JSON ({exc})") from None
+
+    # -- endpoints ---------------------------------------------------------------
+
+    def version(self) -> VersionInfo:
+        data = self._request_json(VERSION)
+        if not isinstance(data, dict):
+            raise MalformedResponse(f"{VERSION} did not return an object")
+        ts = data.get("dataTimestamp")
+        return VersionInfo(api_version=data.get("apiVersion"), data_timestamp=str(ts) if ts else None)
+
+    def iter_pages(self, params: dict[str, str], *, count_total: bool = True) -> Iterator[Page]:
+        """Every page of a /studies search, following `nextPageToken`.
+
+        The registry can hand out a token after a page that exactly exhausted the
+        results; the page it leads to is empty, so an empty page ends the search too.
+        Later pages repeat the first page's parameters, as the API requires.
+        """
+        base = dict(params)
+        base["pageSize"] = str(self.settings.page_size)
+        if self.settings.fields:
+            base["fields"] = "|".join(self.settings.fields)
+        token: str | None = None
+        number = 0
+        while True:
+            number += 1
+            query = dict(base)
+            if number == 1 and count_total:
+                query["countTotal"] = "true"
+            if token:
+                query["pageToken"] = token
+            page = self._parse_page(self._request_json(STUDIES, query), number)
+            if page.studies or number == 1:
+                yield page
+            if not page.studies or not page.next_token:
+                return
+            token = page.next_token
+
+    @staticmethod
+    def _parse_page(data: Any, number: int) -> Page:
+        if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+            raise MalformedResponse(f"page {number} of /studies has no 'studies' list")
+        studies = data["studies"]
+        for item in studies:
+            try:
+                nct_id_of(item)
+            except RecordError as exc:
+                raise MalformedResponse(f"page {number} of /studies: {exc}") from None
+        total = data.get("totalCount")
+        if total is not None and not isinstance(total, int):
+            raise MalformedResponse(f"page {number} of /studies: totalCount is not a number")
+        token = data.get("nextPageToken")
+        return Page(
+            studies=studies, total_count=total, next_token=str(token) if token else None, number=number
+        )
+
+    def get_study(self, nct_id: str) -> dict[str, Any]:
+        """One study by id. An id that became an alias answers 301; httpx follows it, and
+        the record returned carries the study's current id."""
+        params = {"fields": "|".join(self.settings.fields)} if self.settings.fields else None
+        data = self._request_json(f"{STUDIES}/{nct_id}", params)
+        try:
+            nct_id_of(data)
+        except RecordError as exc:
+            raise MalformedResponse(f"{STUDIES}/{nct_id}: {exc}") from None
+        return data

@@ -1,0 +1,460 @@
+"""The poll: registry -> normalized studies -> diffs -> snapshots and events, one page per transaction.
+
+Order of a poll:
+1. take the writer lock (a second poll says so and leaves);
+2. `GET /version`: if the data timestamp has not moved since the last good poll and no
+   full reconciliation is due, stop there (one request);
+3. run every watch query, incrementally (`LastUpdatePostDate` from the last good poll's
+   data date minus an overlap) or in full, committing each page with its snapshots and
+   events; check that each query returned exactly its `totalCount`;
+4. re-read by id (`filter.ids`) the tracked studies the queries did not return, so a
+   study that left the query is recorded as such and keeps being followed; in a full
+   reconciliation, confirm the ones the registry no longer has one by one;
+5. hold the run's events for review if an implausible share of studies changed;
+6. record the run as ok. Only an ok run moves the next window forward, so a failed or
+   killed poll is simply covered again by the next one; since every page compares with
+   what is stored, nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor import locking, store
+from monitor.config import Settings
+from monitor.ctgov import ApiError, ApiNotFound, CtGovClient, Page
+from monitor.db import Database
+from monitor.diff import diff, new_study_change
+from monitor.domain import EventKind, FieldChange, PollSummary, Study
+from monitor.normalize import (
+    RecordError,
+    canonical_json,
+    content_hash,
+    nct_id_of,
+    raw_hash,
+    raw_json,
+    to_study,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int | None, str], None]  # (studies processed, expected, query name)
+
+
+class IncompleteResult(ApiError):
+    """The registry returned fewer or more studies than it said it had."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the one convention for every timestamp we store (SQLite keeps no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def query_hash(settings: Settings) -> str:
+    return hashlib.sha256(canonical_json([q.model_dump() for q in settings.queries])).hexdigest()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _window_param(params: dict[str, str], window_start: str | None) -> dict[str, str]:
+    """Add the incremental date window to a query, keeping any filter.advanced it has."""
+    if not window_start:
+        return params
+    clause = f"AREA[LastUpdatePostDate]RANGE[{window_start},MAX]"
+    out = dict(params)
+    existing = out.get("filter.advanced")
+    out["filter.advanced"] = f"({existing}) AND {clause}" if existing else clause
+    return out
+
+
+def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+    """Download the next page while the current one is written: at most one page ahead,
+    so memory stays flat; an error in the download surfaces where the page would have."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def worker() -> None:
+        try:
+            for page in pages:
+                if not offer(("page", page)):
+                    return
+            offer(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(("error", exc))
+
+    thread = threading.Thread(target=worker, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """One fetched record with its hashes and what is stored for it."""
+
+    study: Study
+    blob: bytes
+    rhash: str
+    chash: str
+    prev: store.CurrentState | None
+    merged_from: store.CurrentState | None
+
+    @property
+    def base(self) -> store.CurrentState:
+        """The stored study this record is compared with (itself, or the id it replaces)."""
+        base = self.prev or self.merged_from
+        assert base is not None
+        return base
+
+    @property
+    def needs_previous(self) -> bool:
+        if self.prev is not None:
+            return self.chash != self.prev.content_hash
+        return self.merged_from is not None
+
+
+@dataclass
+class _RunState:
+    run_id: int
+    mode: str
+    window_start: str | None
+    started: datetime
+    seen: set[str]
+    fetched: int = 0
+    expected: int = 0
+    new: int = 0
+    changed: int = 0
+    events: int = 0
+
+
+class Syncer:
+    """One poll of the registry into the database. The CLI and the scheduler both call `poll()`."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: CtGovClient,
+        settings: Settings,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.db, self.client, self.settings = db, client, settings
+        self.now = now
+        self.progress = progress
+
+    # -- the use case ------------------------------------------------------------
+
+    def poll(self, *, full: bool = False) -> PollSummary:
+        """Run one poll. Raises locking.LockBusy if another writer is active; any other
+        failure is recorded on the run and returned in the summary."""
+        with locking.exclusive(self.db.engine):
+            return self._poll_locked(full=full)
+
+    def _poll_locked(self, *, full: bool) -> PollSummary:
+        t0 = time.monotonic()
+        requests_before = self.client.requests
+        qhash = query_hash(self.settings)
+        with self.db.session() as s:
+            store.mark_crashed_runs(s, self.now())
+            last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
+            last_full = store.last_run(s, outcomes=("ok",), mode="full")
+            mode = "full" if full or self._full_due(last_ok, last_full, qhash) else "incremental"
+            run_id = store.start_run(
+                s, mode=mode, now=self.now(), host=socket.gethostname(), query_hash=qhash
+            )
+            last_ts = last_ok.data_timestamp if last_ok else None
+            window = None if mode == "full" or last_ok is None else self._window_start(last_ok)
+        state = _RunState(run_id=run_id, mode=mode, window_start=window, started=self.now(), seen=set())
+        summary = PollSummary(run_id=run_id, mode=mode, outcome="running")
+        try:
+            info = self.client.version()
+            summary.data_timestamp = info.data_timestamp
+            if mode == "incremental" and info.data_timestamp and info.data_timestamp == last_ts:
+                summary.outcome = "unchanged"
+            else:
+                tracked_before = self._count_tracked()
+                self._run_queries(state)
+                self._recheck_missing(state)
+                summary.held = self._maybe_hold(state, tracked_before)
+                summary.outcome = "ok"
+        except Exception as exc:  # recorded on the run; the CLI prints it in one line
+            if not isinstance(exc, (ApiError, RecordError)):
+                log.exception("poll %s failed", run_id)
+            summary.outcome = "failed"
+            summary.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ApiError) else str(exc)
+        except BaseException:
+            summary.outcome = "failed"
+            summary.error = "interrupted"
+            self._finish(state, summary, t0, requests_before)
+            raise
+        self._finish(state, summary, t0, requests_before)
+        return summary
+
+    def _finish(self, state: _RunState, summary: PollSummary, t0: float, requests_before: int) -> None:
+        summary.fetched, summary.expected = state.fetched, state.expected
+        summary.new_studies, summary.changed_studies = state.new, state.changed
+        summary.requests = self.client.requests - requests_before
+        summary.seconds = time.monotonic() - t0
+        with self.db.session() as s:
+            store.finish_run(
+                s,
+                state.run_id,
+                outcome=summary.outcome,
+                finished_at=self.now(),
+                window_start=state.window_start,
+                data_timestamp=summary.data_timestamp,
+                requests=summary.requests,
+                fetched=state.fetched,
+                expected=state.expected,
+                new_studies=state.new,
+                changed_studies=state.changed,
+                events=state.events,
+                held=summary.held,
+                error=summary.error,
+            )
+            summary.events_by_kind = store.count_events_by_kind(s, state.run_id)
+
+    def _full_due(self, last_ok: Any, last_full: Any, qhash: str) -> bool:
+        if last_ok is None or last_full is None:
+            return True
+        if last_ok.query_hash != qhash:
+            return True  # new or edited watch queries: the date window would miss older studies
+        return self.now() - last_full.started_at >= timedelta(days=self.settings.sync.full_every_days)
+
+    def _window_start(self, last_ok: Any) -> str:
+        """The registry posts updates with day precision and a lag, so re-read an overlap."""
+        base: date
+        try:
+            base = datetime.fromisoformat(last_ok.data_timestamp).date()
+        except (TypeError, ValueError):
+            base = last_ok.started_at.date()
+        return (base - timedelta(days=self.settings.sync.overlap_days)).isoformat()
+
+    def _count_tracked(self) -> int:
+        with self.db.session() as s:
+            return store.count_tracked(s)
+
+    # -- fetching ------------------------------------------------------------------
+
+    def _run_queries(self, state: _RunState) -> None:
+        for q in self.settings.queries:
+            if q.ids:
+                for batch in _chunks(q.ids, self.settings.api.ids_per_request):
+                    params = _window_param({"filter.ids": "|".join(batch)}, state.window_start)
+                    self._fetch_all(state, q.name, params, in_query=True)
+            else:
+                self._fetch_all(state, q.name, _window_param(q.params(), state.window_start), in_query=True)
+
+    def _fetch_all(self, state: _RunState, name: str, params: dict[str, str], *, in_query: bool) -> set[str]:
+        """Every page of one search, each committed as it arrives; checks the count at the end."""
+        expected: int | None = None
+        fetched = 0
+        returned: set[str] = set()
+        for page in _prefetched(self.client.iter_pages(params)):
+            if page.number == 1:
+                if page.total_count is None:
+                    raise IncompleteResult(f"query {name!r}: the registry did not report totalCount")
+                expected = page.total_count
+                state.expected += expected
+            fetched += len(page.studies)
+            returned |= self._apply_page(state, page.studies, in_query=in_query)
+            if self.progress:
+                self.progress(state.fetched, state.expected, name)
+        if expected is not None and fetched != expected:
+            raise IncompleteResult(
+                f"query {name!r}: the registry reported {expected} studies but {fetched} were returned; "
+                "nothing was marked as gone, and the next poll will cover this window again"
+            )
+        return returned
+
+    def _recheck_missing(self, state: _RunState) -> None:
+        """Tracked studies the queries did not return: re-read by id so none is forgotten."""
+        with self.db.session() as s:
+            missing = [n for n in store.recheck_candidates(s) if n not in state.seen]
+        if not missing:
+            return
+        returned: set[str] = set()
+        for batch in _chunks(missing, self.settings.api.ids_per_request):
+            params = _window_param({"filter.ids": "|".join(batch)}, state.window_start)
+            returned |= self._fetch_all(state, "tracked studies", params, in_query=False)
+        if state.mode != "full":
+            return  # outside the window, silence only means "not updated"
+        with self.db.session() as s:
+            # a returned record may carry a new id and list the old one as an alias
+            still_missing = [
+                n
+                for n in missing
+                if n not in state.seen
+                and n not in returned
+                and store.load_current(s, [n])[n].merged_into is None
+            ]
+        for nct in still_missing:
+            try:
+                raw = self.client.get_study(nct)
+            except ApiNotFound:
+                self._record_gone(state, nct)
+                continue
+            self._apply_page(state, [raw], in_query=False)
+
+    def _record_gone(self, state: _RunState, nct: str) -> None:
+        now = self.now()
+        with self.db.session() as s:
+            cur = store.load_current(s, [nct])[nct]
+            change = FieldChange(EventKind.GONE, "registry", before=cur.overall_status, after=None)
+            store.add_events(
+                s,
+                nct,
+                [change],
+                run_id=state.run_id,
+                now=now,
+                registry_date=cur.last_update_post_date,
+            )
+            store.mark_gone(s, nct)
+        state.events += 1
+        state.changed += 1
+
+    # -- processing ----------------------------------------------------------------
+
+    def _apply_page(self, state: _RunState, records: Iterable[dict[str, Any]], *, in_query: bool) -> set[str]:
+        """Compare and store one page in one transaction. Returns the ids it carried.
+
+        A record whose bytes hash as before is not even normalized: that is most records
+        in a reconciliation or an overlapping incremental window.
+        """
+        items: list[tuple[str, dict[str, Any]]] = []
+        returned: set[str] = set()
+        for raw in records:
+            nct = nct_id_of(raw)
+            returned.add(nct)
+            state.fetched += 1
+            if nct in state.seen:
+                continue  # reached by two queries; processed once per run
+            state.seen.add(nct)
+            items.append((nct, raw))
+        if not items:
+            return returned
+        now = self.now()
+        with self.db.session() as s:
+            current = store.load_current(s, [nct for nct, _ in items])
+            untouched: list[str] = []
+            pending: list[tuple[Study, bytes, str]] = []
+            for nct, raw in items:
+                blob = raw_json(raw)
+                rhash = raw_hash(blob)
+                prev = current.get(nct)
+                if prev and rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
+                    untouched.append(nct)
+                else:
+                    pending.append((to_study(raw), blob, rhash))
+            # Ids a new record lists as its aliases may be studies we track under the old id.
+            aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
+            if aliases - current.keys():
+                current.update(store.load_current(s, aliases - current.keys()))
+            prepared = [self._prepare(st, blob, rhash, current) for st, blob, rhash in pending]
+            # The previous version is re-read only for records whose tracked content moved.
+            needed = {(p.base.nct_id, p.base.snapshot_count) for p in prepared if p.needs_previous}
+            previous = store.stored_studies(s, needed) if needed else {}
+            writes: list[store.StudyWrite] = []
+            for p in prepared:
+                write = self._compare(s, p, previous, in_query=in_query)
+                if write is None:
+                    untouched.append(p.study.nct_id)
+                else:
+                    writes.append(write)
+            state.events += store.write_batch(s, writes, run_id=state.run_id, now=now)
+            store.touch(s, untouched, now)
+        for w in writes:
+            if w.is_new and not any(c.kind == EventKind.ID_CHANGED for c in w.changes):
+                state.new += 1
+            elif w.changes:
+                state.changed += 1
+        return returned
+
+    @staticmethod
+    def _prepare(study: Study, blob: bytes, rhash: str, current: dict[str, store.CurrentState]) -> _Prepared:
+        prev = current.get(study.nct_id)
+        merged_from = None
+        if prev is None:
+            # A record under a new id that lists one we track as an alias: the same study, renumbered.
+            merged_from = next(
+                (current[a] for a in study.aliases if a in current and current[a].merged_into is None), None
+            )
+        return _Prepared(study, blob, rhash, content_hash(study), prev, merged_from)
+
+    def _compare(
+        self, session: Session, p: _Prepared, previous: dict[str, Study], *, in_query: bool
+    ) -> store.StudyWrite | None:
+        study, prev = p.study, p.prev
+        if prev is None:
+            if p.merged_from is not None:
+                old = p.merged_from
+                changes = [FieldChange(EventKind.ID_CHANGED, "nct_id", before=old.nct_id, after=study.nct_id)]
+                changes += diff(previous[old.nct_id], study)
+                store.mark_merged(session, old.nct_id, study.nct_id)
+            else:
+                changes = [new_study_change(study)]
+            return store.StudyWrite(
+                study, p.blob, p.rhash, p.chash, in_query, is_new=True, snapshot_seq=1, changes=changes
+            )
+        if p.rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
+            return None
+        changes = diff(previous[study.nct_id], study) if p.needs_previous else []
+        if prev.gone:
+            changes.append(
+                FieldChange(EventKind.RESTORED, "registry", before=None, after=study.overall_status)
+            )
+        if prev.in_query and not in_query:
+            changes.append(FieldChange(EventKind.LEFT_QUERY, "query", before=True, after=False))
+        elif in_query and not prev.in_query:
+            changes.append(FieldChange(EventKind.REJOINED_QUERY, "query", before=False, after=True))
+        seq = prev.snapshot_count + 1 if p.rhash != prev.raw_hash else None
+        return store.StudyWrite(
+            study, p.blob, p.rhash, p.chash, in_query, is_new=False, snapshot_seq=seq, changes=changes
+        )
+
+    def _maybe_hold(self, state: _RunState, tracked_before: int) -> bool:
+        """A registry-wide format shift looks like everything changed at once: hold it for a human."""
+        sync = self.settings.sync
+        if tracked_before < sync.hold_min_studies or state.changed / tracked_before <= sync.hold_threshold:
+            return False
+        with self.db.session() as s:
+            store.hold_run_events(s, state.run_id)
+        log.warning(
+            "run %s: %s of %s tracked studies changed; events held for review",
+            state.run_id,
+            state.changed,
+            tracked_before,
+        )
+        return True

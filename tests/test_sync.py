@@ -1,0 +1,327 @@
+"""Polls through the real client and the local API server, on SQLite and PostgreSQL.
+
+Each test reads as a scenario: the registry holds real records, something happens in
+the registry, ctmonitor polls, and exactly the expected events exist afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from monitor import store
+from monitor.config import QuerySettings, Settings
+from monitor.ctgov import CtGovClient
+from monitor.db import Database
+from monitor.localapi import LocalApiServer, Registry
+from monitor.models import Event, PollRun, Snapshot, StudyRow
+from monitor.sync import Syncer
+from tests.conftest import registry_records
+
+Clock = Callable[[], datetime]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 2, 10, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: Any) -> None:
+        self.t += timedelta(**kw)
+
+
+def poll(database: Database, settings: Settings, clock: Clock | None = None, *, full: bool = False):  # type: ignore[no-untyped-def]
+    with CtGovClient(settings.api) as client:
+        syncer = Syncer(database, client, settings, now=clock or FakeClock())
+        return syncer.poll(full=full)
+
+
+def events(database: Database, run_id: int | None = None) -> list[Event]:
+    with database.session() as s:
+        rows = store.list_events(s)
+    return [e for e in rows if run_id is None or e.run_id == run_id]
+
+
+def edit(
+    registry: Registry,
+    nct: str,
+    fn: Callable[[dict[str, Any]], None],
+    *,
+    posted: str = "2026-11-03",
+    timestamp: str = "2026-11-03T09:00:04",
+) -> None:
+    """Change a record in the registry the way the registry does: new content, new update date."""
+    raw = registry.studies[nct]
+    fn(raw["protocolSection"])
+    raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": posted, "type": "ACTUAL"}
+    registry.put(raw)
+    registry.data_timestamp = timestamp
+
+
+def test_first_poll_records_every_study_once(database: Database, api: LocalApiServer, settings_for) -> None:
+    settings = settings_for(api.base_url)
+    summary = poll(database, settings)
+    n = len(registry_records())
+    assert summary.outcome == "ok" and summary.mode == "full"
+    assert summary.fetched == summary.expected == n
+    assert summary.new_studies == n and summary.events_by_kind == {"new_study": n}
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(StudyRow)) == n
+        assert s.scalar(select(func.count()).select_from(Snapshot)) == n
+        run = s.get(PollRun, summary.run_id)
+        assert run.outcome == "ok" and run.data_timestamp == "2026-11-02T09:00:05"
+        raw = s.scalars(select(Snapshot).where(Snapshot.nct_id == "NCT03475563")).one()
+        assert store.decompress(raw.raw)["protocolSection"]["identificationModule"]["nctId"] == "NCT03475563"
+
+
+def test_rerun_on_unchanged_data_is_one_request_and_no_event(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    clock.advance(days=1)
+    again = poll(database, settings, clock)
+    assert again.outcome == "unchanged"
+    assert again.requests == 1
+    assert api.log[-1].path == "/api/v2/version"
+    assert again.events == 0
+
+
+def test_forced_full_poll_of_the_same_data_changes_nothing(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    clock.advance(hours=1)
+    again = poll(database, settings, clock, full=True)
+    assert again.outcome == "ok" and again.events == 0 and again.new_studies == 0
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Snapshot)) == len(registry_records())
+
+
+def test_a_study_changed_between_polls_yields_exactly_its_events(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+
+    def suspend(ps: dict[str, Any]) -> None:
+        ps["statusModule"]["overallStatus"] = "SUSPENDED"
+        ps["statusModule"]["whyStopped"] = "Sponsor paused enrollment"
+        ps["designModule"]["enrollmentInfo"] = {"count": 12, "type": "ACTUAL"}
+
+    edit(registry, "NCT06171568", suspend)
+    clock.advance(days=1)
+    second = poll(database, settings, clock)
+    assert second.mode == "incremental" and second.outcome == "ok"
+    got = events(database, second.run_id)
+    assert sorted((e.nct_id, e.kind) for e in got) == [
+        ("NCT06171568", "enrollment_change"),
+        ("NCT06171568", "status_change"),
+        ("NCT06171568", "why_stopped_change"),
+    ]
+    status = next(e for e in got if e.kind == "status_change")
+    assert status.before["status"] == "NOT_YET_RECRUITING" and status.after["status"] == "SUSPENDED"
+    assert status.registry_date == "2026-11-03"
+    # the incremental query asked only for recent updates
+    studies_calls = [r for r in api.log if r.path == "/api/v2/studies"]
+    assert "AREA[LastUpdatePostDate]RANGE[2026-10-30,MAX]" in studies_calls[-1].params["filter.advanced"]
+    with database.session() as s:
+        assert s.get(StudyRow, "NCT06171568").snapshot_count == 2
+        assert s.get(StudyRow, "NCT06171568").overall_status == "SUSPENDED"
+
+
+def test_reformatting_in_the_registry_stores_a_snapshot_but_no_event(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+
+    def reformat(ps: dict[str, Any]) -> None:
+        ps["contactsLocationsModule"]["locations"].reverse()
+        ps["identificationModule"]["briefTitle"] += "  "
+        ps["conditionsModule"]["conditions"] = [c.lower() for c in ps["conditionsModule"]["conditions"]]
+
+    edit(registry, "NCT03475563", reformat)
+    clock.advance(days=1)
+    second = poll(database, settings, clock)
+    assert second.outcome == "ok" and second.events == 0 and second.changed_studies == 0
+    with database.session() as s:
+        assert s.get(StudyRow, "NCT03475563").snapshot_count == 2  # raw kept for re-normalizing later
+
+
+def test_status_that_flips_back_is_recorded_both_ways(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    edit(registry, "NCT06171568", lambda ps: ps["statusModule"].update(overallStatus="RECRUITING"))
+    clock.advance(days=1)
+    poll(database, settings, clock)
+    edit(
+        registry,
+        "NCT06171568",
+        lambda ps: ps["statusModule"].update(overallStatus="NOT_YET_RECRUITING"),
+        posted="2026-11-04",
+        timestamp="2026-11-04T09:00:00",
+    )
+    clock.advance(days=1)
+    poll(database, settings, clock)
+    flips = [(e.before["status"], e.after["status"]) for e in events(database) if e.kind == "status_change"]
+    assert flips == [("NOT_YET_RECRUITING", "RECRUITING"), ("RECRUITING", "NOT_YET_RECRUITING")]
+    with database.session() as s:
+        assert s.get(StudyRow, "NCT06171568").snapshot_count == 3
+
+
+def test_study_that_leaves_the_query_is_followed_by_id(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    query = QuerySettings(name="withdrawn-or-unknown", term="AREA[OverallStatus](WITHDRAWN OR UNKNOWN)")
+    settings = settings_for(api.base_url, queries=[query])
+    clock = FakeClock()
+    first = poll(database, settings, clock)
+    assert first.new_studies == 3  # NCT00973089 (withdrawn), NCT03475563 and NCT04207047 (unknown)
+
+    edit(registry, "NCT03475563", lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"))
+    clock.advance(days=1)
+    second = poll(database, settings, clock)
+    got = sorted((e.nct_id, e.kind) for e in events(database, second.run_id))
+    assert got == [("NCT03475563", "left_query"), ("NCT03475563", "status_change")]
+    ids_calls = [r for r in api.log if "filter.ids" in r.params]
+    assert ids_calls and "NCT03475563" in ids_calls[-1].params["filter.ids"]
+    with database.session() as s:
+        assert s.get(StudyRow, "NCT03475563").in_query is False
+
+    # It keeps being followed: its next change is still recorded.
+    edit(
+        registry,
+        "NCT03475563",
+        lambda ps: ps["designModule"]["enrollmentInfo"].update(count=140),
+        posted="2026-11-04",
+        timestamp="2026-11-04T09:00:00",
+    )
+    clock.advance(days=1)
+    third = poll(database, settings, clock)
+    assert [(e.nct_id, e.kind) for e in events(database, third.run_id)] == [
+        ("NCT03475563", "enrollment_change")
+    ]
+
+
+def test_study_removed_from_the_registry_is_marked_gone_in_a_full_poll(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    registry.remove("NCT00973089")
+    registry.data_timestamp = "2026-11-03T09:00:00"
+    clock.advance(days=1)
+    incremental = poll(database, settings, clock)
+    assert incremental.events == 0  # silence in an incremental window proves nothing
+    clock.advance(days=8)
+    full = poll(database, settings, clock)
+    assert full.mode == "full"
+    assert [(e.nct_id, e.kind) for e in events(database, full.run_id)] == [
+        ("NCT00973089", "gone_from_registry")
+    ]
+    assert any(r.path == "/api/v2/studies/NCT00973089" for r in api.log)
+    clock.advance(days=8)
+    again = poll(database, settings, clock, full=True)
+    assert again.events == 0  # said once, not every week
+
+
+def test_renumbered_study_keeps_its_history(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    raw = registry.studies["NCT06171568"]
+    registry.remove("NCT06171568")
+    raw["protocolSection"]["identificationModule"]["nctId"] = "NCT06999999"
+    raw["protocolSection"]["identificationModule"]["nctIdAliases"] = ["NCT06171568"]
+    registry.put(raw)
+    registry.data_timestamp = "2026-11-03T09:00:00"
+    clock.advance(days=8)
+    full = poll(database, settings, clock)
+    got = [(e.nct_id, e.kind, e.before, e.after) for e in events(database, full.run_id)]
+    assert got == [("NCT06999999", "id_changed", "NCT06171568", "NCT06999999")]
+    with database.session() as s:
+        assert s.get(StudyRow, "NCT06171568").merged_into == "NCT06999999"
+        assert full.new_studies == 0
+
+
+def test_pinned_ids_query_tracks_studies_outside_the_search(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    queries = [
+        QuerySettings(name="none", term="AREA[OverallStatus]WITHHELD"),
+        QuerySettings(name="pinned", ids=["NCT02552212", "NCT00763412"]),
+    ]
+    summary = poll(database, settings_for(api.base_url, queries=queries))
+    assert summary.new_studies == 2
+    with database.session() as s:
+        assert set(s.scalars(select(StudyRow.nct_id))) == {"NCT02552212", "NCT00763412"}
+
+
+def test_study_reached_by_two_queries_is_processed_once(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    queries = [
+        QuerySettings(name="a", term="ALL"),
+        QuerySettings(name="b", term="AREA[OverallStatus]COMPLETED"),
+    ]
+    summary = poll(database, settings_for(api.base_url, queries=queries))
+    assert summary.new_studies == len(registry_records())
+    assert Counter(e.kind for e in events(database)) == {"new_study": len(registry_records())}
+
+
+def test_editing_the_watch_queries_forces_a_full_poll(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    clock = FakeClock()
+    narrow = settings_for(
+        api.base_url, queries=[QuerySettings(name="q", term="AREA[OverallStatus]WITHDRAWN")]
+    )
+    assert poll(database, narrow, clock).new_studies == 1
+    clock.advance(days=1)
+    wide = settings_for(
+        api.base_url, queries=[QuerySettings(name="q", term="AREA[OverallStatus](WITHDRAWN OR COMPLETED)")]
+    )
+    second = poll(database, wide, clock)
+    assert second.mode == "full" and second.new_studies > 0
+
+
+def test_registry_wide_shift_is_held_for_review(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    for nct in list(registry.studies):
+        raw = registry.studies[nct]
+        for loc in raw["protocolSection"].get("contactsLocationsModule", {}).get("locations", []):
+            loc["status"] = "RECRUITING" if loc.get("status") != "RECRUITING" else "COMPLETED"
+        raw["protocolSection"]["statusModule"]["overallStatus"] = "WITHHELD"
+        raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-11-03"}
+    registry.put(raw)
+    registry.data_timestamp = "2026-11-03T09:00:00"
+    clock.advance(days=1)
+    shifted = poll(database, settings, clock)
+    assert shifted.held is True
+    held = events(database, shifted.run_id)
+    assert held and all(e.held for e in held)
+    with database.session() as s:
+        assert store.release_events(s, run_id=shifted.run_id, now=clock()) == len(held)
+    assert not any(e.held for e in events(database))

@@ -1,0 +1,30 @@
+# Every target sets up its own virtual environment (.venv) first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/ctmonitor: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+## demo: the main job offline, on the embedded SQLite database; outputs in out/
+demo: $(BIN)/ctmonitor
+	$(BIN)/ctmonitor demo --out out
+
+## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test)
+test: $(BIN)/ctmonitor lint
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/ctmonitor
+	$(BIN)/ruff check monitor tests migrations bench
+
+## bench: speed and memory figures (not part of the tests)
+bench: $(BIN)/ctmonitor
+	$(BIN)/python bench/sync.py
+
+clean:
+	rm -rf $(VENV) out *.egg-info .pytest_cache .ruff_cache

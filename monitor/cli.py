@@ -1,0 +1,532 @@
+"""The `ctmonitor` command: each subcommand parses, calls one library function, prints.
+
+Exit codes: 0 done; 1 the work failed (registry or database trouble: see the message);
+2 bad input (arguments, config, files); 3 another ctmonitor process holds the lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from monitor import db as dbmod
+from monitor import store
+from monitor.config import Settings, load_settings
+from monitor.ctgov import CtGovClient
+from monitor.describe import KIND_LABELS, change_text
+from monitor.domain import EventKind, PollSummary, UserError, check_nct_id
+from monitor.locking import LockBusy
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+
+
+class Failed(Exception):
+    """The command ran but its work failed; exit 1 with this message."""
+
+
+class Context:
+    def __init__(self, config_path: str | None, debug: bool) -> None:
+        self.config_path, self.debug = config_path, debug
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @contextmanager
+    def database(self) -> Iterator[dbmod.Database]:
+        s = self.settings
+        try:
+            database = dbmod.open_database(s.database_url(), auto_upgrade=s.database.auto_upgrade)
+        except dbmod.DatabaseError as exc:
+            raise Failed(str(exc)) from None
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _parse_date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CTMONITOR_CONFIG",
+    metavar="PATH",
+    help="Config file (default: $CTMONITOR_CONFIG, else ./config.toml, else built-in defaults).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="ctmonitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Follow CAR T, CAAR T, CAR-Treg and T-cell-engager trials in autoimmune disease on
+    ClinicalTrials.gov: poll the registry, keep every change, report it.
+
+    \b
+    Quick start:
+      ctmonitor poll            # sync with the registry (creates the database)
+      ctmonitor status          # what the last polls did
+      ctmonitor events --since 2026-11-01
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = Context(config_path, debug)
+
+
+# -- db ------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(c: Context) -> None:
+    """Apply every pending migration.
+
+    \b
+    Example:
+      ctmonitor db upgrade
+    """
+    database = dbmod.Database(c.settings.database_url())
+    try:
+        before = dbmod.current_revision(database.engine)
+        dbmod.upgrade(database.engine)
+        after = dbmod.current_revision(database.engine)
+    except Exception as exc:
+        raise Failed(f"migration failed: {dbmod.first_line(exc)}") from None
+    finally:
+        database.dispose()
+    click.echo(
+        f"database at {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)")
+    )
+
+
+@db.command("current")
+@pass_ctx
+def db_current(c: Context) -> None:
+    """Show the schema revision of the database and the one this ctmonitor needs.
+
+    \b
+    Example:
+      ctmonitor db current
+    """
+    database = dbmod.Database(c.settings.database_url())
+    try:
+        current = dbmod.current_revision(database.engine)
+    except Exception as exc:
+        raise Failed(f"cannot open the database: {dbmod.first_line(exc)}") from None
+    finally:
+        database.dispose()
+    head = dbmod.head_revision()
+    click.echo(
+        f"database: {current or 'empty'}; needed: {head}"
+        + ("" if current == head else " (run `ctmonitor db upgrade`)")
+    )
+
+
+# -- poll ----------------------------------------------------------------------------
+
+
+def summary_text(s: PollSummary) -> str:
+    """The one paragraph a poll ends with."""
+    if s.outcome == "unchanged":
+        return (
+            f"Poll #{s.run_id}: the registry's data has not changed since the last poll "
+            f"(data timestamp {s.data_timestamp}); {s.requests} request, {s.seconds:.1f}s."
+        )
+    head = f"Poll #{s.run_id} ({s.mode})"
+    if s.outcome == "failed":
+        head += f" FAILED: {s.error}."
+    else:
+        head += " done."
+    kinds = ", ".join(
+        f"{KIND_LABELS.get(k, k).lower()} {n}"
+        for k, n in sorted(s.events_by_kind.items(), key=lambda kv: -kv[1])
+    )
+    body = (
+        f" Fetched {s.fetched} of {s.expected} records the registry reported; {s.new_studies} new studies, "
+        f"{s.changed_studies} changed; {s.events} events"
+        + (f" ({kinds})" if kinds else "")
+        + f"; {s.requests} requests in {s.seconds:.1f}s."
+    )
+    if s.held:
+        body += (
+            " An unusually large share of studies changed at once, so these events are HELD for review: "
+            "see `ctmonitor events --held`, then `ctmonitor release`."
+        )
+    if s.outcome == "failed":
+        body += " What was stored before the failure is consistent; the next poll covers the rest."
+    return head + body
+
+
+def make_client(settings: Settings) -> CtGovClient:
+    return CtGovClient(settings.api)
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Fetch every study the queries reach, not only recent updates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+def poll(c: Context, full: bool, as_json: bool) -> None:
+    """Sync with ClinicalTrials.gov once and record every change.
+
+    Incremental by default (studies updated since the last good poll, with an overlap);
+    a full reconciliation runs on the first poll, when the watch queries change, every
+    `sync.full_every_days`, or with --full.
+
+    \b
+    Example:
+      ctmonitor poll
+      ctmonitor --config /etc/ctmonitor.toml poll --full
+    """
+    from monitor.sync import Syncer
+
+    settings = c.settings
+    with c.database() as database, make_client(settings) as client:
+        bar: Any = None
+        progress: Callable[[int, int | None, str], None] | None = None
+        if sys.stderr.isatty() and not as_json:
+
+            def progress(done: int, expected: int | None, name: str) -> None:
+                nonlocal bar
+                if bar is None:
+                    bar = click.progressbar(length=max(expected or 1, 1), label="Polling", file=sys.stderr)
+                    bar.__enter__()
+                bar.length = max(expected or done, done, 1)
+                bar.update(done - bar.pos)
+
+        try:
+            summary = Syncer(database, client, settings, progress=progress).poll(full=full)
+        except LockBusy as exc:
+            raise click.exceptions.Exit(_busy(exc)) from None
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    if as_json:
+        echo_json({**dataclasses.asdict(summary), "events": summary.events})
+    else:
+        click.echo(summary_text(summary))
+    if summary.outcome == "failed":
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _busy(exc: Exception) -> int:
+    click.echo(f"ctmonitor: {exc}; not starting a second one.", err=True)
+    return EXIT_BUSY
+
+
+# -- status --------------------------------------------------------------------------
+
+
+def _run_dict(r: Any) -> dict[str, Any]:
+    return {
+        k: getattr(r, k)
+        for k in (
+            "id",
+            "mode",
+            "outcome",
+            "started_at",
+            "finished_at",
+            "window_start",
+            "data_timestamp",
+            "requests",
+            "fetched",
+            "expected",
+            "new_studies",
+            "changed_studies",
+            "events",
+            "held",
+            "error",
+        )
+    }
+
+
+@cli.command()
+@click.option("--runs", "n_runs", default=10, show_default=True, help="How many recent runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def status(c: Context, n_runs: int, as_json: bool) -> None:
+    """Show the last polls, their outcome, the totals and the registry's data timestamp.
+
+    \b
+    Example:
+      ctmonitor status --runs 5
+    """
+    with c.database() as database, database.session() as s:
+        runs = store.recent_runs(s, n_runs)
+        totals = store.study_totals(s)
+        held = len(store.list_events(s, held=True))
+        last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
+        data = {
+            "database": dbmod.make_url_safe(database.url),
+            "registry_data_timestamp": last_ok.data_timestamp if last_ok else None,
+            "last_successful_poll": last_ok.finished_at if last_ok else None,
+            "studies": totals,
+            "held_events": held,
+            "runs": [_run_dict(r) for r in runs],
+        }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"Database: {data['database']}")
+    if last_ok:
+        click.echo(
+            f"Last successful poll: #{last_ok.id} at {last_ok.finished_at:%Y-%m-%d %H:%M} UTC; "
+            f"registry data as of {last_ok.data_timestamp}"
+        )
+    else:
+        click.echo("No successful poll yet: run `ctmonitor poll`.")
+    click.echo(
+        f"Studies: {totals['tracked']} tracked ({totals['in_query']} in the watch queries, "
+        f"{totals['left_query']} followed by id after leaving them), {totals['gone']} gone from the "
+        f"registry, {totals['merged']} renumbered"
+    )
+    if held:
+        click.echo(f"HELD: {held} events wait for review (`ctmonitor events --held`, `ctmonitor release`)")
+    if runs:
+        click.echo("Recent polls:")
+        for r in runs:
+            line = (
+                f"  #{r.id:<4} {r.started_at:%Y-%m-%d %H:%M}  {r.mode:<11} {r.outcome:<9} "
+                f"fetched {r.fetched}/{r.expected}  new {r.new_studies}  changed {r.changed_studies}  "
+                f"events {r.events}  requests {r.requests}"
+            )
+            if r.held:
+                line += "  HELD"
+            if r.error:
+                line += f"\n         error: {r.error}"
+            click.echo(line)
+
+
+# -- events --------------------------------------------------------------------------
+
+
+def _event_dict(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "nct_id": e.nct_id,
+        "kind": e.kind,
+        "field": e.field,
+        "item": e.item_key or None,
+        "before": e.before,
+        "after": e.after,
+        "importance": e.importance,
+        "registry_date": e.registry_date,
+        "detected_at": e.detected_at,
+        "run_id": e.run_id,
+        "origin": e.origin,
+        "held": e.held,
+        "text": change_text(e.kind, e.field, e.before, e.after),
+    }
+
+
+KIND_CHOICES = sorted(k.value for k in EventKind)
+
+
+@cli.command()
+@click.option("--since", help="Only events detected on or after this date (YYYY-MM-DD).")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
+)
+@click.option("--study", "nct", help="Only this study (NCT id).")
+@click.option("--held", is_flag=True, help="Only events held for review.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def events(
+    c: Context,
+    since: str | None,
+    kinds: tuple[str, ...],
+    nct: str | None,
+    held: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """The change log, oldest first.
+
+    \b
+    Examples:
+      ctmonitor events --since 2026-11-01
+      ctmonitor events --study NCT05085418 --kind status_change
+      ctmonitor events --held
+    """
+    since_dt = _parse_date(since, "--since")
+    nct_id = check_nct_id(nct) if nct else None
+    with c.database() as database, database.session() as s:
+        rows = [
+            _event_dict(e)
+            for e in store.list_events(
+                s, since=since_dt, kinds=kinds, nct_id=nct_id, held=True if held else None, limit=limit
+            )
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No events match.")
+        return
+    for e in rows:
+        flag = " [HELD]" if e["held"] else ""
+        click.echo(
+            f"{e['detected_at']:%Y-%m-%d}  {e['nct_id']}  {KIND_LABELS.get(e['kind'], e['kind'])}: "
+            f"{e['text']}  (registry {e['registry_date'] or '?'}){flag}"
+        )
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Release only this run's events (default: all held).")
+@pass_ctx
+def release(c: Context, run_id: int | None) -> None:
+    """Release events held for review so that digests include them.
+
+    \b
+    Example:
+      ctmonitor release --run 42
+    """
+    from monitor.sync import utcnow
+
+    with c.database() as database, database.session() as s:
+        n = store.release_events(s, run_id=run_id, now=utcnow())
+    click.echo(f"released {n} events" if n else "no held events to release")
+
+
+# -- local API server ------------------------------------------------------------------
+
+
+@cli.command("serve-local")
+@click.argument("data", type=click.Path(exists=True))
+@click.option("--port", default=8123, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--data-timestamp", default="2026-11-02T09:00:05", show_default=True, help="What /api/v2/version reports."
+)
+def serve_local(data: str, port: int, data_timestamp: str) -> None:
+    """Serve study records (a folder of .json/.jsonl files) as a local ClinicalTrials.gov API.
+
+    For trying ctmonitor offline: point `api.base_url` at http://127.0.0.1:PORT.
+
+    \b
+    Example:
+      ctmonitor serve-local tests/data/registry --port 8123
+    """
+    import time
+
+    from monitor.localapi import LocalApiServer, Registry, load_records
+
+    registry = Registry()
+    try:
+        registry.replace(load_records(data), data_timestamp)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load records from {data}: {exc}") from None
+    try:
+        server = LocalApiServer(registry, port=port).start()
+    except OSError as exc:
+        raise Failed(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    click.echo(f"serving {len(registry.studies)} studies at {server.base_url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@cli.command()
+@click.option(
+    "--out",
+    default="out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo database and outputs.",
+)
+@click.pass_context
+def demo(ctx: click.Context, out: str) -> None:
+    """Run the whole job offline against a local registry of bundled real records.
+
+    Polls once, moves the registry a few days forward (a study opens recruitment, one is
+    suspended, one adds sites, a new one is registered), polls again and writes what
+    changed to OUT. Uses the watch queries of --config (or the defaults).
+
+    \b
+    Example:
+      ctmonitor demo --out out
+    """
+    from pathlib import Path
+
+    from monitor.demo import run_demo
+
+    c: Context = ctx.obj
+    run_demo(Path(out), Path(c.config_path) if c.config_path else None, echo=click.echo)
+
+
+# -- entry point -----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one-line errors, no tracebacks (unless --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="ctmonitor", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_FAILED
+    except UserError as exc:
+        click.echo(f"ctmonitor: error: {exc}", err=True)
+        return EXIT_USAGE
+    except LockBusy as exc:
+        return _busy(exc)
+    except Failed as exc:
+        click.echo(f"ctmonitor: {exc}", err=True)
+        return EXIT_FAILED
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"ctmonitor: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

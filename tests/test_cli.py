@@ -1,0 +1,146 @@
+"""The ctmonitor command as a user runs it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+
+from monitor.cli import cli, main
+from monitor.db import Database
+from monitor.localapi import LocalApiServer, Registry
+from monitor.locking import exclusive
+from tests.conftest import registry_records
+
+N = len(registry_records())
+
+
+@pytest.fixture
+def config(tmp_path: Path, api: LocalApiServer, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", db_url)
+    p = tmp_path / "config.toml"
+    p.write_text(f"""
+[api]
+base_url = "{api.base_url}"
+min_interval_seconds = 0
+page_size = 5
+backoff_base_seconds = 0
+max_attempts = 2
+
+[[queries]]
+name = "everything"
+term = "ALL"
+""")
+    return p
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_poll_status_and_events(config: Path, capsys, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--config", str(config), "poll")
+    assert code == 0, err
+    assert f"Fetched {N} of {N}" in out and f"{N} new studies" in out
+
+    code, out, _ = run(capsys, "--config", str(config), "status")
+    assert code == 0 and f"Studies: {N} tracked" in out and "2026-11-02T09:00:05" in out
+
+    code, out, _ = run(capsys, "--config", str(config), "events", "--kind", "new_study", "--json")
+    data = json.loads(out)
+    assert code == 0 and len(data) == N and data[0]["kind"] == "new_study"
+
+    code, out, _ = run(capsys, "--config", str(config), "events", "--study", "nct06171568")
+    assert code == 0 and "NCT06171568  New study: Not yet recruiting" in out
+
+    code, out, _ = run(capsys, "--config", str(config), "poll", "--json")
+    assert code == 0 and json.loads(out)["outcome"] == "unchanged"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["events", "--study", "NCT123"], "not an NCT id: 'NCT123'"),
+        (["events", "--since", "last week"], "is not a date"),
+        (["events", "--kind", "bogus"], "Invalid value for '--kind'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(config: Path, capsys, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "--config", str(config), *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out
+
+
+def test_bad_config_is_exit_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[api]\ntimeout = 3\n")
+    code, _, err = run(capsys, "--config", str(bad), "status")
+    assert code == 2 and err.strip() == f"ctmonitor: error: {bad}: api.timeout: unknown key"
+
+
+def test_registry_down_is_exit_1_with_the_reason(
+    tmp_path: Path,
+    capsys,
+    db_url: str,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", db_url)
+    server = LocalApiServer(Registry())
+    url = server.base_url
+    server.stop()  # nothing listens there any more
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[api]\nbase_url = "{url}"\nmax_attempts = 2\nbackoff_base_seconds = 0\nmin_interval_seconds = 0\n'
+    )
+    code, out, err = run(capsys, "--config", str(cfg), "poll")
+    assert code == 1
+    assert "FAILED" in out and "connection failed" in out
+    assert "Traceback" not in out + err
+
+
+def test_second_poll_while_one_runs_exits_3(config: Path, capsys, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    database = Database(db_url)
+    try:
+        from monitor.db import upgrade
+
+        upgrade(database.engine)
+        with exclusive(database.engine):
+            code, _, err = run(capsys, "--config", str(config), "poll")
+    finally:
+        database.dispose()
+    assert code == 3 and "holds the writer lock" in err
+
+
+def test_release_held_events(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run(capsys, "--config", str(config), "release")
+    assert code == 0 and "no held events" in out
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    out = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, f"{prefix}{name} ")
+        else:
+            out.append((prefix + name, cmd))
+    return out
+
+
+@pytest.mark.parametrize("name,cmd", _commands(cli), ids=[n for n, _ in _commands(cli)])
+def test_every_command_is_documented_with_an_example(name: str, cmd: click.Command) -> None:
+    assert cmd.help and "Example" in cmd.help, f"`ctmonitor {name}` needs help text with an example"
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"ctmonitor {name}" in readme, f"README.md does not mention `ctmonitor {name}`"
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("ctmonitor") or str(Path(__import__("sys").executable).parent / "ctmonitor")
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "poll" in proc.stdout

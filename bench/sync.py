@@ -1,0 +1,209 @@
+"""Sync benchmark: full-sync speed against a raw download baseline, peak memory, no-change poll cost.
+
+    .venv/bin/python bench/sync.py [--n 20000]
+
+Generates N realistic records (real registry records with new ids, titles, dates and
+sites), serves them from the local API server in a separate process (so the server's
+work is not counted in our memory), then, each in a fresh process:
+
+- raw: download and JSON-parse every page with plain httpx (the ceiling);
+- sync: a first full `ctmonitor` poll into a new SQLite database (every record new: the
+  worst case), then a no-change poll, then a forced full reconciliation of unchanged data
+  (the weekly case);
+- sync at N/4, to show that peak memory does not grow with N.
+
+Targets (issue 2): full sync at least half the raw baseline's speed; peak memory flat in
+N; a no-change poll of one request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import multiprocessing as mp
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.config import DEFAULT_FIELDS, ApiSettings, QuerySettings, Settings  # noqa: E402
+from monitor.localapi import LocalApiServer, Registry, load_records  # noqa: E402
+
+CITIES = [
+    ("Erlangen", "Germany"),
+    ("Paris", "France"),
+    ("Shanghai", "China"),
+    ("Boston", "United States"),
+    ("Wuhan", "China"),
+    ("Milan", "Italy"),
+    ("Toronto", "Canada"),
+    ("Philadelphia", "United States"),
+]
+STATUSES = ["RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]
+
+
+def generate(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    templates = load_records(ROOT / "tests" / "data" / "registry")
+    out = []
+    for i in range(n):
+        r = copy.deepcopy(templates[i % len(templates)])
+        ps = r["protocolSection"]
+        ps["identificationModule"]["nctId"] = f"NCT{10000000 + i:08d}"
+        ps["identificationModule"]["briefTitle"] = f"{ps['identificationModule'].get('briefTitle', '')} #{i}"
+        ps["statusModule"]["overallStatus"] = rng.choice(STATUSES)
+        ps["statusModule"]["lastUpdatePostDateStruct"] = {
+            "date": f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}",
+            "type": "ACTUAL",
+        }
+        locs = [
+            {
+                "facility": f"Site {j} of study {i}",
+                "city": c,
+                "country": k,
+                "status": rng.choice(STATUSES[:3]),
+            }
+            for j, (c, k) in enumerate(rng.sample(CITIES, rng.randint(1, 6)))
+        ]
+        ps.setdefault("contactsLocationsModule", {})["locations"] = locs
+        out.append(r)
+    return out
+
+
+def serve(n: int, queue: Any) -> None:
+    registry = Registry()
+    registry.replace(generate(n), "2026-11-02T09:00:05")
+    server = LocalApiServer(registry).start()
+    queue.put(server.base_url)
+    while True:
+        time.sleep(3600)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_raw(url: str) -> dict[str, Any]:
+    import httpx
+
+    params = {"pageSize": "1000", "fields": "|".join(DEFAULT_FIELDS), "query.term": "ALL"}
+    n = requests = 0
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=120) as http:
+        token = None
+        while True:
+            q = dict(params, countTotal="true") if token is None else dict(params, pageToken=token)
+            body = json.loads(http.get("/api/v2/studies", params=q).content)
+            requests += 1
+            n += len(body["studies"])
+            token = body.get("nextPageToken")
+            if not token or not body["studies"]:
+                break
+    seconds = time.perf_counter() - t0
+    return {"records": n, "seconds": seconds, "requests": requests, "peak_rss_mb": peak_rss_mb()}
+
+
+def phase_sync(url: str) -> dict[str, Any]:
+    from monitor.ctgov import CtGovClient
+    from monitor.db import open_database
+    from monitor.sync import Syncer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            api=ApiSettings(base_url=url, min_interval_seconds=0, timeout_seconds=120),
+            queries=[QuerySettings(name="all", term="ALL")],
+        )
+        db = open_database(f"sqlite:///{tmp}/bench.db", auto_upgrade=True)
+        with CtGovClient(settings.api) as client:
+            syncer = Syncer(db, client, settings)
+            t0 = time.perf_counter()
+            full = syncer.poll()
+            seconds = time.perf_counter() - t0
+            rss = peak_rss_mb()
+            t1 = time.perf_counter()
+            again = syncer.poll()
+            again_seconds = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            recon = syncer.poll(full=True)
+            recon_seconds = time.perf_counter() - t2
+        db.dispose()
+    assert full.outcome == "ok", full.error
+    return {
+        "records": full.fetched,
+        "seconds": seconds,
+        "requests": full.requests,
+        "peak_rss_mb": rss,
+        "nochange_outcome": again.outcome,
+        "nochange_requests": again.requests,
+        "nochange_seconds": again_seconds,
+        "recon_records": recon.fetched,
+        "recon_seconds": recon_seconds,
+        "recon_events": recon.events,
+    }
+
+
+def run_phase(phase: str, url: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--url", url], capture_output=True, text=True, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20000, help="records to generate (default 20000)")
+    parser.add_argument("--phase", choices=["raw", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(phase_raw(args.url) if args.phase == "raw" else phase_sync(args.url)))
+        return
+
+    results = {}
+    for n in (args.n // 4, args.n):
+        queue: Any = mp.Queue()
+        server = mp.Process(target=serve, args=(n, queue), daemon=True)
+        server.start()
+        url = queue.get(timeout=600)
+        try:
+            if n == args.n:
+                results["raw"] = run_phase("raw", url)
+            results[n] = run_phase("sync", url)
+        finally:
+            server.terminate()
+
+    raw, sync, small = results["raw"], results[args.n], results[args.n // 4]
+    raw_rate, sync_rate = raw["records"] / raw["seconds"], sync["records"] / sync["seconds"]
+    print(f"records                         {args.n}")
+    print(
+        f"raw download+parse              {raw_rate:10.0f} records/s  ({raw['seconds']:.2f}s, "
+        f"{raw['requests']} requests)"
+    )
+    print(
+        f"full sync (SQLite)              {sync_rate:10.0f} records/s  ({sync['seconds']:.2f}s, "
+        f"{sync['requests']} requests)"
+    )
+    print(f"sync / raw                      {sync_rate / raw_rate:10.2f}   (target >= 0.50)")
+    recon_rate = sync["recon_records"] / sync["recon_seconds"]
+    print(
+        f"full reconciliation, no change  {recon_rate:10.0f} records/s  ({sync['recon_seconds']:.2f}s, "
+        f"{sync['recon_events']} events; / raw {recon_rate / raw_rate:.2f})"
+    )
+    print(f"peak RSS, sync of {args.n // 4:<6}        {small['peak_rss_mb']:10.1f} MB")
+    print(f"peak RSS, sync of {args.n:<6}        {sync['peak_rss_mb']:10.1f} MB  (target: flat in N)")
+    print(
+        f"no-change poll                  {sync['nochange_requests']:10d} request(s), "
+        f"{sync['nochange_seconds']:.3f}s, outcome {sync['nochange_outcome']}  (target: 1 request)"
+    )
+
+
+if __name__ == "__main__":
+    main()

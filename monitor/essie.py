@@ -13,6 +13,7 @@ last three accepted and ignored), `RANGE[min,max]` with `MIN`/`MAX`, `MISSING`, 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,10 @@ class EssieSyntaxError(ValueError):
 
 
 def tokens(text: str) -> list[str]:
-    """The word tokens Essie matches on: lower case, split at anything not a letter or digit."""
+    """The word tokens Essie matches on: lower case, accents folded ("Sjögren" is "sjogren"),
+    split at anything not a letter or digit."""
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return _WORDS.findall(text.casefold())
 
 

@@ -1,0 +1,652 @@
+"""Study -> Classification: modality, targets, cell source, platform, product, indications, scope. Pure.
+
+Reads the whole normalized record (interventions and their other names and
+descriptions, arm groups, titles, keywords, conditions and their MeSH terms, the brief
+summary) against the vocabulary in `data/vocabulary.toml`, and keeps the evidence for
+every label: which field, which words. Nothing here knows an NCT id: labels come from
+what the record says.
+
+Where a term is found matters. Interventions, arms and titles name what the study
+gives; a summary may mention a CAR T only to exclude patients who had one. So each
+label carries a confidence (high: a known product or the interventions/titles say so;
+medium: keywords, conditions; low: only the summary or a default), and contradictions
+put the study on the review list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Settings
+from monitor.domain import Study, UserError, check_nct_id
+
+VOCABULARY_FILE = Path(__file__).parent / "data" / "vocabulary.toml"
+MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
+LABELS = ("in_scope", "modality", "targets", "cell_source", "platform", "product", "indications")
+
+# Field roles: what a mention there proves.
+STRONG = ("interventions", "arms", "titles")
+MEDIUM = ("keywords", "conditions")
+WEAK = ("summary",)
+CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case ASCII word tokens: accents, hyphens, slashes and '+' become boundaries."""
+    text = unicodedata.normalize("NFKD", text)
+    out, word = [], []
+    for ch in text.casefold():
+        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
+            word.append(ch)
+        elif word and not unicodedata.combining(ch):
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    name: str
+    modality: str
+    targets: tuple[str, ...]
+    source: str | None
+    platform: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    label: str
+    value: str
+    field: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "value": self.value, "field": self.field, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    in_scope: bool
+    scope_reason: str
+    modality: str | None
+    modalities: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    cell_source: str | None = None
+    platform: str | None = None
+    product: str | None = None
+    indications: tuple[str, ...] = ()
+    confidence: dict[str, str] = field(default_factory=dict)
+    review: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    curated: tuple[str, ...] = ()
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review)
+
+    @property
+    def target_label(self) -> str:
+        return "; ".join(self.targets) if self.targets else "undisclosed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "in_scope": self.in_scope,
+            "scope_reason": self.scope_reason,
+            "modality": self.modality,
+            "modalities": list(self.modalities),
+            "targets": list(self.targets),
+            "cell_source": self.cell_source,
+            "platform": self.platform,
+            "product": self.product,
+            "indications": list(self.indications),
+            "confidence": dict(self.confidence),
+            "needs_review": self.needs_review,
+            "review": list(self.review),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "curated": list(self.curated),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Classification:
+        return cls(
+            in_scope=bool(d["in_scope"]),
+            scope_reason=d.get("scope_reason", ""),
+            modality=d.get("modality"),
+            modalities=tuple(d.get("modalities") or ()),
+            targets=tuple(d.get("targets") or ()),
+            cell_source=d.get("cell_source"),
+            platform=d.get("platform"),
+            product=d.get("product"),
+            indications=tuple(d.get("indications") or ()),
+            confidence=dict(d.get("confidence") or {}),
+            review=tuple(d.get("review") or ()),
+            evidence=tuple(Evidence(**e) for e in d.get("evidence") or ()),
+            curated=tuple(d.get("curated") or ()),
+        )
+
+
+# -- vocabulary ------------------------------------------------------------------------
+
+
+class Vocabulary:
+    """The data file compiled into a phrase index: token tuple -> what it means."""
+
+    def __init__(self, data: dict[str, Any], version: str) -> None:
+        self.version = version
+        self.index: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        self.products: dict[str, Product] = {}
+        self.target_order: list[str] = list(data.get("targets", {}))
+        self.indication_order: list[str] = list(data.get("indication", {}))
+        self.modality_needs: dict[str, set[str]] = {}
+        for modality, spec in data.get("modality", {}).items():
+            for term in spec.get("strong", []):
+                self._add(term, "modality", modality)
+            for term in spec.get("weak", []):
+                self._add(term, "modality_weak", modality)
+            if spec.get("needs"):
+                self.modality_needs[modality] = {t for term in spec["needs"] for t in tokens(term)}
+        for p in data.get("product", []):
+            product = Product(
+                p["name"], p["modality"], tuple(p.get("targets", [])), p.get("source"), p.get("platform")
+            )
+            self.products[p["name"]] = product
+            for alias in [p["name"], *p.get("aliases", [])]:
+                self._add(alias, "product", p["name"])
+        for target, terms in data.get("targets", {}).items():
+            for term in terms:
+                self._add(term, "target", target)
+        for source, terms in data.get("source", {}).items():
+            for term in terms:
+                self._add(term, "source", source)
+        for platform, terms in data.get("platform", {}).items():
+            for term in terms:
+                self._add(term, "platform", platform)
+        for group, terms in data.get("indication", {}).items():
+            for term in terms:
+                self._add(term, "indication", group)
+        for term in data.get("oncology", {}).get("terms", []):
+            self._add(term, "oncology", "oncology")
+        for term in data.get("not_autoimmune", {}).get("terms", []):
+            self._add(term, "not_autoimmune", "not autoimmune")
+        for term in data.get("traps", {}).get("not_engagers", []):
+            self._add(term, "trap", "not an engager")
+        self.starts: dict[str, list[int]] = {}
+        for phrase in self.index:
+            lengths = self.starts.setdefault(phrase[0], [])
+            if len(phrase) not in lengths:
+                lengths.append(len(phrase))
+        for lengths in self.starts.values():
+            lengths.sort(reverse=True)
+
+    def _add(self, term: str, kind: str, value: str) -> None:
+        key = tuple(tokens(term))
+        if key and (kind, value) not in self.index.setdefault(key, []):
+            self.index[key].append((kind, value))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Vocabulary:
+        file = path or VOCABULARY_FILE
+        try:
+            raw = file.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UserError(f"cannot read the vocabulary {file}: {exc}") from None
+        return cls(data, hashlib.sha256(raw).hexdigest()[:12])
+
+    def find(self, text: str) -> list[tuple[str, str, str]]:
+        """(kind, value, matched words) for every vocabulary phrase in `text`, longest match first."""
+        toks = tokens(text)
+        out: list[tuple[str, str, str]] = []
+        i, n = 0, len(toks)
+        while i < n:
+            step = 1
+            for length in self.starts.get(toks[i], ()):
+                if i + length <= n:
+                    key = tuple(toks[i : i + length])
+                    hits = self.index.get(key)
+                    if hits:
+                        words = " ".join(key)
+                        out += [(kind, value, words) for kind, value in hits]
+                        step = length
+                        break
+            i += step
+        return out
+
+
+# -- overrides -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    nct_id: str
+    field: str
+    value: Any
+    reason: str
+
+
+def load_overrides(path: Path | None) -> dict[str, list[Override]]:
+    """A curator's pinned labels: [[override]] nct_id, field, value, reason."""
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read the overrides file {path}: {exc}") from None
+    out: dict[str, list[Override]] = {}
+    for i, entry in enumerate(data.get("override", []), start=1):
+        where = f"{path}: override #{i}"
+        unknown = set(entry) - {"nct_id", "field", "value", "reason"}
+        if unknown:
+            raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        missing = {"nct_id", "field", "value", "reason"} - set(entry)
+        if missing:
+            raise UserError(f"{where}: missing {sorted(missing)[0]!r}")
+        nct = check_nct_id(str(entry["nct_id"]))
+        name, value = entry["field"], entry["value"]
+        if name not in LABELS:
+            raise UserError(f"{where}: field must be one of {', '.join(LABELS)}, not {name!r}")
+        if name == "in_scope" and not isinstance(value, bool):
+            raise UserError(f"{where}: in_scope takes true or false")
+        if name in ("targets", "indications"):
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UserError(f"{where}: {name} takes a list of strings")
+        elif name != "in_scope" and not (isinstance(value, str) or value is None):
+            raise UserError(f"{where}: {name} takes a string")
+        if not str(entry["reason"]).strip():
+            raise UserError(f"{where}: give a reason")
+        out.setdefault(nct, []).append(Override(nct, name, value, str(entry["reason"])))
+    return out
+
+
+# -- the classifier ----------------------------------------------------------------------
+
+
+def _fields(study: Study) -> dict[str, list[str]]:
+    interventions = []
+    for iv in study.interventions:
+        interventions.append(iv.name)
+        interventions += list(iv.other_names)
+        if iv.description:
+            interventions.append(iv.description)
+    arms = [a.label for a in study.arms] + [a.description for a in study.arms if a.description]
+    return {
+        "interventions": interventions,
+        "arms": arms,
+        "titles": [t for t in (study.brief_title, study.official_title, study.acronym) if t],
+        "keywords": list(study.keywords),
+        "conditions": list(study.conditions) + [m.term for m in study.condition_mesh],
+        "summary": [study.brief_summary] if study.brief_summary else [],
+    }
+
+
+def _strength(field_name: str) -> str:
+    return "high" if field_name in STRONG else "medium" if field_name in MEDIUM else "low"
+
+
+_RANK = {"high": 3, "medium": 2, "low": 1}
+# "CD19 and BCMA", "BCMA CART + CD19 CART" name one dual-target therapy; ";" and "or" offer alternatives.
+_ALTERNATIVES = re.compile(r";|\bor\b", re.IGNORECASE)
+
+
+@dataclass
+class _Found:
+    """Everything the vocabulary found in one record, by field."""
+
+    hits: list[tuple[str, str, str, str, str]]  # field, text, kind, value, words
+
+    def of(self, kind: str, fields: Iterable[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+        allowed = set(fields) if fields is not None else None
+        return [h for h in self.hits if h[2] == kind and (allowed is None or h[0] in allowed)]
+
+    @cached_property
+    def all_words(self) -> set[str]:
+        return {w for h in self.hits for w in h[4].split()}
+
+
+class Classifier:
+    """Vocabulary + overrides. `version` changes whenever either file does."""
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary | None = None,
+        overrides: dict[str, list[Override]] | None = None,
+        overrides_text: str = "",
+    ) -> None:
+        self.vocabulary = vocabulary or Vocabulary.load()
+        self.overrides = overrides or {}
+        digest = hashlib.sha256((self.vocabulary.version + overrides_text).encode()).hexdigest()[:12]
+        self.version = digest
+
+    @classmethod
+    def from_files(cls, vocabulary: Path | None = None, overrides: Path | None = None) -> Classifier:
+        text = overrides.read_text(encoding="utf-8") if overrides and overrides.exists() else ""
+        return cls(Vocabulary.load(vocabulary), load_overrides(overrides), text)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Classifier:
+        c = settings.classification
+        vocabulary = settings.path(c.vocabulary)
+        if vocabulary is not None and not vocabulary.is_file():
+            raise UserError(f"classification.vocabulary: no such file: {vocabulary}")
+        return cls.from_files(vocabulary, settings.path(c.overrides))
+
+    def classify(self, study: Study) -> Classification:
+        result = self._classify(study)
+        pinned = self.overrides.get(study.nct_id)
+        return self._apply(result, pinned) if pinned else result
+
+    # -- pieces ------------------------------------------------------------------------
+
+    def _scan(self, study: Study) -> tuple[_Found, dict[str, list[str]]]:
+        fields = _fields(study)
+        hits = []
+        for name, texts in fields.items():
+            for text in texts:
+                for kind, value, words in self.vocabulary.find(text):
+                    hits.append((name, text, kind, value, words))
+        return _Found(hits), fields
+
+    def _classify(self, study: Study) -> Classification:
+        found, _ = self._scan(study)
+        vocab = self.vocabulary
+        evidence: list[Evidence] = []
+        confidence: dict[str, str] = {}
+        review: list[str] = []
+
+        def note(label: str, value: str, hit: tuple[str, str, str, str, str]) -> None:
+            snippet = hit[1] if len(hit[1]) <= 160 else f"…{hit[4]}…"
+            evidence.append(Evidence(label, value, hit[0], snippet))
+
+        # Products: the most specific evidence there is.
+        products: list[tuple[Product, tuple[str, str, str, str, str]]] = []
+        for hit in found.of("product", STRONG + MEDIUM) + found.of("product", WEAK):
+            p = vocab.products[hit[3]]
+            if all(p.name != q.name for q, _ in products):
+                products.append((p, hit))
+        trapped = bool(found.of("trap", STRONG))
+
+        # Modalities named in the record.
+        modality_strength: dict[str, str] = {}
+        for p, hit in products:
+            strength = "high" if hit[0] in STRONG + MEDIUM else "low"
+            if _RANK[strength] > _RANK.get(modality_strength.get(p.modality, ""), 0):
+                modality_strength[p.modality] = strength
+                note("modality", p.modality, hit)
+        for hit in found.of("modality"):
+            m, strength = hit[3], _strength(hit[0])
+            if m == "bispecific" and not self._engager_ok(found, trapped):
+                continue
+            if _RANK[strength] > _RANK.get(modality_strength.get(m, ""), 0):
+                modality_strength[m] = strength
+                note("modality", m, hit)
+        for hit in found.of("modality_weak"):
+            m, strength = hit[3], _strength(hit[0])
+            if _RANK[strength] <= _RANK.get(modality_strength.get(m, ""), 0):
+                continue
+            if not self._weak_ok(m, hit, found, trapped):
+                continue
+            modality_strength[m] = strength
+            note("modality", m, hit)
+        modalities = tuple(m for m in MODALITY_ORDER if m in modality_strength)
+        best = max((_RANK[s] for s in modality_strength.values()), default=0)
+        modality = next((m for m in modalities if _RANK[modality_strength[m]] == best), None)
+        if modality:
+            confidence["modality"] = modality_strength[modality]
+
+        # Targets.
+        targets: list[str] = []
+        # The primary modality's products first, then other products the study gives (a sub-study arm).
+        for p, hit in sorted(products, key=lambda ph: ph[0].modality != modality):
+            if p.targets:
+                label = "/".join(p.targets)
+                if label not in targets:
+                    targets.append(label)
+                    note("targets", label, hit)
+        if not targets and modality:
+            targets = self._targets_from_text(found, modality, evidence)
+        if targets:
+            confidence["targets"] = (
+                "high"
+                if any(e.label == "targets" and e.field in STRONG + MEDIUM for e in evidence)
+                else "medium"
+            )
+
+        # Cell source and platform.
+        cell_source = self._pick(found, "source", products, "source", evidence, confidence, review, modality)
+        platform = self._pick(found, "platform", products, "platform", evidence, confidence, review, modality)
+        if modality == "CAR-NK" and cell_source is None:
+            cell_source, confidence["cell_source"] = "allogeneic", "low"  # NK products are donor-derived
+        if modality == "bispecific":
+            cell_source = None
+            confidence.pop("cell_source", None)
+
+        # Product name: a known product, else the intervention that carries the modality.
+        product = next((p.name for p, _ in products if p.modality == modality), None)
+        if product is None and modality:
+            product = next(
+                (
+                    h[1]
+                    for h in found.hits
+                    if h[0] == "interventions"
+                    and h[2] in ("modality", "modality_weak")
+                    and h[3] == modality
+                    and len(h[1]) <= 120
+                ),
+                None,
+            )
+
+        # Indications.
+        indications = self._indications(found, evidence, confidence, study)
+        oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
+        excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
+
+        # Scope.
+        if not modality:
+            in_scope, reason = False, "no CAR, CAAR, CAR-Treg, CAR-NK or T-cell-engager therapy named"
+        elif study.study_type == "OBSERVATIONAL":
+            in_scope, reason = False, "observational study"
+        elif not indications or (confidence.get("indications") == "low" and (oncology or excluded)):
+            # A disease met only in the summary does not outweigh conditions that name another one.
+            in_scope = False
+            if oncology:
+                reason = "oncology indication"
+            elif excluded:
+                reason = f"not an autoimmune indication ({excluded[0][4]})"
+            else:
+                reason = "no autoimmune indication named"
+        else:
+            in_scope, reason = True, "in scope"
+            if oncology:
+                review.append(f"treats an oncology indication ({oncology[0][4]}) beside autoimmune disease")
+            if confidence.get("modality") == "low":
+                review.append("the therapy is named only in the summary")
+            if confidence.get("indications") == "low":
+                review.append("the autoimmune indication is named only in the summary")
+        confidence["in_scope"] = "high" if not review else "medium"
+
+        return Classification(
+            in_scope=in_scope,
+            scope_reason=reason,
+            modality=modality,
+            modalities=modalities,
+            targets=tuple(targets),
+            cell_source=cell_source,
+            platform=platform,
+            product=product,
+            indications=tuple(indications),
+            confidence=confidence,
+            review=tuple(review),
+            evidence=tuple(evidence),
+        )
+
+    def _engager_ok(self, found: _Found, trapped: bool) -> bool:
+        needs = self.vocabulary.modality_needs.get("bispecific", set())
+        return not trapped and bool(
+            needs & found.all_words or any(w in needs for h in found.hits for w in tokens(h[1]))
+        )
+
+    def _weak_ok(
+        self, modality: str, hit: tuple[str, str, str, str, str], found: _Found, trapped: bool
+    ) -> bool:
+        """A weak word ("CAR", "bispecific") counts next to an antigen or a cell word in the same text."""
+        if modality == "bispecific":
+            return self._engager_ok(found, trapped) and hit[0] in STRONG + MEDIUM
+        words = set(tokens(hit[1]))
+        same_text_target = any(h[1] == hit[1] and h[2] == "target" for h in found.hits)
+        return hit[0] in STRONG + MEDIUM and (same_text_target or bool(words & CELL_WORDS))
+
+    def _targets_from_text(self, found: _Found, modality: str, evidence: list[Evidence]) -> list[str]:
+        """Antigens named together in one phrase form one combined target ("CD19/BCMA CAR-T");
+        alternatives ("CD19 or CD19-BCMA CAR-T", "A; B") stay separate targets."""
+        order = self.vocabulary.target_order
+        for fields in (STRONG, MEDIUM, WEAK):
+            texts = {h[1]: h[0] for h in found.of("target", fields)}
+            labels: list[str] = []
+            for text, field_name in texts.items():
+                for segment in _ALTERNATIVES.split(text):
+                    antigens: list[str] = []
+                    for kind, value, _ in self.vocabulary.find(segment):
+                        if kind == "target" and value not in antigens:
+                            antigens.append(value)
+                    if not antigens:
+                        continue
+                    ordered = sorted(antigens, key=order.index)
+                    label = "x".join(ordered) + "xCD3" if modality == "bispecific" else "/".join(ordered)
+                    if label not in labels:
+                        labels.append(label)
+                        evidence.append(Evidence("targets", label, field_name, text[:160]))
+            if labels:
+                # A combination named somewhere makes the same antigen named alone elsewhere redundant,
+                # unless the record offers the single antigen as an alternative arm.
+                combos = [lab for lab in labels if "/" in lab]
+                alternatives = {
+                    lab
+                    for t in texts
+                    for lab in self._segment_labels(t, order)
+                    if len(_ALTERNATIVES.split(t)) > 1
+                }
+                return [
+                    lab
+                    for lab in labels
+                    if lab in combos or lab in alternatives or not any(lab in c.split("/") for c in combos)
+                ]
+        return []
+
+    def _segment_labels(self, text: str, order: list[str]) -> list[str]:
+        out = []
+        for segment in _ALTERNATIVES.split(text):
+            antigens = sorted(
+                {v for k, v, _ in self.vocabulary.find(segment) if k == "target"}, key=order.index
+            )
+            if antigens:
+                out.append("/".join(antigens))
+        return out
+
+    def _pick(
+        self,
+        found: _Found,
+        kind: str,
+        products: list[tuple[Product, Any]],
+        attr: str,
+        evidence: list[Evidence],
+        confidence: dict[str, str],
+        review: list[str],
+        modality: str | None,
+    ) -> str | None:
+        for p, hit in products:
+            value = getattr(p, attr)
+            if value and p.modality == modality:
+                evidence.append(
+                    Evidence(kind if kind != "source" else "cell_source", value, hit[0], hit[1][:160])
+                )
+                confidence["cell_source" if kind == "source" else kind] = "high"
+                return value
+        best: dict[str, int] = {}
+        hits: dict[str, tuple[str, str, str, str, str]] = {}
+        for hit in found.of(kind, STRONG + MEDIUM + WEAK):
+            rank = _RANK[_strength(hit[0])]
+            if rank > best.get(hit[3], 0):
+                best[hit[3]], hits[hit[3]] = rank, hit
+        if not best:
+            return None
+        if kind == "source" and "in vivo" in best:
+            chosen = "in vivo"  # "in vivo CAR-T ... produces autologous CAR-T cells": in vivo wins
+        else:
+            top = max(best.values())
+            leaders = [v for v, r in best.items() if r == top]
+            if len(leaders) > 1:
+                review.append(
+                    f"the record names more than one {kind.replace('source', 'cell source')}: "
+                    + ", ".join(sorted(leaders))
+                )
+            chosen = (
+                sorted(leaders)[0]
+                if kind != "source"
+                else ("allogeneic" if "allogeneic" in leaders else leaders[0])
+            )
+        label = "cell_source" if kind == "source" else kind
+        evidence.append(Evidence(label, chosen, hits[chosen][0], hits[chosen][1][:160]))
+        confidence[label] = {3: "high", 2: "medium", 1: "low"}[best[chosen]]
+        return chosen
+
+    def _indications(
+        self, found: _Found, evidence: list[Evidence], confidence: dict[str, str], study: Study
+    ) -> list[str]:
+        order = self.vocabulary.indication_order
+        for fields, level in ((("conditions",), "high"), (("titles", "keywords"), "medium"), (WEAK, "low")):
+            groups: dict[str, tuple[str, str, str, str, str]] = {}
+            for hit in found.of("indication", fields):
+                groups.setdefault(hit[3], hit)
+            if groups:
+                # Specific groups make the umbrella "other autoimmune" redundant only when it came
+                # from generic words ("autoimmune diseases"), not from a named disease.
+                if (
+                    len(groups) > 1
+                    and "other autoimmune" in groups
+                    and groups["other autoimmune"][4]
+                    in ("autoimmune", "autoimmune diseases", "autoimmunity", "autoimmune disease")
+                ):
+                    del groups["other autoimmune"]
+                for g, hit in groups.items():
+                    evidence.append(Evidence("indications", g, hit[0], hit[1][:160]))
+                confidence["indications"] = level
+                return sorted(groups, key=order.index)
+        if any(m.term.casefold() == "autoimmune diseases" for m in study.condition_ancestors):
+            evidence.append(
+                Evidence("indications", "other autoimmune", "condition MeSH ancestors", "Autoimmune Diseases")
+            )
+            confidence["indications"] = "medium"
+            return ["other autoimmune"]
+        return []
+
+    @staticmethod
+    def _apply(result: Classification, pinned: list[Override]) -> Classification:
+        changes: dict[str, Any] = {}
+        evidence = list(result.evidence)
+        confidence = dict(result.confidence)
+        for o in pinned:
+            value = tuple(o.value) if o.field in ("targets", "indications") else o.value
+            changes[o.field] = value
+            evidence.append(Evidence(o.field, str(o.value), "curated", o.reason))
+            confidence[o.field] = "curated"
+        if "in_scope" in changes:
+            changes["scope_reason"] = "curated: " + next(o.reason for o in pinned if o.field == "in_scope")
+        return replace(
+            result,
+            **changes,
+            evidence=tuple(evidence),
+            confidence=confidence,
+            curated=tuple(o.field for o in pinned),
+            review=(),
+        )

@@ -425,6 +425,206 @@ def release(c: Context, run_id: int | None) -> None:
     click.echo(f"released {n} events" if n else "no held events to release")
 
 
+# -- classification ------------------------------------------------------------------
+
+
+def _classification_text(nct: str, title: str, c: Any) -> str:
+    lines = [f"{nct}  {title}"]
+    scope = "IN SCOPE" if c.in_scope else f"out of scope: {c.scope_reason}"
+    lines.append(f"  scope:       {scope}" + (f"   [review: {'; '.join(c.review)}]" if c.review else ""))
+    conf = c.confidence
+
+    def row(name: str, value: str, key: str) -> str:
+        mark = f" ({conf[key]})" if key in conf else ""
+        return f"  {name:<12} {value}{mark}"
+
+    lines.append(row("modality:", c.modality or "none", "modality"))
+    lines.append(row("targets:", c.target_label, "targets"))
+    lines.append(row("cell source:", c.cell_source or "not stated", "cell_source"))
+    if c.platform:
+        lines.append(row("platform:", c.platform, "platform"))
+    lines.append(row("product:", c.product or "-", "product"))
+    lines.append(row("indications:", ", ".join(c.indications) or "none", "indications"))
+    for e in c.evidence:
+        text = e.text if len(e.text) <= 90 else e.text[:87] + "..."
+        lines.append(f"    evidence  {e.label}={e.value}  [{e.field}] {text}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def classify(c: Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Classify study records saved as API JSON (one study, or a /studies page), with the evidence.
+
+    Reads no database and no network: what you see is what the poll would store.
+
+    \b
+    Example:
+      ctmonitor classify NCT05938725.json page.json --json
+    """
+    from pathlib import Path
+
+    from monitor.classify import Classifier
+    from monitor.localapi import load_records
+    from monitor.normalize import RecordError, to_study
+
+    classifier = Classifier.from_settings(c.settings)
+    out = []
+    for name in files:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"no such file: {name}")
+        try:
+            records = load_records(path)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{name}: not a JSON study record or /studies page ({exc})") from None
+        if not records:
+            raise UserError(
+                f"{name}: no study records found (expected API JSON: a study or a page of studies)"
+            )
+        for raw in records:
+            try:
+                study = to_study(raw)
+            except RecordError as exc:
+                raise UserError(f"{name}: {exc}") from None
+            out.append((study, classifier.classify(study)))
+    if as_json:
+        echo_json([{"nct_id": st.nct_id, "title": st.title, **cl.to_dict()} for st, cl in out])
+        return
+    click.echo("\n\n".join(_classification_text(st.nct_id, st.title, cl) for st, cl in out))
+
+
+@cli.command()
+@click.option("--modality", help="Only this modality (CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific, other).")
+@click.option("--target", help="Only studies with this antigen among their targets (e.g. CD19, BCMA).")
+@click.option("--indication", help="Only this indication group (e.g. SLE, 'myasthenia gravis').")
+@click.option("--status", help="Only this overall status (e.g. RECRUITING).")
+@click.option(
+    "--needs-review", is_flag=True, help="Only studies whose labels are ambiguous or contradictory."
+)
+@click.option("--all", "include_all", is_flag=True, help="Include studies out of scope (with the reason).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def studies(
+    c: Context,
+    modality: str | None,
+    target: str | None,
+    indication: str | None,
+    status: str | None,
+    needs_review: bool,
+    include_all: bool,
+    as_json: bool,
+) -> None:
+    """The current landscape: tracked studies in scope with their labels and status.
+
+    \b
+    Examples:
+      ctmonitor studies --modality CAR-T --indication SLE
+      ctmonitor studies --target BCMA --status RECRUITING --json
+      ctmonitor studies --needs-review
+    """
+    from monitor.describe import phases_label, status_label
+
+    with c.database() as database, database.session() as s:
+        rows = store.list_studies(
+            s,
+            modality=modality,
+            target=target,
+            indication=indication,
+            status=status,
+            needs_review=needs_review,
+            in_scope=None if include_all else True,
+        )
+    data = [
+        {
+            "nct_id": r.nct_id,
+            "title": r.brief_title,
+            "status": r.overall_status,
+            "phases": r.phases.split("|") if r.phases else [],
+            "sponsor": r.lead_sponsor,
+            "countries": r.countries.split("|") if r.countries else [],
+            "in_scope": r.in_scope,
+            "scope_reason": r.scope_reason,
+            "modality": r.modality,
+            "targets": r.targets.split("|") if r.targets else [],
+            "cell_source": r.cell_source,
+            "product": r.product,
+            "indications": r.indications.split("|") if r.indications else [],
+            "needs_review": r.needs_review,
+            "review": (r.classification or {}).get("review", []),
+            "curated": (r.classification or {}).get("curated", []),
+            "last_update_post_date": r.last_update_post_date,
+        }
+        for r in rows
+    ]
+    if as_json:
+        echo_json(data)
+        return
+    if not data:
+        click.echo("No studies match.")
+        return
+    for d in data:
+        labels = " · ".join(
+            x
+            for x in (
+                d["modality"],
+                "/".join(d["targets"]) or "target undisclosed",
+                d["cell_source"],
+                ", ".join(d["indications"]),
+            )
+            if x
+        )
+        flags = (" [REVIEW: " + "; ".join(d["review"]) + "]" if d["needs_review"] else "") + (
+            " [curated: " + ", ".join(d["curated"]) + "]" if d["curated"] else ""
+        )
+        scope = "" if d["in_scope"] else f" [out of scope: {d['scope_reason']}]"
+        click.echo(
+            f"{d['nct_id']}  {status_label(d['status']):<24} {phases_label(d['phases']):<16} {labels}"
+            f"{scope}{flags}\n             {d['title']} — {d['sponsor'] or 'no sponsor'}"
+        )
+    click.echo(f"{len(data)} studies")
+
+
+@cli.command()
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Relabel every study, not only those labelled with an older vocabulary or overrides file.",
+)
+@pass_ctx
+def reclassify(c: Context, everything: bool) -> None:
+    """Relabel stored studies after the vocabulary or the overrides changed, without fetching.
+
+    Studies that move in or out of scope get an event, as they would in a poll.
+
+    \b
+    Example:
+      ctmonitor reclassify
+    """
+    from monitor.classify import Classifier
+    from monitor.locking import exclusive
+    from monitor.sync import reclassify as relabel
+    from monitor.sync import utcnow
+
+    classifier = Classifier.from_settings(c.settings)
+    with c.database() as database:
+        try:
+            with exclusive(database.engine):
+                done, events = relabel(
+                    database, classifier, run_id=None, now=utcnow(), only_stale=not everything
+                )
+        except LockBusy as exc:
+            raise click.exceptions.Exit(_busy(exc)) from None
+    click.echo(
+        f"relabelled {done} studies; {events} moved in or out of scope"
+        if done
+        else "every study is already labelled with the current vocabulary and overrides"
+    )
+
+
 # -- local API server ------------------------------------------------------------------
 
 

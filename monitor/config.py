@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -90,6 +90,12 @@ class SyncSettings(_Section):
     hold_min_studies: Annotated[int, Field(ge=1)] = 20
 
 
+class ClassificationSettings(_Section):
+    # Empty: the vocabulary shipped with ctmonitor (monitor/data/vocabulary.toml).
+    vocabulary: str = ""
+    overrides: str = "overrides.toml"
+
+
 class QuerySettings(_Section):
     """One watch query: API query areas in Essie syntax, or a fixed list of NCT ids."""
 
@@ -132,22 +138,21 @@ class QuerySettings(_Section):
         return out
 
 
-DEFAULT_QUERIES: list[dict[str, Any]] = [
-    {
-        "name": "car-cell-therapies",
-        "intr": '"CAR T" OR "CAR-T" OR CART OR "chimeric antigen receptor" OR "CAR-NK" OR "CAR NK"',
-        "cond": 'lupus OR "autoimmune" OR "myasthenia gravis" OR "systemic sclerosis" OR myositis',
-    },
-]
+DEFAULT_QUERIES_FILE = Path(__file__).parent / "data" / "default_queries.toml"
+
+
+def default_queries() -> list[QuerySettings]:
+    """The watch queries shipped with ctmonitor (config.toml repeats them, for users to edit)."""
+    data = tomllib.loads(DEFAULT_QUERIES_FILE.read_text(encoding="utf-8"))
+    return [QuerySettings(**q) for q in data["queries"]]
 
 
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
-    queries: list[QuerySettings] = Field(
-        default_factory=lambda: [QuerySettings(**q) for q in DEFAULT_QUERIES]
-    )
+    classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
+    queries: list[QuerySettings] = Field(default_factory=default_queries)
 
     # Where the file was read from; relative paths in it are resolved against its folder.
     source: Path | None = Field(default=None, exclude=True)
@@ -166,6 +171,13 @@ class Settings(_Section):
     @property
     def base_dir(self) -> Path:
         return self.source.parent if self.source else Path.cwd()
+
+    def path(self, value: str) -> Path | None:
+        """A path from the config, relative to the config file's folder; None when empty."""
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
 
     def database_url(self) -> str:
         """The SQLAlchemy URL: env override, then database.url, then SQLite at database.path."""

@@ -53,6 +53,8 @@ KIND_LABELS = {
     "gone_from_registry": "No longer in the registry",
     "back_in_registry": "Back in the registry",
     "id_changed": "NCT id changed",
+    "entered_scope": "Now in scope",
+    "left_scope": "No longer in scope",
 }
 FIELD_LABELS = {
     "start_date": "Start date",
@@ -152,6 +154,10 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
         return f"the registry returns this record again ({status_label(after)})"
     if kind == "id_changed":
         return f"{before} is now {after}"
+    if kind in ("entered_scope", "left_scope"):
+        a = after or {}
+        labels = ", ".join(x for x in (a.get("modality"), a.get("targets"), a.get("indications")) if x)
+        return f"{a.get('reason', '')}" + (f" ({labels})" if labels and kind == "entered_scope" else "")
     if kind == "left_query":
         return "no longer matches the watch queries; still followed by id"
     if kind == "rejoined_query":

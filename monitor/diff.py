@@ -8,10 +8,13 @@ key, so re-ordering, re-casing or re-spacing in the registry yields nothing. Val
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.domain import EventKind, FieldChange, PartialDate, Study
 from monitor.normalize import text_key
+
+if TYPE_CHECKING:
+    from monitor.classify import Classification
 
 T = TypeVar("T")
 
@@ -150,16 +153,14 @@ def diff(old: Study, new: Study) -> list[FieldChange]:
     return out
 
 
-def new_study_change(study: Study) -> FieldChange:
-    """The single event recorded when a study is first seen."""
-    return FieldChange(
-        EventKind.NEW_STUDY,
-        "study",
-        before=None,
-        after={
-            "status": study.overall_status,
-            "title": study.title,
-            "first_posted": study.first_post_date,
-            "phases": list(study.phases),
-        },
-    )
+def new_study_change(study: Study, label: Classification | None = None) -> FieldChange:
+    """The single event recorded when a study is first seen (with its scope at that time)."""
+    after: dict[str, Any] = {
+        "status": study.overall_status,
+        "title": study.title,
+        "first_posted": study.first_post_date,
+        "phases": list(study.phases),
+    }
+    if label is not None:
+        after["in_scope"] = label.in_scope
+    return FieldChange(EventKind.NEW_STUDY, "study", before=None, after=after)

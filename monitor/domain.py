@@ -59,6 +59,8 @@ class EventKind(StrEnum):
     GONE = "gone_from_registry"
     RESTORED = "back_in_registry"
     ID_CHANGED = "id_changed"
+    ENTERED_SCOPE = "entered_scope"
+    LEFT_SCOPE = "left_scope"
 
 
 # 3 = act on it (status, results, new study), 2 = worth knowing, 1 = detail.
@@ -69,6 +71,8 @@ IMPORTANCE: dict[EventKind, int] = {
     EventKind.RESULTS_POSTED: 3,
     EventKind.GONE: 3,
     EventKind.ID_CHANGED: 2,
+    EventKind.ENTERED_SCOPE: 3,
+    EventKind.LEFT_SCOPE: 2,
     EventKind.RESULTS_REMOVED: 2,
     EventKind.ENROLLMENT: 2,
     EventKind.DATE: 2,

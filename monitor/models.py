@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -96,6 +97,17 @@ class StudyRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     first_seen_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"))
+    # Classification (monitor/classify.py): summary columns to filter on, the full result with evidence.
+    in_scope: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    scope_reason: Mapped[str | None] = mapped_column(Text)
+    modality: Mapped[str | None] = mapped_column(String(32), index=True)
+    targets: Mapped[str | None] = mapped_column(Text)  # "|"-joined labels, e.g. "CD19/BCMA"
+    indications: Mapped[str | None] = mapped_column(Text)  # "|"-joined groups
+    cell_source: Mapped[str | None] = mapped_column(String(32))
+    product: Mapped[str | None] = mapped_column(Text)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    classification: Mapped[dict | None] = mapped_column(Json)
+    classified_with: Mapped[str | None] = mapped_column(String(32))  # vocabulary + overrides version
 
 
 class Snapshot(Base):

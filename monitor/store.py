@@ -16,6 +16,7 @@ import zstandard
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from monitor.classify import Classification
 from monitor.domain import FieldChange, Study
 from monitor.models import Event, PollRun, Snapshot, StudyRow
 
@@ -33,6 +34,7 @@ class CurrentState:
     merged_into: str | None
     overall_status: str | None
     last_update_post_date: str | None
+    in_scope: bool | None
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class StudyWrite:
     changes: list[FieldChange] = field(default_factory=list)
     origin: str = "poll"
     registry_version: int | None = None
+    classification: dict[str, Any] | None = None  # classification_values(...)
 
 
 # zstd: a third of zlib's time at a better ratio (the sync compresses every new record version).
@@ -129,6 +132,7 @@ def load_current(session: Session, nct_ids: Iterable[str]) -> dict[str, CurrentS
                 StudyRow.merged_into,
                 StudyRow.overall_status,
                 StudyRow.last_update_post_date,
+                StudyRow.in_scope,
             ).where(StudyRow.nct_id.in_(ids[start : start + 900]))
         )
         for r in rows:
@@ -155,6 +159,73 @@ def stored_studies(session: Session, keys: Iterable[tuple[str, int]]) -> dict[st
         for nct, blob in rows:
             out[nct] = to_study(decompress(blob))
     return out
+
+
+def classification_values(c: Classification, version: str) -> dict[str, Any]:
+    """The studies-row columns for one classification."""
+    return {
+        "in_scope": c.in_scope,
+        "scope_reason": c.scope_reason,
+        "modality": c.modality,
+        "targets": "|".join(c.targets) or None,
+        "indications": "|".join(c.indications) or None,
+        "cell_source": c.cell_source,
+        "product": c.product,
+        "needs_review": c.needs_review,
+        "classification": c.to_dict(),
+        "classified_with": version,
+    }
+
+
+def stale_classifications(session: Session, version: str | None) -> list[tuple[str, int, bool | None]]:
+    """(nct_id, newest snapshot, stored in_scope) of studies classified with another version (all if None)."""
+    stmt = select(StudyRow.nct_id, StudyRow.snapshot_count, StudyRow.in_scope).where(
+        StudyRow.merged_into.is_(None), StudyRow.snapshot_count > 0
+    )
+    if version is not None:
+        stmt = stmt.where((StudyRow.classified_with != version) | StudyRow.classified_with.is_(None))
+    return [(n, seq, scope) for n, seq, scope in session.execute(stmt.order_by(StudyRow.nct_id))]
+
+
+def set_classification(session: Session, nct_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(StudyRow).where(StudyRow.nct_id == nct_id).values(**values))
+
+
+def list_studies(
+    session: Session,
+    *,
+    modality: str | None = None,
+    target: str | None = None,
+    indication: str | None = None,
+    status: str | None = None,
+    needs_review: bool = False,
+    in_scope: bool | None = True,
+) -> list[StudyRow]:
+    """Tracked studies (not gone, not renumbered) matching the filters, newest update first.
+
+    Label filters compare case-insensitively with the stored labels; a target matches any
+    antigen of a combined label (BCMA matches CD19/BCMA).
+    """
+    stmt = select(StudyRow).where(StudyRow.merged_into.is_(None), StudyRow.gone.is_(False))
+    if in_scope is not None:
+        stmt = stmt.where(StudyRow.in_scope.is_(in_scope))
+    if status:
+        stmt = stmt.where(func.upper(StudyRow.overall_status) == status.strip().upper().replace(" ", "_"))
+    if needs_review:
+        stmt = stmt.where(StudyRow.needs_review.is_(True))
+    if modality:
+        stmt = stmt.where(func.lower(StudyRow.modality) == modality.strip().lower())
+    rows = list(session.scalars(stmt.order_by(StudyRow.last_update_post_date.desc(), StudyRow.nct_id)))
+
+    def has(joined: str | None, wanted: str, split: str) -> bool:
+        parts = {p.strip().lower() for label in (joined or "").split("|") for p in label.split(split)}
+        return wanted.strip().lower() in parts
+
+    if target:
+        rows = [r for r in rows if has((r.targets or "").replace("x", "/"), target, "/")]
+    if indication:
+        rows = [r for r in rows if has(r.indications, indication, "|")]
+    return rows
 
 
 def recheck_candidates(session: Session) -> list[str]:
@@ -201,6 +272,7 @@ def _study_values(w: StudyWrite) -> dict[str, Any]:
         "raw_hash": w.raw_hash,
         "in_query": w.in_query,
         "gone": False,
+        **(w.classification or {}),
     }
 
 
@@ -286,8 +358,9 @@ def add_events(
     run_id: int | None,
     now: datetime,
     registry_date: str | None,
+    origin: str = "poll",
 ) -> None:
-    """Events that come with no new snapshot (a study left the registry, for one)."""
+    """Events that come with no new snapshot (a study left the registry, or was reclassified)."""
     session.execute(
         insert(Event),
         [
@@ -303,7 +376,7 @@ def add_events(
                 "importance": c.importance,
                 "registry_date": registry_date,
                 "detected_at": now,
-                "origin": "poll",
+                "origin": origin,
                 "held": False,
             }
             for c in changes

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor import locking, store
+from monitor.classify import Classification, Classifier
 from monitor.config import Settings
 from monitor.ctgov import ApiError, ApiNotFound, CtGovClient, Page
 from monitor.db import Database
@@ -119,6 +120,59 @@ def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
         stop.set()
 
 
+def scope_change(before: bool | None, label: Classification) -> list[FieldChange]:
+    """An event when a study moves into or out of scope (nothing on first classification)."""
+    if before is None or before == label.in_scope:
+        return []
+    kind = EventKind.ENTERED_SCOPE if label.in_scope else EventKind.LEFT_SCOPE
+    after = {
+        "in_scope": label.in_scope,
+        "reason": label.scope_reason,
+        "modality": label.modality,
+        "targets": label.target_label,
+        "indications": ", ".join(label.indications),
+    }
+    return [FieldChange(kind, "scope", before={"in_scope": before}, after=after)]
+
+
+def reclassify(
+    db: Database, classifier: Classifier, *, run_id: int | None, now: datetime, only_stale: bool
+) -> tuple[int, int]:
+    """Relabel studies from their stored raw records, without fetching anything.
+
+    Returns (studies relabelled, scope events). `only_stale` limits it to studies labelled
+    with another vocabulary/overrides version; scope changes become events (origin
+    "reclassify"), since what users see changed.
+    """
+    with db.session() as s:
+        todo = store.stale_classifications(s, classifier.version if only_stale else None)
+    done = events = 0
+    for start in range(0, len(todo), 200):
+        batch = todo[start : start + 200]
+        with db.session() as s:
+            studies = store.stored_studies(s, [(nct, seq) for nct, seq, _ in batch])
+            for nct, _, before in batch:
+                study = studies.get(nct)
+                if study is None:
+                    continue
+                label = classifier.classify(study)
+                store.set_classification(s, nct, store.classification_values(label, classifier.version))
+                changes = scope_change(before, label)
+                if changes:
+                    store.add_events(
+                        s,
+                        nct,
+                        changes,
+                        run_id=run_id,
+                        now=now,
+                        registry_date=study.last_update_post_date,
+                        origin="reclassify",
+                    )
+                    events += len(changes)
+                done += 1
+    return done, events
+
+
 @dataclass(slots=True)
 class _Prepared:
     """One fetched record with its hashes and what is stored for it."""
@@ -169,10 +223,12 @@ class Syncer:
         *,
         now: Callable[[], datetime] = utcnow,
         progress: ProgressCallback | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         self.db, self.client, self.settings = db, client, settings
         self.now = now
         self.progress = progress
+        self.classifier = classifier or Classifier.from_settings(settings)
 
     # -- the use case ------------------------------------------------------------
 
@@ -199,6 +255,10 @@ class Syncer:
         state = _RunState(run_id=run_id, mode=mode, window_start=window, started=self.now(), seen=set())
         summary = PollSummary(run_id=run_id, mode=mode, outcome="running")
         try:
+            # A vocabulary or overrides edit since the last poll: relabel from the stored records first.
+            state.events += reclassify(
+                self.db, self.classifier, run_id=run_id, now=self.now(), only_stale=True
+            )[1]
             info = self.client.version()
             summary.data_timestamp = info.data_timestamp
             if mode == "incremental" and info.data_timestamp and info.data_timestamp == last_ts:
@@ -417,20 +477,32 @@ class Syncer:
         self, session: Session, p: _Prepared, previous: dict[str, Study], *, in_query: bool
     ) -> store.StudyWrite | None:
         study, prev = p.study, p.prev
+        label = self.classifier.classify(study)
+        labels = store.classification_values(label, self.classifier.version)
         if prev is None:
             if p.merged_from is not None:
                 old = p.merged_from
                 changes = [FieldChange(EventKind.ID_CHANGED, "nct_id", before=old.nct_id, after=study.nct_id)]
                 changes += diff(previous[old.nct_id], study)
+                changes += scope_change(old.in_scope, label)
                 store.mark_merged(session, old.nct_id, study.nct_id)
             else:
-                changes = [new_study_change(study)]
+                changes = [new_study_change(study, label)]
             return store.StudyWrite(
-                study, p.blob, p.rhash, p.chash, in_query, is_new=True, snapshot_seq=1, changes=changes
+                study,
+                p.blob,
+                p.rhash,
+                p.chash,
+                in_query,
+                is_new=True,
+                snapshot_seq=1,
+                changes=changes,
+                classification=labels,
             )
         if p.rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
             return None
         changes = diff(previous[study.nct_id], study) if p.needs_previous else []
+        changes += scope_change(prev.in_scope, label)
         if prev.gone:
             changes.append(
                 FieldChange(EventKind.RESTORED, "registry", before=None, after=study.overall_status)
@@ -441,7 +513,15 @@ class Syncer:
             changes.append(FieldChange(EventKind.REJOINED_QUERY, "query", before=False, after=True))
         seq = prev.snapshot_count + 1 if p.rhash != prev.raw_hash else None
         return store.StudyWrite(
-            study, p.blob, p.rhash, p.chash, in_query, is_new=False, snapshot_seq=seq, changes=changes
+            study,
+            p.blob,
+            p.rhash,
+            p.chash,
+            in_query,
+            is_new=False,
+            snapshot_seq=seq,
+            changes=changes,
+            classification=labels,
         )
 
     def _maybe_hold(self, state: _RunState, tracked_before: int) -> bool:

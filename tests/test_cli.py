@@ -144,3 +144,92 @@ def test_console_script_is_installed() -> None:
     exe = shutil.which("ctmonitor") or str(Path(__import__("sys").executable).parent / "ctmonitor")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "poll" in proc.stdout
+
+
+# -- classification commands ------------------------------------------------------------------
+
+
+def test_classify_prints_labels_with_evidence(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import domain_records
+
+    page = tmp_path / "page.json"
+    page.write_text(
+        json.dumps(
+            {
+                "studies": [
+                    r
+                    for r in domain_records()
+                    if r["protocolSection"]["identificationModule"]["nctId"] in ("NCT04422912", "NCT02348216")
+                ]
+            }
+        )
+    )
+    code, out, _ = run(capsys, "classify", str(page))
+    assert code == 0
+    assert "NCT04422912" in out and "modality:    CAAR-T (high)" in out and "targets:     DSG3; CD19" in out
+    assert "evidence  modality=CAAR-T  [interventions] DSG3-CAART" in out
+    assert "out of scope: oncology indication" in out  # ZUMA-1
+    code, out, _ = run(capsys, "classify", "--json", str(page))
+    data = json.loads(out)
+    assert [d["in_scope"] for d in data] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "no such file"),
+        ("{not json", "not a JSON study record"),
+        ('{"hello": 1}', "no study records found"),
+    ],
+)
+def test_classify_bad_files(capsys, tmp_path: Path, content: str | None, message: str) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "x.json"
+    if content is not None:
+        f.write_text(content)
+    code, _, err = run(capsys, "classify", str(f))
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_studies_filters_and_needs_review(
+    tmp_path: Path,
+    capsys,
+    db_url: str,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import domain_records
+
+    registry = Registry()
+    registry.replace(domain_records())
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", db_url)
+    with LocalApiServer(registry) as api:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(
+            f'[api]\nbase_url = "{api.base_url}"\nmin_interval_seconds = 0\n'
+            '[[queries]]\nname = "all"\nterm = "ALL"\n'
+        )
+        assert run(capsys, "--config", str(cfg), "poll")[0] == 0
+    code, out, _ = run(capsys, "--config", str(cfg), "studies", "--modality", "CAAR-T")
+    assert code == 0 and "NCT04422912" in out and "1 studies" in out
+    code, out, _ = run(
+        capsys,
+        "--config",
+        str(cfg),
+        "studies",
+        "--target",
+        "BCMA",
+        "--indication",
+        "myasthenia gravis",
+        "--json",
+    )
+    data = json.loads(out)
+    assert data and all("myasthenia gravis" in d["indications"] for d in data)
+    assert all(any("BCMA" in t for t in d["targets"]) for d in data)
+    code, out, _ = run(capsys, "--config", str(cfg), "studies", "--all", "--json")
+    everything = json.loads(out)
+    assert any(not d["in_scope"] for d in everything) and len(everything) > len(data)
+    code, out, _ = run(capsys, "--config", str(cfg), "studies", "--needs-review", "--json")
+    assert all(d["needs_review"] and d["review"] for d in json.loads(out))
+    code, out, _ = run(capsys, "--config", str(cfg), "reclassify")
+    assert code == 0 and "already labelled" in out
+    code, out, _ = run(capsys, "--config", str(cfg), "reclassify", "--all")
+    assert code == 0 and "relabelled" in out and "0 moved" in out

@@ -325,3 +325,77 @@ def test_registry_wide_shift_is_held_for_review(
     with database.session() as s:
         assert store.release_events(s, run_id=shifted.run_id, now=clock()) == len(held)
     assert not any(e.held for e in events(database))
+
+
+# -- classification during the poll ---------------------------------------------------------
+
+
+def _domain_registry() -> Registry:
+    from tests.conftest import domain_records
+
+    reg = Registry()
+    reg.replace(domain_records(), "2026-11-02T09:00:05")
+    return reg
+
+
+def test_poll_stores_labels_and_a_study_moving_out_of_scope_is_an_event(
+    database: Database, settings_for
+) -> None:
+    registry = _domain_registry()
+    with LocalApiServer(registry) as api:
+        settings = settings_for(api.base_url, page_size=50)
+        clock = FakeClock()
+        poll(database, settings, clock)
+        with database.session() as s:
+            kysa = s.get(StudyRow, "NCT05938725")
+            assert (kysa.in_scope, kysa.modality, kysa.targets, kysa.indications) == (
+                True,
+                "CAR-T",
+                "CD19",
+                "lupus nephritis",
+            )
+            assert s.get(StudyRow, "NCT02348216").in_scope is False  # ZUMA-1: CAR-T in lymphoma
+
+        # The sponsor repurposes the record: title and conditions now name lymphoma.
+        def repurpose(ps: dict[str, Any]) -> None:
+            ps["conditionsModule"]["conditions"] = ["Diffuse Large B-cell Lymphoma"]
+            ps["identificationModule"]["briefTitle"] = (
+                "KYSA-1: Anti-CD19 CAR T Therapy in Large B-cell Lymphoma"
+            )
+
+        edit(registry, "NCT05938725", repurpose)
+        clock.advance(days=1)
+        second = poll(database, settings, clock)
+        kinds = sorted(e.kind for e in events(database, second.run_id))
+        assert "left_scope" in kinds and "condition_added" in kinds
+        left = next(e for e in events(database, second.run_id) if e.kind == "left_scope")
+        assert left.after["reason"] == "oncology indication"
+
+
+def test_vocabulary_change_relabels_stored_studies_without_fetching(
+    database: Database, settings_for, tmp_path
+) -> None:
+    from monitor.classify import Classifier
+    from monitor.sync import reclassify
+
+    registry = _domain_registry()
+    with LocalApiServer(registry) as api:
+        settings = settings_for(api.base_url, page_size=50)
+        poll(database, settings)
+        requests = len(api.log)
+    # A curator decides polyclonal studies of aplastic anaemia count (an overrides file).
+    overrides = tmp_path / "overrides.toml"
+    overrides.write_text(
+        '[[override]]\nnct_id = "NCT07139600"\nfield = "in_scope"\nvalue = true\n'
+        'reason = "curator: immune aplastic anaemia counts for this team"\n'
+    )
+    done, scope_events = reclassify(
+        database, Classifier.from_files(None, overrides), run_id=None, now=FakeClock()(), only_stale=True
+    )
+    assert done > 0 and scope_events == 1
+    assert len(api.log) == requests  # nothing fetched
+    with database.session() as s:
+        row = s.get(StudyRow, "NCT07139600")
+        assert row.in_scope is True and row.classification["curated"] == ["in_scope"]
+    (event,) = [e for e in events(database) if e.kind == "entered_scope"]
+    assert event.nct_id == "NCT07139600" and event.origin == "reclassify"

@@ -22,7 +22,7 @@ from monitor.ctgov import CtGovClient
 from monitor.db import open_database
 from monitor.describe import KIND_LABELS, change_text
 from monitor.localapi import LocalApiServer, Registry, load_records
-from monitor.store import list_events, recheck_candidates
+from monitor.store import list_events, list_studies
 from monitor.sync import Syncer
 
 DATA = Path(__file__).parent / "data" / "demo_records.jsonl"
@@ -40,8 +40,8 @@ def _ident(raw: dict[str, Any]) -> dict[str, Any]:
 def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[str], bool]) -> list[str]:
     """Apply the demo's changes in place; returns what was done, in words.
 
-    `pick(nct)` says whether a study is one the watch queries track, so that the demo
-    changes studies the user would actually be told about.
+    `pick(nct)` says whether a study is tracked and in scope, so that the demo changes
+    studies the user would actually be told about.
     """
     done: list[str] = []
 
@@ -122,11 +122,14 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
                 first_now = next(clock)
                 syncer = Syncer(database, client, settings, now=lambda: first_now)
                 first = syncer.poll()
-                echo(f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked.")
+                with database.session() as s:
+                    in_scope = len(list_studies(s, in_scope=True))
+                echo(f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
+                     f"{in_scope} of them in scope.")
                 report["polls"].append(_summary(first))
 
                 with database.session() as s:
-                    tracked = set(recheck_candidates(s))
+                    tracked = {row.nct_id for row in list_studies(s, in_scope=True)}
                 later = copy.deepcopy(records)
                 done = later_registry(later, "2026-11-18", lambda n: n in tracked)
                 registry.replace(later, "2026-11-19T09:00:04")

@@ -55,6 +55,19 @@ class Context:
         finally:
             database.dispose()
 
+    @contextmanager
+    def unmigrated_engine(self, failure: str) -> Iterator[Any]:
+        """The database engine as it is (no schema check), for the `db` commands; errors in one line."""
+        database = dbmod.Database(self.settings.database_url())
+        try:
+            yield database.engine
+        except (Failed, UserError):
+            raise
+        except Exception as exc:
+            raise Failed(f"{failure}: {dbmod.first_line(exc)}") from None
+        finally:
+            database.dispose()
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -122,15 +135,10 @@ def db_upgrade(c: Context) -> None:
     Example:
       ctmonitor db upgrade
     """
-    database = dbmod.Database(c.settings.database_url())
-    try:
-        before = dbmod.current_revision(database.engine)
-        dbmod.upgrade(database.engine)
-        after = dbmod.current_revision(database.engine)
-    except Exception as exc:
-        raise Failed(f"migration failed: {dbmod.first_line(exc)}") from None
-    finally:
-        database.dispose()
+    with c.unmigrated_engine("migration failed") as engine:
+        before = dbmod.current_revision(engine)
+        dbmod.upgrade(engine)
+        after = dbmod.current_revision(engine)
     click.echo(
         f"database at {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)")
     )
@@ -145,13 +153,8 @@ def db_current(c: Context) -> None:
     Example:
       ctmonitor db current
     """
-    database = dbmod.Database(c.settings.database_url())
-    try:
-        current = dbmod.current_revision(database.engine)
-    except Exception as exc:
-        raise Failed(f"cannot open the database: {dbmod.first_line(exc)}") from None
-    finally:
-        database.dispose()
+    with c.unmigrated_engine("cannot open the database") as engine:
+        current = dbmod.current_revision(engine)
     head = dbmod.head_revision()
     click.echo(
         f"database: {current or 'empty'}; needed: {head}"

@@ -124,8 +124,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
                 first = syncer.poll()
                 with database.session() as s:
                     in_scope = len(list_studies(s, in_scope=True))
-                echo(f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
-                     f"{in_scope} of them in scope.")
+                echo(
+                    f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
+                    f"{in_scope} of them in scope."
+                )
                 report["polls"].append(_summary(first))
 
                 with database.session() as s:

@@ -105,10 +105,6 @@ class PartialDate:
     def precision(self) -> str:
         return {4: "year", 7: "month"}.get(len(self.date), "day")
 
-    def sort_key(self) -> str:
-        """Pads partial dates to the first day so they sort and compare with full ones."""
-        return (self.date + "-01-01")[:10] if len(self.date) < 10 else self.date
-
     def __str__(self) -> str:
         return f"{self.date} ({self.type.lower()})" if self.type else self.date
 

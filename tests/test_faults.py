@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from monitor import store
 from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry
 from monitor.models import Event, PollRun, Snapshot, StudyRow
@@ -154,20 +155,8 @@ def test_events_table_has_no_duplicates_after_a_crashed_run(
     settings = settings_for(api.base_url)
     poll(database, settings)
     with database.session() as s:
-        s.add(
-            PollRun(
-                mode="incremental",
-                started_at=FakeClock()(),
-                outcome="running",
-                requests=0,
-                fetched=0,
-                expected=0,
-                new_studies=0,
-                changed_studies=0,
-                events=0,
-                held=False,
-            )
-        )
+        # A run left "running", as a killed process leaves it.
+        store.start_run(s, mode="incremental", now=FakeClock()(), host="elsewhere", query_hash="x")
     poll(database, settings, full=True)
     with database.session() as s:
         outcomes = list(s.scalars(select(PollRun.outcome).order_by(PollRun.id)))

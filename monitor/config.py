@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from monitor.domain import UserError, check_nct_id
+from monitor.domain import OVERALL_STATUSES, UserError, check_nct_id
 
 ENV_CONFIG = "CTMONITOR_CONFIG"
 ENV_DB_URL = "CTMONITOR_DATABASE_URL"
 ENV_DB_PASSWORD = "CTMONITOR_DATABASE_PASSWORD"
+ENV_SMTP_PASSWORD = "CTMONITOR_SMTP_PASSWORD"
 
 DEFAULT_FIELDS = [
     "protocolSection.identificationModule",
@@ -96,6 +97,108 @@ class ClassificationSettings(_Section):
     overrides: str = "overrides.toml"
 
 
+def _check_address(value: str) -> str:
+    """A mail address as users write it; returns the normalized form or raises ValueError."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid mail address {value!r}: {exc}") from None
+
+
+class SmtpSettings(_Section):
+    """The mail server digests and alerts go through. The password comes from the environment."""
+
+    host: str = ""
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    from_address: str = ""
+    from_name: str = "ctmonitor"
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    ca_file: str = ""
+    list_unsubscribe: str = ""
+
+    @field_validator("from_address")
+    @classmethod
+    def _check_from(cls, v: str) -> str:
+        return _check_address(v) if v else v
+
+    @field_validator("list_unsubscribe")
+    @classmethod
+    def _check_unsubscribe(cls, v: str) -> str:
+        if v and not v.startswith(("mailto:", "https://", "http://")):
+            raise ValueError("must be a mailto: or http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _from_needed(self) -> SmtpSettings:
+        if self.host and not self.from_address:
+            raise ValueError("from_address is needed when host is set")
+        return self
+
+
+class DigestSettings(_Section):
+    max_items: Annotated[int, Field(ge=5, le=5000)] = 100
+    max_html_kilobytes: Annotated[int, Field(ge=20, le=10_000)] = 100
+    new_within_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    subject_prefix: str = "[ctmonitor]"
+    study_url: str = "https://clinicaltrials.gov/study/{nct_id}"
+    report_url: str = ""
+    preview_dir: str = "out/digests"
+
+    @field_validator("study_url")
+    @classmethod
+    def _check_study_url(cls, v: str) -> str:
+        if "{nct_id}" not in v or not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL containing {nct_id}")
+        return v
+
+
+class SubscriberSettings(_Section):
+    """One digest recipient and the filters that choose their events."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    email: str
+    modalities: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    indications: list[str] = Field(default_factory=list)
+    statuses: list[str] = Field(default_factory=list)
+    sponsors: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    nct_ids: list[str] = Field(default_factory=list)
+    min_importance: Annotated[int, Field(ge=1, le=3)] = 1
+    include_out_of_scope: bool = False
+    send_empty: bool = False
+
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, v: str) -> str:
+        return _check_address(v)
+
+    @field_validator("statuses")
+    @classmethod
+    def _check_statuses(cls, v: list[str]) -> list[str]:
+        out = []
+        for status in v:
+            key = status.strip().upper().replace(" ", "_").replace(",", "")
+            if key not in OVERALL_STATUSES:
+                raise ValueError(
+                    f"unknown status {status!r}; use one of {', '.join(sorted(OVERALL_STATUSES))}"
+                )
+            out.append(key)
+        return out
+
+    @field_validator("nct_ids")
+    @classmethod
+    def _check_nct_ids(cls, v: list[str]) -> list[str]:
+        try:
+            return [check_nct_id(x) for x in v]
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class QuerySettings(_Section):
     """One watch query: API query areas in Essie syntax, or a fixed list of NCT ids."""
 
@@ -152,6 +255,9 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)
 
     # Where the file was read from; relative paths in it are resolved against its folder.
@@ -167,6 +273,22 @@ class Settings(_Section):
         if not v:
             raise ValueError("at least one [[queries]] entry is needed")
         return v
+
+    @field_validator("subscribers")
+    @classmethod
+    def _unique_subscribers(cls, v: list[SubscriberSettings]) -> list[SubscriberSettings]:
+        names = [x.name for x in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"subscriber names must be unique, repeated: {', '.join(dupes)}")
+        return v
+
+    def subscriber(self, name: str) -> SubscriberSettings:
+        for sub in self.subscribers:
+            if sub.name == name:
+                return sub
+        known = ", ".join(x.name for x in self.subscribers) or "none configured"
+        raise UserError(f"no subscriber named {name!r} (known: {known})")
 
     @property
     def base_dir(self) -> Path:

@@ -32,6 +32,27 @@ def check_nct_id(value: str) -> str:
     return candidate
 
 
+# ClinicalTrials.gov overallStatus values (API 2.0.5 enum Status).
+OVERALL_STATUSES = frozenset(
+    {
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "ENROLLING_BY_INVITATION",
+        "ACTIVE_NOT_RECRUITING",
+        "SUSPENDED",
+        "TERMINATED",
+        "COMPLETED",
+        "WITHDRAWN",
+        "UNKNOWN",
+        "AVAILABLE",
+        "NO_LONGER_AVAILABLE",
+        "TEMPORARILY_NOT_AVAILABLE",
+        "APPROVED_FOR_MARKETING",
+        "WITHHELD",
+    }
+)
+
+
 class EventKind(StrEnum):
     """The closed set of changes ctmonitor records. Every output speaks this vocabulary."""
 

@@ -159,3 +159,47 @@ class Event(Base):
     origin: Mapped[str] = mapped_column(String(16), default="poll")
     held: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     released_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """One attempt to mail one subscriber: written before sending, settled after the server answers.
+
+    `sending` left behind means the process died mid-send: the next send marks it
+    `interrupted` and, since nothing was recorded as delivered, mails those events again.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscriber: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))  # changes | landscape | nothing | alert | recovery
+    status: Mapped[str] = mapped_column(String(16), index=True)  # sending | sent | failed | interrupted
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    period_start: Mapped[datetime | None] = mapped_column(DateTime)
+    period_end: Mapped[datetime] = mapped_column(DateTime)
+    message_id: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Text)
+    events: Mapped[int] = mapped_column(Integer, default=0)  # events this message accounts for
+    listed: Mapped[int] = mapped_column(Integer, default=0)  # of which listed one by one
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # A landscape digest accounts for every event up to this id without listing them.
+    upto_event_id: Mapped[int | None] = mapped_column(BigId)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveredEvent(Base):
+    """Event X is settled for subscriber Y: mailed (listed or counted), or outside their filters.
+
+    Mailed events are written only after the mail server accepted the message; the
+    primary key makes a second record of the same event for the same subscriber impossible.
+    Filtered-out events are settled too, so a later filter edit does not unearth old news.
+    """
+
+    __tablename__ = "delivered_events"
+
+    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigId, ForeignKey("events.id"), primary_key=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True)
+    how: Mapped[str] = mapped_column(String(12))  # listed | summarised | filtered

@@ -1,0 +1,583 @@
+"""Change events -> the content of one subscriber's digest. Pure: no database, no SMTP, no templates.
+
+Decides what a reader sees and in what order: sections by importance, one block per
+study, the size cap (most important first; the rest counted, never silently dropped),
+what counts as "new" (judged by the registry's first-posted date, never by when
+ctmonitor first saw a study), the completeness banner, and the subject line.
+`render.py` turns a Digest into HTML and text; `delivery.py` feeds it from the database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from monitor.describe import KIND_LABELS, change_text, phases_label, status_label
+
+# Sections in the order a reader acts on them; every event kind belongs to exactly one.
+SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("new", "New studies", frozenset({"new_study", "entered_scope"})),
+    (
+        "status",
+        "Status changes",
+        frozenset(
+            {"status_change", "why_stopped_change", "gone_from_registry", "back_in_registry", "id_changed"}
+        ),
+    ),
+    ("results", "Results", frozenset({"results_posted", "results_removed"})),
+    (
+        "timeline",
+        "Enrollment, dates and phase",
+        frozenset({"enrollment_change", "date_change", "phase_change"}),
+    ),
+    ("sites", "Sites", frozenset({"site_added", "site_removed", "site_status_change"})),
+    (
+        "design",
+        "Conditions, interventions, sponsor and titles",
+        frozenset(
+            {
+                "condition_added",
+                "condition_removed",
+                "intervention_added",
+                "intervention_removed",
+                "arm_added",
+                "arm_removed",
+                "sponsor_change",
+                "title_change",
+            }
+        ),
+    ),
+    (
+        "leaving",
+        "Leaving scope or the watch queries",
+        frozenset({"left_scope", "left_query", "rejoined_query"}),
+    ),
+)
+SECTION_OF = {kind: key for key, _, kinds in SECTIONS for kind in kinds}
+SECTION_RANK = {key: i for i, (key, _, _) in enumerate(SECTIONS)}
+# Header counts say "3 status changes", not "3 Status changes".
+COUNT_NOUNS = {
+    "new": ("new study", "new studies"),
+    "status": ("status change", "status changes"),
+    "results": ("results update", "results updates"),
+    "timeline": ("enrollment/date change", "enrollment/date changes"),
+    "sites": ("site change", "site changes"),
+    "design": ("design change", "design changes"),
+    "leaving": ("study leaving scope", "studies leaving scope"),
+}
+STATUS_HEADLINES = {
+    "RECRUITING": "Now recruiting",
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Recruitment closed",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "WITHDRAWN": "Withdrawn",
+    "COMPLETED": "Completed",
+    "UNKNOWN": "Status now unknown",
+}
+TITLE_MAX = 160
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """An event as the digest needs it (a models.Event row has these attributes)."""
+
+    id: int
+    nct_id: str
+    kind: str
+    field: str
+    before: Any
+    after: Any
+    importance: int
+    registry_date: str | None
+    detected_at: datetime
+    run_id: int | None = None
+    origin: str = "poll"
+    versions: tuple[int | None, int | None] = (None, None)  # registry version numbers, when known
+
+    @classmethod
+    def of(cls, e: Any, versions: tuple[int | None, int | None] = (None, None)) -> EventView:
+        return cls(
+            e.id,
+            e.nct_id,
+            e.kind,
+            e.field,
+            e.before,
+            e.after,
+            e.importance,
+            e.registry_date,
+            e.detected_at,
+            e.run_id,
+            e.origin,
+            versions,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StudyView:
+    """The study facts a digest item shows (a models.StudyRow has these attributes)."""
+
+    nct_id: str
+    brief_title: str | None
+    overall_status: str | None
+    phases: str | None
+    lead_sponsor: str | None
+    modality: str | None
+    targets: str | None
+    indications: str | None
+    cell_source: str | None
+    in_scope: bool | None
+    first_post_date: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> StudyView:
+        return cls(*(getattr(row, f) for f in cls.__dataclass_fields__))
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How complete the picture behind a digest is."""
+
+    last_ok_at: datetime | None
+    data_timestamp: str | None
+    fetched: int
+    expected: int
+    last_outcome: str | None
+    last_at: datetime | None
+    last_error: str | None
+    held_events: int = 0
+
+    def warning(self, now: datetime, stale_after: timedelta = timedelta(days=8)) -> str | None:
+        """A sentence for the top of the digest when the reader should not trust it blindly."""
+        if self.last_ok_at is None:
+            return "No poll has succeeded yet: this digest may be missing changes."
+        notes = []
+        if self.last_outcome in ("failed", "crashed") and self.last_at:
+            why = f": {self.last_error}" if self.last_error else ""
+            notes.append(
+                f"The last poll ({self.last_at:%d %b %Y %H:%M} UTC) {self.last_outcome}{why}. Changes the "
+                f"registry posted since {self.last_ok_at:%d %b %Y} may be missing; they will be in the next "
+                "digest once a poll succeeds."
+            )
+        elif now - self.last_ok_at > stale_after:
+            notes.append(
+                f"The last successful poll was on {self.last_ok_at:%d %b %Y}: "
+                "changes since then are not here yet."
+            )
+        if self.expected and self.fetched != self.expected:
+            notes.append(
+                f"The last poll fetched {self.fetched} of the {self.expected} studies the registry counted."
+            )
+        if self.held_events:
+            notes.append(
+                f"{self.held_events} changes are held for review (an unusually large share of studies "
+                "changed at once) and are not included until an administrator releases them."
+            )
+        return " ".join(notes) or None
+
+    def summary(self) -> str:
+        if self.last_ok_at is None:
+            return "no successful poll yet"
+        text = f"last successful poll {self.last_ok_at:%d %b %Y %H:%M} UTC"
+        if self.data_timestamp:
+            text += f" (registry data of {self.data_timestamp.replace('T', ' ')})"
+        if self.expected:
+            text += f"; the last full reconciliation fetched {self.fetched} of {self.expected} studies"
+        return text
+
+
+@dataclass(slots=True)
+class ChangeLine:
+    kind: str
+    label: str  # "Status", "Site added", "Newly registered"...
+    text: str
+    registry_date: str | None
+    importance: int
+    compare_url: str | None = None
+
+
+@dataclass(slots=True)
+class StudyBlock:
+    nct_id: str
+    url: str
+    history_url: str
+    title: str
+    labels: str  # "CAR-T · CD19 · autologous · SLE, lupus nephritis"
+    sponsor: str
+    phase: str
+    status: str
+    changes: list[ChangeLine] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Section:
+    key: str
+    title: str
+    blocks: list[StudyBlock]
+    events: int
+
+
+@dataclass(slots=True)
+class Landscape:
+    """The starting picture a subscriber's first digest shows instead of the backlog."""
+
+    studies: int
+    by_modality: list[tuple[str, int]]
+    by_indication: list[tuple[str, int]]
+    by_status: list[tuple[str, int]]
+    recent_days: int
+    recent: list[StudyBlock]
+
+
+@dataclass(slots=True)
+class Digest:
+    subscriber: str
+    kind: str  # changes | landscape | nothing
+    subject: str
+    period_start: datetime | None
+    period_end: datetime
+    sections: list[Section]
+    counts: list[tuple[str, int]]  # header: ("status changes", 3)
+    events: int  # events this digest accounts for
+    listed: int  # of which listed one by one
+    omitted: list[tuple[str, int]]  # counted, not listed: ("Site added", 40)
+    health_summary: str
+    warning: str | None
+    filters: str
+    report_hint: str
+    landscape: Landscape | None = None
+    listed_ids: frozenset[int] = frozenset()
+    all_ids: frozenset[int] = frozenset()
+
+    @property
+    def omitted_total(self) -> int:
+        return sum(n for _, n in self.omitted)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOptions:
+    study_url: str = "https://clinicaltrials.gov/study/{nct_id}"
+    subject_prefix: str = "[ctmonitor]"
+    new_within_days: int = 30
+    report_url: str = ""
+
+
+# -- pieces --------------------------------------------------------------------------
+
+
+def _parse_day(value: str | None) -> date | None:
+    """A registry date (`2024`, `2024-03`, `2024-03-15`) as its first possible day."""
+    if not value:
+        return None
+    parts = [int(p) for p in value.split("-")] + [1, 1]
+    try:
+        return date(parts[0], parts[1], parts[2])
+    except ValueError:
+        return None
+
+
+def is_news(
+    event: EventView, study: StudyView | None, period_start: datetime | None, opts: DigestOptions
+) -> bool:
+    """Is a new-study event news? Only when the registry first posted it recently.
+
+    An old study that a poll reaches for the first time because its record changed is
+    still worth showing ("newly matched"), unless it was reached by a baseline run (the
+    first poll, or the first after the watch queries changed): the caller passes those
+    as `baseline` and they are counted, not listed.
+    """
+    first = _parse_day((event.after or {}).get("first_posted") or (study.first_post_date if study else None))
+    if first is None:
+        return True  # no date to judge by: err on the side of telling
+    reference = (period_start or event.detected_at).date() - timedelta(days=opts.new_within_days)
+    return first >= reference
+
+
+def _title(text: str | None) -> str:
+    text = (text or "").strip() or "(no title)"
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1].rstrip() + "…"
+
+
+def study_labels(s: StudyView) -> str:
+    parts = [s.modality or "modality not stated"]
+    if s.targets:
+        parts.append(s.targets.replace("|", ", "))
+    if s.cell_source:
+        parts.append(s.cell_source)
+    if s.indications:
+        parts.append(s.indications.replace("|", ", "))
+    if s.in_scope is False:
+        parts.append("out of scope")
+    return " · ".join(parts)
+
+
+def study_block(s: StudyView, opts: DigestOptions) -> StudyBlock:
+    url = opts.study_url.format(nct_id=s.nct_id)
+    return StudyBlock(
+        nct_id=s.nct_id,
+        url=url,
+        history_url=url + ("&" if "?" in url else "?") + "tab=history",
+        title=_title(s.brief_title),
+        labels=study_labels(s),
+        sponsor=s.lead_sponsor or "sponsor not given",
+        phase=phases_label(s.phases),
+        status=status_label(s.overall_status),
+    )
+
+
+def _unknown_study(nct_id: str) -> StudyView:
+    return StudyView(nct_id, None, None, None, None, None, None, None, None, None, None)
+
+
+def change_line(e: EventView, study: StudyView | None, block: StudyBlock, news: bool) -> ChangeLine:
+    label = KIND_LABELS.get(e.kind, e.kind)
+    text = change_text(e.kind, e.field, e.before, e.after)
+    if e.kind == "new_study":
+        first = (e.after or {}).get("first_posted") or (study.first_post_date if study else None)
+        label = "Newly registered" if news else "Newly matched"
+        if not news:
+            text += "; an older study that matches the watch queries for the first time"
+        if first is None:
+            text += "; first-posted date not given"
+    elif e.kind == "status_change":
+        after = e.after.get("status") if isinstance(e.after, dict) else e.after
+        label = STATUS_HEADLINES.get(after or "", "Status")
+    elif e.kind == "why_stopped_change":
+        label = "Reason given"
+    compare = None
+    old, new = e.versions
+    if old is not None and new is not None:
+        compare = f"{block.history_url}&a={old}&b={new}#version-content-panel"
+    return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare)
+
+
+def _sort_key(e: EventView) -> tuple[Any, ...]:
+    # Most important first; within that, the reader's section order, newest registry date first.
+    return (
+        -e.importance,
+        SECTION_RANK.get(SECTION_OF.get(e.kind, "design"), 99),
+        _neg_date(e.registry_date),
+        e.id,
+    )
+
+
+def _neg_date(value: str | None) -> str:
+    # Sort newest first with an ascending sort: invert the digits.
+    return "".join(chr(ord("9") - ord(c) + ord("0")) if c.isdigit() else c for c in (value or "0000"))
+
+
+def _plural(n: int, nouns: tuple[str, str]) -> str:
+    return f"{n} {nouns[0] if n == 1 else nouns[1]}"
+
+
+def _period_text(start: datetime | None, end: datetime) -> str:
+    if start is None:
+        return f"to {end:%d %b %Y}"
+    if start.year == end.year:
+        return f"{start:%d %b} – {end:%d %b %Y}"
+    return f"{start:%d %b %Y} – {end:%d %b %Y}"
+
+
+def _report_hint(opts: DigestOptions, period_start: datetime | None) -> str:
+    if opts.report_url:
+        return opts.report_url
+    since = f" --since {period_start:%Y-%m-%d}" if period_start else ""
+    return f"ctmonitor report{since}"
+
+
+# -- the two digests ---------------------------------------------------------------------
+
+
+def build_changes_digest(
+    *,
+    subscriber: str,
+    events: Sequence[EventView],
+    studies: dict[str, StudyView],
+    baseline_runs: frozenset[int],
+    period_start: datetime | None,
+    now: datetime,
+    health: Health,
+    filters: str,
+    opts: DigestOptions,
+    max_items: int,
+) -> Digest:
+    """The weekly digest: every pending event for this subscriber, most important listed first.
+
+    Every event passed in is accounted for: listed, or counted among the omitted (size
+    cap, old studies from a baseline run). The caller records all of them as delivered
+    once the server accepts the message.
+    """
+    start = min((d for d in (period_start, *(e.detected_at for e in events)) if d is not None), default=None)
+    listable: list[EventView] = []
+    news: dict[int, bool] = {}
+    baseline_old = 0
+    for e in events:
+        if e.kind == "new_study":
+            news[e.id] = is_news(e, studies.get(e.nct_id), period_start, opts)
+            if not news[e.id] and e.run_id in baseline_runs:
+                baseline_old += 1
+                continue
+        listable.append(e)
+    listable.sort(key=_sort_key)
+    listed, rest = listable[:max_items], listable[max_items:]
+
+    blocks: dict[tuple[str, str], StudyBlock] = {}
+    for e in sorted(listed, key=lambda e: (SECTION_RANK[SECTION_OF.get(e.kind, "design")], e.nct_id, e.id)):
+        key = SECTION_OF.get(e.kind, "design")
+        study = studies.get(e.nct_id)
+        block = blocks.get((key, e.nct_id))
+        if block is None:
+            block = blocks[(key, e.nct_id)] = study_block(study or _unknown_study(e.nct_id), opts)
+        block.changes.append(change_line(e, study, block, news.get(e.id, True)))
+    section_events = section_counts(listed)
+    sections = []
+    for key, title, _ in SECTIONS:
+        mine = [b for (k, _), b in blocks.items() if k == key]
+        if not mine:
+            continue
+        # Studies with the most important change first, then by id for a stable order.
+        # Newly registered studies come before older ones matched for the first time.
+        mine.sort(
+            key=lambda b: (
+                -max(c.importance for c in b.changes),
+                any(c.label == "Newly matched" for c in b.changes),
+                b.nct_id,
+            )
+        )
+        for b in mine:
+            b.changes.sort(key=lambda c: (-c.importance, _neg_date(c.registry_date), c.kind, c.text))
+        sections.append(Section(key, title, mine, section_events[key]))
+
+    all_counts = section_counts(listable)
+    counts = [
+        (_plural(all_counts[k], COUNT_NOUNS[k]), all_counts[k]) for k, _, _ in SECTIONS if all_counts[k]
+    ]
+    omitted_kinds: Counter[str] = Counter(KIND_LABELS.get(e.kind, e.kind) for e in rest)
+    omitted = sorted(omitted_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    if baseline_old:
+        omitted.append(("Older study now followed after the watch queries changed", baseline_old))
+    kind = "changes" if events else "nothing"
+    subject = _changes_subject(opts.subject_prefix, all_counts, start, now, health.warning(now) is not None)
+    return Digest(
+        subscriber=subscriber,
+        kind=kind,
+        subject=subject,
+        period_start=start,
+        period_end=now,
+        sections=sections,
+        counts=counts,
+        events=len(events),
+        listed=len(listed),
+        omitted=omitted,
+        health_summary=health.summary(),
+        warning=health.warning(now),
+        filters=filters,
+        report_hint=_report_hint(opts, start),
+        listed_ids=frozenset(e.id for e in listed),
+        all_ids=frozenset(e.id for e in events),
+    )
+
+
+# Sections whose count is of studies ("2 status changes" = two trials, even when one also
+# gave its reason for stopping); the others count individual changes.
+COUNT_STUDIES = frozenset({"new", "status", "results", "leaving"})
+
+
+def section_counts(events: Iterable[EventView]) -> Counter[str]:
+    studies: dict[str, set[str]] = {}
+    counts: Counter[str] = Counter()
+    for e in events:
+        key = SECTION_OF.get(e.kind, "design")
+        if key in COUNT_STUDIES:
+            studies.setdefault(key, set()).add(e.nct_id)
+        else:
+            counts[key] += 1
+    for key, ids in studies.items():
+        counts[key] = len(ids)
+    return counts
+
+
+def _changes_subject(
+    prefix: str, counts: Counter[str], start: datetime | None, end: datetime, warn: bool
+) -> str:
+    parts = []
+    for key in ("new", "status", "results"):
+        if counts[key]:
+            parts.append(_plural(counts[key], COUNT_NOUNS[key]))
+    others = sum(n for k, n in counts.items() if k not in ("new", "status", "results"))
+    if others:
+        parts.append(f"{others} other change{'s' if others != 1 else ''}")
+    what = ", ".join(parts) if parts else "No changes"
+    flag = " (poll problem: see top)" if warn else ""
+    return f"{prefix} {what}{flag} · {_period_text(start, end)}".strip()
+
+
+def _ranked(values: Iterable[str | None]) -> list[tuple[str, int]]:
+    counts = Counter(v for v in values if v)
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def build_landscape_digest(
+    *,
+    subscriber: str,
+    studies: Sequence[StudyView],
+    event_ids: Iterable[int],
+    now: datetime,
+    health: Health,
+    filters: str,
+    opts: DigestOptions,
+    max_items: int,
+) -> Digest:
+    """A subscriber's first digest: the landscape they follow, and what was registered recently.
+
+    It stands in for the backlog (a first sync makes every study "new" to ctmonitor, not
+    to the world), which it accounts for without listing.
+    """
+    since = (now - timedelta(days=opts.new_within_days)).date()
+    recent_rows = [s for s in studies if (d := _parse_day(s.first_post_date)) is not None and d >= since]
+    recent_rows.sort(key=lambda s: (_neg_date(s.first_post_date), s.nct_id))
+    recent = []
+    for s in recent_rows[:max_items]:
+        block = study_block(s, opts)
+        block.changes.append(
+            ChangeLine("new_study", "Registered", f"first posted {s.first_post_date}", s.first_post_date, 3)
+        )
+        recent.append(block)
+    indications = [i for s in studies for i in (s.indications or "").split("|")]
+    landscape = Landscape(
+        studies=len(studies),
+        by_modality=_ranked(s.modality or "not stated" for s in studies),
+        by_indication=_ranked(indications),
+        by_status=_ranked(status_label(s.overall_status) for s in studies),
+        recent_days=opts.new_within_days,
+        recent=recent,
+    )
+    ids = frozenset(event_ids)
+    n = len(studies)
+    subject = (
+        f"{opts.subject_prefix} Your starting picture: {n} {'study' if n == 1 else 'studies'} followed, "
+        f"{len(recent_rows)} registered in the last {opts.new_within_days} days"
+    ).strip()
+    return Digest(
+        subscriber=subscriber,
+        kind="landscape",
+        subject=subject,
+        period_start=None,
+        period_end=now,
+        sections=[],
+        counts=[],
+        events=len(ids),
+        listed=0,
+        omitted=[],
+        health_summary=health.summary(),
+        warning=health.warning(now),
+        filters=filters,
+        report_hint=_report_hint(opts, None),
+        landscape=landscape,
+        listed_ids=frozenset(),
+        all_ids=ids,
+    )

@@ -1,0 +1,150 @@
+"""Digest -> HTML and plain text (Jinja2 templates), and the MIME message that carries them.
+
+HTML for mail clients: the template's stylesheet is inlined into style attributes by
+css_inline (mail clients drop <style> blocks unpredictably), layout is tables, and every
+string from the registry is escaped by Jinja's autoescape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cache
+from pathlib import Path
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from monitor.digest import Digest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+_TONES = {
+    "Now recruiting": "tag-good",
+    "Newly registered": "tag-good",
+    "Now in scope": "tag-good",
+    "Results posted": "tag-done",
+    "Completed": "tag-done",
+    "Suspended": "tag-bad",
+    "Terminated": "tag-bad",
+    "Withdrawn": "tag-bad",
+    "Reason given": "tag-bad",
+    "No longer in the registry": "tag-bad",
+}
+
+
+def _day(value: datetime | None) -> str:
+    return f"{value:%d %b %Y}" if value else ""
+
+
+def _period(start: datetime | None, end: datetime) -> str:
+    if start is None:
+        return f"up to {end:%d %b %Y}"
+    if start.date() == end.date():
+        return f"on {end:%d %b %Y}"
+    return f"{start:%d %b %Y} – {end:%d %b %Y}"
+
+
+def _wrap_items(pairs: list[tuple[str, int]], width: int = 60, indent: int = 15) -> str:
+    """`label n, label n, ...` wrapped between items, never inside one."""
+    lines: list[str] = []
+    line = ""
+    for label, n in pairs:
+        item = f"{label} {n}"
+        if line and len(line) + 2 + len(item) > width:
+            lines.append(line + ",")
+            line = item
+        else:
+            line = f"{line}, {item}" if line else item
+    lines.append(line)
+    return ("\n" + " " * indent).join(lines)
+
+
+@cache
+def environment(templates: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(templates)),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["day"] = _day
+    env.filters["period"] = _period
+    env.filters["tone"] = lambda label: _TONES.get(label, "")
+    env.filters["wrap_items"] = _wrap_items
+    return env
+
+
+@cache
+def _inliner() -> css_inline.CSSInliner:
+    return css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+
+def render_html(digest: Digest) -> str:
+    html = environment().get_template("digest.html.j2").render(d=digest)
+    return _inliner().inline(html)
+
+
+def render_text(digest: Digest) -> str:
+    return environment().get_template("digest.txt.j2").render(d=digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    digest: Digest
+    html: str
+    text: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode())
+
+
+def render_within(build: Callable[[int], Digest], max_items: int, max_html_bytes: int) -> Rendered:
+    """Render the digest, listing fewer items until the HTML fits the size cap.
+
+    The items left out are counted by the digest itself (Digest.omitted), so shrinking
+    never drops a change silently.
+    """
+    limit = max_items
+    while True:
+        digest = build(limit)
+        html = render_html(digest)
+        if len(html.encode()) <= max_html_bytes or limit <= 5 or digest.listed <= 5:
+            return Rendered(digest, html, render_text(digest))
+        # Shrink in proportion to the overshoot, at least one item at a time.
+        ratio = max_html_bytes / len(html.encode())
+        limit = max(5, min(digest.listed - 1, int(digest.listed * ratio * 0.95)))
+
+
+def build_message(
+    rendered: Rendered,
+    *,
+    to_name: str,
+    to_address: str,
+    from_name: str,
+    from_address: str,
+    message_id: str,
+    date: datetime,
+    list_unsubscribe: str = "",
+) -> EmailMessage:
+    """A multipart/alternative message: plain text first, HTML preferred by clients that can show it."""
+    msg = EmailMessage()
+    msg["Subject"] = rendered.digest.subject
+    msg["From"] = Address(display_name=from_name, addr_spec=from_address)
+    msg["To"] = Address(display_name=to_name, addr_spec=to_address)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    if list_unsubscribe:
+        msg["List-Unsubscribe"] = f"<{list_unsubscribe}>"
+    msg.set_content(rendered.text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    return msg

@@ -25,6 +25,7 @@ lint: $(BIN)/ctmonitor
 ## bench: speed and memory figures (not part of the tests)
 bench: $(BIN)/ctmonitor
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/sync.py
 
 clean:

@@ -290,11 +290,14 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
     Example:
       ctmonitor status --runs 5
     """
+    from monitor import delivery
+
     with c.database() as database, database.session() as s:
         runs = store.recent_runs(s, n_runs)
         totals = store.study_totals(s)
         held = len(store.list_events(s, held=True))
         last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
+        subscribers = [dataclasses.asdict(x) for x in delivery.subscriber_states(s, c.settings)]
         data = {
             "database": dbmod.make_url_safe(database.url),
             "registry_data_timestamp": last_ok.data_timestamp if last_ok else None,
@@ -302,6 +305,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
             "studies": totals,
             "held_events": held,
             "runs": [_run_dict(r) for r in runs],
+            "subscribers": subscribers,
         }
     if as_json:
         echo_json(data)
@@ -333,6 +337,15 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
                 line += "  HELD"
             if r.error:
                 line += f"\n         error: {r.error}"
+            click.echo(line)
+    if subscribers:
+        click.echo("Digests:")
+        for sub in subscribers:
+            last = f"last sent {sub['last_sent_at']:%Y-%m-%d %H:%M}" if sub["last_sent_at"] else "never sent"
+            line = f"  {sub['name']:<20} {last}; {sub['pending']} changes not yet mailed or filtered out"
+            if sub["last_failure"]:
+                when = f"{sub['last_failure_at']:%Y-%m-%d %H:%M}"
+                line += f"\n    LAST ATTEMPT FAILED {when}: {sub['last_failure']} (the changes stay pending)"
             click.echo(line)
 
 
@@ -626,6 +639,70 @@ def reclassify(c: Context, everything: bool) -> None:
         if done
         else "every study is already labelled with the current vocabulary and overrides"
     )
+
+
+# -- digests ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--preview", "mode", flag_value="preview", default=True, help="Write files; send nothing (default)."
+)
+@click.option("--send", "mode", flag_value="send", help="Mail every digest that is due, exactly once.")
+@click.option("--subscriber", metavar="NAME", help="Only this subscriber (a [[subscribers]] name).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="With --preview: folder for NAME.html, NAME.txt and NAME.eml (default: digest.preview_dir).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome per subscriber as JSON.")
+@pass_ctx
+def digest(c: Context, mode: str, subscriber: str | None, out: str | None, as_json: bool) -> None:
+    """Build each subscriber's digest of what changed since their last one.
+
+    --preview writes the HTML, the plain text and the whole message (.eml) without
+    sending or marking anything. --send mails what is due; events count as delivered
+    only once the mail server accepted the message, so a failure leaves them for the
+    next try (exit code 1). A subscriber's first digest is a landscape summary.
+
+    \b
+    Example:
+      ctmonitor digest --preview --subscriber lupus-team --out /tmp/digests
+      CTMONITOR_SMTP_PASSWORD=... ctmonitor digest --send
+    """
+    from pathlib import Path
+
+    from monitor import delivery
+    from monitor.classify import Classifier
+    from monitor.mailer import SmtpMailer
+    from monitor.sync import utcnow
+
+    settings = c.settings
+    classifier = Classifier.from_settings(settings)
+    if mode == "send" and out:
+        raise click.BadParameter("--out goes with --preview", param_hint="--out")
+    with c.database() as database:
+        if mode == "preview":
+            folder = Path(out) if out else settings.path(settings.digest.preview_dir)
+            assert folder is not None
+            outcomes = delivery.preview(
+                database, settings, classifier, now=utcnow(), out_dir=folder, subscriber=subscriber
+            )
+        else:
+            mailer = SmtpMailer(settings.smtp)
+            try:
+                outcomes = delivery.send_due(
+                    database, settings, classifier, mailer, now=utcnow(), subscriber=subscriber
+                )
+            except LockBusy as exc:
+                raise click.exceptions.Exit(_busy(exc)) from None
+    if as_json:
+        echo_json([dataclasses.asdict(o) for o in outcomes])
+    else:
+        for o in outcomes:
+            click.echo(o.line())
+    if any(o.status == "failed" for o in outcomes):
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 # -- local API server ------------------------------------------------------------------

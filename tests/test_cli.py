@@ -233,3 +233,104 @@ def test_studies_filters_and_needs_review(
     assert code == 0 and "already labelled" in out
     code, out, _ = run(capsys, "--config", str(cfg), "reclassify", "--all")
     assert code == 0 and "relabelled" in out and "0 moved" in out
+
+
+# -- digests --------------------------------------------------------------------------
+
+
+def _with_subscribers(config: Path, extra: str = "") -> Path:
+    config.write_text(
+        config.read_text()
+        + extra
+        + """
+[[subscribers]]
+name = "all"
+email = "all@example.org"
+include_out_of_scope = true
+
+[[subscribers]]
+name = "pinned"
+email = "pinned@example.org"
+nct_ids = ["NCT06171568"]
+"""
+    )
+    return config
+
+
+def test_digest_preview_writes_files_and_sends_nothing(config: Path, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = _with_subscribers(config)
+    assert run(capsys, "--config", str(cfg), "poll")[0] == 0
+    out_dir = tmp_path / "digests"
+    code, out, err = run(capsys, "--config", str(cfg), "digest", "--preview", "--out", str(out_dir))
+    assert code == 0, err
+    assert f"all: landscape digest, {N} events" in out
+    for name in ("all", "pinned"):
+        for suffix in (".html", ".txt", ".eml"):
+            assert (out_dir / f"{name}{suffix}").stat().st_size > 0
+    assert "YOUR STARTING PICTURE" in (out_dir / "all.txt").read_text()
+    # Preview marks nothing: the same digest is still due.
+    code, out, _ = run(capsys, "--config", str(cfg), "digest", "--json", "--out", str(out_dir))
+    assert code == 0 and [o["kind"] for o in json.loads(out)] == ["landscape", "landscape"]
+    code, out, _ = run(capsys, "--config", str(cfg), "status")
+    assert "all                  never sent" in out
+
+
+def test_digest_send_through_smtp_and_failure_is_exit_1_and_shown_in_status(  # type: ignore[no-untyped-def]
+    config: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.smtp import SmtpServer, free_port
+
+    with SmtpServer(tmp_path, login=("ctm", "pw")) as server:
+        cfg = _with_subscribers(
+            config,
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\nusername = "ctm"\n'
+            'from_address = "ctmonitor@example.org"\n',
+        )
+        assert run(capsys, "--config", str(cfg), "poll")[0] == 0
+        monkeypatch.setenv("CTMONITOR_SMTP_PASSWORD", "pw")
+        code, out, err = run(capsys, "--config", str(cfg), "digest", "--send", "--subscriber", "pinned")
+        assert code == 0, err
+        assert "pinned: sent landscape digest" in out and len(server.messages) == 1
+
+        monkeypatch.setenv("CTMONITOR_SMTP_PASSWORD", "wrong")
+        code, out, err = run(capsys, "--config", str(cfg), "digest", "--send", "--subscriber", "all")
+        assert code == 1 and "all: FAILED" in out and "refused the login" in out
+        code, out, _ = run(capsys, "--config", str(cfg), "status")
+        assert "LAST ATTEMPT FAILED" in out and "refused the login" in out
+
+    cfg.write_text(cfg.read_text().replace(f"port = {server.port}", f"port = {free_port()}"))
+    monkeypatch.setenv("CTMONITOR_SMTP_PASSWORD", "pw")
+    code, out, _ = run(capsys, "--config", str(cfg), "digest", "--send")
+    assert code == 1 and "cannot reach the mail server" in out
+
+
+@pytest.mark.parametrize(
+    "extra,args,message",
+    [
+        ("", ["digest", "--send"], "smtp.host is not set"),
+        ("", ["digest", "--subscriber", "nobody"], "no subscriber named 'nobody' (known: all, pinned)"),
+        (
+            '\n[[subscribers]]\nname = "x"\nemail = "not-an-address"\n',
+            ["digest"],
+            "subscribers.2.email: not a valid",
+        ),
+        (
+            '\n[[subscribers]]\nname = "x"\nemail = "x@example.org"\nmodalities = ["CART"]\n',
+            ["digest"],
+            "subscriber 'x': modalities: unknown label 'CART'",
+        ),
+        (
+            '\n[[subscribers]]\nname = "x"\nemail = "x@example.org"\nstatuses = ["open"]\n',
+            ["digest"],
+            "unknown status 'open'",
+        ),
+        ('\n[smtp]\nhost = "mail.example.org"\n', ["digest"], "from_address is needed"),
+    ],
+)
+def test_digest_bad_input_is_exit_2(config: Path, capsys, extra: str, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    cfg = _with_subscribers(config)
+    cfg.write_text(cfg.read_text() + extra)
+    code, out, err = run(capsys, "--config", str(cfg), *args)
+    assert code == 2, out + err
+    assert message in err and "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1

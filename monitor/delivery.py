@@ -1,0 +1,509 @@
+"""The digest use case: which events are due for whom, preview, and exactly-once sending.
+
+The contract, per subscriber:
+- an event is *due* until it is settled in `delivered_events`; held events and backfilled
+  history are never due; a subscriber's first digest (the landscape) settles everything
+  before it through its `upto_event_id`;
+- events outside the subscriber's filters are settled as `filtered` (no mail involved);
+- mailed events are settled only after the server accepted the message, in the same
+  transaction that marks the delivery `sent`. A failure leaves them due; a crash
+  between acceptance and that transaction leaves the delivery `sending`, which the next
+  run marks `interrupted`, and the events go out again (a repeat, never a loss).
+One digest process at a time (the "digest" lock), so two service instances never both send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from monitor import store
+from monitor.classify import Classifier
+from monitor.config import Settings, SubscriberSettings
+from monitor.db import Database
+from monitor.digest import (
+    Digest,
+    DigestOptions,
+    EventView,
+    Health,
+    StudyView,
+    build_changes_digest,
+    build_landscape_digest,
+)
+from monitor.domain import UserError
+from monitor.filters import StudyFilter
+from monitor.locking import exclusive
+from monitor.mailer import Mailer, MailError
+from monitor.models import DeliveredEvent, Delivery, Event, PollRun, Snapshot, StudyRow
+from monitor.render import Rendered, build_message, render_within
+
+log = logging.getLogger(__name__)
+DIGEST_KINDS = ("changes", "landscape", "nothing")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened for one subscriber."""
+
+    subscriber: str
+    status: str  # sent | failed | nothing-due | preview
+    kind: str | None = None
+    subject: str | None = None
+    events: int = 0
+    listed: int = 0
+    html_bytes: int = 0
+    message_bytes: int = 0
+    error: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        who = f"{self.subscriber}:"
+        if self.status == "nothing-due":
+            return f"{who} nothing to send"
+        if self.status == "failed":
+            return f"{who} FAILED ({self.error}); its {self.events} events stay pending for the next try"
+        size = f"{self.message_bytes / 1024:.0f} KB"
+        what = f"{self.kind} digest, {self.events} events ({self.listed} listed), {size}"
+        if self.status == "preview":
+            return f"{who} {what} -> {', '.join(self.files)}"
+        return f"{who} sent {what}: {self.subject}"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A subscriber's digest, built and rendered, not yet sent."""
+
+    sub: SubscriberSettings
+    rendered: Rendered | None  # None: nothing to mail, only filtered-out events to settle
+    filtered_ids: list[int]
+    upto_event_id: int | None
+
+
+def options(settings: Settings) -> DigestOptions:
+    d = settings.digest
+    return DigestOptions(
+        study_url=d.study_url,
+        subject_prefix=d.subject_prefix,
+        new_within_days=d.new_within_days,
+        report_url=d.report_url,
+    )
+
+
+def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyFilter:
+    """The subscriber's filter, checked against the labels the classifier can produce."""
+    f = StudyFilter.from_settings(sub)
+    vocab = classifier.vocabulary
+    modalities = {"CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other", *vocab.modality_needs}
+    try:
+        f.check_labels(modalities=modalities, targets=vocab.target_order, indications=vocab.indication_order)
+    except UserError as exc:
+        raise UserError(f"subscriber {sub.name!r}: {exc}") from None
+    return f
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def health(session: Session) -> Health:
+    last_ok = store.last_run(session, outcomes=("ok", "unchanged"))
+    last_full_ok = store.last_run(session, outcomes=("ok",), mode="full")
+    last = session.scalars(
+        select(PollRun).where(PollRun.outcome != "running").order_by(PollRun.id.desc()).limit(1)
+    ).first()
+    held = session.scalar(select(func.count()).select_from(Event).where(Event.held.is_(True))) or 0
+    basis = last_full_ok or last_ok
+    return Health(
+        last_ok_at=last_ok.finished_at if last_ok else None,
+        data_timestamp=last_ok.data_timestamp if last_ok else None,
+        fetched=basis.fetched if basis else 0,
+        expected=basis.expected if basis else 0,
+        last_outcome=last.outcome if last else None,
+        last_at=last.started_at if last else None,
+        last_error=last.error if last else None,
+        held_events=held,
+    )
+
+
+def baseline_runs(session: Session) -> frozenset[int]:
+    """Runs that reached studies in bulk because the watch queries were new to the database.
+
+    A run is a baseline run until a successful run has completed with the same query hash:
+    the first poll ever (and its retries), and the first after the queries changed.
+    """
+    done: set[str | None] = set()
+    out: set[int] = set()
+    for run_id, qhash, outcome in session.execute(
+        select(PollRun.id, PollRun.query_hash, PollRun.outcome).order_by(PollRun.id)
+    ):
+        if qhash not in done:
+            out.add(run_id)
+        if outcome == "ok":
+            done.add(qhash)
+    return frozenset(out)
+
+
+def _last_sent(session: Session, name: str) -> Delivery | None:
+    return session.scalars(
+        select(Delivery)
+        .where(Delivery.subscriber == name, Delivery.status == "sent", Delivery.kind.in_(DIGEST_KINDS))
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _baseline_event_id(session: Session, name: str) -> int | None:
+    return session.scalar(
+        select(func.max(Delivery.upto_event_id)).where(Delivery.subscriber == name, Delivery.status == "sent")
+    )
+
+
+def pending_events(session: Session, name: str) -> Iterator[Event]:
+    """Events not yet settled for this subscriber, oldest first (held and backfilled ones never are)."""
+    settled = select(DeliveredEvent.event_id).where(
+        DeliveredEvent.subscriber == name, DeliveredEvent.event_id == Event.id
+    )
+    stmt = select(Event).where(Event.held.is_(False), Event.origin != "backfill", ~settled.exists())
+    floor = _baseline_event_id(session, name)
+    if floor is not None:
+        stmt = stmt.where(Event.id > floor)
+    yield from session.scalars(stmt.order_by(Event.id).execution_options(yield_per=2000))
+
+
+def _studies(session: Session, ids: Sequence[str] | None = None) -> dict[str, StudyRow]:
+    stmt = select(StudyRow)
+    if ids is not None:
+        stmt = stmt.where(StudyRow.nct_id.in_(list(ids)))
+    return {r.nct_id: r for r in session.scalars(stmt)}
+
+
+def _versions(session: Session, events: Sequence[Event]) -> dict[int, tuple[int | None, int | None]]:
+    """Registry version numbers of an event's snapshot and the one before, where known (backfill)."""
+    keys = {(e.nct_id, e.snapshot_seq) for e in events if e.snapshot_seq and e.snapshot_seq > 1}
+    if not keys:
+        return {}
+    wanted = {(n, q) for n, q in keys} | {(n, q - 1) for n, q in keys}
+    ids = sorted({n for n, _ in wanted})
+    known: dict[tuple[str, int], int] = {}
+    for n, q, v in session.execute(
+        select(Snapshot.nct_id, Snapshot.seq, Snapshot.registry_version).where(
+            Snapshot.nct_id.in_(ids), Snapshot.registry_version.is_not(None)
+        )
+    ):
+        known[(n, q)] = v
+    out = {}
+    for e in events:
+        if e.snapshot_seq and (e.nct_id, e.snapshot_seq) in known and (e.nct_id, e.snapshot_seq - 1) in known:
+            out[e.id] = (known[(e.nct_id, e.snapshot_seq - 1)], known[(e.nct_id, e.snapshot_seq)])
+    return out
+
+
+def prepare(
+    session: Session, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, now: datetime
+) -> Prepared | None:
+    """Build and render this subscriber's digest from the database. None: nothing to send."""
+    opts = options(settings)
+    h = health(session)
+    rows = _studies(session)
+    first = _last_sent(session, sub.name) is None
+    due: list[Event] = []
+    filtered: list[int] = []
+    max_id = 0
+    for e in pending_events(session, sub.name):
+        max_id = max(max_id, e.id)
+        row = rows.get(e.nct_id)
+        follows = row is not None and flt.matches(row, leaving_scope=e.kind in ("left_scope", "left_query"))
+        if follows and e.importance >= sub.min_importance:
+            due.append(e)
+        else:
+            filtered.append(e.id)
+    max_html = settings.digest.max_html_kilobytes * 1024
+    if first and h.last_ok_at is None:
+        return None  # no picture to show yet: the first digest waits for a successful poll
+    if first:
+        followed = [
+            StudyView.of(r) for r in rows.values() if r.merged_into is None and not r.gone and flt.matches(r)
+        ]
+        ids = [e.id for e in due]
+
+        def build_landscape(limit: int) -> Digest:
+            return build_landscape_digest(
+                subscriber=sub.name,
+                studies=followed,
+                event_ids=ids,
+                now=now,
+                health=h,
+                filters=flt.describe(),
+                opts=opts,
+                max_items=limit,
+            )
+
+        rendered = render_within(build_landscape, settings.digest.max_items, max_html)
+        # Everything up to now is accounted for by the landscape; nothing is "filtered" on top.
+        return Prepared(sub, rendered, [], max_id or _max_event_id(session))
+    if not due and not sub.send_empty:
+        return Prepared(sub, None, filtered, None) if filtered else None
+    versions = _versions(session, due)
+    views = [EventView.of(e, versions.get(e.id, (None, None))) for e in due]
+    studies = {n: StudyView.of(rows[n]) for n in {e.nct_id for e in due}}
+    last = _last_sent(session, sub.name)
+    base = baseline_runs(session)
+
+    def build_changes(limit: int) -> Digest:
+        return build_changes_digest(
+            subscriber=sub.name,
+            events=views,
+            studies=studies,
+            baseline_runs=base,
+            period_start=last.period_end if last else None,
+            now=now,
+            health=h,
+            filters=flt.describe(),
+            opts=opts,
+            max_items=limit,
+        )
+
+    return Prepared(sub, render_within(build_changes, settings.digest.max_items, max_html), filtered, None)
+
+
+def _max_event_id(session: Session) -> int | None:
+    return session.scalar(select(func.max(Event.id)))
+
+
+# -- preview and send --------------------------------------------------------------------
+
+
+def _subscribers(settings: Settings, only: str | None) -> list[SubscriberSettings]:
+    if only:
+        return [settings.subscriber(only)]
+    if not settings.subscribers:
+        raise UserError("no [[subscribers]] in the config: add one (see config.toml) to build digests")
+    return list(settings.subscribers)
+
+
+def _message(
+    settings: Settings, rendered: Rendered, sub: SubscriberSettings, message_id: str, now: datetime
+) -> EmailMessage:
+    smtp = settings.smtp
+    return build_message(
+        rendered,
+        to_name=sub.name,
+        to_address=sub.email,
+        from_name=smtp.from_name,
+        from_address=smtp.from_address or "ctmonitor@localhost.localdomain",
+        message_id=message_id,
+        date=now.replace(tzinfo=UTC) if now.tzinfo is None else now,
+        list_unsubscribe=smtp.list_unsubscribe,
+    )
+
+
+def _domain(settings: Settings) -> str:
+    return (settings.smtp.from_address or "ctmonitor.localdomain").rpartition("@")[2]
+
+
+def preview(
+    db: Database,
+    settings: Settings,
+    classifier: Classifier,
+    *,
+    now: datetime,
+    out_dir: Path,
+    subscriber: str | None = None,
+) -> list[Outcome]:
+    """Write each due digest as .html, .txt and .eml; send nothing, settle nothing."""
+    subs = _subscribers(settings, subscriber)
+    filters = {s.name: subscriber_filter(s, classifier) for s in subs}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    with db.session() as s:
+        for sub in subs:
+            p = prepare(s, settings, sub, filters[sub.name], now)
+            if p is None or p.rendered is None:
+                outcomes.append(Outcome(sub.name, "nothing-due"))
+                continue
+            msg = _message(
+                settings, p.rendered, p.sub, make_msgid("ctmonitor-preview", domain=_domain(settings)), now
+            )
+            files = []
+            for suffix, body in ((".html", p.rendered.html), (".txt", p.rendered.text)):
+                path = out_dir / f"{sub.name}{suffix}"
+                path.write_text(body, encoding="utf-8")
+                files.append(str(path))
+            eml = out_dir / f"{sub.name}.eml"
+            eml.write_bytes(msg.as_bytes())
+            files.append(str(eml))
+            d = p.rendered.digest
+            outcomes.append(
+                Outcome(
+                    sub.name,
+                    "preview",
+                    d.kind,
+                    d.subject,
+                    d.events,
+                    d.listed,
+                    p.rendered.html_bytes,
+                    len(msg.as_bytes()),
+                    files=files,
+                )
+            )
+        s.rollback()
+    return outcomes
+
+
+def interrupt_stale(session: Session, now: datetime) -> int:
+    """Deliveries left `sending` by a process that died: their events were never settled."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.status == "sending")
+        .values(status="interrupted", finished_at=now, error="the sending process stopped before recording")
+    )
+    return result.rowcount or 0
+
+
+def _settle(session: Session, name: str, ids: Sequence[int], how: str, delivery_id: int | None) -> None:
+    if ids:
+        session.execute(
+            insert(DeliveredEvent),
+            [{"subscriber": name, "event_id": i, "delivery_id": delivery_id, "how": how} for i in ids],
+        )
+
+
+def send_due(
+    db: Database,
+    settings: Settings,
+    classifier: Classifier,
+    mailer: Mailer,
+    *,
+    now: datetime,
+    subscriber: str | None = None,
+) -> list[Outcome]:
+    """Send each subscriber the digest that is due, exactly once. Returns one Outcome each.
+
+    A failed subscriber does not stop the others; its events stay due.
+    """
+    subs = _subscribers(settings, subscriber)
+    filters = {s.name: subscriber_filter(s, classifier) for s in subs}
+    outcomes = []
+    with exclusive(db.engine, "digest"):
+        with db.session() as s:
+            if n := interrupt_stale(s, now):
+                log.warning(
+                    "%s digest deliveries were interrupted earlier; their events will be sent again", n
+                )
+        for sub in subs:
+            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, now))
+    return outcomes
+
+
+def _send_one(
+    db: Database, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, mailer: Mailer, now: datetime
+) -> Outcome:
+    with db.session() as s:
+        p = prepare(s, settings, sub, flt, now)
+        if p is not None:
+            # Outside the filters: settled without mail, so they are not re-read every week.
+            _settle(s, sub.name, p.filtered_ids, "filtered", None)
+    if p is None or p.rendered is None:
+        return Outcome(sub.name, "nothing-due")
+    rendered = p.rendered
+    d = rendered.digest
+    with db.session() as s:
+        row = Delivery(
+            subscriber=sub.name,
+            address=sub.email,
+            kind=d.kind,
+            status="sending",
+            created_at=now,
+            period_start=d.period_start,
+            period_end=d.period_end,
+            message_id="",
+            subject=d.subject,
+            events=d.events,
+            listed=d.listed,
+            size_bytes=0,
+            upto_event_id=p.upto_event_id,
+        )
+        s.add(row)
+        s.flush()
+        delivery_id = row.id
+        row.message_id = f"<ctmonitor.digest.{delivery_id}.{sub.name}@{_domain(settings)}>"
+        message_id = row.message_id
+    msg = _message(settings, rendered, sub, message_id, now)
+    size = len(msg.as_bytes())
+    outcome = Outcome(sub.name, "sent", d.kind, d.subject, d.events, d.listed, rendered.html_bytes, size)
+    try:
+        mailer.send(msg)
+    except MailError as exc:
+        with db.session() as s:
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status="failed", finished_at=now, error=str(exc), size_bytes=size)
+            )
+        outcome.status, outcome.error = "failed", str(exc)
+        return outcome
+    # Accepted: settle its events and the delivery together.
+    with db.session() as s:
+        if d.kind != "landscape":  # a landscape settles its backlog through upto_event_id
+            _settle(s, sub.name, sorted(d.listed_ids), "listed", delivery_id)
+            _settle(s, sub.name, sorted(d.all_ids - d.listed_ids), "summarised", delivery_id)
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(status="sent", finished_at=now, size_bytes=size)
+        )
+    return outcome
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SubscriberState:
+    name: str
+    address: str
+    last_sent_at: datetime | None
+    last_kind: str | None
+    last_failure: str | None  # the latest attempt's error, when it failed
+    last_failure_at: datetime | None
+    pending: int  # unsettled events (before filters)
+
+
+def subscriber_states(session: Session, settings: Settings) -> list[SubscriberState]:
+    out = []
+    for sub in settings.subscribers:
+        last_sent = _last_sent(session, sub.name)
+        latest = session.scalars(
+            select(Delivery).where(Delivery.subscriber == sub.name).order_by(Delivery.id.desc()).limit(1)
+        ).first()
+        settled = select(DeliveredEvent.event_id).where(
+            and_(DeliveredEvent.subscriber == sub.name, DeliveredEvent.event_id == Event.id)
+        )
+        stmt = (
+            select(func.count())
+            .select_from(Event)
+            .where(Event.held.is_(False), Event.origin != "backfill", ~settled.exists())
+        )
+        floor = _baseline_event_id(session, sub.name)
+        if floor is not None:
+            stmt = stmt.where(Event.id > floor)
+        failed = latest if latest is not None and latest.status in ("failed", "interrupted") else None
+        out.append(
+            SubscriberState(
+                sub.name,
+                sub.email,
+                last_sent.finished_at if last_sent else None,
+                last_sent.kind if last_sent else None,
+                failed.error if failed else None,
+                failed.finished_at if failed else None,
+                session.scalar(stmt) or 0,
+            )
+        )
+    return out

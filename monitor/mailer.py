@@ -1,0 +1,120 @@
+"""SMTP delivery: STARTTLS, implicit TLS or plain, with login. The I/O edge for mail.
+
+`send()` returns only when the server has accepted the message for every recipient;
+anything else raises MailError with one line saying what failed, so the caller can
+leave the events pending. A failure after acceptance (the goodbye) is not a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from typing import Protocol
+
+from monitor.config import ENV_SMTP_PASSWORD, SmtpSettings
+from monitor.domain import UserError
+
+
+class MailError(Exception):
+    """The server did not accept the message (unreachable, TLS, login, refusal, timeout)."""
+
+
+class Mailer(Protocol):
+    def send(self, msg: EmailMessage) -> None: ...
+
+
+class SmtpMailer:
+    def __init__(
+        self, settings: SmtpSettings, *, password: str | None = None, ca_file: str | None = None
+    ) -> None:
+        if not settings.host:
+            raise UserError("smtp.host is not set in the config: nothing can be sent (try `--preview`)")
+        self.settings = settings
+        self.password = password if password is not None else os.environ.get(ENV_SMTP_PASSWORD)
+        if settings.username and not self.password:
+            raise UserError(
+                f"smtp.username is set but {ENV_SMTP_PASSWORD} is not: the password comes from there"
+            )
+        self.ca_file = ca_file or settings.ca_file or None
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def _context(self) -> ssl.SSLContext:
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise UserError(f"smtp.ca_file {self.ca_file}: cannot be loaded: {exc}") from None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.security == "tls":
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=self._context())
+        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+        try:
+            smtp.ehlo()
+            if s.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise MailError(
+                        f"{self.where} does not offer STARTTLS (set smtp.security to match the server)"
+                    )
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, msg: EmailMessage) -> None:
+        try:
+            smtp = self._connect()
+        except MailError:
+            raise
+        except ssl.SSLError as exc:
+            raise MailError(f"TLS with {self.where} failed: {exc.reason or exc}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"cannot reach the mail server {self.where}: {_why(exc)}") from None
+        try:
+            if self.settings.username:
+                smtp.login(self.settings.username, self.password or "")
+            refused = smtp.send_message(msg)
+        except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            raise MailError(
+                f"{self.where} refused the login for {self.settings.username!r}: {_why(exc)}"
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            smtp.close()
+            raise MailError(f"{self.where}: {_why(exc)}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            smtp.close()
+            raise MailError(f"{self.where} refused the recipient: {_why(exc)}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            smtp.close()
+            raise MailError(f"sending through {self.where} failed: {_why(exc)}") from None
+        # Accepted. What happens at QUIT no longer matters to the message.
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+        if refused:
+            raise MailError(f"{self.where} refused {', '.join(refused)}")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode(errors="replace") if isinstance(value, bytes) else value
+    return " ".join(text.split())

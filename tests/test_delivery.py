@@ -1,0 +1,459 @@
+"""Digests delivered over a real SMTP server on 127.0.0.1, from real polls, on SQLite and PostgreSQL.
+
+The contract: each subscriber gets the events that match their filters, exactly once;
+nothing is recorded as delivered before the server accepted it; a failure leaves the
+events for the next try; a crash after acceptance repeats a digest rather than lose it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor import delivery, store
+from monitor.classify import Classifier
+from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSettings
+from monitor.db import Database
+from monitor.localapi import LocalApiServer, Registry
+from monitor.mailer import MailError, SmtpMailer
+from monitor.models import DeliveredEvent, Delivery, Event
+from tests.conftest import domain_records, make_settings
+from tests.smtp import SmtpServer, free_port
+from tests.test_sync import FakeClock, edit, poll
+
+PEMPHIGUS = "NCT04422912"  # DSG3-CAART, Cabaletta, recruiting
+KYSA_LN = "NCT05938725"  # KYV-101 in lupus nephritis, active not recruiting
+MG = "NCT06359041"  # CABA-201 in myasthenia gravis, recruiting
+NEW_ID = "NCT07799901"
+
+SUBSCRIBERS = [
+    SubscriberSettings(name="lupus-team", email="lupus@example.org", indications=["SLE", "lupus nephritis"]),
+    SubscriberSettings(name="derm", email="derm@example.org", indications=["pemphigus"]),
+    SubscriberSettings(name="mg-coordinator", email="coord@example.org", nct_ids=[MG]),
+    SubscriberSettings(name="everything", email="all@example.org"),
+]
+
+
+@dataclass
+class World:
+    """The registry, the database and the clock of one scenario."""
+
+    database: Database
+    registry: Registry
+    api: LocalApiServer
+    clock: FakeClock
+    settings: Settings
+
+    def poll(self) -> Any:
+        self.clock.advance(days=1)
+        return poll(self.database, self.settings, self.clock)
+
+    def send(self, smtp: SmtpSettings | None = None, **kw: Any) -> list[delivery.Outcome]:
+        settings = self.with_smtp(smtp) if smtp else self.settings
+        mailer = kw.pop("mailer", None) or SmtpMailer(settings.smtp)
+        return delivery.send_due(
+            self.database, settings, Classifier.from_settings(settings), mailer, now=self.clock(), **kw
+        )
+
+    def with_smtp(self, smtp: SmtpSettings) -> Settings:
+        return self.settings.model_copy(update={"smtp": smtp})
+
+    def settled(self, subscriber: str) -> list[int]:
+        with self.database.session() as s:
+            return sorted(
+                s.scalars(select(DeliveredEvent.event_id).where(DeliveredEvent.subscriber == subscriber))
+            )
+
+
+@pytest.fixture
+def world(database: Database) -> Iterator[World]:
+    registry = Registry()
+    registry.replace(domain_records(), "2026-11-02T09:00:05")
+    with LocalApiServer(registry) as api:
+        base = make_settings(api.base_url, page_size=50)
+        settings = base.model_copy(update={"subscribers": SUBSCRIBERS, "digest": DigestSettings()})
+        w = World(database, registry, api, FakeClock(), settings)
+        w.poll()
+        yield w
+
+
+def changes_in_the_registry(w: World) -> None:
+    """A week in the registry: a suspension with its reason, an enrollment update, a new study."""
+
+    def suspend(ps: dict[str, Any]) -> None:
+        ps["statusModule"]["overallStatus"] = "SUSPENDED"
+        ps["statusModule"]["whyStopped"] = "Manufacturing review"
+
+    def enroll(ps: dict[str, Any]) -> None:
+        ps["designModule"]["enrollmentInfo"] = {"count": 24, "type": "ACTUAL"}
+
+    edit(w.registry, PEMPHIGUS, suspend, posted="2026-11-04")
+    edit(w.registry, KYSA_LN, enroll, posted="2026-11-04")
+    newcomer = copy.deepcopy(w.registry.studies[KYSA_LN])
+    ident = newcomer["protocolSection"]["identificationModule"]
+    ident["nctId"] = NEW_ID
+    ident["briefTitle"] = "Anti-CD19 CAR T Cells in Refractory Lupus Nephritis"
+    newcomer["protocolSection"]["statusModule"]["studyFirstPostDateStruct"] = {"date": "2026-11-04"}
+    w.registry.put(newcomer)
+    w.registry.data_timestamp = "2026-11-05T09:00:04"
+    w.poll()
+
+
+def parts(msg: EmailMessage) -> tuple[str, str]:
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def by_recipient(messages: list[EmailMessage]) -> dict[str, EmailMessage]:
+    return {str(m["To"].addresses[0].addr_spec): m for m in messages}
+
+
+# -- the happy path ---------------------------------------------------------------------
+
+
+def test_first_digest_is_a_landscape_then_each_change_reaches_its_readers_once(
+    world: World, tmp_path: Path
+) -> None:
+    with SmtpServer(tmp_path) as server:
+        out = world.send(server.settings())
+        assert [o.status for o in out] == ["sent"] * 4
+        assert {o.kind for o in out} == {"landscape"}
+        mails = by_recipient(server.messages)
+        assert set(mails) == {"lupus@example.org", "derm@example.org", "coord@example.org", "all@example.org"}
+        text, html = parts(mails["lupus@example.org"])
+        assert "starting picture" in mails["lupus@example.org"]["Subject"]
+        assert "YOUR STARTING PICTURE" in text and "By modality" in text
+        assert "Your starting picture" in html
+        # A first sync is not news: no study is listed as new.
+        assert "Newly registered" not in text
+
+        # Nothing happened since: nobody gets mail.
+        assert {o.status for o in world.send(server.settings())} == {"nothing-due"}
+        assert len(server.messages) == 4
+
+        changes_in_the_registry(world)
+        out = {o.subscriber: o for o in world.send(server.settings())}
+        assert out["lupus-team"].status == out["derm"].status == out["everything"].status == "sent"
+        assert out["mg-coordinator"].status == "nothing-due"
+        mails = by_recipient(server.messages[4:])
+        assert set(mails) == {"lupus@example.org", "derm@example.org", "all@example.org"}
+
+        lupus_text, lupus_html = parts(mails["lupus@example.org"])
+        assert KYSA_LN in lupus_text and NEW_ID in lupus_text and PEMPHIGUS not in lupus_text
+        assert "Newly registered" in lupus_text and "Enrollment" in lupus_text
+        assert f'href="https://clinicaltrials.gov/study/{NEW_ID}"' in lupus_html
+        assert "1 new study" in mails["lupus@example.org"]["Subject"]
+
+        derm_text, derm_html = parts(mails["derm@example.org"])
+        assert PEMPHIGUS in derm_text and KYSA_LN not in derm_text
+        assert "Suspended: Recruiting → Suspended" in derm_text
+        assert "Manufacturing review" in derm_text and "Manufacturing review" in derm_html
+        assert "1 status change" in mails["derm@example.org"]["Subject"]
+
+        all_text, _ = parts(mails["all@example.org"])
+        assert all(n in all_text for n in (PEMPHIGUS, KYSA_LN, NEW_ID))
+        # Sections in order of importance: new studies, status, then enrollment.
+        assert all_text.index("NEW STUDIES") < all_text.index("STATUS CHANGES") < all_text.index("ENROLLMENT")
+
+        # Sent once: a second run sends nothing more.
+        assert {o.status for o in world.send(server.settings())} == {"nothing-due"}
+        assert len(server.messages) == 7
+
+
+def test_message_headers(world: World, tmp_path: Path) -> None:
+    with SmtpServer(tmp_path) as server:
+        smtp = server.settings(list_unsubscribe="mailto:admin@example.org?subject=unsubscribe")
+        world.send(smtp, subscriber="derm")
+        (msg,) = server.messages
+        assert msg["From"].addresses[0].addr_spec == "ctmonitor@example.org"
+        assert msg["Message-ID"].startswith("<ctmonitor.digest.") and msg["Message-ID"].endswith(
+            "@example.org>"
+        )
+        assert msg["Date"] and msg["Auto-Submitted"] == "auto-generated"
+        assert msg["List-Unsubscribe"] == "<mailto:admin@example.org?subject=unsubscribe>"
+        assert server.inbox.envelopes == [("ctmonitor@example.org", ["derm@example.org"])]
+
+
+def test_nothing_changed_mail_only_when_asked(world: World, tmp_path: Path) -> None:
+    quiet = SubscriberSettings(name="quiet", email="quiet@example.org", indications=["pemphigus"])
+    chatty = quiet.model_copy(update={"name": "chatty", "email": "chatty@example.org", "send_empty": True})
+    world.settings = world.settings.model_copy(update={"subscribers": [quiet, chatty]})
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings())  # landscapes
+        edit(world.registry, KYSA_LN, lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"))
+        world.poll()  # a lupus change: outside both filters
+        out = {o.subscriber: o for o in world.send(server.settings())}
+        assert out["quiet"].status == "nothing-due"
+        assert out["chatty"].status == "sent" and out["chatty"].kind == "nothing"
+        text, _ = parts(server.messages[-1])
+        assert "WHAT CHANGED: NOTHING" in text
+        # The lupus event is settled as filtered for both: a later filter edit will not unearth it.
+        with world.database.session() as s:
+            hows = s.scalars(select(DeliveredEvent.how).where(DeliveredEvent.subscriber == "quiet")).all()
+        assert hows == ["filtered"]
+
+
+# -- failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["refused", "down", "bad-login", "timeout"])
+def test_smtp_failure_leaves_events_pending_and_the_next_send_delivers_them_once(
+    world: World, tmp_path: Path, fault: str
+) -> None:
+    with SmtpServer(tmp_path, login=("ctm", "right")) as server:
+        ok = server.settings()
+        world.send(ok, subscriber="derm", mailer=SmtpMailer(ok, password="right"))
+        changes_in_the_registry(world)
+
+        bad = ok
+        if fault == "refused":
+            server.inbox.reply = "451 4.3.0 mailbox temporarily unavailable"
+        elif fault == "down":
+            bad = ok.model_copy(update={"port": free_port()})
+        elif fault == "timeout":
+            server.inbox.delay = 2.0
+            bad = ok.model_copy(update={"timeout_seconds": 0.5})
+        password = "wrong" if fault == "bad-login" else "right"
+        (out,) = world.send(bad, subscriber="derm", mailer=SmtpMailer(bad, password=password))
+        assert out.status == "failed" and out.error
+        assert {
+            "refused": "451",
+            "down": "cannot reach",
+            "bad-login": "refused the login",
+            "timeout": "timed out",
+        }[fault] in out.error
+        server.inbox.reply, server.inbox.delay = None, 0.0
+        with world.database.session() as s:
+            failed = s.scalars(select(Delivery).where(Delivery.status == "failed")).one()
+            assert failed.error == out.error
+            states = {x.name: x for x in delivery.subscriber_states(s, world.settings)}
+        assert states["derm"].last_failure == out.error and states["derm"].pending > 0
+        received_before = len(server.messages)
+        assert all(PEMPHIGUS not in parts(m)[0] for m in server.messages)
+
+        (retry,) = world.send(ok, subscriber="derm", mailer=SmtpMailer(ok, password="right"))
+        assert retry.status == "sent"
+        assert len(server.messages) == received_before + 1
+        assert "Suspended" in parts(server.messages[-1])[0]
+        (again,) = world.send(ok, subscriber="derm", mailer=SmtpMailer(ok, password="right"))
+        assert again.status == "nothing-due"
+
+
+class DiesAfterAcceptance:
+    """Hands the message to the real server, then the process 'dies' before recording anything."""
+
+    def __init__(self, real: SmtpMailer) -> None:
+        self.real = real
+
+    def send(self, msg: EmailMessage) -> None:
+        self.real.send(msg)
+        raise SystemExit("killed")
+
+
+def test_crash_between_acceptance_and_record_repeats_the_digest_and_loses_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="derm")
+        changes_in_the_registry(world)
+        with pytest.raises(SystemExit):
+            world.send(
+                server.settings(),
+                subscriber="derm",
+                mailer=DiesAfterAcceptance(SmtpMailer(server.settings())),
+            )
+        assert len(server.messages) == 2
+        with world.database.session() as s:
+            assert s.scalars(select(Delivery.status).order_by(Delivery.id)).all() == ["sent", "sending"]
+
+        (out,) = world.send(server.settings(), subscriber="derm")
+        assert out.status == "sent"
+        first, repeat = parts(server.messages[1])[0], parts(server.messages[2])[0]
+        assert "Suspended" in first and "Suspended" in repeat  # repeated, not lost
+        with world.database.session() as s:
+            assert s.scalars(select(Delivery.status).order_by(Delivery.id)).all() == [
+                "sent",
+                "interrupted",
+                "sent",
+            ]
+        assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
+
+
+def test_one_failing_subscriber_does_not_hold_back_the_others(world: World, tmp_path: Path) -> None:
+    bad = SubscriberSettings(name="bouncing", email="nobody@example.org")
+    world.settings = world.settings.model_copy(update={"subscribers": [bad, *SUBSCRIBERS[:2]]})
+
+    class RefusesOne:
+        def __init__(self, real: SmtpMailer) -> None:
+            self.real = real
+
+        def send(self, msg: EmailMessage) -> None:
+            if "nobody@" in str(msg["To"]):
+                raise MailError("127.0.0.1 refused the recipient: nobody@example.org: 550 no such user")
+            self.real.send(msg)
+
+    with SmtpServer(tmp_path) as server:
+        out = world.send(server.settings(), mailer=RefusesOne(SmtpMailer(server.settings())))
+        assert [o.status for o in out] == ["failed", "sent", "sent"]
+        assert len(server.messages) == 2
+
+
+# -- TLS and login ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_with_login(world: World, tmp_path: Path, security: str) -> None:
+    with SmtpServer(tmp_path, security=security, login=("ctm", "s3cret")) as server:
+        smtp = server.settings()
+        (out,) = world.send(smtp, subscriber="derm", mailer=SmtpMailer(smtp, password="s3cret"))
+        assert out.status == "sent" and len(server.messages) == 1, out.error
+
+        # A certificate nobody vouches for is refused, with the reason.
+        untrusted = smtp.model_copy(update={"ca_file": ""})
+        changes_in_the_registry(world)
+        (out,) = world.send(untrusted, subscriber="derm", mailer=SmtpMailer(untrusted, password="s3cret"))
+        assert out.status == "failed" and "CERTIFICATE_VERIFY_FAILED" in (out.error or "")
+
+
+def test_login_without_password_in_the_environment_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.domain import UserError
+
+    monkeypatch.delenv("CTMONITOR_SMTP_PASSWORD", raising=False)
+    smtp = SmtpSettings(host="127.0.0.1", from_address="a@example.org", username="ctm")
+    with pytest.raises(UserError, match="CTMONITOR_SMTP_PASSWORD"):
+        SmtpMailer(smtp)
+    monkeypatch.setenv("CTMONITOR_SMTP_PASSWORD", "from-env")
+    assert SmtpMailer(smtp).password == "from-env"
+
+
+# -- what is never sent, and the size cap --------------------------------------------------
+
+
+def test_held_events_wait_for_release_and_backfilled_history_is_never_news(
+    world: World, tmp_path: Path
+) -> None:
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="derm")
+        changes_in_the_registry(world)
+        with world.database.session() as s:
+            run_id = s.scalar(select(func.max(Event.run_id)))
+            store.hold_run_events(s, run_id)
+            # History from the registry's archive: never mailed as news.
+            s.execute(
+                Event.__table__.update()
+                .where(Event.nct_id == PEMPHIGUS, Event.run_id == run_id)
+                .values(held=True)
+            )
+        (out,) = world.send(server.settings(), subscriber="derm")
+        assert out.status == "nothing-due"
+        with world.database.session() as s:
+            store.release_events(s, run_id=run_id, now=world.clock())
+        (out,) = world.send(server.settings(), subscriber="derm")
+        assert out.status == "sent" and "Suspended" in parts(server.messages[-1])[0]
+
+        # An event marked as backfilled is not due, even when nothing else is.
+        with world.database.session() as s:
+            e = s.scalars(select(Event).where(Event.nct_id == PEMPHIGUS)).first()
+            s.add(
+                Event(
+                    nct_id=PEMPHIGUS,
+                    run_id=None,
+                    snapshot_seq=None,
+                    kind="status_change",
+                    field="overall_status",
+                    item_key="backfill-test",
+                    before="NOT_YET_RECRUITING",
+                    after="RECRUITING",
+                    importance=3,
+                    registry_date="2021-01-05",
+                    detected_at=e.detected_at,
+                    origin="backfill",
+                )
+            )
+        assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
+
+
+def test_size_cap_lists_the_most_important_and_counts_the_rest(world: World, tmp_path: Path) -> None:
+    world.settings = world.settings.model_copy(update={"digest": DigestSettings(max_items=5)})
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="everything")
+        changes_in_the_registry(world)
+
+        def more_sites(ps: dict[str, Any]) -> None:
+            locs = ps.setdefault("contactsLocationsModule", {}).setdefault("locations", [])
+            locs += [{"facility": f"Site {i}", "city": "Berlin", "country": "Germany"} for i in range(8)]
+
+        edit(world.registry, MG, more_sites, posted="2026-11-05", timestamp="2026-11-06T09:00:00")
+        world.poll()
+        (out,) = world.send(server.settings(), subscriber="everything")
+        assert out.listed == 5 and out.events > 5
+        text, html = parts(server.messages[-1])
+        more = out.events - 5
+        assert (
+            f"{more} more changes are not listed here" in text
+            and f"{more} more changes are not listed" in html
+        )
+        assert "Site added: " in text.split("not listed here")[1]  # counted by kind
+        assert "Suspended" in text and "Newly registered" in text  # the most important ones are listed
+        # Every event of the digest is settled: listed or summarised, none left behind, none twice.
+        with world.database.session() as s:
+            hows = s.execute(
+                select(DeliveredEvent.how, func.count())
+                .where(DeliveredEvent.delivery_id == s.scalar(select(func.max(Delivery.id))))
+                .group_by(DeliveredEvent.how)
+            ).all()
+        assert dict(hows) == {"listed": 5, "summarised": more}
+        assert world.send(server.settings(), subscriber="everything")[0].status == "nothing-due"
+
+
+def test_html_size_cap_lists_fewer_items_until_it_fits(world: World, tmp_path: Path) -> None:
+    world.settings = world.settings.model_copy(update={"digest": DigestSettings(max_html_kilobytes=20)})
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="everything")
+        for nct in list(world.registry.studies)[:40]:
+            edit(world.registry, nct, lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"))
+        world.registry.data_timestamp = "2026-11-06T09:00:00"
+        world.settings = world.settings.model_copy(
+            update={"sync": world.settings.sync.model_copy(update={"hold_threshold": 1.0})}
+        )
+        world.poll()
+        (out,) = world.send(server.settings(), subscriber="everything")
+        assert out.html_bytes <= 20 * 1024 and 5 <= out.listed < out.events
+        text, _ = parts(server.messages[-1])
+        assert f"{out.events - out.listed} more changes are not listed" in text
+
+
+def test_hostile_strings_from_the_registry_are_escaped(world: World, tmp_path: Path) -> None:
+    """Markup in a record never reaches the HTML as markup (the renderer's own escaping of raw
+    `<script>` strings is tested in test_render.py; here, the whole path from the registry)."""
+
+    def hostile(ps: dict[str, Any]) -> None:
+        ps["identificationModule"]["briefTitle"] = "<script>alert('x')</script> DSG3 & <b>CAART</b> in <18 y"
+        ps["statusModule"]["overallStatus"] = "TERMINATED"
+        ps["statusModule"]["whyStopped"] = (
+            '<img src="http://evil.example/x.png" onerror="steal()"> Funding & "IP"'
+        )
+
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="derm")
+        edit(world.registry, PEMPHIGUS, hostile)
+        world.poll()
+        world.send(server.settings(), subscriber="derm")
+        text, html = parts(server.messages[-1])
+        lowered = html.lower()
+        assert "<script" not in lowered and "<img" not in lowered and "<b>" not in lowered
+        assert "evil.example" not in html and "onerror=" not in html
+        assert "DSG3 &amp; CAART" in html and "&lt;18 y" in html
+        assert "Terminated" in text and "Funding &" in text

@@ -705,6 +705,113 @@ def digest(c: Context, mode: str, subscriber: str | None, out: str | None, as_js
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+# -- reports ---------------------------------------------------------------------------
+
+
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The subscriber filters, as options (each may be repeated: any of)."""
+    for name, dest, help_text in reversed(
+        [
+            ("modality", "modalities", "CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific or other."),
+            ("target", "targets", "An antigen, e.g. CD19 (also matches CD19/BCMA)."),
+            ("indication", "indications", "An indication group, e.g. SLE, 'lupus nephritis'."),
+            ("status", "statuses", "Current overall status, e.g. RECRUITING."),
+            ("sponsor", "sponsors", "Part of the lead sponsor's name."),
+            ("country", "countries", "A country with at least one site."),
+        ]
+    ):
+        fn = click.option(f"--{name}", dest, multiple=True, metavar="VALUE", help=help_text)(fn)
+    fn = click.option("--study", "nct_ids", multiple=True, metavar="NCT", help="Always include this study.")(
+        fn
+    )
+    return click.option(
+        "--include-out-of-scope", is_flag=True, help="Also studies classified out of scope (oncology...)."
+    )(fn)
+
+
+def make_filter(settings: Settings, values: dict[str, Any]) -> Any:
+    """A StudyFilter from the filter options, checked like a subscriber's (one-line errors)."""
+    from pydantic import ValidationError
+
+    from monitor.classify import Classifier
+    from monitor.config import SubscriberSettings
+    from monitor.delivery import subscriber_filter
+
+    try:
+        sub = SubscriberSettings(
+            name="cli",
+            email="cli@example.org",
+            modalities=list(values["modalities"]),
+            targets=list(values["targets"]),
+            indications=list(values["indications"]),
+            statuses=list(values["statuses"]),
+            sponsors=list(values["sponsors"]),
+            countries=list(values["countries"]),
+            nct_ids=[check_nct_id(x) for x in values["nct_ids"]],
+            include_out_of_scope=values["include_out_of_scope"],
+        )
+    except ValidationError as exc:
+        raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    return subscriber_filter(sub, Classifier.from_settings(settings))
+
+
+@cli.command()
+@click.option("--since", help="Start of the period for changes and new studies (default: 7 days ago).")
+@click.option("--until", help="End of the period (default: now).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "csv", "json"]),
+    help="Output format (default: from the --out suffix, else md).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
+@filter_options
+@pass_ctx
+def report(
+    c: Context, since: str | None, until: str | None, fmt: str | None, out: str | None, **filters: Any
+) -> None:
+    """A landscape report on demand: the studies in scope today, what changed in the
+    period, new registrations, and how the set was selected (compared with the previous
+    report with the same filters).
+
+    HTML is one self-contained file with charts (printable); CSV is the study table,
+    safe to open in a spreadsheet; JSON holds everything.
+
+    \b
+    Example:
+      ctmonitor report --out report.html
+      ctmonitor report --since 2026-11-01 --indication SLE --modality CAR-T --format md
+      ctmonitor report --format csv --out studies.csv
+    """
+    from pathlib import Path
+
+    from monitor import delivery
+    from monitor import report as reporting
+    from monitor.sync import utcnow
+
+    start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
+    if start and end and start > end:
+        raise click.BadParameter("--since is after --until", param_hint="--since")
+    if fmt is None:
+        suffix = Path(out).suffix.lower().lstrip(".") if out else ""
+        fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
+        if fmt not in reporting.FORMATS:
+            fmt = "md"
+    flt = make_filter(c.settings, filters)
+    with c.database() as database, database.session() as s:
+        rep = reporting.gather(
+            s, flt, now=utcnow(), since=start, until=end, opts=delivery.options(c.settings)
+        )
+        text = reporting.render(rep, fmt)
+    if out:
+        Path(out).write_text(text, encoding="utf-8", newline="")
+        click.echo(
+            f"wrote {fmt} report to {out}: {rep.selection.matching} studies, {rep.change_count} changes"
+        )
+    else:
+        click.echo(text, nl=False)
+
+
 # -- local API server ------------------------------------------------------------------
 
 

@@ -117,8 +117,8 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
     """One line saying what changed, as a clinician would write it."""
     if kind == "new_study":
         a = after or {}
-        first = a.get("first_posted") or "?"
-        return f"{status_label(a.get('status'))}; {phases_label(a.get('phases'))}; first posted {first}"
+        first = f"first posted {a['first_posted']}" if a.get("first_posted") else "first posted: not given"
+        return f"{status_label(a.get('status'))}; {phases_label(a.get('phases'))}; {first}"
     if kind == "status_change":
         return f"{_status(before)} → {_status(after)}"
     if kind == "why_stopped_change":

@@ -280,6 +280,10 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
+def _first_posted(event: EventView, study: StudyView | None) -> str | None:
+    return (event.after or {}).get("first_posted") or (study.first_post_date if study else None)
+
+
 def is_news(
     event: EventView, study: StudyView | None, period_start: datetime | None, opts: DigestOptions
 ) -> bool:
@@ -290,7 +294,7 @@ def is_news(
     first poll, or the first after the watch queries changed): the caller passes those
     as `baseline` and they are counted, not listed.
     """
-    first = _parse_day((event.after or {}).get("first_posted") or (study.first_post_date if study else None))
+    first = _parse_day(_first_posted(event, study))
     if first is None:
         return True  # no date to judge by: err on the side of telling
     reference = (period_start or event.detected_at).date() - timedelta(days=opts.new_within_days)
@@ -337,12 +341,9 @@ def change_line(e: EventView, study: StudyView | None, block: StudyBlock, news: 
     label = KIND_LABELS.get(e.kind, e.kind)
     text = change_text(e.kind, e.field, e.before, e.after)
     if e.kind == "new_study":
-        first = (e.after or {}).get("first_posted") or (study.first_post_date if study else None)
         label = "Newly registered" if news else "Newly matched"
         if not news:
             text += "; an older study that matches the watch queries for the first time"
-        if first is None:
-            text += "; first-posted date not given"
     elif e.kind == "status_change":
         after = e.after.get("status") if isinstance(e.after, dict) else e.after
         label = STATUS_HEADLINES.get(after or "", "Status")
@@ -418,7 +419,8 @@ def build_changes_digest(
     for e in events:
         if e.kind == "new_study":
             news[e.id] = is_news(e, studies.get(e.nct_id), period_start, opts)
-            if not news[e.id] and e.run_id in baseline_runs:
+            # A baseline run reaches everything at once: only dated, recent registrations are news.
+            if e.run_id in baseline_runs and not (news[e.id] and _first_posted(e, studies.get(e.nct_id))):
                 baseline_old += 1
                 continue
         listable.append(e)
@@ -459,7 +461,7 @@ def build_changes_digest(
     omitted_kinds: Counter[str] = Counter(KIND_LABELS.get(e.kind, e.kind) for e in rest)
     omitted = sorted(omitted_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
     if baseline_old:
-        omitted.append(("Older study now followed after the watch queries changed", baseline_old))
+        omitted.append(("Study first reached by a full sync (not new in the registry)", baseline_old))
     kind = "changes" if events else "nothing"
     subject = _changes_subject(opts.subject_prefix, all_counts, start, now, health.warning(now) is not None)
     return Digest(

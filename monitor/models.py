@@ -203,3 +203,17 @@ class DeliveredEvent(Base):
     event_id: Mapped[int] = mapped_column(BigId, ForeignKey("events.id"), primary_key=True)
     delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"), index=True)
     how: Mapped[str] = mapped_column(String(12))  # listed | summarised | filtered
+
+
+class ReportRun(Base):
+    """A report's selection, kept so the next report with the same filters can say what moved."""
+
+    __tablename__ = "report_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    filters: Mapped[str] = mapped_column(Text, index=True)
+    since: Mapped[datetime | None] = mapped_column(DateTime)
+    until: Mapped[datetime | None] = mapped_column(DateTime)
+    study_ids: Mapped[list | None] = mapped_column(Json)
+    selection: Mapped[dict | None] = mapped_column(Json)

@@ -65,6 +65,14 @@ def _wrap_items(pairs: list[tuple[str, int]], width: int = 60, indent: int = 15)
     return ("\n" + " " * indent).join(lines)
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
+
+
+def _md(value: object) -> str:
+    """Text safe inside Markdown (and its tables): markup characters escaped, one line."""
+    return " ".join(str(value).split()).translate(_MD_SPECIAL)
+
+
 @cache
 def environment(templates: Path = TEMPLATES_DIR) -> Environment:
     env = Environment(
@@ -79,6 +87,7 @@ def environment(templates: Path = TEMPLATES_DIR) -> Environment:
     env.filters["period"] = _period
     env.filters["tone"] = lambda label: _TONES.get(label, "")
     env.filters["wrap_items"] = _wrap_items
+    env.filters["md"] = _md
     return env
 
 

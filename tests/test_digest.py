@@ -224,7 +224,7 @@ def test_old_studies_reached_by_a_baseline_run_are_counted_not_listed() -> None:
     d = changes(baseline_runs=frozenset({7}))
     listed = {b.nct_id for s in d.sections for b in s.blocks}
     assert "NCT03030001" not in listed and "NCT07799901" in listed  # recent registrations stay news
-    assert ("Older study now followed after the watch queries changed", 1) in d.omitted
+    assert ("Study first reached by a full sync (not new in the registry)", 1) in d.omitted
     assert d.events == len(EVENTS) and 9 in d.all_ids and 9 not in d.listed_ids
 
 

@@ -1,0 +1,332 @@
+"""On-demand landscape reports: what is in scope today, what changed in a period, how the set was selected.
+
+`gather()` reads the database into a Report (plain data); `render()` writes it as a
+self-contained HTML file (inline CSS and SVG charts), Markdown, CSV (spreadsheet-safe)
+or JSON. The changes section reuses the digest's grouping, so a report and a digest of
+the same period say the same thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import charts, delivery
+from monitor.describe import phases_label, status_label
+from monitor.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
+from monitor.filters import StudyFilter
+from monitor.models import Event, ReportRun, StudyRow
+from monitor.render import environment
+
+FORMATS = ("html", "md", "csv", "json")
+
+# Why a record the queries returned is not in scope, in the words of a systematic review.
+EXCLUSION_REASONS = (
+    ("no CAR", "Out-of-scope modality (no CAR, CAAR, CAR-Treg, CAR-NK or T-cell engager)"),
+    ("observational", "Observational study"),
+    ("oncology", "Oncology only"),
+    ("not an autoimmune", "Not an autoimmune indication"),
+    ("no autoimmune", "No autoimmune indication named"),
+    ("curated", "Curated exclusion"),
+)
+
+
+def exclusion_reason(scope_reason: str | None) -> str:
+    if not scope_reason:
+        return "Not yet classified"
+    for prefix, label in EXCLUSION_REASONS:
+        if scope_reason.startswith(prefix):
+            return label
+    return scope_reason
+
+
+@dataclass(slots=True)
+class ReportStudy:
+    nct_id: str
+    title: str
+    modality: str
+    targets: str
+    cell_source: str
+    indications: str
+    status: str
+    phase: str
+    sponsor: str
+    countries: str
+    first_posted: str
+    last_update: str
+    url: str
+
+
+@dataclass(slots=True)
+class Selection:
+    identified: int  # every record the queries ever returned (renumbered ones counted once)
+    gone: int  # no longer in the registry
+    screened: int
+    excluded: list[tuple[str, int]]
+    in_scope: int
+    matching: int  # in scope and matching this report's filters
+    previous_at: datetime | None = None
+    previous_matching: int | None = None
+    added: list[str] = field(default_factory=list)  # matching now, not in the previous report
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Report:
+    generated_at: datetime
+    since: datetime
+    until: datetime
+    filters: str
+    selection: Selection
+    studies: list[ReportStudy]
+    modalities: list[str]
+    indications: list[str]
+    matrix: dict[str, dict[str, int]]  # modality -> indication -> studies
+    by_modality: list[tuple[str, int]]
+    by_indication: list[tuple[str, int]]
+    by_status: list[tuple[str, int]]
+    by_phase: list[tuple[str, int]]
+    by_sponsor: list[tuple[str, int]]
+    by_country: list[tuple[str, int]]
+    by_year: list[tuple[str, int]]  # registrations per year (first posted)
+    new_studies: list[ReportStudy]
+    changes: list[Section]
+    change_count: int  # changes listed in the period
+    first_reached: int  # new-study events of a full sync that were not news (counted, not listed)
+    health: str
+
+
+def _ranked(values: Sequence[str], top: int | None = None) -> list[tuple[str, int]]:
+    ranked = sorted(Counter(v for v in values if v).items(), key=lambda kv: (-kv[1], kv[0]))
+    return ranked[:top] if top else ranked
+
+
+def _study(r: StudyRow, study_url: str) -> ReportStudy:
+    return ReportStudy(
+        nct_id=r.nct_id,
+        title=r.brief_title or "",
+        modality=r.modality or "not stated",
+        targets=(r.targets or "undisclosed").replace("|", ", "),
+        cell_source=r.cell_source or "not stated",
+        indications=(r.indications or "").replace("|", ", "),
+        status=status_label(r.overall_status),
+        phase=phases_label(r.phases),
+        sponsor=r.lead_sponsor or "",
+        countries=(r.countries or "").replace("|", ", "),
+        first_posted=r.first_post_date or "",
+        last_update=r.last_update_post_date or "",
+        url=study_url.format(nct_id=r.nct_id),
+    )
+
+
+def _left_but_followed(e: Event, rows: dict[str, StudyRow], flt: StudyFilter) -> bool:
+    row = rows.get(e.nct_id)
+    return e.kind in ("left_scope", "left_query") and row is not None and flt.matches(row, leaving_scope=True)
+
+
+def gather(
+    session: Session,
+    flt: StudyFilter,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    opts: DigestOptions | None = None,
+    record: bool = True,
+) -> Report:
+    """Read the landscape and the period's changes; with `record`, remember this report's
+    selection so the next report with the same filters can say what moved in and out."""
+    opts = opts or DigestOptions()
+    until = until or now
+    since = since or until - timedelta(days=7)
+    rows = list(session.scalars(select(StudyRow).where(StudyRow.merged_into.is_(None))))
+    gone = [r for r in rows if r.gone]
+    screened = [r for r in rows if not r.gone]
+    in_scope = [r for r in screened if r.in_scope]
+    excluded = _ranked([exclusion_reason(r.scope_reason) for r in screened if not r.in_scope])
+    matching = sorted((r for r in screened if flt.matches(r)), key=lambda r: r.nct_id)
+    studies = [_study(r, opts.study_url) for r in matching]
+
+    by_modality = _ranked([s.modality for s in studies])
+    by_indication = _ranked([i for r in matching for i in (r.indications or "").split("|")])
+    modalities = [m for m, _ in by_modality]
+    indications = [i for i, _ in by_indication]
+    matrix: dict[str, dict[str, int]] = {m: dict.fromkeys(indications, 0) for m in modalities}
+    for r, s in zip(matching, studies, strict=True):
+        for ind in filter(None, (r.indications or "").split("|")):
+            matrix[s.modality][ind] += 1
+    countries = [c for r in matching for c in (r.countries or "").split("|")]
+    years = Counter((s.first_posted or "")[:4] for s in studies if s.first_posted)
+    first_year = min(years, default=None)
+    by_year = (
+        [(str(y), years.get(str(y), 0)) for y in range(int(first_year), until.year + 1)] if first_year else []
+    )
+    period = (since.date().isoformat(), until.date().isoformat())
+    new = [s for s in studies if s.first_posted and period[0] <= s.first_posted <= period[1]]
+
+    # What changed: the digest's grouping over every event detected in the period.
+    ids = {r.nct_id for r in matching}
+    events = list(
+        session.scalars(
+            select(Event)
+            .where(
+                Event.detected_at >= since,
+                Event.detected_at <= until,
+                Event.held.is_(False),
+                Event.origin != "backfill",
+            )
+            .order_by(Event.id)
+        )
+    )
+    by_id = {r.nct_id: r for r in rows}
+    events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
+    health = delivery.health(session)
+    digest = build_changes_digest(
+        subscriber="report",
+        events=[EventView.of(e) for e in events],
+        studies={n: StudyView.of(by_id[n]) for n in {e.nct_id for e in events} if n in by_id},
+        baseline_runs=delivery.baseline_runs(session),
+        period_start=since,
+        now=until,
+        health=health,
+        filters=flt.describe(),
+        opts=opts,
+        max_items=len(events) + 1,
+    )
+
+    selection = Selection(
+        identified=len(rows),
+        gone=len(gone),
+        screened=len(screened),
+        excluded=excluded,
+        in_scope=len(in_scope),
+        matching=len(matching),
+    )
+    filters_text = flt.describe()
+    previous = session.scalars(
+        select(ReportRun).where(ReportRun.filters == filters_text).order_by(ReportRun.id.desc()).limit(1)
+    ).first()
+    if previous is not None:
+        before = set(previous.study_ids or [])
+        selection.previous_at = previous.created_at
+        selection.previous_matching = len(before)
+        selection.added = sorted(ids - before)
+        selection.removed = sorted(before - ids)
+    if record:
+        session.add(
+            ReportRun(
+                created_at=now,
+                filters=filters_text,
+                since=since,
+                until=until,
+                study_ids=sorted(ids),
+                selection={
+                    k: v
+                    for k, v in asdict(selection).items()
+                    if k not in ("added", "removed", "previous_at", "previous_matching")
+                },
+            )
+        )
+    return Report(
+        generated_at=now,
+        since=since,
+        until=until,
+        filters=filters_text,
+        selection=selection,
+        studies=studies,
+        modalities=modalities,
+        indications=indications,
+        matrix=matrix,
+        by_modality=by_modality,
+        by_indication=by_indication,
+        by_status=_ranked([s.status for s in studies]),
+        by_phase=_ranked([s.phase for s in studies]),
+        by_sponsor=_ranked([s.sponsor for s in studies], top=15),
+        by_country=_ranked(countries, top=15),
+        by_year=by_year,
+        new_studies=sorted(new, key=lambda s: (s.first_posted, s.nct_id), reverse=True),
+        changes=digest.sections,
+        change_count=digest.listed,
+        first_reached=digest.omitted_total,
+        health=health.summary(),
+    )
+
+
+# -- formats -------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "nct_id",
+    "title",
+    "modality",
+    "targets",
+    "cell_source",
+    "indications",
+    "status",
+    "phase",
+    "sponsor",
+    "countries",
+    "first_posted",
+    "last_update",
+    "url",
+)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection: = + - @ tab CR)."""
+    if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(report: Report) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for s in report.studies:
+        w.writerow([spreadsheet_safe(str(getattr(s, c))) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(asdict(report), indent=2, ensure_ascii=False, default=_json_default) + "\n"
+
+
+def to_html(report: Report) -> str:
+    chart_svgs = {
+        "modality": charts.hbar("Studies per modality", report.by_modality),
+        "indication": charts.hbar("Studies per indication", report.by_indication, color=charts.PALETTE[3]),
+        "years": charts.columns("New registrations per year (first posted)", report.by_year),
+        "status": charts.stacked("Status mix", report.by_status),
+    }
+    return environment().get_template("report.html.j2").render(r=report, charts=chart_svgs)
+
+
+def to_markdown(report: Report) -> str:
+    return environment().get_template("report.md.j2").render(r=report)
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "html":
+        return to_html(report)
+    if fmt == "md":
+        return to_markdown(report)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "json":
+        return to_json(report)
+    raise ValueError(f"unknown format {fmt!r}")

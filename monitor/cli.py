@@ -291,6 +291,8 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
       ctmonitor status --runs 5
     """
     from monitor import delivery
+    from monitor.service import job_health
+    from monitor.sync import utcnow
 
     with c.database() as database, database.session() as s:
         runs = store.recent_runs(s, n_runs)
@@ -298,6 +300,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
         held = len(store.list_events(s, held=True))
         last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
         subscribers = [dataclasses.asdict(x) for x in delivery.subscriber_states(s, c.settings)]
+        jobs = [dataclasses.asdict(x) for x in job_health(s, c.settings, utcnow())]
         data = {
             "database": dbmod.make_url_safe(database.url),
             "registry_data_timestamp": last_ok.data_timestamp if last_ok else None,
@@ -306,6 +309,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
             "held_events": held,
             "runs": [_run_dict(r) for r in runs],
             "subscribers": subscribers,
+            "jobs": jobs,
         }
     if as_json:
         echo_json(data)
@@ -337,6 +341,19 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
                 line += "  HELD"
             if r.error:
                 line += f"\n         error: {r.error}"
+            click.echo(line)
+    if jobs:
+        click.echo(f"Service jobs (`ctmonitor run`, time zone {c.settings.schedule.timezone}):")
+        for j in jobs:
+            nxt = f"next {j['next_run']:%Y-%m-%d %H:%M %Z}" if j["next_run"] else "off"
+            last = (
+                f"last {j['last_started']:%Y-%m-%d %H:%M} UTC {j['last_outcome']}"
+                if j["last_started"]
+                else "never run"
+            )
+            line = f"  {j['job']:<7} {nxt}; {last}"
+            if j["failures_in_a_row"]:
+                line += f"; {j['failures_in_a_row']} failures in a row: {j['last_detail']}"
             click.echo(line)
     if subscribers:
         click.echo("Digests:")
@@ -810,6 +827,112 @@ def report(
         )
     else:
         click.echo(text, nl=False)
+
+
+# -- the service --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--jobs", "show_jobs", is_flag=True, help="Print the job table (and missed jobs) and exit.")
+@pass_ctx
+def run(c: Context, show_jobs: bool) -> None:
+    """Run as a service: poll, reconcile and send digests on the [schedule] of the config.
+
+    Jobs: poll (incremental), full (reconciliation), digest (only with subscribers). A
+    job missed while the service was down runs once at start (within
+    schedule.misfire_grace_hours). SIGTERM or Ctrl-C stops it after the running job.
+    Several instances on one PostgreSQL database share the work: a job another instance
+    is running is skipped.
+
+    \b
+    Example:
+      ctmonitor --config /etc/ctmonitor/config.toml run
+      ctmonitor run --jobs
+    """
+    from monitor.service import Service, next_runs
+
+    settings = c.settings
+    logging.getLogger().setLevel(logging.DEBUG if c.debug else logging.INFO)
+    with c.database() as database:
+        service = Service(settings, database)
+        if show_jobs:
+            tz = settings.schedule.timezone
+            for job, nxt in next_runs(settings, service.now()).items():
+                expr = getattr(settings.schedule, job)
+                click.echo(f"{job:<7} {expr:<22} next {nxt:%Y-%m-%d %H:%M %Z}" if nxt else f"{job:<7} {expr}")
+            for job, due in service.missed():
+                click.echo(f"{job:<7} missed at {due:%Y-%m-%d %H:%M %Z}: would run at start")
+            click.echo(f"(time zone {tz})")
+            return
+        click.echo(
+            f"ctmonitor service started (time zone {settings.schedule.timezone}); Ctrl-C or SIGTERM stops it"
+        )
+        service.serve()
+        click.echo("ctmonitor service stopped")
+
+
+@cli.command("check-config")
+@click.option(
+    "--connect", is_flag=True, help="Also connect to the database, the registry API and the mail server."
+)
+@pass_ctx
+def check_config(c: Context, connect: bool) -> None:
+    """Validate the config: keys and types, addresses, cron expressions, subscriber filters,
+    the vocabulary and overrides; with --connect, reach every service it names.
+
+    \b
+    Example:
+      ctmonitor --config /etc/ctmonitor/config.toml check-config --connect
+    """
+    from monitor.classify import Classifier
+    from monitor.delivery import subscriber_filter
+    from monitor.mailer import SmtpMailer
+
+    settings = c.settings
+    classifier = Classifier.from_settings(settings)
+    for sub in settings.subscribers:
+        subscriber_filter(sub, classifier)
+    where = settings.source or "built-in defaults"
+    click.echo(
+        f"config OK ({where}): {len(settings.queries)} watch queries, "
+        f"{len(settings.subscribers)} subscribers, vocabulary {classifier.version}"
+    )
+    if not connect:
+        return
+    problems = 0
+
+    def check(name: str, fn: Callable[[], str]) -> None:
+        nonlocal problems
+        try:
+            click.echo(f"  {name}: OK, {fn()}")
+        except (Exception, Failed) as exc:
+            problems += 1
+            click.echo(f"  {name}: FAILED, {dbmod.first_line(exc)}")
+
+    def database() -> str:
+        engine = dbmod.Database(settings.database_url())
+        try:
+            rev = dbmod.current_revision(engine.engine)
+        finally:
+            engine.dispose()
+        url = dbmod.make_url_safe(settings.database_url())
+        return f"{url} at schema {rev or 'empty'} (head {dbmod.head_revision()})"
+
+    def api() -> str:
+        with make_client(settings) as client:
+            info = client.version()
+        return f"{settings.api.base_url} data of {info.data_timestamp}"
+
+    def smtp() -> str:
+        if not settings.smtp.host:
+            return "not configured (digests can only be previewed)"
+        return SmtpMailer(settings.smtp).check()
+
+    check("database", database)
+    check("registry API", api)
+    check("mail server", smtp)
+    if problems:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 # -- local API server ------------------------------------------------------------------

@@ -156,6 +156,51 @@ class DigestSettings(_Section):
         return v
 
 
+def _check_cron(v: str) -> str:
+    if not v:
+        return v
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(v)
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression (minute hour day month weekday): {v!r}: {exc}") from None
+    return v
+
+
+class ScheduleSettings(_Section):
+    """`ctmonitor run`: when each job runs (cron syntax), and who hears about failures."""
+
+    timezone: str = "America/New_York"
+    poll: str = "30 10 * * mon-fri"
+    full: str = "0 4 * * sun"
+    digest: str = "0 7 * * mon"
+    misfire_grace_hours: Annotated[float, Field(ge=0, le=168)] = 12.0
+    alert_after_failures: Annotated[int, Field(ge=1, le=100)] = 3
+    admin_email: str = ""
+
+    @field_validator("poll", "full", "digest")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/Berlin or UTC)") from None
+        return v
+
+    @field_validator("admin_email")
+    @classmethod
+    def _admin(cls, v: str) -> str:
+        return _check_address(v) if v else v
+
+
 class SubscriberSettings(_Section):
     """One digest recipient and the filters that choose their events."""
 
@@ -257,6 +302,7 @@ class Settings(_Section):
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)
 

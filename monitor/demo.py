@@ -5,7 +5,8 @@ autoimmune disease, rebuilt from registry exports) from the local API server, po
 them with the default watch queries from config.toml, then moves the registry a few
 days forward with the kind of changes users care about (a study opens recruitment, one
 is suspended with a reason, one adds sites, a new study is registered) and polls again.
-Same code paths as the service: `Syncer.poll()` over the real HTTP client.
+Same code paths as the service: its jobs (`Service.run_job`) over the real HTTP client,
+with mail delivered into out/mail/; then the weekly digest and a report land in out/.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import copy
 import json
 from collections.abc import Callable
 from datetime import datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from monitor.config import ApiSettings, Settings, load_settings
-from monitor.ctgov import CtGovClient
+from monitor import delivery, store
+from monitor import report as reporting
+from monitor.config import ApiSettings, Settings, SubscriberSettings, load_settings
 from monitor.db import open_database
 from monitor.describe import KIND_LABELS, change_text
+from monitor.filters import StudyFilter
 from monitor.localapi import LocalApiServer, Registry, load_records
+from monitor.mailer import FolderMailer
+from monitor.service import Service
 from monitor.store import list_events, list_studies
-from monitor.sync import Syncer
 
 DATA = Path(__file__).parent / "data" / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
@@ -89,6 +94,10 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
     _ident(newcomer)["briefTitle"] = (
         "CD19/BCMA Dual-target CAR-T Cells in Refractory Systemic Lupus Erythematosus and Lupus Nephritis"
     )
+    newcomer["protocolSection"]["conditionsModule"] = {
+        "conditions": ["Systemic Lupus Erythematosus", "Lupus Nephritis"],
+        "keywords": ["CAR-T", "CD19", "BCMA"],
+    }
     _status(newcomer)["overallStatus"] = "NOT_YET_RECRUITING"
     _status(newcomer)["studyFirstPostDateStruct"] = {"date": posted, "type": "ACTUAL"}
     touch(newcomer)
@@ -97,56 +106,76 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
     return done
 
 
+DEMO_READER = SubscriberSettings(name="demo-reader", email="reader@example.org")
+
+
 def demo_settings(base_url: str, out: Path, config: Path | None) -> Settings:
-    """The user's (or the shipped) config, pointed at the local registry and a fresh demo database."""
+    """The user's (or the shipped) config, pointed at the local registry and a fresh demo database.
+
+    Without subscribers in the config, one reader follows every study in scope.
+    """
     base = load_settings(config) if config else Settings()
     api = ApiSettings(**{**base.api.model_dump(), "base_url": base_url, "min_interval_seconds": 0.0})
     db = base.database.model_copy(update={"url": f"sqlite:///{(out / 'demo.db').resolve()}"})
-    return base.model_copy(update={"api": api, "database": db})
+    subscribers = base.subscribers or [DEMO_READER]
+    return base.model_copy(update={"api": api, "database": db, "subscribers": subscribers})
+
+
+def _write_digest(mail: Path, out: Path, stem: str) -> tuple[Path, Path]:
+    """The HTML and text parts of a delivered message, as files a browser or pager opens."""
+    msg = message_from_bytes(mail.read_bytes(), policy=policy.default)
+    html, text = msg.get_body(("html",)), msg.get_body(("plain",))
+    assert html is not None and text is not None
+    (out / f"{stem}.html").write_text(html.get_content(), encoding="utf-8")
+    (out / f"{stem}.txt").write_text(text.get_content(), encoding="utf-8")
+    return out / f"{stem}.html", out / f"{stem}.txt"
 
 
 def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Poll, mail the first digests, move the registry on, poll again, mail the weekly
+    digest and write the report: the service's own jobs (`Service.run_job`), driven by a
+    fake clock, with mail delivered into out/mail/ instead of a server."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("demo.db*"):
+    for stale in [*out.glob("demo.db*"), *(out / "mail").glob("*.eml")]:
         stale.unlink()
     records = load_records(DATA)
     registry = Registry()
     registry.replace(copy.deepcopy(records), "2026-11-16T09:00:05")
-    report: dict[str, Any] = {"polls": []}
+    result: dict[str, Any] = {"polls": []}
     with LocalApiServer(registry) as server:
         settings = demo_settings(server.base_url, out, config)
         database = open_database(settings.database.url, auto_upgrade=True)
-        clock = iter([datetime(2026, 11, 16, 10, 0), datetime(2026, 11, 19, 10, 0)])
+        mailer = FolderMailer(out / "mail")
+        clock = _Clock(datetime(2026, 11, 16, 15, 40))  # Monday, 10:40 in New York
+        service = Service(settings, database, now=clock, mailer_factory=lambda: mailer)
         try:
-            with CtGovClient(settings.api) as client:
-                first_now = next(clock)
-                syncer = Syncer(database, client, settings, now=lambda: first_now)
-                first = syncer.poll()
-                with database.session() as s:
-                    in_scope = len(list_studies(s, in_scope=True))
-                echo(
-                    f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
-                    f"{in_scope} of them in scope."
-                )
-                report["polls"].append(_summary(first))
+            service.run_job("poll")
+            first = _last_poll(database)
+            with database.session() as s:
+                in_scope = len(list_studies(s, in_scope=True))
+            echo(
+                f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
+                f"{in_scope} of them in scope."
+            )
+            result["polls"].append(_summary(first))
+            service.run_job("digest")
+            echo(f"First digest (a landscape summary) mailed to {len(mailer.sent)} subscriber(s).")
 
-                with database.session() as s:
-                    tracked = {row.nct_id for row in list_studies(s, in_scope=True)}
-                later = copy.deepcopy(records)
-                done = later_registry(later, "2026-11-18", lambda n: n in tracked)
-                registry.replace(later, "2026-11-19T09:00:04")
-                echo("The registry moves on three days: " + "; ".join(done) + ".")
+            with database.session() as s:
+                tracked = {row.nct_id for row in list_studies(s, in_scope=True)}
+            later = copy.deepcopy(records)
+            done = later_registry(later, "2026-11-18", lambda n: n in tracked)
+            registry.replace(later, "2026-11-19T09:00:04")
+            echo("The registry moves on three days: " + "; ".join(done) + ".")
 
-                second_now = next(clock)
-                syncer.now = lambda: second_now
-                second = syncer.poll()
-                report["polls"].append(_summary(second))
-                echo(
-                    f"Poll 2 ({second.mode}): {second.events} changes recorded in {second.requests} requests."
-                )
+            clock.t = datetime(2026, 11, 19, 15, 40)
+            service.run_job("poll")
+            second = _last_poll(database)
+            result["polls"].append(_summary(second))
+            echo(f"Poll 2 ({second.mode}): {second.events} changes recorded in {second.requests} requests.")
             with database.session() as s:
                 rows = [e for e in list_events(s) if e.run_id == second.run_id]
-                report["changes"] = [
+                result["changes"] = [
                     {
                         "nct_id": e.nct_id,
                         "kind": e.kind,
@@ -155,13 +184,61 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
                     }
                     for e in rows
                 ]
+            for c in result["changes"]:
+                echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
+
+            clock.t = datetime(2026, 11, 23, 12, 0)  # the next Monday's digest
+            before = len(mailer.sent)
+            service.run_job("digest")
+            weekly = mailer.sent[before:]
+            with database.session() as s:
+                rep = reporting.gather(
+                    s,
+                    StudyFilter(),
+                    now=clock.t,
+                    since=datetime(2026, 11, 16),
+                    opts=delivery.options(settings),
+                )
+                (out / "report.html").write_text(reporting.render(rep, "html"), encoding="utf-8")
+                (out / "report.md").write_text(reporting.render(rep, "md"), encoding="utf-8")
         finally:
             database.dispose()
-    for c in report["changes"]:
-        echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
-    (out / "changes.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    echo(f"Wrote {out / 'changes.json'} and the demo database {out / 'demo.db'}.")
-    return report
+    (out / "changes.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    if weekly:
+        html, text = _write_digest(weekly[0], out, "digest")
+        echo(f"Weekly digest mailed (into {out / 'mail'}): {html} and {text}")
+    echo(f"Report: {out / 'report.html'} (also {out / 'report.md'}); changes as JSON: {out / 'changes.json'}")
+    db_file = out / "demo.db"
+    echo(f"Database: {db_file} (try: CTMONITOR_DATABASE_URL=sqlite:///{db_file} ctmonitor status)")
+    result["digests"] = [str(p) for p in mailer.sent]
+    return result
+
+
+class _Clock:
+    def __init__(self, t: datetime) -> None:
+        self.t = t
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def _last_poll(database: Any) -> Any:
+    with database.session() as s:
+        run = store.recent_runs(s, 1)[0]
+        s.expunge(run)
+    by_kind = {}
+    with database.session() as s:
+        by_kind = store.count_events_by_kind(s, run.id)
+    return _Poll(run, by_kind)
+
+
+class _Poll:
+    """A finished poll run, read back (the service records runs; the demo reports them)."""
+
+    def __init__(self, run: Any, by_kind: dict[str, int]) -> None:
+        self.run_id, self.mode, self.outcome = run.id, run.mode, run.outcome
+        self.fetched, self.new_studies, self.requests = run.fetched, run.new_studies, run.requests
+        self.events, self.events_by_kind = run.events, by_kind
 
 
 def _summary(s: Any) -> dict[str, Any]:

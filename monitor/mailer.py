@@ -12,6 +12,7 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 from monitor.config import ENV_SMTP_PASSWORD, SmtpSettings
@@ -23,6 +24,21 @@ class MailError(Exception):
 
 
 class Mailer(Protocol):
+    def check(self) -> str:
+        """Connect, negotiate TLS and log in, without sending anything (`check-config --connect`)."""
+        try:
+            smtp = self._connect()
+            if self.settings.username:
+                smtp.login(self.settings.username, self.password or "")
+            smtp.noop()
+            smtp.quit()
+        except MailError:
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"{self.where}: {_why(exc)}") from None
+        login = f", logged in as {self.settings.username}" if self.settings.username else ""
+        return f"{self.where} ({self.settings.security}{login})"
+
     def send(self, msg: EmailMessage) -> None: ...
 
 
@@ -68,6 +84,21 @@ class SmtpMailer:
             smtp.close()
             raise
         return smtp
+
+    def check(self) -> str:
+        """Connect, negotiate TLS and log in, without sending anything (`check-config --connect`)."""
+        try:
+            smtp = self._connect()
+            if self.settings.username:
+                smtp.login(self.settings.username, self.password or "")
+            smtp.noop()
+            smtp.quit()
+        except MailError:
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"{self.where}: {_why(exc)}") from None
+        login = f", logged in as {self.settings.username}" if self.settings.username else ""
+        return f"{self.where} ({self.settings.security}{login})"
 
     def send(self, msg: EmailMessage) -> None:
         try:
@@ -118,3 +149,19 @@ def _why(exc: BaseException) -> str:
 def _text(value: bytes | str) -> str:
     text = value.decode(errors="replace") if isinstance(value, bytes) else value
     return " ".join(text.split())
+
+
+class FolderMailer:
+    """Delivers into a folder instead of a server: one .eml file per message (the offline demo,
+    or a staging setup that wants to look at what would be sent). Accepts everything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.sent: list[Path] = []
+
+    def send(self, msg: EmailMessage) -> None:
+        to = str(msg["To"].addresses[0].addr_spec) if msg["To"] else "unknown"
+        path = self.folder / f"{len(list(self.folder.glob('*.eml'))) + 1:03d}-{to}.eml"
+        path.write_bytes(msg.as_bytes())
+        self.sent.append(path)

@@ -217,3 +217,18 @@ class ReportRun(Base):
     until: Mapped[datetime | None] = mapped_column(DateTime)
     study_ids: Mapped[list | None] = mapped_column(Json)
     selection: Mapped[dict | None] = mapped_column(Json)
+
+
+class JobRun(Base):
+    """One run of a scheduled job (poll, full, digest): when, how it ended. Drives catch-up and alerts."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32), index=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed | skipped
+    detail: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))

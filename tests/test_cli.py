@@ -334,3 +334,33 @@ def test_digest_bad_input_is_exit_2(config: Path, capsys, extra: str, args: list
     assert code == 2, out + err
     assert message in err and "Traceback" not in out + err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_check_config(config: Path, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.smtp import SmtpServer, free_port
+
+    code, out, _ = run(capsys, "--config", str(config), "check-config")
+    assert code == 0 and "config OK" in out and "1 watch queries" in out
+    with SmtpServer(tmp_path) as server:
+        cfg = _with_subscribers(
+            config,
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+            'from_address = "c@example.org"\n',
+        )
+        code, out, _ = run(capsys, "--config", str(cfg), "check-config", "--connect")
+        assert code == 0, out
+        assert "database: OK" in out and "registry API: OK" in out and "mail server: OK, 127.0.0.1" in out
+    cfg.write_text(cfg.read_text().replace(f"port = {server.port}", f"port = {free_port()}"))
+    code, out, _ = run(capsys, "--config", str(cfg), "check-config", "--connect")
+    assert code == 1 and "mail server: FAILED" in out
+
+
+def test_run_jobs_table(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = _with_subscribers(config)
+    code, out, _ = run(capsys, "--config", str(cfg), "run", "--jobs")
+    assert code == 0
+    assert (
+        out.startswith("poll    30 10 * * mon-fri")
+        and "digest  0 7 * * mon" in out
+        and "America/New_York" in out
+    )

@@ -1,0 +1,37 @@
+"""The offline demo (the README's first command) runs end to end and writes what it promises."""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from monitor.demo import NEW_STUDY_ID, run_demo
+
+
+def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_demo(tmp_path / "out", echo=lines.append)
+    out = tmp_path / "out"
+    assert [p["mode"] for p in result["polls"]] == ["full", "incremental"]
+    kinds = {c["kind"] for c in result["changes"]}
+    assert {"status_change", "why_stopped_change", "site_added", "new_study"} <= kinds
+
+    mails = sorted((out / "mail").glob("*.eml"))
+    assert len(mails) == 2  # the landscape, then the weekly digest
+    first = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
+    assert "starting picture" in first["Subject"]
+    digest_txt = (out / "digest.txt").read_text()
+    assert NEW_STUDY_ID in digest_txt and "Newly registered" in digest_txt
+    assert "Now recruiting" in digest_txt and "Suspended" in digest_txt and "Site added" in digest_txt
+    assert "<table" in (out / "digest.html").read_text()
+
+    report = (out / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and "<svg" in report and NEW_STUDY_ID in report
+    assert "How the studies were selected" in (out / "report.md").read_text()
+    assert json.loads((out / "changes.json").read_text())["changes"]
+    assert any("report.html" in line for line in lines) and any("digest.html" in line for line in lines)
+
+    # Run again into the same folder: a fresh start, same outcome.
+    again = run_demo(out, echo=lambda _: None)
+    assert len(again["digests"]) == 2

@@ -24,20 +24,7 @@ class MailError(Exception):
 
 
 class Mailer(Protocol):
-    def check(self) -> str:
-        """Connect, negotiate TLS and log in, without sending anything (`check-config --connect`)."""
-        try:
-            smtp = self._connect()
-            if self.settings.username:
-                smtp.login(self.settings.username, self.password or "")
-            smtp.noop()
-            smtp.quit()
-        except MailError:
-            raise
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"{self.where}: {_why(exc)}") from None
-        login = f", logged in as {self.settings.username}" if self.settings.username else ""
-        return f"{self.where} ({self.settings.security}{login})"
+    """Anything that delivers a message or raises MailError: SmtpMailer, FolderMailer."""
 
     def send(self, msg: EmailMessage) -> None: ...
 

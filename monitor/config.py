@@ -97,6 +97,19 @@ class ClassificationSettings(_Section):
     overrides: str = "overrides.toml"
 
 
+def _nct_ids(values: list[str]) -> list[str]:
+    try:
+        return [check_nct_id(x) for x in values]
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _no_repeats(names: list[str], what: str) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} names must be unique, repeated: {', '.join(dupes)}")
+
+
 def _check_address(value: str) -> str:
     """A mail address as users write it; returns the normalized form or raises ValueError."""
     from email_validator import EmailNotValidError, validate_email
@@ -238,10 +251,7 @@ class SubscriberSettings(_Section):
     @field_validator("nct_ids")
     @classmethod
     def _check_nct_ids(cls, v: list[str]) -> list[str]:
-        try:
-            return [check_nct_id(x) for x in v]
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        return _nct_ids(v)
 
 
 class QuerySettings(_Section):
@@ -258,10 +268,7 @@ class QuerySettings(_Section):
     @field_validator("ids")
     @classmethod
     def _check_ids(cls, v: list[str]) -> list[str]:
-        try:
-            return [check_nct_id(x) for x in v]
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        return _nct_ids(v)
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuerySettings:
@@ -312,10 +319,7 @@ class Settings(_Section):
     @field_validator("queries")
     @classmethod
     def _unique_names(cls, v: list[QuerySettings]) -> list[QuerySettings]:
-        names = [q.name for q in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"query names must be unique, repeated: {', '.join(dupes)}")
+        _no_repeats([q.name for q in v], "query")
         if not v:
             raise ValueError("at least one [[queries]] entry is needed")
         return v
@@ -323,10 +327,7 @@ class Settings(_Section):
     @field_validator("subscribers")
     @classmethod
     def _unique_subscribers(cls, v: list[SubscriberSettings]) -> list[SubscriberSettings]:
-        names = [x.name for x in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"subscriber names must be unique, repeated: {', '.join(dupes)}")
+        _no_repeats([x.name for x in v], "subscriber")
         return v
 
     def subscriber(self, name: str) -> SubscriberSettings:

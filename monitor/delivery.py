@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor import store
@@ -165,16 +166,23 @@ def _baseline_event_id(session: Session, name: str) -> int | None:
     )
 
 
-def pending_events(session: Session, name: str) -> Iterator[Event]:
-    """Events not yet settled for this subscriber, oldest first (held and backfilled ones never are)."""
+def _due(session: Session, name: str) -> list[Any]:
+    """The conditions of "due for this subscriber": not held, not backfilled, not settled,
+    after the landscape cursor."""
     settled = select(DeliveredEvent.event_id).where(
         DeliveredEvent.subscriber == name, DeliveredEvent.event_id == Event.id
     )
-    stmt = select(Event).where(Event.held.is_(False), Event.origin != "backfill", ~settled.exists())
+    conditions = [Event.held.is_(False), Event.origin != "backfill", ~settled.exists()]
     floor = _baseline_event_id(session, name)
     if floor is not None:
-        stmt = stmt.where(Event.id > floor)
-    yield from session.scalars(stmt.order_by(Event.id).execution_options(yield_per=2000))
+        conditions.append(Event.id > floor)
+    return conditions
+
+
+def pending_events(session: Session, name: str) -> Iterator[Event]:
+    """Events not yet settled for this subscriber, oldest first (held and backfilled ones never are)."""
+    stmt = select(Event).where(*_due(session, name)).order_by(Event.id)
+    yield from session.scalars(stmt.execution_options(yield_per=2000))
 
 
 def _studies(session: Session, ids: Sequence[str] | None = None) -> dict[str, StudyRow]:
@@ -212,7 +220,8 @@ def prepare(
     opts = options(settings)
     h = health(session)
     rows = _studies(session)
-    first = _last_sent(session, sub.name) is None
+    last = _last_sent(session, sub.name)
+    first = last is None
     due: list[Event] = []
     filtered: list[int] = []
     max_id = 0
@@ -253,7 +262,6 @@ def prepare(
     versions = _versions(session, due)
     views = [EventView.of(e, versions.get(e.id, (None, None))) for e in due]
     studies = {n: StudyView.of(rows[n]) for n in {e.nct_id for e in due}}
-    last = _last_sent(session, sub.name)
     base = baseline_runs(session)
 
     def build_changes(limit: int) -> Digest:
@@ -483,17 +491,7 @@ def subscriber_states(session: Session, settings: Settings) -> list[SubscriberSt
         latest = session.scalars(
             select(Delivery).where(Delivery.subscriber == sub.name).order_by(Delivery.id.desc()).limit(1)
         ).first()
-        settled = select(DeliveredEvent.event_id).where(
-            and_(DeliveredEvent.subscriber == sub.name, DeliveredEvent.event_id == Event.id)
-        )
-        stmt = (
-            select(func.count())
-            .select_from(Event)
-            .where(Event.held.is_(False), Event.origin != "backfill", ~settled.exists())
-        )
-        floor = _baseline_event_id(session, sub.name)
-        if floor is not None:
-            stmt = stmt.where(Event.id > floor)
+        pending = select(func.count()).select_from(Event).where(*_due(session, sub.name))
         failed = latest if latest is not None and latest.status in ("failed", "interrupted") else None
         out.append(
             SubscriberState(
@@ -503,7 +501,7 @@ def subscriber_states(session: Session, settings: Settings) -> list[SubscriberSt
                 last_sent.kind if last_sent else None,
                 failed.error if failed else None,
                 failed.finished_at if failed else None,
-                session.scalar(stmt) or 0,
+                session.scalar(pending) or 0,
             )
         )
     return out

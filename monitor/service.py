@@ -33,7 +33,7 @@ from monitor.config import Settings
 from monitor.ctgov import CtGovClient
 from monitor.db import Database
 from monitor.locking import LockBusy
-from monitor.mailer import Mailer, MailError, SmtpMailer
+from monitor.mailer import Mailer, SmtpMailer
 from monitor.models import Delivery, JobRun
 from monitor.sync import Syncer, utcnow
 
@@ -277,7 +277,7 @@ class Service:
         try:
             self.mailer_factory().send(msg)
             status, error = "sent", None
-        except (MailError, Exception) as exc:
+        except Exception as exc:  # MailError, or a config problem such as no smtp.host
             log.error("cannot send the %s mail to %s: %s", kind, admin, exc)
             status, error = "failed", str(exc)
         with self.db.session() as s:

@@ -722,6 +722,68 @@ def digest(c: Context, mode: str, subscriber: str | None, out: str | None, as_js
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+# -- coordinator tools: backfill, history, diff ------------------------------------------
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    help="At most this many studies when no NCT id is given (default: backfill.studies_per_run; 0: all).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome per study as JSON.")
+@pass_ctx
+def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+    """Fetch the registry's own version history of studies, so their timelines start at
+    registration rather than at our first poll.
+
+    Without NCT ids: the studies in scope whose history is not backfilled yet (an
+    interrupted run resumes where it stopped). One request for a study's version list,
+    then one per version older than our first poll, at the api rate limit. The versions
+    are stored as snapshots and their changes as events marked "backfill": they show in
+    `ctmonitor history` and `ctmonitor events`, never in digests.
+
+    \b
+    Example:
+      ctmonitor backfill
+      ctmonitor backfill NCT05938725 NCT06359041
+    """
+    from monitor.backfill import Backfiller
+
+    ids = [check_nct_id(x) for x in nct_ids]
+    settings = c.settings
+    with c.database() as database:
+        if ids:
+            with database.session() as s:
+                tracked = store.tracked_ids(s, ids)
+            if missing := [x for x in ids if x not in tracked]:
+                raise UserError(f"{missing[0]} is not tracked: run `ctmonitor poll` first, or check the id")
+        progress = None
+        if sys.stderr.isatty() and not as_json:
+
+            def progress(nct: str, outcome: str) -> None:
+                click.echo(f"  {nct}: {outcome}", err=True)
+
+        with make_client(settings) as client:
+            chosen = limit if limit is not None else settings.backfill.studies_per_run
+            summary = Backfiller(database, client, progress=progress).run(ids or None, limit=chosen or None)
+    if as_json:
+        echo_json(summary.to_json())
+    else:
+        for st in summary.studies:
+            if st.outcome in ("failed", "empty", "skipped"):
+                click.echo(f"{st.nct_id}: {st.outcome}: {st.detail}")
+            else:
+                click.echo(
+                    f"{st.nct_id}: {st.outcome}: {st.versions_stored} of {st.versions_listed} registry "
+                    f"versions stored, {st.events} changes"
+                )
+        click.echo(summary.text())
+    if not summary.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
 # -- reports ---------------------------------------------------------------------------
 
 
@@ -944,7 +1006,12 @@ def check_config(c: Context, connect: bool) -> None:
 @click.option(
     "--data-timestamp", default="2026-11-02T09:00:05", show_default=True, help="What /api/v2/version reports."
 )
-def serve_local(data: str, port: int, data_timestamp: str) -> None:
+@click.option(
+    "--history",
+    type=click.Path(exists=True, file_okay=False),
+    help="Also serve the recorded record histories in this folder (one folder per study).",
+)
+def serve_local(data: str, port: int, data_timestamp: str, history: str | None) -> None:
     """Serve study records (a folder of .json/.jsonl files) as a local ClinicalTrials.gov API.
 
     For trying ctmonitor offline: point `api.base_url` at http://127.0.0.1:PORT.
@@ -952,14 +1019,19 @@ def serve_local(data: str, port: int, data_timestamp: str) -> None:
     \b
     Example:
       ctmonitor serve-local tests/data/registry --port 8123
+      ctmonitor serve-local tests/data/domain --history tests/data/history
     """
     import time
 
-    from monitor.localapi import LocalApiServer, Registry, load_records
+    from monitor.localapi import LocalApiServer, Registry, load_histories, load_records
 
     registry = Registry()
     try:
-        registry.replace(load_records(data), data_timestamp)
+        records = load_records(data)
+        if history:
+            registry.histories, current = load_histories(history)
+            records += current  # a study's current record beside its history wins
+        registry.replace(records, data_timestamp)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load records from {data}: {exc}") from None
     try:

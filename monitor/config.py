@@ -181,6 +181,12 @@ def _check_cron(v: str) -> str:
     return v
 
 
+class BackfillSettings(_Section):
+    """`ctmonitor backfill` and the scheduled backfill job: the registry's own record histories."""
+
+    studies_per_run: Annotated[int, Field(ge=0, le=100_000)] = 25
+
+
 class ScheduleSettings(_Section):
     """`ctmonitor run`: when each job runs (cron syntax), and who hears about failures."""
 
@@ -188,11 +194,12 @@ class ScheduleSettings(_Section):
     poll: str = "30 10 * * mon-fri"
     full: str = "0 4 * * sun"
     digest: str = "0 7 * * mon"
+    backfill: str = "0 12 * * mon-fri"
     misfire_grace_hours: Annotated[float, Field(ge=0, le=168)] = 12.0
     alert_after_failures: Annotated[int, Field(ge=1, le=100)] = 3
     admin_email: str = ""
 
-    @field_validator("poll", "full", "digest")
+    @field_validator("poll", "full", "digest", "backfill")
     @classmethod
     def _cron(cls, v: str) -> str:
         return _check_cron(v)
@@ -309,6 +316,7 @@ class Settings(_Section):
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    backfill: BackfillSettings = Field(default_factory=BackfillSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)

@@ -27,6 +27,8 @@ from monitor.normalize import RecordError, nct_id_of
 
 STUDIES = "/api/v2/studies"
 VERSION = "/api/v2/version"
+# The registry's own record history: undocumented, unversioned endpoints of its web UI.
+INT_STUDIES = "/api/int/studies"
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -62,6 +64,10 @@ class RetriesExhausted(ApiError):
     pass
 
 
+class HistoryUnavailable(ApiError):
+    """The registry no longer offers a study's record history where, and as, ctmonitor knows it."""
+
+
 class _Retryable(Exception):
     """Internal: a failure worth another try; `retry_after` in seconds when the server said."""
 
@@ -82,6 +88,55 @@ class Page:
 class VersionInfo:
     api_version: str | None
     data_timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryVersion:
+    """One entry of a study's record history: the registry's version number (from 0), its date
+    (the day it was submitted), the overall status it carried and the modules it changed."""
+
+    version: int
+    date: str | None
+    status: str | None
+    module_labels: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "date": self.date,
+            "status": self.status,
+            "moduleLabels": list(self.module_labels),
+        }
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> RegistryVersion:
+        return cls(
+            version=int(item["version"]),
+            date=str(item["date"])[:10] if item.get("date") else None,
+            status=str(item["status"]).upper() if item.get("status") else None,
+            module_labels=tuple(str(m) for m in item.get("moduleLabels") or () if m),
+        )
+
+
+def parse_history_index(data: Any, where: str) -> list[RegistryVersion]:
+    """The `changes` list of a history answer, checked: versions numbered 0..n-1 in order.
+
+    Tolerant of what the shape has gained over time (studyType, lastUpdateSubmitQcDate,
+    reviewNotPassed...): only version, date, status and moduleLabels are read.
+    """
+    changes = data.get("changes") if isinstance(data, dict) else None
+    if not isinstance(changes, list):
+        raise HistoryUnavailable(
+            f"{where} answered without a 'changes' list: the endpoint's shape has changed"
+        )
+    out: list[RegistryVersion] = []
+    for n, item in enumerate(changes):
+        if not isinstance(item, dict) or not isinstance(item.get("version"), int):
+            raise MalformedResponse(f"{where}: entry {n} has no version number")
+        out.append(RegistryVersion.from_json(item))
+    if [v.version for v in out] != list(range(len(out))):
+        raise MalformedResponse(f"{where}: versions are not numbered 0..{len(out) - 1}")
+    return out
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -300,3 +355,46 @@ class CtGovClient:
         except RecordError as exc:
             raise MalformedResponse(f"{STUDIES}/{nct_id}: {exc}") from None
         return data
+
+    # -- the record history (undocumented; see docs/ARCHITECTURE.md) ----------------------
+
+    def history_index(self, nct_id: str) -> list[RegistryVersion]:
+        """Every version of a study's record: number, date, status, changed modules. One request.
+
+        Asks `/api/int/studies/{id}/history`, falling back to `/api/int/studies/{id}?history=true`
+        (the same list inside the UI's study answer) when that path is refused or gone; if both
+        are, the registry no longer offers record histories: HistoryUnavailable says so.
+        """
+        path = f"{INT_STUDIES}/{nct_id}/history"
+        try:
+            return parse_history_index(self._request_json(path), path)
+        except (ApiNotFound, ApiForbidden) as first:
+            fallback = f"{INT_STUDIES}/{nct_id}"
+            try:
+                data = self._request_json(fallback, {"history": "true"})
+            except (ApiNotFound, ApiForbidden):
+                raise HistoryUnavailable(
+                    f"the registry no longer offers record histories (HTTP {first.status} from {path} "
+                    f"and from {fallback}?history=true); these are undocumented endpoints of its web site"
+                ) from None
+            history = data.get("history") if isinstance(data, dict) else None
+            return parse_history_index(history, f"{fallback}?history=true")
+
+    def history_version(self, nct_id: str, version: int) -> dict[str, Any]:
+        """The record as it stood at one registry version (HTML markup in text, no derivedSection).
+
+        Version bodies never change once published, so each is fetched once and stored.
+        """
+        path = f"{INT_STUDIES}/{nct_id}/history/{version}"
+        data = self._request_json(path)
+        study = data.get("study") if isinstance(data, dict) else None
+        if not isinstance(study, dict):
+            raise MalformedResponse(f"{path}: no 'study' object")
+        number = data.get("studyVersion")
+        if number is not None and number != version:
+            raise MalformedResponse(f"{path}: answered version {number!r}")
+        try:
+            nct_id_of(study)
+        except RecordError as exc:
+            raise MalformedResponse(f"{path}: {exc}") from None
+        return study

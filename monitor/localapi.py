@@ -4,8 +4,11 @@ It speaks the parts of the API ctmonitor uses, the way the registry does: `/api/
 with `pageSize` (default 10, capped at 1000), opaque `pageToken`s tied to the data
 version, `countTotal`, `fields`, `filter.ids` (aliases included), `filter.overallStatus`,
 `query.*` and `filter.advanced` in Essie syntax (see `essie.py`), 400 for unknown
-parameters; `/api/v2/studies/{id}` with 301 for aliases and 404 for unknown ids; and
-`/api/v2/version`. It reproduces the registry's false last `nextPageToken` (a page
+parameters; `/api/v2/studies/{id}` with 301 for aliases and 404 for unknown ids;
+`/api/v2/version`; and the registry's undocumented record-history endpoints
+(`/api/int/studies/{id}/history`, `.../history/{version}`, `/api/int/studies/{id}?history=true`)
+from recorded histories, which can be switched off to play a registry that withdrew them.
+It reproduces the registry's false last `nextPageToken` (a page
 exactly filled by the last records still carries a token that leads to an empty page).
 
 Faults can be queued (429 with Retry-After, 5xx, slow answers, dropped connections,
@@ -233,6 +236,9 @@ class Registry:
     data_timestamp: str = "2026-11-02T09:00:05"
     api_version: str = "2.0.5"
     generation: int = 0
+    # Recorded record histories: nct -> {"index": /history answer, "versions": {n: /history/{n} answer}}.
+    histories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history_available: bool = True
     _pieces_cache: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def replace(self, records: Iterable[dict[str, Any]], data_timestamp: str | None = None) -> None:
@@ -268,6 +274,31 @@ class Registry:
             if nct in self.pieces(key)["nctidalias"]:
                 return key
         return None
+
+
+def load_histories(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Recorded histories from a folder of study folders (index.json, v{N}.json, current.json).
+
+    Returns (histories for `Registry.histories`, the current records found beside them).
+    """
+    histories: dict[str, dict[str, Any]] = {}
+    current: list[dict[str, Any]] = []
+    for folder in sorted(p for p in Path(path).iterdir() if p.is_dir()):
+        index = folder / "index.json"
+        if not index.exists():
+            continue
+        versions = {
+            int(f.stem[1:]): json.loads(f.read_text(encoding="utf-8"))
+            for f in folder.glob("v*.json")
+            if f.stem[1:].isdigit()
+        }
+        histories[folder.name.upper()] = {
+            "index": json.loads(index.read_text(encoding="utf-8")),
+            "versions": versions,
+        }
+        if (folder / "current.json").exists():
+            current.append(json.loads((folder / "current.json").read_text(encoding="utf-8")))
+    return histories, current
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
@@ -396,6 +427,8 @@ class LocalApiServer:
                     )
                 if path.startswith("/api/v2/studies/"):
                     return self._one_study(path.rsplit("/", 1)[1], params)
+                if path.startswith("/api/int/studies/"):
+                    return self._history(path.removeprefix("/api/int/studies/").split("/"), params)
                 raise _ApiError(404, "Not found")
             except _ApiError as exc:
                 return exc.status, {"Content-Type": "text/plain", **exc.headers}, exc.text.encode()
@@ -489,6 +522,34 @@ class LocalApiServer:
             {"Content-Type": "application/json"},
             json.dumps(_project(record, fields) if fields else record).encode(),
         )
+
+    def _history(self, parts: list[str], params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """The UI's internal history API: the version list, one version, or the record with its history.
+
+        Studies the registry holds but no history was recorded for answer an empty list,
+        as the registry does for records whose history it does not expose.
+        """
+        reg = self.registry
+        if not reg.history_available:
+            raise _ApiError(404, "Not Found")
+        nct = parts[0].upper()
+        if not NCT_PATTERN.match(nct) or len(parts) > 3 or (len(parts) >= 2 and parts[1] != "history"):
+            raise _ApiError(404, "Not Found")
+        canonical = reg.canonical(nct)
+        if canonical is None or canonical != nct:
+            raise _ApiError(404, f"Study not found: {parts[0]}")
+        recorded = reg.histories.get(canonical, {"index": {"changes": []}, "versions": {}})
+        if len(parts) == 1:
+            if params.get("history") != "true":
+                raise _ApiError(400, "history=true is required on this path")
+            body: Any = {"study": reg.studies[canonical], "topics": [], "history": recorded["index"]}
+        elif len(parts) == 2:
+            body = recorded["index"]
+        else:
+            if not parts[2].isdigit() or int(parts[2]) not in recorded["versions"]:
+                raise _ApiError(404, f"Version not found: {parts[2]}")
+            body = recorded["versions"][int(parts[2])]
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

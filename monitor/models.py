@@ -232,3 +232,29 @@ class JobRun(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed | skipped
     detail: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(255))
+
+
+class Backfill(Base):
+    """The registry's own version history of one study, as far as `ctmonitor backfill` fetched it.
+
+    `versions` is the registry's list of versions (number, date, status, changed modules),
+    kept whole: it gives the status timeline from registration with one request, including
+    versions published between two of our polls. `cut_version` is the last registry version
+    that predates our first polled record; versions 0..cut are fetched and stored as
+    snapshots with negative seq (so a study's snapshots sort chronologically by seq), and
+    `stored_through` says how far that got, which is what makes a run resumable.
+    """
+
+    __tablename__ = "backfills"
+
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    # running | done | empty | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    versions: Mapped[list | None] = mapped_column(Json)
+    cut_version: Mapped[int | None] = mapped_column(Integer)
+    stored_through: Mapped[int | None] = mapped_column(Integer)  # highest registry version stored
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,10 +1,11 @@
-"""The long-running service: `ctmonitor run` schedules the poll, the weekly full reconciliation
-and the digests (APScheduler 3), catches up a job missed while it was down, and mails the
-administrator when polling keeps failing.
+"""The long-running service: `ctmonitor run` schedules the poll, the weekly full reconciliation,
+the digests and the backfill of newly tracked studies (APScheduler 3), catches up a job
+missed while it was down, and mails the administrator when polling keeps failing.
 
-The jobs call the same functions as the commands (`Syncer.poll`, `delivery.send_due`) and
-take the same locks, so two instances on one PostgreSQL database never poll or send twice:
-the second one records the run as skipped. Every run is a row in `job_runs`.
+The jobs call the same functions as the commands (`Syncer.poll`, `delivery.send_due`,
+`Backfiller.run`) and take the same locks, so two instances on one PostgreSQL database
+never poll, send or backfill twice: the second one records the run as skipped. Every run
+is a row in `job_runs`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor import delivery
+from monitor.backfill import Backfiller
 from monitor.classify import Classifier
 from monitor.config import Settings
 from monitor.ctgov import CtGovClient
@@ -38,7 +40,7 @@ from monitor.models import Delivery, JobRun
 from monitor.sync import Syncer, utcnow
 
 log = logging.getLogger(__name__)
-JOBS = ("poll", "full", "digest")
+JOBS = ("poll", "full", "digest", "backfill")
 POLL_JOBS = ("poll", "full")
 
 
@@ -191,6 +193,16 @@ class Service:
             if failed:
                 return "failed", "; ".join(f"{o.subscriber}: {o.error}" for o in failed)
             return "ok", f"{sent} digests sent"
+        if job == "backfill":
+            with self.client_factory() as client:
+                summary = Backfiller(self.db, client, now=self.now).run(
+                    limit=self.settings.backfill.studies_per_run or None, should_stop=self.stopping.is_set
+                )
+            # A stop request (SIGTERM) is not a failure; the registry withdrawing the endpoint,
+            # not answering, or refusing a study is, so that `ctmonitor status` shows it.
+            interrupted = summary.stopped == "asked to stop"
+            failed = summary.count("failed") > 0 or (summary.stopped is not None and not interrupted)
+            return ("failed" if failed else "ok"), summary.text()
         raise ValueError(f"unknown job {job!r}")
 
     # -- alerts ---------------------------------------------------------------------------

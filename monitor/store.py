@@ -239,6 +239,11 @@ def recheck_candidates(session: Session) -> list[str]:
     )
 
 
+def tracked_ids(session: Session, nct_ids: Sequence[str]) -> set[str]:
+    """Which of these ids ctmonitor has stored (whatever their state)."""
+    return set(session.scalars(select(StudyRow.nct_id).where(StudyRow.nct_id.in_(list(nct_ids)))))
+
+
 def count_tracked(session: Session) -> int:
     return (
         session.scalar(

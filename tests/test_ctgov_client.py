@@ -314,3 +314,75 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+# -- the record history adapter ------------------------------------------------------------
+
+HISTORY = f"{BASE}/api/int/studies/NCT03690141/history"
+
+
+@respx.mock
+def test_history_index_reads_the_real_2023_shape() -> None:
+    """The saved excerpt has no studyType or lastUpdateSubmitQcDate: read tolerantly."""
+    data = load_json("history_index_NCT03690141_EXCERPT_history-true.json")["history"]
+    respx.get(HISTORY).mock(return_value=httpx.Response(200, json=data))
+    with client(Sleeps()) as c:
+        versions = c.history_index("NCT03690141")
+    assert [v.version for v in versions] == list(range(10))
+    assert (versions[0].date, versions[0].status) == ("2018-09-27", "NOT_YET_RECRUITING")
+    assert versions[9].status == "COMPLETED" and versions[7].module_labels[0] == "Study Status"
+
+
+@respx.mock
+def test_history_index_falls_back_to_the_study_answer_with_history() -> None:
+    data = load_json("history_index_NCT03690141_EXCERPT_history-true.json")
+    respx.get(HISTORY).mock(return_value=httpx.Response(404, text="Not Found"))
+    fallback = respx.get(f"{BASE}/api/int/studies/NCT03690141", params={"history": "true"}).mock(
+        return_value=httpx.Response(200, json=data)
+    )
+    with client(Sleeps()) as c:
+        assert len(c.history_index("NCT03690141")) == 10
+    assert fallback.call_count == 1
+
+
+@respx.mock
+def test_history_index_refused_everywhere_is_history_unavailable() -> None:
+    from monitor.ctgov import HistoryUnavailable
+
+    respx.get(HISTORY).mock(return_value=httpx.Response(404, text="Not Found"))
+    respx.get(f"{BASE}/api/int/studies/NCT03690141").mock(return_value=httpx.Response(403, text="Forbidden"))
+    with client(Sleeps()) as c, pytest.raises(HistoryUnavailable, match="no longer offers record histories"):
+        c.history_index("NCT03690141")
+
+
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        ({"history": []}, "shape has changed"),
+        ({"changes": [{"version": 0}, {"version": 2}]}, "not numbered"),
+        ({"changes": [{"date": "2020-01-01"}]}, "no version number"),
+    ],
+)
+@respx.mock
+def test_history_index_shapes_it_cannot_trust(body: Any, error: str) -> None:
+    respx.get(HISTORY).mock(return_value=httpx.Response(200, json=body))
+    with client(Sleeps()) as c, pytest.raises(Exception, match=error):
+        c.history_index("NCT03690141")
+
+
+@respx.mock
+def test_history_version_returns_the_record_and_checks_it() -> None:
+    v0 = load_json("history_NCT04280705_v0.trajnovd.json")
+    url = f"{BASE}/api/int/studies/NCT04280705/history/0"
+    route = respx.get(url).mock(
+        side_effect=[httpx.Response(200, text='{"studyVersion": 0, "stu'), httpx.Response(200, json=v0)]
+    )
+    with client(Sleeps()) as c:
+        study = c.history_version("NCT04280705", 0)
+        assert study["protocolSection"]["identificationModule"]["nctId"] == "NCT04280705"
+        assert route.call_count == 2  # a truncated body is retried like any other
+        respx.get(f"{BASE}/api/int/studies/NCT04280705/history/1").mock(
+            return_value=httpx.Response(200, json=v0)
+        )
+        with pytest.raises(MalformedResponse, match="answered version 0"):
+            c.history_version("NCT04280705", 1)

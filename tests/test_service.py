@@ -36,9 +36,10 @@ class Clock:
 
 def test_job_table_from_config() -> None:
     settings = Settings(
-        schedule=ScheduleSettings(timezone="Europe/Berlin", poll="15 11 * * mon-fri", full="")
+        schedule=ScheduleSettings(timezone="Europe/Berlin", poll="15 11 * * mon-fri", full="", backfill="")
     )
-    assert set(triggers(settings)) == {"poll"}  # full is off; digest needs subscribers
+    assert set(triggers(settings)) == {"poll"}  # full and backfill are off; digest needs subscribers
+    assert set(triggers(Settings())) == {"poll", "full", "backfill"}
     with_subs = settings.model_copy(
         update={"subscribers": [SubscriberSettings(name="a", email="a@example.org")]}
     )
@@ -54,7 +55,7 @@ def test_scheduler_job_defaults(database: Database) -> None:
     sched.start(paused=True)  # defaults are applied when jobs are added to a started scheduler
     jobs = {j.id: j for j in sched.get_jobs()}
     sched.shutdown(wait=False)
-    assert set(jobs) == {"poll", "full", "digest"}
+    assert set(jobs) == {"poll", "full", "digest", "backfill"}
     for j in jobs.values():
         assert j.coalesce is True and j.max_instances == 1 and j.misfire_grace_time == 12 * 3600
 
@@ -70,6 +71,8 @@ def test_a_job_missed_while_down_runs_once_on_start(
     database: Database, api: LocalApiServer, settings_for
 ) -> None:
     settings = settings_for(api.base_url)
+    # Backfill off: its 12:00 run would be a second miss.
+    settings = settings.model_copy(update={"schedule": ScheduleSettings(backfill="")})
     clock = Clock(datetime(2026, 11, 23, 18, 0))  # 13:00 New York: the 10:30 poll was missed
     service = Service(settings, database, now=clock)
     assert [job for job, _ in service.missed()] == ["poll"]

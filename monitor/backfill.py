@@ -1,0 +1,431 @@
+"""Backfill: the registry's own version history of a study, stored as snapshots and events.
+
+A poll only sees a study from the day ctmonitor first fetched it. The registry keeps every
+version of every record; its web site reads them through undocumented endpoints (see
+`CtGovClient.history_index` / `history_version`). For each study this:
+
+1. reads the version list once (number, date, status) and keeps it whole on the
+   `backfills` row: it is the status timeline from registration;
+2. fetches, oldest first, each version that predates our first polled record (the
+   "cut"), stores it as a snapshot with `origin="backfill"`, its registry version
+   number and a negative seq (`BACKFILL_SEQ_BASE + version`, so seq still orders a
+   study's snapshots in time), and the changes from the version before as events marked
+   `backfill`; each version is its own transaction, which is what makes an interrupted
+   run resume where it stopped, with nothing fetched twice and nothing recorded twice;
+3. links the last backfilled version to our first polled record: a difference there is a
+   change the registry published before our first poll saw the study, recorded as a
+   backfilled event on that first snapshot.
+
+Backfilled events are history, not news: digests and report periods never count them.
+Versions published between two of our polls are not fetched (the polls recorded the net
+change); the version list still shows their statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from monitor import locking, store
+from monitor.ctgov import (
+    ApiError,
+    CtGovClient,
+    HistoryUnavailable,
+    RegistryVersion,
+    RetriesExhausted,
+)
+from monitor.db import Database
+from monitor.diff import diff
+from monitor.domain import FieldChange, Study
+from monitor.models import Backfill, Event, Snapshot, StudyRow
+from monitor.normalize import RecordError, content_hash, raw_hash, raw_json, to_study
+from monitor.sync import utcnow
+
+log = logging.getLogger(__name__)
+
+# Backfilled version N is stored as seq BACKFILL_SEQ_BASE + N: before every polled snapshot (1, 2...).
+BACKFILL_SEQ_BASE = -1_000_000
+LOCK = "backfill"
+
+ProgressCallback = Callable[[str, str], None]  # (nct id, what happened)
+
+
+def backfill_seq(version: int) -> int:
+    return BACKFILL_SEQ_BASE + version
+
+
+@dataclass(slots=True)
+class StudyBackfill:
+    """What one study's backfill did. outcome: done | empty | failed | skipped | stopped."""
+
+    nct_id: str
+    outcome: str
+    versions_listed: int = 0
+    versions_stored: int = 0
+    events: int = 0
+    requests: int = 0
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "outcome": self.outcome,
+            "versions_listed": self.versions_listed,
+            "versions_stored": self.versions_stored,
+            "events": self.events,
+            "requests": self.requests,
+            "detail": self.detail,
+        }
+
+
+@dataclass(slots=True)
+class BackfillSummary:
+    studies: list[StudyBackfill] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    # Why the run stopped before the end: the registry withdrew the endpoint, or stopped answering.
+    stopped: str | None = None
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for s in self.studies if s.outcome == outcome)
+
+    @property
+    def events(self) -> int:
+        return sum(s.events for s in self.studies)
+
+    @property
+    def versions(self) -> int:
+        return sum(s.versions_stored for s in self.studies)
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped is None and self.count("failed") == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "stopped": self.stopped,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "versions_stored": self.versions,
+            "events": self.events,
+            "studies": [s.to_json() for s in self.studies],
+        }
+
+    def text(self) -> str:
+        parts = [
+            f"{len(self.studies)} studies: {self.count('done')} backfilled, {self.count('empty')} with no "
+            f"earlier history, {self.count('failed')} failed, {self.count('skipped')} skipped",
+            f"{self.versions} registry versions stored, {self.events} backfilled changes",
+            f"{self.requests} requests in {self.seconds:.1f} s",
+        ]
+        text = "; ".join(parts) + "."
+        if self.stopped:
+            text += f" Stopped early: {self.stopped}."
+        return text
+
+
+def candidates(session: Session, limit: int | None = None) -> list[str]:
+    """Studies in scope with no finished backfill: interrupted ones first, then new, then failed.
+
+    Failed ones go last so that one study the registry will not serve never blocks the rest.
+    """
+    order = case((Backfill.status == "running", 0), (Backfill.status.is_(None), 1), else_=2)
+    stmt = (
+        select(StudyRow.nct_id)
+        .outerjoin(Backfill, Backfill.nct_id == StudyRow.nct_id)
+        .where(
+            StudyRow.in_scope.is_(True),
+            StudyRow.merged_into.is_(None),
+            StudyRow.gone.is_(False),
+            StudyRow.snapshot_count > 0,
+            Backfill.status.is_(None) | Backfill.status.not_in(("done", "empty")),
+        )
+        .order_by(order, StudyRow.nct_id)
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def cut_version(versions: Sequence[RegistryVersion], first_posted_update: str | None) -> int | None:
+    """The last registry version dated on or before our first polled record's last-update date.
+
+    The version list's date is the day a version was submitted, which is on or before the
+    day it was posted, so comparing with the record's post date never leaves out the
+    version our first poll saw. (A version listed with a date this early but posted later
+    is caught when its body is read: see `Backfiller`.) None: nothing predates it.
+    """
+    if not first_posted_update:
+        return versions[-1].version if versions else None
+    dated = [v.version for v in versions if v.date and v.date <= first_posted_update]
+    return max(dated) if dated else None
+
+
+def _event_rows(
+    nct_id: str, seq: int, changes: Sequence[FieldChange], registry_date: str | None, now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "nct_id": nct_id,
+            "run_id": None,
+            "snapshot_seq": seq,
+            "kind": c.kind.value,
+            "field": c.field,
+            "item_key": c.key,
+            "before": c.before,
+            "after": c.after,
+            "importance": c.importance,
+            "registry_date": registry_date,
+            "detected_at": now,
+            "origin": "backfill",
+            "held": False,
+        }
+        for c in changes
+    ]
+
+
+class Backfiller:
+    """Fetches and stores registry histories. The CLI and the scheduler both call `run()`."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: CtGovClient,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.db, self.client, self.now = db, client, now
+        self.progress = progress
+
+    def run(
+        self,
+        nct_ids: Sequence[str] | None = None,
+        *,
+        limit: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> BackfillSummary:
+        """Backfill the given studies, or the candidates (at most `limit`). Raises LockBusy if
+        another backfill runs. Stops early, saying why, if the registry withdraws the history
+        endpoints or stops answering; a stop request is honoured between two versions."""
+        t0, requests0 = time.monotonic(), self.client.requests
+        summary = BackfillSummary()
+        with locking.exclusive(self.db.engine, LOCK):
+            if nct_ids is None:
+                with self.db.session() as s:
+                    nct_ids = candidates(s, limit)
+            for nct in nct_ids:
+                if should_stop():
+                    summary.stopped = "asked to stop"
+                    break
+                before = self.client.requests
+                try:
+                    result = self._study(nct, should_stop)
+                except (HistoryUnavailable, RetriesExhausted) as exc:
+                    self._failed(nct, str(exc))
+                    summary.studies.append(
+                        StudyBackfill(nct, "failed", requests=self.client.requests - before, detail=str(exc))
+                    )
+                    summary.stopped = str(exc)
+                    break
+                except (ApiError, RecordError) as exc:
+                    self._failed(nct, str(exc))
+                    result = StudyBackfill(nct, "failed", detail=str(exc))
+                result.requests = self.client.requests - before
+                if result.requests:
+                    self._count_requests(nct, result.requests)
+                summary.studies.append(result)
+                if self.progress:
+                    self.progress(nct, result.outcome)
+                if result.outcome == "stopped":
+                    summary.stopped = "asked to stop"
+                    break
+        summary.requests = self.client.requests - requests0
+        summary.seconds = time.monotonic() - t0
+        return summary
+
+    # -- one study ---------------------------------------------------------------
+
+    def _failed(self, nct: str, error: str) -> None:
+        with self.db.session() as s:
+            row = s.get(Backfill, nct) or Backfill(nct_id=nct, events=0, requests=0, started_at=self.now())
+            s.add(row)
+            row.status, row.error, row.finished_at = "failed", error[:2000], self.now()
+
+    def _count_requests(self, nct: str, n: int) -> None:
+        with self.db.session() as s:
+            s.execute(update(Backfill).where(Backfill.nct_id == nct).values(requests=Backfill.requests + n))
+
+    def _study(self, nct: str, should_stop: Callable[[], bool]) -> StudyBackfill:
+        with self.db.session() as s:
+            first = s.execute(
+                select(Snapshot.seq, Snapshot.raw, Snapshot.fetched_at)
+                .where(Snapshot.nct_id == nct, Snapshot.seq > 0)
+                .order_by(Snapshot.seq)
+                .limit(1)
+            ).first()
+            row = s.get(Backfill, nct)
+            if first is None:
+                return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
+            if row is not None and row.status in ("done", "empty"):
+                return StudyBackfill(nct, "skipped", detail="already backfilled")
+            listed = [RegistryVersion.from_json(v) for v in row.versions] if row and row.versions else None
+        first_seq = first.seq
+        first_study = to_study(store.decompress(first.raw))
+        bound = first_study.last_update_post_date or first.fetched_at.date().isoformat()
+
+        if listed is None:
+            listed = self.client.history_index(nct)
+            cut = cut_version(listed, bound)
+            with self.db.session() as s:
+                row = s.get(Backfill, nct)
+                if row is None:
+                    row = Backfill(nct_id=nct, events=0, requests=0, started_at=self.now())
+                    s.add(row)
+                row.versions = [v.to_json() for v in listed]
+                row.cut_version, row.status, row.error = cut, "running", None
+                row.stored_through = self._stored_through(s, nct)
+        with self.db.session() as s:
+            row = s.get(Backfill, nct)
+            assert row is not None
+            cut, through = row.cut_version, row.stored_through if row.stored_through is not None else -1
+            if row.status == "failed":
+                row.status, row.error = "running", None
+        result = StudyBackfill(nct, "done", versions_listed=len(listed))
+
+        if not listed or cut is None:
+            detail = (
+                "the registry lists no versions"
+                if not listed
+                else "no registry version predates our first polled record"
+            )
+            self._finish(nct, "empty", detail)
+            result.outcome, result.detail = "empty", detail
+            return result
+
+        previous: Study | None = None
+        if through >= 0:
+            with self.db.session() as s:
+                previous = store.stored_studies(s, [(nct, backfill_seq(through))]).get(nct)
+        dates = {v.version: v.date for v in listed}
+        for version in range(through + 1, cut + 1):
+            if should_stop():
+                result.outcome, result.detail = "stopped", f"stopped after version {version - 1}"
+                return result
+            body = self.client.history_version(nct, version)
+            study = to_study(body)
+            if study.nct_id != nct:
+                raise RecordError(f"version {version} of {nct} carries the id {study.nct_id}")
+            if (
+                first_study.last_update_post_date
+                and study.last_update_post_date
+                and study.last_update_post_date > first_study.last_update_post_date
+            ):
+                # Posted after the record our first poll saw: polls cover it. The cut ends here.
+                cut = version - 1
+                with self.db.session() as s:
+                    s.execute(update(Backfill).where(Backfill.nct_id == nct).values(cut_version=cut))
+                break
+            changes = diff(previous, study) if previous is not None else []
+            registry_date = study.last_update_post_date or dates.get(version)
+            self._store_version(nct, version, body, study, changes, registry_date)
+            result.versions_stored += 1
+            result.events += len(changes)
+            previous = study
+
+        if previous is None:  # every listed version turned out to postdate our first record
+            self._finish(nct, "empty", "no registry version predates our first polled record")
+            result.outcome = "empty"
+            return result
+        link = diff(previous, first_study)
+        with self.db.session() as s:
+            if link:
+                s.execute(
+                    insert(Event),
+                    _event_rows(nct, first_seq, link, first_study.last_update_post_date, self.now()),
+                )
+            else:  # our first polled record is that registry version: say so (digests link versions)
+                s.execute(
+                    update(Snapshot)
+                    .where(
+                        Snapshot.nct_id == nct, Snapshot.seq == first_seq, Snapshot.registry_version.is_(None)
+                    )
+                    .values(registry_version=cut)
+                )
+            s.execute(
+                update(Backfill)
+                .where(Backfill.nct_id == nct)
+                .values(
+                    status="done",
+                    finished_at=self.now(),
+                    events=Backfill.events + len(link),
+                    error=None,
+                )
+            )
+        result.events += len(link)
+        return result
+
+    @staticmethod
+    def _stored_through(s: Session, nct: str) -> int:
+        """The highest registry version already stored for this study (-1: none)."""
+        value = s.scalar(
+            select(func.max(Snapshot.registry_version)).where(
+                Snapshot.nct_id == nct, Snapshot.origin == "backfill"
+            )
+        )
+        return -1 if value is None else int(value)
+
+    def _store_version(
+        self,
+        nct: str,
+        version: int,
+        body: dict[str, Any],
+        study: Study,
+        changes: Sequence[FieldChange],
+        registry_date: str | None,
+    ) -> None:
+        """One version, its events and the resume point, in one transaction."""
+        data = raw_json(body)
+        seq = backfill_seq(version)
+        now = self.now()
+        with self.db.session() as s:
+            s.execute(
+                insert(Snapshot.__table__),
+                [
+                    {
+                        "nct_id": nct,
+                        "seq": seq,
+                        "raw_hash": raw_hash(data),
+                        "content_hash": content_hash(study),
+                        "raw": store.compress(data),
+                        "last_update_post_date": study.last_update_post_date or registry_date,
+                        "origin": "backfill",
+                        "registry_version": version,
+                        "run_id": None,
+                        "fetched_at": now,
+                    }
+                ],
+            )
+            if changes:
+                s.execute(insert(Event), _event_rows(nct, seq, changes, registry_date, now))
+            s.execute(
+                update(Backfill)
+                .where(Backfill.nct_id == nct)
+                .values(stored_through=version, events=Backfill.events + len(changes))
+            )
+
+    def _finish(self, nct: str, status: str, detail: str | None) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(Backfill)
+                .where(Backfill.nct_id == nct)
+                .values(status=status, finished_at=self.now(), error=detail)
+            )

@@ -784,6 +784,207 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+def _tracked_row(s: Any, nct: str) -> Any:
+    from monitor.models import StudyRow
+
+    row = s.get(StudyRow, nct)
+    if row is None:
+        raise UserError(f"{nct} is not tracked: run `ctmonitor poll` first, or check the id")
+    return row
+
+
+def _history_data(s: Any, nct: str, today: date) -> dict[str, Any]:
+    from monitor import timeline
+
+    row = _tracked_row(s, nct)
+    versions = store.study_versions(s, nct)
+    labels = {v.seq: v.label for v in versions}
+    changes = timeline.order_changes(store.study_changes(s, nct, labels))
+    bf = store.backfill_state(s, nct)
+    periods = timeline.status_periods(versions, bf.versions if bf else None, today)
+    polled = [v for v in versions if v.origin == "poll"]
+    return {
+        "nct_id": nct,
+        "title": row.brief_title,
+        "status": row.overall_status,
+        "merged_into": row.merged_into,
+        "gone": row.gone,
+        "first_posted": versions[-1].study.first_post_date if versions else None,
+        "tracked_since": row.first_seen_at.date().isoformat(),
+        "first_polled": polled[0].when if polled else None,
+        "backfill": (
+            {
+                "status": bf.status,
+                "registry_versions": len(bf.versions or []),
+                "stored_through": bf.stored_through,
+                "note": bf.error,
+            }
+            if bf
+            else None
+        ),
+        "statuses": [p.to_json() for p in periods],
+        "changes": [c.to_json() for c in changes],
+        "versions": [v.to_json() for v in versions],
+    }
+
+
+def _history_text(h: dict[str, Any]) -> list[str]:
+    from monitor.describe import status_label
+
+    lines = [click.style(f"{h['nct_id']} · {h['title'] or '(no title)'}", bold=True)]
+    now = f"Now: {status_label(h['status'])}"
+    if h["merged_into"]:
+        now += f" · renumbered, now {h['merged_into']}"
+    if h["gone"]:
+        now += " · no longer in the registry"
+    if h["first_posted"]:
+        now += f" · first posted {h['first_posted']}"
+    now += f" · tracked since {h['tracked_since']}"
+    lines.append(now)
+    bf = h["backfill"]
+    if bf is None:
+        lines.append(
+            f"Before our first poll ({h['first_polled']}): not backfilled yet "
+            f"(`ctmonitor backfill {h['nct_id']}` fetches the registry's own history)."
+        )
+    elif bf["status"] == "done":
+        lines.append(
+            f"Registry history: backfilled ({bf['registry_versions']} versions listed, "
+            f"0-{bf['stored_through']} stored)."
+        )
+    else:
+        lines.append(f"Registry history: {bf['status']}" + (f" ({bf['note']})" if bf["note"] else "") + ".")
+    lines += ["", click.style("Status", bold=True)]
+    width = max([len(status_label(p["status"])) for p in h["statuses"]] + [10])
+    for p in h["statuses"]:
+        if p["days"] is None:
+            span = ""
+        elif p["ended"]:
+            span = f"{p['days']} days"
+        else:
+            span = f"{p['days']} days so far"
+        source = {"backfill": "registry history", "registry-list": "registry version list"}.get(
+            p["source"], "our poll"
+        )
+        lines.append(f"  since {p['began']}  {status_label(p['status']):<{width}}  {span:<15} ({source})")
+    lines += ["", click.style("Changes, oldest first", bold=True) + "  (R: registry history, P: our polls)"]
+    if not h["changes"]:
+        lines.append("  none recorded")
+    for ch in h["changes"]:
+        mark = "R" if ch["origin"] == "backfill" else "P"
+        held = click.style(" [HELD]", fg="yellow") if ch["held"] else ""
+        # The poll's "new study" is where our own record starts, not the registration.
+        label = "First polled" if ch["kind"] == "new_study" else ch["label"]
+        lines.append(f"  {ch['date']}  {mark}  {label}: {ch['text']}{held}")
+    versions = " · ".join(f"{v['label']} {v['date']}" for v in h["versions"])
+    lines += ["", f"Versions (for `ctmonitor diff --from/--to`): {versions}"]
+    return lines
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
+    """A study's timeline: every status with the date it began and how long it lasted,
+    then every tracked change, oldest first, marked as seen by our polls (P) or taken
+    from the registry's own history (R, see `ctmonitor backfill`).
+
+    \b
+    Example:
+      ctmonitor history NCT05938725
+      ctmonitor history NCT05938725 NCT06359041 --json
+    """
+    from monitor.sync import utcnow
+
+    ids = [check_nct_id(x) for x in nct_ids]
+    today = utcnow().date()
+    with c.database() as database, database.session() as s:
+        data = [_history_data(s, nct, today) for nct in ids]
+    if as_json:
+        echo_json(data if len(data) > 1 else data[0])
+        return
+    for i, h in enumerate(data):
+        if i:
+            click.echo("")
+        for line in _history_text(h):
+            click.echo(line)
+
+
+@cli.command("diff")
+@click.argument("nct")
+@click.option("--since", metavar="DATE", help="Compare the version current before DATE with the latest.")
+@click.option(
+    "--from", "from_ref", metavar="VERSION", help="latest, first, rN (registry version), #N or a date."
+)
+@click.option("--to", "to_ref", metavar="VERSION", help="As --from (default: latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def diff_command(
+    c: Context, nct: str, since: str | None, from_ref: str | None, to_ref: str | None, as_json: bool
+) -> None:
+    """What changed in a study's tracked fields between two versions: status, why stopped,
+    enrollment, dates, phase, conditions, interventions and arms, sponsor, sites (added,
+    removed, status), results, titles. Before in red, after in green on a terminal.
+
+    Without options: the latest version against the one before it. Versions are those
+    `ctmonitor history` lists: rN is registry version N (backfilled), #N our N-th poll
+    snapshot, a date the version current on that day.
+
+    \b
+    Example:
+      ctmonitor diff NCT05938725
+      ctmonitor diff NCT05938725 --since 2026-01-01
+      ctmonitor diff NCT05938725 --from r0 --to latest
+    """
+    from monitor import timeline
+    from monitor.describe import change_parts
+
+    nct_id = check_nct_id(nct)
+    if since and from_ref:
+        raise click.BadParameter("use --since or --from, not both", param_hint="--since")
+    if since:
+        _parse_date(since, "--since")
+    with c.database() as database, database.session() as s:
+        _tracked_row(s, nct_id)
+        versions = store.study_versions(s, nct_id)
+    new = timeline.resolve(versions, to_ref or "latest")
+    if since:
+        old = timeline.resolve(versions, since, before_date=True)
+    elif from_ref:
+        old = timeline.resolve(versions, from_ref)
+    else:
+        earlier = [v for v in versions if v.seq < new.seq]
+        old = earlier[-1] if earlier else new
+    if old.seq > new.seq:
+        old, new = new, old  # always older -> newer
+    comp = timeline.compare(nct_id, old, new)
+    if as_json:
+        echo_json(comp.to_json())
+        return
+    n = len(comp.changes)
+    head = f"{nct_id}: {old.describe()} -> {new.describe()}: "
+    if old.seq == new.seq:
+        click.echo(
+            head + "the same version; nothing to compare"
+            if len(versions) > 1
+            else head + "only one version stored"
+        )
+        return
+    click.echo(head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields"))
+    for ch in comp.changes:
+        what, before, after = change_parts(ch.kind.value, ch.field, ch.before, ch.after)
+        if before is not None and after is not None:
+            text = f"{click.style(before, fg='red')} -> {click.style(after, fg='green')}"
+        elif after is not None:
+            text = click.style(f"+ {after}", fg="green")
+        elif before is not None:
+            text = click.style(f"- {before}", fg="red")
+        else:
+            text = ""
+        click.echo(f"  {what}: {text}")
+
+
 # -- reports ---------------------------------------------------------------------------
 
 

@@ -163,3 +163,42 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
     if kind == "rejoined_query":
         return "matches the watch queries again"
     return f"{_text(before)} → {_text(after)}"
+
+
+def change_parts(kind: str, field: str, before: Any, after: Any) -> tuple[str, str | None, str | None]:
+    """(what, before, after) as words, for side-by-side or coloured output; None: nothing on that side."""
+    label = KIND_LABELS.get(kind, kind)
+    if kind == "status_change":
+        return label, _status(before), _status(after)
+    if kind == "enrollment_change":
+        return label, _enrollment(before), _enrollment(after)
+    if kind == "date_change":
+        return FIELD_LABELS.get(field, field), _date(before), _date(after)
+    if kind == "phase_change":
+        return label, phases_label(before), phases_label(after)
+    if kind in ("why_stopped_change", "title_change") or (
+        kind == "sponsor_change" and field != "collaborators"
+    ):
+        what = label if kind == "why_stopped_change" else FIELD_LABELS.get(field, field)
+        return what, _text(before), _text(after)
+    if kind == "site_status_change":
+        site = (after or before or {}).get("site", "")
+        return (
+            f"Site status, {site}",
+            status_label((before or {}).get("status")),
+            status_label((after or {}).get("status")),
+        )
+    if kind in ("site_added", "site_removed"):
+        return label, _site(before) or None, _site(after) or None
+    if kind in (
+        "condition_added",
+        "intervention_added",
+        "arm_added",
+        "condition_removed",
+        "intervention_removed",
+        "arm_removed",
+        "sponsor_change",
+    ):
+        what = FIELD_LABELS.get(field, label) if kind == "sponsor_change" else label
+        return what, (_text(before) if before else None), (_text(after) if after else None)
+    return label, None, change_text(kind, field, before, after)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from monitor.classify import Classification
 from monitor.domain import FieldChange, Study
-from monitor.models import Event, PollRun, Snapshot, StudyRow
+from monitor.models import Backfill, Event, PollRun, Snapshot, StudyRow
+from monitor.timeline import Change, Version
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,3 +461,52 @@ def study_totals(session: Session) -> dict[str, int]:
             totals["tracked"] += n
             totals["in_query" if in_query else "left_query"] += n
     return totals
+
+
+# -- one study's history ----------------------------------------------------------------
+
+
+def study_versions(session: Session, nct_id: str) -> list[Version]:
+    """Every stored version of a study, oldest first (seq order is chronological), normalized."""
+    from monitor.normalize import to_study
+
+    rows = session.execute(
+        select(
+            Snapshot.seq,
+            Snapshot.origin,
+            Snapshot.registry_version,
+            Snapshot.last_update_post_date,
+            Snapshot.fetched_at,
+            Snapshot.raw,
+        )
+        .where(Snapshot.nct_id == nct_id)
+        .order_by(Snapshot.seq)
+    )
+    return [
+        Version(seq, origin, reg, posted, fetched, to_study(decompress(raw)))
+        for seq, origin, reg, posted, fetched, raw in rows
+    ]
+
+
+def study_changes(session: Session, nct_id: str, labels: dict[int, str]) -> list[Change]:
+    """A study's events as timeline changes; `labels` maps snapshot seq to version label."""
+    return [
+        Change(
+            event_id=e.id,
+            date=e.registry_date or e.detected_at.date().isoformat(),
+            detected_at=e.detected_at,
+            kind=e.kind,
+            field=e.field,
+            item_key=e.item_key,
+            before=e.before,
+            after=e.after,
+            origin=e.origin,
+            held=e.held,
+            version=labels.get(e.snapshot_seq) if e.snapshot_seq is not None else None,
+        )
+        for e in session.scalars(select(Event).where(Event.nct_id == nct_id).order_by(Event.id))
+    ]
+
+
+def backfill_state(session: Session, nct_id: str) -> Backfill | None:
+    return session.get(Backfill, nct_id)

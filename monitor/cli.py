@@ -1092,6 +1092,75 @@ def report(
         click.echo(text, nl=False)
 
 
+@cli.command()
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the feed to this file (default: standard output)."
+)
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
+)
+@click.option("--since", help="Only changes detected on or after this date (YYYY-MM-DD).")
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(min=1), help="Newest entries kept."
+)
+@click.option("--self-url", metavar="URL", help="The address the feed will be served at (its rel=self link).")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON instead of Atom.")
+@filter_options
+@pass_ctx
+def feed(
+    c: Context,
+    out: str | None,
+    kinds: tuple[str, ...],
+    since: str | None,
+    limit: int,
+    self_url: str | None,
+    as_json: bool,
+    **filters: Any,
+) -> None:
+    """An Atom feed of the classified change stream, for any feed reader: one entry per
+    study and poll that changed it, with stable ids, so regenerating it after every poll
+    (or from cron) never shows a change twice. Filters as for subscribers and reports.
+
+    Held, backfilled and first-sync events are left out, as in digests. The file is
+    replaced atomically, so a web server never serves half of it.
+
+    \b
+    Example:
+      ctmonitor feed --modality CAAR-T --kind new_study --out caar-t-new.xml
+      ctmonitor feed --indication SLE --indication 'lupus nephritis' --modality CAR-T \\
+          --kind status_change --out lupus-car-t-status.xml
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from monitor import feed as feeds
+
+    since_dt = _parse_date(since, "--since")
+    flt = make_filter(c.settings, filters)
+    with c.database() as database, database.session() as s:
+        result = feeds.gather(
+            s, flt, kinds=kinds, since=since_dt, limit=limit, study_url=c.settings.digest.study_url
+        )
+    if as_json:
+        echo_json(feeds.as_json(result))
+        return
+    data = feeds.render(result, self_url=self_url)
+    if not out:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    target = Path(out)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {len(result.entries)} entries to {out} ({result.title})")
+
+
 # -- the service --------------------------------------------------------------------------
 
 

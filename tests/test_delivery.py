@@ -74,6 +74,11 @@ class World:
 
 @pytest.fixture
 def world(database: Database) -> Iterator[World]:
+    yield from make_world(database)
+
+
+def make_world(database: Database) -> Iterator[World]:
+    """The domain records served locally and polled once; subscribers as above (other tests reuse it)."""
     registry = Registry()
     registry.replace(domain_records(), "2026-11-02T09:00:05")
     with LocalApiServer(registry) as api:

@@ -1,0 +1,242 @@
+"""`ctmonitor feed`: the classified change stream as an Atom feed (RFC 4287), for feed readers.
+
+One entry per study per poll that changed it (the events of one record version), so a
+reader sees "KYSA-1: Recruiting -> Active, not recruiting; enrollment 20 -> 6" as one item.
+What makes it safe to regenerate on every poll:
+
+- entry ids are `urn:uuid:` UUIDv5 of (study, run, snapshot): the same change keeps its
+  id in every run, so readers never show it twice; the feed id is derived the same way
+  from the filters, so two feeds with different filters never collide;
+- every timestamp comes from the database (when a change was detected, or released from
+  review), none from the clock: with nothing new, the file is byte-for-byte the same;
+- the XML is written by ElementTree, so registry text cannot break the markup.
+
+Like the digests it leaves out events held for review, changes backfilled from the
+registry's history (history, not news) and the bulk "new study" events of a first sync.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.delivery import baseline_runs
+from monitor.describe import KIND_LABELS, change_text, status_label
+from monitor.filters import StudyFilter
+from monitor.models import Event, PollRun, StudyRow
+
+ATOM = "http://www.w3.org/2005/Atom"
+_NS = uuid.UUID("8f4b9a52-3c1e-5d7a-9b61-2f0e4c8d1a37")  # ctmonitor's namespace for UUIDv5 ids
+LEAVING = ("left_scope", "left_query")
+
+
+def _stamp(t: datetime) -> str:
+    """RFC 3339 in UTC (timestamps are stored as naive UTC)."""
+    return t.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+@dataclass(slots=True)
+class Entry:
+    id: str
+    nct_id: str
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    changes: list[tuple[str, str]]  # (label, text), most important first
+    study_line: str
+    categories: list[str] = field(default_factory=list)
+
+    def content_html(self) -> str:
+        items = "".join(
+            f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in self.changes
+        )
+        return f"<ul>{items}</ul><p>{html.escape(self.study_line)}</p>"
+
+
+@dataclass(slots=True)
+class Feed:
+    id: str
+    title: str
+    subtitle: str
+    updated: datetime | None
+    entries: list[Entry]
+
+
+def feed_id(description: str, kinds: Sequence[str]) -> str:
+    return "urn:uuid:" + str(uuid.uuid5(_NS, "feed|" + description + "|" + ",".join(sorted(kinds))))
+
+
+def _entry_id(nct_id: str, run_id: int | None, seq: int | None, first_event: int) -> str:
+    # Events without a snapshot (left the registry, relabelled) are keyed by their first event.
+    key = f"{nct_id}|{run_id}|{seq}" if seq is not None else f"{nct_id}|{run_id}|event{first_event}"
+    return "urn:uuid:" + str(uuid.uuid5(_NS, key))
+
+
+def _study_line(row: StudyRow) -> str:
+    labels = [
+        x
+        for x in (
+            row.modality,
+            (row.targets or "").replace("|", ", "),
+            (row.indications or "").replace("|", ", "),
+        )
+        if x
+    ]
+    return " · ".join([*labels, f"now {status_label(row.overall_status)}"])
+
+
+def build(
+    events: Iterable[Event],
+    studies: dict[str, StudyRow],
+    flt: StudyFilter,
+    *,
+    study_url: str,
+    limit: int,
+) -> list[Entry]:
+    """Group events into entries (study x run x snapshot), keep those the filter follows, newest first."""
+    groups: dict[tuple[str, int | None, int | None, int | None], list[Event]] = {}
+    for e in events:
+        key = (e.nct_id, e.run_id, e.snapshot_seq, e.id if e.snapshot_seq is None else None)
+        groups.setdefault(key, []).append(e)
+    out: list[Entry] = []
+    for (nct, run_id, seq, _), evs in groups.items():
+        row = studies.get(nct)
+        if row is None or not flt.matches(row, leaving_scope=any(e.kind in LEAVING for e in evs)):
+            continue
+        evs.sort(key=lambda e: (-e.importance, e.id))
+        changes = [
+            (KIND_LABELS.get(e.kind, e.kind), change_text(e.kind, e.field, e.before, e.after)) for e in evs
+        ]
+        head_label, head_text = changes[0]
+        more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
+        name = row.brief_title or ""
+        name = name if len(name) <= 90 else name[:89].rstrip() + "…"  # the change, not the title, matters
+        title = f"{nct} · {name}: {head_label}: {head_text}{more}"
+        times = [e.released_at or e.detected_at for e in evs]
+        out.append(
+            Entry(
+                id=_entry_id(nct, run_id, seq, min(e.id for e in evs)),
+                nct_id=nct,
+                title=title,
+                link=study_url.format(nct_id=nct),
+                published=min(e.detected_at for e in evs),
+                updated=max(times),
+                changes=changes,
+                study_line=_study_line(row),
+                categories=sorted({e.kind for e in evs} | {x for x in (row.modality,) if x}),
+            )
+        )
+    out.sort(key=lambda x: (x.updated, x.id), reverse=True)
+    return out[:limit]
+
+
+def gather(
+    session: Session,
+    flt: StudyFilter,
+    *,
+    kinds: Sequence[str] = (),
+    since: datetime | None = None,
+    limit: int = 100,
+    study_url: str,
+) -> Feed:
+    """The feed for these filters from the stored change log."""
+    baseline = baseline_runs(session)
+    stmt = select(Event).where(Event.held.is_(False), Event.origin != "backfill")
+    if kinds:
+        stmt = stmt.where(Event.kind.in_(list(kinds)))
+    if since is not None:
+        stmt = stmt.where(Event.detected_at >= since)
+    events = [
+        e
+        for e in session.scalars(stmt.order_by(Event.id))
+        if not (e.kind == "new_study" and e.run_id in baseline)
+    ]
+    ids = {e.nct_id for e in events}
+    studies = (
+        {r.nct_id: r for r in session.scalars(select(StudyRow).where(StudyRow.nct_id.in_(ids)))}
+        if ids
+        else {}
+    )
+    entries = build(events, studies, flt, study_url=study_url, limit=limit)
+    description = flt.describe()
+    kinds_text = ", ".join(KIND_LABELS.get(k, k) for k in kinds) if kinds else "All changes"
+    if entries:
+        updated: datetime | None = max(e.updated for e in entries)
+    else:  # nothing yet: the last successful poll says how current the (empty) feed is
+        updated = session.scalar(
+            select(PollRun.finished_at)
+            .where(PollRun.outcome.in_(("ok", "unchanged")))
+            .order_by(PollRun.id.desc())
+            .limit(1)
+        )
+    return Feed(
+        id=feed_id(description, kinds),
+        title=f"ctmonitor · {kinds_text} · {description}",
+        subtitle="Changes to ClinicalTrials.gov records of " + description + ", as detected by ctmonitor.",
+        updated=updated,
+        entries=entries,
+    )
+
+
+def render(feed: Feed, *, self_url: str | None = None) -> bytes:
+    """Atom XML (UTF-8) for the feed."""
+    ET.register_namespace("", ATOM)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    root = ET.Element(f"{{{ATOM}}}feed")
+    sub(root, "id", feed.id)
+    sub(root, "title", feed.title)
+    sub(root, "subtitle", feed.subtitle)
+    sub(root, "updated", _stamp(feed.updated or datetime(1970, 1, 1)))
+    author = sub(root, "author")
+    sub(author, "name", "ctmonitor")
+    sub(root, "generator", "ctmonitor")
+    if self_url:
+        sub(root, "link", rel="self", href=self_url, type="application/atom+xml")
+    for entry in feed.entries:
+        el = sub(root, "entry")
+        sub(el, "id", entry.id)
+        sub(el, "title", entry.title)
+        sub(el, "link", rel="alternate", href=entry.link, type="text/html")
+        sub(el, "published", _stamp(entry.published))
+        sub(el, "updated", _stamp(entry.updated))
+        for term in entry.categories:
+            sub(el, "category", term=term, label=KIND_LABELS.get(term, term))
+        sub(el, "summary", "; ".join(f"{label}: {text}" for label, text in entry.changes))
+        sub(el, "content", entry.content_html(), type="html")
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def as_json(feed: Feed) -> dict[str, Any]:
+    return {
+        "id": feed.id,
+        "title": feed.title,
+        "updated": _stamp(feed.updated) if feed.updated else None,
+        "entries": [
+            {
+                "id": e.id,
+                "nct_id": e.nct_id,
+                "title": e.title,
+                "link": e.link,
+                "published": _stamp(e.published),
+                "updated": _stamp(e.updated),
+                "changes": [{"label": label, "text": text} for label, text in e.changes],
+            }
+            for e in feed.entries
+        ],
+    }

@@ -429,3 +429,19 @@ class Backfiller:
                 .where(Backfill.nct_id == nct)
                 .values(status=status, finished_at=self.now(), error=detail)
             )
+
+
+def progress(session: Session) -> dict[str, Any]:
+    """How far backfill has got: studies by state, those waiting, the latest failure."""
+    counts = dict(session.execute(select(Backfill.status, func.count()).group_by(Backfill.status)).all())
+    failed = session.scalars(
+        select(Backfill).where(Backfill.status == "failed").order_by(Backfill.finished_at.desc()).limit(1)
+    ).first()
+    return {
+        "done": counts.get("done", 0),
+        "empty": counts.get("empty", 0),
+        "failed": counts.get("failed", 0),
+        "running": counts.get("running", 0),
+        "waiting": len(candidates(session)),
+        "last_failure": f"{failed.nct_id}: {failed.error}" if failed else None,
+    }

@@ -291,6 +291,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
       ctmonitor status --runs 5
     """
     from monitor import delivery
+    from monitor.backfill import progress
     from monitor.service import job_health
     from monitor.sync import utcnow
 
@@ -310,6 +311,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
             "runs": [_run_dict(r) for r in runs],
             "subscribers": subscribers,
             "jobs": jobs,
+            "backfill": progress(s),
         }
     if as_json:
         echo_json(data)
@@ -329,6 +331,15 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
     )
     if held:
         click.echo(f"HELD: {held} events wait for review (`ctmonitor events --held`, `ctmonitor release`)")
+    bf = data["backfill"]
+    if any(bf[k] for k in ("done", "empty", "failed", "running")) or (last_ok and bf["waiting"]):
+        line = (
+            f"Registry histories: {bf['done']} backfilled, {bf['empty']} with none listed, "
+            f"{bf['failed']} failed, {bf['waiting']} in scope waiting (`ctmonitor backfill`)"
+        )
+        if bf["last_failure"]:
+            line += f"\n  last failure: {bf['last_failure']}"
+        click.echo(line)
     if runs:
         click.echo("Recent polls:")
         for r in runs:
@@ -351,7 +362,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
                 if j["last_started"]
                 else "never run"
             )
-            line = f"  {j['job']:<7} {nxt}; {last}"
+            line = f"  {j['job']:<8} {nxt}; {last}"
             if j["failures_in_a_row"]:
                 line += f"; {j['failures_in_a_row']} failures in a row: {j['last_detail']}"
             click.echo(line)

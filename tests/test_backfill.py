@@ -370,6 +370,8 @@ def test_cli_backfill(world: World, tmp_path: Any, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert f"{KYSA}: done: 4 of 4 registry versions stored, 7 changes" in out
     assert f"{EMPTY}: empty" in out
+    assert main(["--config", str(cfg), "status"]) == 0
+    assert "Registry histories: 1 backfilled, 1 with none listed, 0 failed," in capsys.readouterr().out
     world.registry.history_available = False
     assert main(["--config", str(cfg), "backfill", "--json", "--limit", "2"]) == 1
     result = json.loads(capsys.readouterr().out)

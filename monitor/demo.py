@@ -210,6 +210,12 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
     echo(f"Report: {out / 'report.html'} (also {out / 'report.md'}); changes as JSON: {out / 'changes.json'}")
     db_file = out / "demo.db"
     echo(f"Database: {db_file} (try: CTMONITOR_DATABASE_URL=sqlite:///{db_file} ctmonitor status)")
+    if result["changes"]:
+        nct = result["changes"][0]["nct_id"]
+        echo(
+            f"A study's timeline and last diff: CTMONITOR_DATABASE_URL=sqlite:///{db_file} "
+            f"ctmonitor history {nct}; ... ctmonitor diff {nct}"
+        )
     result["digests"] = [str(p) for p in mailer.sent]
     return result
 

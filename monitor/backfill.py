@@ -44,7 +44,7 @@ from monitor.ctgov import (
 from monitor.db import Database
 from monitor.diff import diff
 from monitor.domain import FieldChange, Study
-from monitor.models import Backfill, Event, Snapshot, StudyRow
+from monitor.models import Backfill, Snapshot, StudyRow
 from monitor.normalize import RecordError, content_hash, raw_hash, raw_json, to_study
 from monitor.sync import utcnow
 
@@ -167,29 +167,6 @@ def cut_version(versions: Sequence[RegistryVersion], first_posted_update: str | 
         return versions[-1].version if versions else None
     dated = [v.version for v in versions if v.date and v.date <= first_posted_update]
     return max(dated) if dated else None
-
-
-def _event_rows(
-    nct_id: str, seq: int, changes: Sequence[FieldChange], registry_date: str | None, now: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "nct_id": nct_id,
-            "run_id": None,
-            "snapshot_seq": seq,
-            "kind": c.kind.value,
-            "field": c.field,
-            "item_key": c.key,
-            "before": c.before,
-            "after": c.after,
-            "importance": c.importance,
-            "registry_date": registry_date,
-            "detected_at": now,
-            "origin": "backfill",
-            "held": False,
-        }
-        for c in changes
-    ]
 
 
 class Backfiller:
@@ -348,9 +325,15 @@ class Backfiller:
         link = diff(previous, first_study)
         with self.db.session() as s:
             if link:
-                s.execute(
-                    insert(Event),
-                    _event_rows(nct, first_seq, link, first_study.last_update_post_date, self.now()),
+                store.add_events(
+                    s,
+                    nct,
+                    link,
+                    run_id=None,
+                    now=self.now(),
+                    registry_date=first_study.last_update_post_date,
+                    origin="backfill",
+                    snapshot_seq=first_seq,
                 )
             else:  # our first polled record is that registry version: say so (digests link versions)
                 s.execute(
@@ -414,8 +397,16 @@ class Backfiller:
                     }
                 ],
             )
-            if changes:
-                s.execute(insert(Event), _event_rows(nct, seq, changes, registry_date, now))
+            store.add_events(
+                s,
+                nct,
+                changes,
+                run_id=None,
+                now=now,
+                registry_date=registry_date,
+                origin="backfill",
+                snapshot_seq=seq,
+            )
             s.execute(
                 update(Backfill)
                 .where(Backfill.nct_id == nct)

@@ -327,21 +327,15 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
         session.execute(insert(StudyRow.__table__), new_rows)
 
     event_rows = [
-        {
-            "nct_id": w.study.nct_id,
-            "run_id": run_id,
-            "snapshot_seq": w.snapshot_seq,
-            "kind": c.kind.value,
-            "field": c.field,
-            "item_key": c.key,
-            "before": c.before,
-            "after": c.after,
-            "importance": c.importance,
-            "registry_date": w.study.last_update_post_date,
-            "detected_at": now,
-            "origin": w.origin,
-            "held": False,
-        }
+        event_row(
+            w.study.nct_id,
+            c,
+            run_id=run_id,
+            snapshot_seq=w.snapshot_seq,
+            registry_date=w.study.last_update_post_date,
+            now=now,
+            origin=w.origin,
+        )
         for w in writes
         for c in w.changes
     ]
@@ -356,6 +350,34 @@ def mark_merged(session: Session, old_id: str, new_id: str) -> None:
     )
 
 
+def event_row(
+    nct_id: str,
+    change: FieldChange,
+    *,
+    run_id: int | None,
+    snapshot_seq: int | None,
+    registry_date: str | None,
+    now: datetime,
+    origin: str,
+) -> dict[str, Any]:
+    """The events-table row for one change (every writer of events builds it here)."""
+    return {
+        "nct_id": nct_id,
+        "run_id": run_id,
+        "snapshot_seq": snapshot_seq,
+        "kind": change.kind.value,
+        "field": change.field,
+        "item_key": change.key,
+        "before": change.before,
+        "after": change.after,
+        "importance": change.importance,
+        "registry_date": registry_date,
+        "detected_at": now,
+        "origin": origin,
+        "held": False,
+    }
+
+
 def add_events(
     session: Session,
     nct_id: str,
@@ -365,26 +387,24 @@ def add_events(
     now: datetime,
     registry_date: str | None,
     origin: str = "poll",
+    snapshot_seq: int | None = None,
 ) -> None:
-    """Events that come with no new snapshot (a study left the registry, or was reclassified)."""
+    """Events written on their own: with no new snapshot (a study left the registry, or was
+    reclassified), or on a snapshot stored earlier (backfilled history)."""
+    if not changes:
+        return
     session.execute(
         insert(Event),
         [
-            {
-                "nct_id": nct_id,
-                "run_id": run_id,
-                "snapshot_seq": None,
-                "kind": c.kind.value,
-                "field": c.field,
-                "item_key": c.key,
-                "before": c.before,
-                "after": c.after,
-                "importance": c.importance,
-                "registry_date": registry_date,
-                "detected_at": now,
-                "origin": origin,
-                "held": False,
-            }
+            event_row(
+                nct_id,
+                c,
+                run_id=run_id,
+                snapshot_seq=snapshot_seq,
+                registry_date=registry_date,
+                now=now,
+                origin=origin,
+            )
             for c in changes
         ],
     )

@@ -1196,15 +1196,17 @@ def run(c: Context, show_jobs: bool) -> None:
 
     settings = c.settings
     logging.getLogger().setLevel(logging.DEBUG if c.debug else logging.INFO)
+    if not c.debug:  # the service's own log lines, not the migration runner's context chatter
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     with c.database() as database:
         service = Service(settings, database)
         if show_jobs:
             tz = settings.schedule.timezone
             for job, nxt in next_runs(settings, service.now()).items():
                 expr = getattr(settings.schedule, job)
-                click.echo(f"{job:<7} {expr:<22} next {nxt:%Y-%m-%d %H:%M %Z}" if nxt else f"{job:<7} {expr}")
+                click.echo(f"{job:<8} {expr:<22} next {nxt:%Y-%m-%d %H:%M %Z}" if nxt else f"{job:<8} {expr}")
             for job, due in service.missed():
-                click.echo(f"{job:<7} missed at {due:%Y-%m-%d %H:%M %Z}: would run at start")
+                click.echo(f"{job:<8} missed at {due:%Y-%m-%d %H:%M %Z}: would run at start")
             click.echo(f"(time zone {tz})")
             return
         click.echo(

@@ -360,7 +360,8 @@ def test_run_jobs_table(config: Path, capsys) -> None:  # type: ignore[no-untype
     code, out, _ = run(capsys, "--config", str(cfg), "run", "--jobs")
     assert code == 0
     assert (
-        out.startswith("poll    30 10 * * mon-fri")
-        and "digest  0 7 * * mon" in out
+        out.startswith("poll     30 10 * * mon-fri")
+        and "digest   0 7 * * mon" in out
+        and "backfill 0 12 * * mon-fri" in out
         and "America/New_York" in out
     )

@@ -976,11 +976,8 @@ def diff_command(
     n = len(comp.changes)
     head = f"{nct_id}: {old.describe()} -> {new.describe()}: "
     if old.seq == new.seq:
-        click.echo(
-            head + "the same version; nothing to compare"
-            if len(versions) > 1
-            else head + "only one version stored"
-        )
+        reason = "the same version; nothing to compare" if len(versions) > 1 else "only one version stored"
+        click.echo(head + reason)
         return
     click.echo(head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields"))
     for ch in comp.changes:

@@ -142,7 +142,7 @@ def test_sigterm_during_a_poll_stops_cleanly_and_leaves_a_consistent_database(
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[database]\npath = "{db_path}"\n[api]\nbase_url = "{api.base_url}"\nmin_interval_seconds = 0\n'
-        'page_size = 2\n[schedule]\ntimezone = "UTC"\npoll = "* * * * *"\nfull = ""\n'
+        'page_size = 2\n[schedule]\ntimezone = "UTC"\npoll = "* * * * *"\nfull = ""\nbackfill = ""\n'
         'misfire_grace_hours = 1.0\n[[queries]]\nname = "everything"\nterm = "ALL"\n'
     )
     for _ in range(6):  # every page is slow: the poll is still running when SIGTERM arrives

@@ -15,6 +15,7 @@ put the study on the review list.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
@@ -22,6 +23,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +38,24 @@ LABELS = ("in_scope", "modality", "targets", "cell_source", "platform", "product
 STRONG = ("interventions", "arms", "titles")
 MEDIUM = ("keywords", "conditions")
 WEAK = ("summary",)
+_SHORT_TEXT = 160  # texts up to this length are cached by Vocabulary.find
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-case ASCII word tokens: accents, hyphens, slashes and '+' become boundaries."""
-    text = unicodedata.normalize("NFKD", text)
-    out, word = [], []
-    for ch in text.casefold():
-        if ("a" <= ch <= "z") or ("0" <= ch <= "9"):
-            word.append(ch)
-        elif word and not unicodedata.combining(ch):
-            out.append("".join(word))
-            word = []
-    if word:
-        out.append("".join(word))
-    return out
+    """Lower-case ASCII word tokens: accents, hyphens, slashes and '+' become boundaries.
+
+    Accents are dropped, not boundaries ("Sjögren" is "sjogren"); any other character
+    that is not an ASCII letter or digit separates words. Most registry text is ASCII,
+    which skips the Unicode decomposition entirely.
+    """
+    if text.isascii():
+        return _WORD.findall(text.lower())
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    return _WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,7 @@ class Vocabulary:
                 lengths.append(len(phrase))
         for lengths in self.starts.values():
             lengths.sort(reverse=True)
+        self._find_short = functools.lru_cache(maxsize=8192)(self._find)
 
     def _add(self, term: str, kind: str, value: str) -> None:
         key = tuple(tokens(term))
@@ -203,24 +208,35 @@ class Vocabulary:
             raise UserError(f"cannot read the vocabulary {file}: {exc}") from None
         return cls(data, hashlib.sha256(raw).hexdigest()[:12])
 
-    def find(self, text: str) -> list[tuple[str, str, str]]:
-        """(kind, value, matched words) for every vocabulary phrase in `text`, longest match first."""
+    def find(self, text: str) -> tuple[tuple[str, str, str], ...]:
+        """(kind, value, matched words) for every vocabulary phrase in `text`, longest match first.
+
+        Short texts (condition and MeSH terms, keywords, intervention names, arm labels)
+        recur across thousands of records and are looked up once, in a bounded cache.
+        """
+        if len(text) <= _SHORT_TEXT:
+            return self._find_short(text)
+        return self._find(text)
+
+    def _find(self, text: str) -> tuple[tuple[str, str, str], ...]:
         toks = tokens(text)
+        n = len(toks)
         out: list[tuple[str, str, str]] = []
-        i, n = 0, len(toks)
-        while i < n:
-            step = 1
-            for length in self.starts.get(toks[i], ()):
+        resume = 0  # a match consumes its words: the next one starts after it
+        # Only words that begin some phrase are looked at; the scan for them runs in C.
+        for i in compress(range(n), map(self.starts.__contains__, toks)):
+            if i < resume:
+                continue
+            for length in self.starts[toks[i]]:
                 if i + length <= n:
                     key = tuple(toks[i : i + length])
                     hits = self.index.get(key)
                     if hits:
                         words = " ".join(key)
                         out += [(kind, value, words) for kind, value in hits]
-                        step = length
+                        resume = i + length
                         break
-            i += step
-        return out
+        return tuple(out)
 
 
 # -- overrides -------------------------------------------------------------------------

@@ -377,6 +377,20 @@ def test_bad_overrides_are_named(tmp_path: Path, text: str, message: str) -> Non
 def test_tokens_fold_case_accents_and_punctuation() -> None:
     assert tokens("Anti-CD19 CAR-T  (Sjögren's)") == ["anti", "cd19", "car", "t", "sjogren", "s"]
     assert Vocabulary.load().find("CD70 CAR-T")[0][1] == "CD70"
+    assert tokens("ＣＡＲ－Ｔ\u00a0ﬁbrosis x\u0301y") == ["car", "t", "fibrosis", "xy"]  # compatibility forms
+
+
+def test_a_phrase_is_found_the_same_in_short_and_long_text() -> None:
+    vocabulary = Vocabulary.load()
+    short = "Anti-CD19 CAR-T cells in systemic lupus erythematosus"
+    long = "Background. " * 40 + short
+    assert len(short) <= 160 < len(long)  # the short one is cached, the long one is not
+    assert vocabulary.find(short) == vocabulary.find(long) == vocabulary.find(short)
+    assert vocabulary.find(short) == (
+        ("target", "CD19", "anti cd19"),
+        ("modality", "CAR-T", "car t"),
+        ("indication", "SLE", "systemic lupus erythematosus"),
+    )
 
 
 # -- the watch queries reach every labelled study in scope ------------------------------------

@@ -25,9 +25,7 @@ PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 _TAG = re.compile(r"<[^>]{1,200}>")
-_WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_NEEDS_CLEANING = re.compile(r"[<&\\]|[^\S ]|  ")  # markup, escapes, or any spacing but single spaces
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -52,13 +50,15 @@ _CACHE = 8192
 
 
 def _clean(text: str) -> str | None:
-    if not _NEEDS_CLEANING.search(text):  # the common case: plain text
-        return text.strip() or None
+    # Each step only where it can change something; splitting and joining folds spacing
+    # (str.split and the regex \s agree on what whitespace is) in a third of a regex's time.
     if "<" in text:  # history versions carry HTML; strip tags before entities turn text into "tags"
         text = _TAG.sub(" ", text)
-    text = _MD_ESCAPE.sub(r"\1", html.unescape(text))
-    text = _WS.sub(" ", text).strip()
-    return text or None
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\" in text:
+        text = _MD_ESCAPE.sub(r"\1", text)
+    return " ".join(text.split()) or None
 
 
 _clean_short = functools.lru_cache(maxsize=_CACHE)(_clean)

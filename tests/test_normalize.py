@@ -99,6 +99,16 @@ def test_text_cleaning_undoes_markdown_escapes_entities_and_spacing() -> None:
     assert text_key("Sjögren's Syndrome") == text_key("sjogren s  syndrome")
 
 
+@pytest.mark.parametrize("length", [20, 400])  # short texts go through a cache, long ones do not
+def test_text_cleaning_is_the_same_for_short_and_long_text(length: int) -> None:
+    pad = "x" * length
+    # every kind of Unicode space folds to one; an escape written as an entity is still undone
+    assert clean_text(f"\u2003{pad}\u00a0\t\r\n a\u3000 b ") == f"{pad} a b"
+    assert clean_text(f"{pad} &#92;[CAR-T&#92;]") == f"{pad} [CAR-T]"
+    assert clean_text(f"{pad} <b>CD19</b>&amp;BCMA") == f"{pad} CD19 &BCMA"
+    assert clean_text(f"{pad} plain, single-spaced text") == f"{pad} plain, single-spaced text"
+
+
 def test_history_version_in_html_normalizes_like_the_v2_record() -> None:
     version = load_json("history_NCT04280705_v0.trajnovd.json")["study"]
     st = to_study(version)

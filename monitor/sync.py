@@ -38,6 +38,7 @@ from monitor.ctgov import ApiError, ApiNotFound, CtGovClient, Page
 from monitor.db import Database
 from monitor.diff import diff, new_study_change
 from monitor.domain import EventKind, FieldChange, PollSummary, Study
+from monitor.gc_pause import gc_paused
 from monitor.normalize import (
     RecordError,
     canonical_json,
@@ -411,7 +412,8 @@ class Syncer:
         """Compare and store one page in one transaction. Returns the ids it carried.
 
         A record whose bytes hash as before is not even normalized: that is most records
-        in a reconciliation or an overlapping incremental window.
+        in a reconciliation or an overlapping incremental window. The garbage collector
+        waits until the page is stored (monitor.gc_pause).
         """
         items: list[tuple[str, dict[str, Any]]] = []
         returned: set[str] = set()
@@ -426,7 +428,7 @@ class Syncer:
         if not items:
             return returned
         now = self.now()
-        with self.db.session() as s:
+        with gc_paused(), self.db.session() as s:
             current = store.load_current(s, [nct for nct, _ in items])
             untouched: list[str] = []
             pending: list[tuple[Study, bytes, str]] = []

@@ -6,7 +6,7 @@ Generates N realistic records (real registry records with new ids, titles, dates
 sites), serves them from the local API server in a separate process (so the server's
 work is not counted in our memory), then, each in a fresh process:
 
-- raw: download and JSON-parse every page with plain httpx (the ceiling);
+- raw: download every page with plain httpx and parse it as the client does (the ceiling);
 - sync: a first full `ctmonitor` poll into a new SQLite database (every record new: the
   worst case), then a no-change poll, then a forced full reconciliation of unchanged data
   (the weekly case);
@@ -94,6 +94,8 @@ def peak_rss_mb() -> float:
 def phase_raw(url: str) -> dict[str, Any]:
     import httpx
 
+    from monitor.ctgov import parse_json  # the client's own parser: the same work per byte
+
     params = {"pageSize": "1000", "fields": "|".join(DEFAULT_FIELDS), "query.term": "ALL"}
     n = requests = 0
     t0 = time.perf_counter()
@@ -101,7 +103,7 @@ def phase_raw(url: str) -> dict[str, Any]:
         token = None
         while True:
             q = dict(params, countTotal="true") if token is None else dict(params, pageToken=token)
-            body = json.loads(http.get("/api/v2/studies", params=q).content)
+            body = parse_json(http.get("/api/v2/studies", params=q).content)
             requests += 1
             n += len(body["studies"])
             token = body.get("nextPageToken")

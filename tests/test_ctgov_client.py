@@ -17,6 +17,7 @@ from monitor.ctgov import (
     CtGovClient,
     MalformedResponse,
     RetriesExhausted,
+    parse_json,
     parse_retry_after,
 )
 from tests.conftest import load_json, record
@@ -386,3 +387,22 @@ def test_history_version_returns_the_record_and_checks_it() -> None:
         )
         with pytest.raises(MalformedResponse, match="answered version 0"):
             c.history_version("NCT04280705", 1)
+
+
+@respx.mock
+def test_a_lone_surrogate_escape_in_a_record_is_replaced_not_fatal() -> None:
+    # The standard JSON parser accepts "\ud800"; such a string cannot be stored as UTF-8,
+    # and a strict parser would refuse the whole page on every poll.
+    body = json.dumps({"studies": [record("NCT00973089")], "totalCount": 1})
+    title = json.dumps(record("NCT00973089")["protocolSection"]["identificationModule"]["briefTitle"])
+    body = body.replace(title, title[:-1] + '\\ud800 \\ud83d\\ude00"', 1)
+    respx.get(STUDIES).mock(
+        return_value=httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+    )
+    with client(Sleeps()) as api:
+        (first,) = list(api.iter_pages({}))
+    got = first.studies[0]["protocolSection"]["identificationModule"]["briefTitle"]
+    assert got.endswith("\ufffd \U0001f600")  # the lone half replaced, the valid pair kept
+    assert parse_json(json.dumps({"a": [1.5, None, "é"]}).encode()) == {"a": [1.5, None, "é"]}
+    with pytest.raises(ValueError):
+        parse_json(b'{"studies": [')

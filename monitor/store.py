@@ -7,6 +7,7 @@ tens of thousands of studies must keep pace with the download.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,8 +60,14 @@ class StudyWrite:
 _ZSTD_LEVEL = 3
 
 
+_compressors = threading.local()  # a compressor is reused, but not shared between threads
+
+
 def compress(raw_json: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw_json)
+    compressor = getattr(_compressors, "zstd", None)
+    if compressor is None:
+        compressor = _compressors.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    return compressor.compress(raw_json)
 
 
 def decompress(blob: bytes) -> Any:

@@ -10,7 +10,9 @@ work is not counted in our memory), then, each in a fresh process:
 - sync: a first full `ctmonitor` poll into a new SQLite database (every record new: the
   worst case), then a no-change poll, then a forced full reconciliation of unchanged data
   (the weekly case);
-- sync at N/4, to show that peak memory does not grow with N.
+- sync at N/4, to show that peak memory does not grow with N;
+- stages: the CPU cost of each step of storing one new record (parse, serialize, hash,
+  normalize, classify, compress, store), to show where a first sync's time goes.
 
 Targets (issue 2): full sync at least half the raw baseline's speed; peak memory flat in
 N; a no-change poll of one request.
@@ -152,6 +154,62 @@ def phase_sync(url: str) -> dict[str, Any]:
     }
 
 
+def phase_stages(n: int = 3000) -> dict[str, float]:
+    """CPU microseconds per new record for each step of a first sync, on one core.
+
+    The same functions the sync calls, on the same generated records as the server
+    sends them (`fields`-projected), timed one step at a time.
+    """
+    from datetime import datetime
+
+    import orjson
+
+    from monitor import store
+    from monitor.classify import Classifier
+    from monitor.ctgov import parse_json
+    from monitor.db import open_database
+    from monitor.diff import new_study_change
+    from monitor.localapi import _project
+    from monitor.normalize import content_hash, raw_hash, raw_json, to_study
+
+    records = [_project(r, list(DEFAULT_FIELDS)) for r in generate(n, seed=11)]
+    classifier = Classifier()
+    out: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, items: list[Any]) -> list[Any]:
+        t0 = time.process_time()
+        result = [fn(x) for x in items]
+        out[name] = (time.process_time() - t0) / n * 1e6
+        return result
+
+    pages = [orjson.dumps({"studies": records[i : i + 1000]}) for i in range(0, n, 1000)]
+    timed("parse", parse_json, pages)
+    blobs = timed("serialize", raw_json, records)
+    hashes = timed("raw hash", raw_hash, blobs)
+    studies = timed("normalize", to_study, records)
+    chashes = timed("content hash", content_hash, studies)
+    labels = timed("classify", classifier.classify, studies)
+    timed("compress", store.compress, blobs)
+    writes = [
+        store.StudyWrite(
+            st, blob, rh, ch, True, is_new=True, snapshot_seq=1,
+            changes=[new_study_change(st, lab)],
+            classification=store.classification_values(lab, classifier.version),
+        )
+        for st, blob, rh, ch, lab in zip(studies, blobs, hashes, chashes, labels, strict=True)
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/stages.db", auto_upgrade=True)
+        now = datetime(2026, 11, 2, 9, 0)
+        t0 = time.process_time()
+        for i in range(0, n, 1000):
+            with db.session() as s:
+                store.write_batch(s, writes[i : i + 1000], run_id=None, now=now)
+        out["store"] = (time.process_time() - t0) / n * 1e6 - out["compress"]
+        db.dispose()
+    return out
+
+
 def run_phase(phase: str, url: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--url", url], capture_output=True, text=True, check=True
@@ -162,11 +220,12 @@ def run_phase(phase: str, url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000, help="records to generate (default 20000)")
-    parser.add_argument("--phase", choices=["raw", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["raw", "sync", "stages"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(phase_raw(args.url) if args.phase == "raw" else phase_sync(args.url)))
+        phases = {"raw": phase_raw, "sync": phase_sync, "stages": lambda _url: phase_stages()}
+        print(json.dumps(phases[args.phase](args.url)))
         return
 
     results = {}
@@ -182,6 +241,7 @@ def main() -> None:
         finally:
             server.terminate()
 
+    stages = run_phase("stages", "")
     raw, sync, small = results["raw"], results[args.n], results[args.n // 4]
     raw_rate, sync_rate = raw["records"] / raw["seconds"], sync["records"] / sync["seconds"]
     print(f"records                         {args.n}")
@@ -198,6 +258,12 @@ def main() -> None:
     print(
         f"full reconciliation, no change  {recon_rate:10.0f} records/s  ({sync['recon_seconds']:.2f}s, "
         f"{sync['recon_events']} events; / raw {recon_rate / raw_rate:.2f})"
+    )
+    per_record = sum(stages.values())
+    print(
+        f"one new record, one core        {per_record:10.0f} us CPU  ("
+        + ", ".join(f"{name} {us:.0f}" for name, us in stages.items())
+        + f"); the 0.50 target allows {2e6 / raw_rate:.0f} us of wall time"
     )
     print(f"peak RSS, sync of {args.n // 4:<6}        {small['peak_rss_mb']:10.1f} MB")
     print(f"peak RSS, sync of {args.n:<6}        {sync['peak_rss_mb']:10.1f} MB  (target: flat in N)")

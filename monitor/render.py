@@ -20,9 +20,9 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from monitor.digest import Digest
+from monitor.paths import resource_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
+TEMPLATES_DIR = resource_dir("templates")
 
 _TONES = {
     "Now recruiting": "tag-good",

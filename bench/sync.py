@@ -11,6 +11,8 @@ work is not counted in our memory), then, each in a fresh process:
   worst case), then a no-change poll, then a forced full reconciliation of unchanged data
   (the weekly case);
 - sync at N/4, to show that peak memory does not grow with N;
+- raw and sync at N/4 paced as against the real registry (one request a second, the
+  client's default): what a first sync costs in practice;
 - stages: the CPU cost of each step of storing one new record (parse, serialize, hash,
   normalize, classify, compress, store), to show where a first sync's time goes.
 
@@ -49,6 +51,7 @@ CITIES = [
     ("Toronto", "Canada"),
     ("Philadelphia", "United States"),
 ]
+PACE = 1.0  # seconds between requests: the registry's robots.txt Crawl-delay, the client's default
 STATUSES = ["RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED"]
 
 
@@ -93,7 +96,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase_raw(url: str) -> dict[str, Any]:
+def phase_raw(url: str, interval: float = 0.0) -> dict[str, Any]:
+    """Download and parse every page; with `interval`, at most one request per that many seconds."""
     import httpx
 
     from monitor.ctgov import parse_json  # the client's own parser: the same work per byte
@@ -103,7 +107,11 @@ def phase_raw(url: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     with httpx.Client(base_url=url, timeout=120) as http:
         token = None
+        last = None
         while True:
+            if interval and last is not None:
+                time.sleep(max(0.0, last + interval - time.perf_counter()))
+            last = time.perf_counter()
             q = dict(params, countTotal="true") if token is None else dict(params, pageToken=token)
             body = parse_json(http.get("/api/v2/studies", params=q).content)
             requests += 1
@@ -115,14 +123,15 @@ def phase_raw(url: str) -> dict[str, Any]:
     return {"records": n, "seconds": seconds, "requests": requests, "peak_rss_mb": peak_rss_mb()}
 
 
-def phase_sync(url: str) -> dict[str, Any]:
+def phase_sync(url: str, interval: float = 0.0) -> dict[str, Any]:
+    """A first full sync; unpaced, then also a no-change poll and a full reconciliation."""
     from monitor.ctgov import CtGovClient
     from monitor.db import open_database
     from monitor.sync import Syncer
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            api=ApiSettings(base_url=url, min_interval_seconds=0, timeout_seconds=120),
+            api=ApiSettings(base_url=url, min_interval_seconds=interval, timeout_seconds=120),
             queries=[QuerySettings(name="all", term="ALL")],
         )
         db = open_database(f"sqlite:///{tmp}/bench.db", auto_upgrade=True)
@@ -132,6 +141,10 @@ def phase_sync(url: str) -> dict[str, Any]:
             full = syncer.poll()
             seconds = time.perf_counter() - t0
             rss = peak_rss_mb()
+            if interval:
+                db.dispose()
+                assert full.outcome == "ok", full.error
+                return {"records": full.fetched, "seconds": seconds, "requests": full.requests}
             t1 = time.perf_counter()
             again = syncer.poll()
             again_seconds = time.perf_counter() - t1
@@ -210,9 +223,12 @@ def phase_stages(n: int = 3000) -> dict[str, float]:
     return out
 
 
-def run_phase(phase: str, url: str) -> dict[str, Any]:
+def run_phase(phase: str, url: str, interval: float = 0.0) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--url", url], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--phase", phase, "--url", url, "--interval", str(interval)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -222,10 +238,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="records to generate (default 20000)")
     parser.add_argument("--phase", choices=["raw", "sync", "stages"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--interval", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        phases = {"raw": phase_raw, "sync": phase_sync, "stages": lambda _url: phase_stages()}
-        print(json.dumps(phases[args.phase](args.url)))
+        phases = {"raw": phase_raw, "sync": phase_sync, "stages": lambda _url, _interval: phase_stages()}
+        print(json.dumps(phases[args.phase](args.url, args.interval)))
         return
 
     results = {}
@@ -237,6 +254,9 @@ def main() -> None:
         try:
             if n == args.n:
                 results["raw"] = run_phase("raw", url)
+            else:  # the registry's pacing: one request a second (the client's default)
+                results["paced raw"] = run_phase("raw", url, PACE)
+                results["paced sync"] = run_phase("sync", url, PACE)
             results[n] = run_phase("sync", url)
         finally:
             server.terminate()
@@ -264,6 +284,12 @@ def main() -> None:
         f"one new record, one core        {per_record:10.0f} us CPU  ("
         + ", ".join(f"{name} {us:.0f}" for name, us in stages.items())
         + f"); the 0.50 target allows {2e6 / raw_rate:.0f} us of wall time"
+    )
+    paced_raw, paced_sync = results["paced raw"], results["paced sync"]
+    print(
+        f"paced at {PACE:g} request/s, {args.n // 4} new  raw {paced_raw['seconds']:.1f}s "
+        f"({paced_raw['requests']} requests), sync {paced_sync['seconds']:.1f}s "
+        f"({paced_sync['requests']} requests): sync / raw {paced_raw['seconds'] / paced_sync['seconds']:.2f}"
     )
     print(f"peak RSS, sync of {args.n // 4:<6}        {small['peak_rss_mb']:10.1f} MB")
     print(f"peak RSS, sync of {args.n:<6}        {sync['peak_rss_mb']:10.1f} MB  (target: flat in N)")

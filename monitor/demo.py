@@ -6,7 +6,8 @@ them with the default watch queries from config.toml, then moves the registry a 
 days forward with the kind of changes users care about (a study opens recruitment, one
 is suspended with a reason, one adds sites, a new study is registered) and polls again.
 Same code paths as the service: its jobs (`Service.run_job`) over the real HTTP client,
-with mail delivered into out/mail/; then the weekly digest and a report land in out/.
+with mail delivered into out/mail/; then one study's registry history is backfilled (as
+`ctmonitor backfill NCT...` does), and the weekly digest and a report land in out/.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 from monitor import delivery, store
 from monitor import report as reporting
+from monitor.backfill import Backfiller
 from monitor.config import ApiSettings, Settings, SubscriberSettings, load_settings
+from monitor.ctgov import CtGovClient
 from monitor.db import open_database
 from monitor.describe import KIND_LABELS, change_text
 from monitor.filters import StudyFilter
@@ -32,6 +35,7 @@ from monitor.store import list_events, list_studies
 
 DATA = Path(__file__).parent / "data" / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
+HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
 
 
 def _status(raw: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +108,44 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
     records.append(newcomer)
     done.append(f"{NEW_STUDY_ID} is registered")
     return done
+
+
+def demo_history(record: dict[str, Any]) -> dict[str, Any]:
+    """A made-up registry history for one demo record, in the shape the registry's
+    history endpoints answer (see `monitor.localapi.load_histories`): registered not yet
+    recruiting, then recruiting at its site, then the record as polled (version 2), so
+    that the demo can show `ctmonitor backfill` and a timeline that starts before our
+    first poll. Only the earlier versions are invented; the last one is the record."""
+    v2 = copy.deepcopy(record)
+    v1 = copy.deepcopy(record)
+    ps = v1["protocolSection"]
+    ps["statusModule"]["overallStatus"] = "RECRUITING"
+    ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2023-05-18", "type": "ACTUAL"}
+    ps["designModule"]["enrollmentInfo"] = {"count": 12, "type": "ESTIMATED"}
+    v0 = copy.deepcopy(v1)
+    ps = v0["protocolSection"]
+    ps["statusModule"]["overallStatus"] = "NOT_YET_RECRUITING"
+    ps["statusModule"]["startDateStruct"] = {"date": "2023-04", "type": "ESTIMATED"}
+    ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2023-03-10", "type": "ACTUAL"}
+    ps.pop("contactsLocationsModule", None)
+    submitted = ["2023-03-08", "2023-05-15", _status(v2)["lastUpdatePostDateStruct"]["date"]]
+    versions = [v0, v1, v2]
+    index = {
+        "changes": [
+            {
+                "version": n,
+                "date": submitted[n],
+                "status": _status(body)["overallStatus"],
+                "studyType": body["protocolSection"]["designModule"].get("studyType"),
+                "moduleLabels": [] if n == 0 else ["Study Status", "Study Design"],
+            }
+            for n, body in enumerate(versions)
+        ]
+    }
+    return {
+        "index": index,
+        "versions": {n: {"studyVersion": n, "study": body} for n, body in enumerate(versions)},
+    }
 
 
 DEMO_READER = SubscriberSettings(name="demo-reader", email="reader@example.org")
@@ -187,6 +229,22 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
             for c in result["changes"]:
                 echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
 
+            # One study's history from before our first poll, as `ctmonitor backfill NCT...` fetches it.
+            tracked_record = next(r for r in records if _ident(r)["nctId"] == HISTORY_STUDY_ID)
+            registry.histories[HISTORY_STUDY_ID] = demo_history(tracked_record)
+            with CtGovClient(settings.api) as client:
+                filled = Backfiller(database, client, now=clock).run([HISTORY_STUDY_ID])
+            result["backfill"] = {
+                "nct_id": HISTORY_STUDY_ID,
+                "ok": filled.ok,
+                "versions_stored": filled.versions,
+                "events": filled.events,
+            }
+            echo(
+                f"Backfilled the registry's own history of {HISTORY_STUDY_ID} (made up for the demo): "
+                f"{filled.versions} versions stored, {filled.events} changes from before our first poll."
+            )
+
             clock.t = datetime(2026, 11, 23, 12, 0)  # the next Monday's digest
             before = len(mailer.sent)
             service.run_job("digest")
@@ -216,6 +274,7 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
             f"A study's timeline and last diff: CTMONITOR_DATABASE_URL=sqlite:///{db_file} "
             f"ctmonitor history {nct}; ... ctmonitor diff {nct}"
         )
+    echo(f"A timeline that starts before our first poll: ... ctmonitor history {HISTORY_STUDY_ID}")
     result["digests"] = [str(p) for p in mailer.sent]
     return result
 

@@ -35,3 +35,28 @@ def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
     # Run again into the same folder: a fresh start, same outcome.
     again = run_demo(out, echo=lambda _: None)
     assert len(again["digests"]) == 2
+
+
+def test_demo_backfills_one_history_without_touching_the_digest(tmp_path: Path) -> None:
+    from monitor import store
+    from monitor.db import open_database
+    from monitor.demo import HISTORY_STUDY_ID
+
+    result = run_demo(tmp_path / "out", echo=lambda _: None)
+    assert result["backfill"] == {
+        "nct_id": HISTORY_STUDY_ID,
+        "ok": True,
+        "versions_stored": 3,
+        "events": 5,
+    }
+    database = open_database(f"sqlite:///{tmp_path / 'out' / 'demo.db'}", auto_upgrade=False)
+    try:
+        with database.session() as s:
+            events = store.list_events(s, nct_id=HISTORY_STUDY_ID)
+    finally:
+        database.dispose()
+    statuses = [(e.before["status"], e.after["status"]) for e in events if e.kind == "status_change"]
+    assert statuses == [("NOT_YET_RECRUITING", "RECRUITING"), ("RECRUITING", "ACTIVE_NOT_RECRUITING")]
+    assert all(e.origin == "backfill" for e in events if e.kind != "new_study")
+    # Backfilled changes are history, not news: the weekly digest does not list them.
+    assert HISTORY_STUDY_ID not in (tmp_path / "out" / "digest.txt").read_text()

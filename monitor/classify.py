@@ -15,14 +15,13 @@ put the study on the review list.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -191,7 +190,7 @@ class Vocabulary:
                 lengths.append(len(phrase))
         for lengths in self.starts.values():
             lengths.sort(reverse=True)
-        self._find_short = functools.lru_cache(maxsize=8192)(self._find)
+        self._find_short = lru_cache(maxsize=8192)(self._find)
 
     def _add(self, term: str, kind: str, value: str) -> None:
         key = tuple(tokens(term))

@@ -165,16 +165,33 @@ def _dedupe_keys(keys: list[str]) -> list[str]:
     return out
 
 
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _place(
+    facility: str | None, city: str | None, state: str | None, country: str | None
+) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """A site's key and cleaned parts. The same hospitals recur across many records (and
+    a large study lists hundreds of sites), so each place is cleaned once."""
+    parts = (clean_text(facility), clean_text(city), clean_text(state), clean_text(country))
+    return (" | ".join([text_key(p) for p in parts]), *parts)
+
+
 def _sites(module: Any) -> tuple[Site, ...]:
     rows = []
     for loc in _list(_get(module, "locations")):
         if not isinstance(loc, dict):
             continue
-        facility, city = clean_text(loc.get("facility")), clean_text(loc.get("city"))
-        state, country = clean_text(loc.get("state")), clean_text(loc.get("country"))
+        place = _place(
+            _text_or_none(loc.get("facility")),
+            _text_or_none(loc.get("city")),
+            _text_or_none(loc.get("state")),
+            _text_or_none(loc.get("country")),
+        )
         status = loc.get("status")
-        key = " | ".join(text_key(p) for p in (facility, city, state, country))
-        rows.append((key, facility, city, state, country, str(status).upper() if status else None))
+        rows.append((*place, str(status).upper() if status else None))
     rows.sort(key=lambda r: r[0])
     keys = _dedupe_keys([r[0] for r in rows])
     return tuple(Site(k, *r[1:]) for k, r in zip(keys, rows, strict=True))

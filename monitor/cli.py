@@ -867,17 +867,23 @@ def _history_text(h: dict[str, Any]) -> list[str]:
         lines.append(f"Registry history: {bf['status']}" + (f" ({bf['note']})" if bf["note"] else "") + ".")
     lines += ["", click.style("Status", bold=True)]
     width = max([len(status_label(p["status"])) for p in h["statuses"]] + [10])
+    rows = []
     for p in h["statuses"]:
+        # A first status seen after the registration held by that date; it may be older.
+        since, at_least = ("since", "") if p["began_known"] else ("by   ", "≥")
         if p["days"] is None:
             span = ""
         elif p["ended"]:
-            span = f"{p['days']} days"
+            span = f"{at_least}{p['days']} days"
         else:
-            span = f"{p['days']} days so far"
+            span = f"{at_least}{p['days']} days so far"
         source = {"backfill": "registry history", "registry-list": "registry version list"}.get(
             p["source"], "our poll"
         )
-        lines.append(f"  since {p['began']}  {status_label(p['status']):<{width}}  {span:<15} ({source})")
+        rows.append((since, p["began"], status_label(p["status"]), span, source))
+    span_width = max([len(r[3]) for r in rows] + [15])
+    for since, began, label, span, source in rows:
+        lines.append(f"  {since} {began}  {label:<{width}}  {span:<{span_width}} ({source})")
     lines += ["", click.style("Changes, oldest first", bold=True) + "  (R: registry history, P: our polls)"]
     if not h["changes"]:
         lines.append("  none recorded")

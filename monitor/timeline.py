@@ -78,12 +78,16 @@ class StatusPeriod:
     ended: str | None  # None: still the status today
     days: int | None  # how long it lasted (so far, for the current one)
     source: str  # poll | backfill | registry-list
+    # False for a first status seen on a version later than the registration: it held by
+    # `began`, and may have begun long before (then `days` is a lower bound).
+    began_known: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "label": status_label(self.status),
             "began": self.began,
+            "began_known": self.began_known,
             "ended": self.ended,
             "days": self.days,
             "source": self.source,
@@ -149,9 +153,12 @@ def status_periods(
     stored, so it is not allowed to move a date the stored versions already give.
     """
     fetched = {v.registry_version for v in versions if v.origin == "backfill"}
-    points: list[tuple[str, str | None, str]] = [(v.when, v.study.overall_status, v.origin) for v in versions]
+    # (date, status, source, registry version): version 0 is the registration
+    points: list[tuple[str, str | None, str, int | None]] = [
+        (v.when, v.study.overall_status, v.origin, v.registry_version) for v in versions
+    ]
     listed = sorted(
-        (str(item["date"]), item.get("status"))
+        (str(item["date"]), item.get("status"), item.get("version"))
         for item in registry_list or ()
         if item.get("version") not in fetched and item.get("date") and _DATE.match(str(item["date"]))
     )
@@ -164,20 +171,20 @@ def status_periods(
         last = versions[-1]
         bounds.append((last.when, None, {last.study.overall_status}))
     for lo, hi, seen in bounds:
-        gap = [(d, st) for d, st in listed if (lo is None or d > lo) and (hi is None or d < hi)]
-        if any(st not in seen for _, st in gap):
-            points += [(d, st, "registry-list") for d, st in gap]
+        gap = [(d, st, n) for d, st, n in listed if (lo is None or d > lo) and (hi is None or d < hi)]
+        if any(st not in seen for _, st, _ in gap):
+            points += [(d, st, "registry-list", n) for d, st, n in gap]
     points.sort(key=lambda p: p[0])
 
-    starts: list[tuple[str, str | None, str]] = []
-    for when, status, source in points:
-        if not starts or starts[-1][1] != status:
-            starts.append((when, status, source))
+    starts: list[tuple[str, str | None, str, int | None]] = []
+    for point in points:
+        if not starts or starts[-1][1] != point[1]:
+            starts.append(point)
     out = []
-    for i, (when, status, source) in enumerate(starts):
+    for i, (when, status, source, number) in enumerate(starts):
         ended = starts[i + 1][0] if i + 1 < len(starts) else None
         days = _days(when, ended or today.isoformat())
-        out.append(StatusPeriod(status, when, ended, days, source))
+        out.append(StatusPeriod(status, when, ended, days, source, began_known=i > 0 or number == 0))
     return out
 
 

@@ -57,6 +57,27 @@ def test_status_periods_begin_on_registry_dates_and_last_until_the_next() -> Non
     ]
 
 
+def test_a_first_status_seen_after_the_registration_has_an_open_start() -> None:
+    """Without the registry's history, the status our first poll saw held by that date and
+    may be years older: the timeline must not present that date as when it began."""
+    polled = [
+        version(1, "poll", None, "2024-06-20", "RECRUITING"),
+        version(2, "poll", None, "2025-10-29", "ACTIVE_NOT_RECRUITING"),
+    ]
+    periods = timeline.status_periods(polled, None, date(2025, 11, 8))
+    assert [(p.status, p.began_known) for p in periods] == [
+        ("RECRUITING", False),  # by 2024-06-20, for at least 496 days
+        ("ACTIVE_NOT_RECRUITING", True),  # posted 2025-10-29: a known change
+    ]
+    assert periods[0].to_json()["began_known"] is False
+    # A first poll that the backfill linked to registry version 0 saw the registration itself.
+    registered = [version(1, "poll", 0, "2024-06-20", "RECRUITING")]
+    assert timeline.status_periods(registered, None, date(2025, 11, 8))[0].began_known is True
+    # Backfilled from version 0: every start is a registry date.
+    backfilled = [version(-1_000_000, "backfill", 0, "2023-07-11", "RECRUITING"), *polled]
+    assert all(p.began_known for p in timeline.status_periods(backfilled, None, date(2025, 11, 8)))
+
+
 def test_a_status_published_between_two_polls_comes_from_the_registry_version_list() -> None:
     """Suspended for three weeks between two weekly polls: our snapshots never saw it, the
     registry's version list (kept by backfill) did."""
@@ -191,6 +212,17 @@ def test_history_command(polled: str, capsys: pytest.CaptureFixture[str]) -> Non
         "Versions (for `ctmonitor diff --from/--to`): r0 2023-07-11 · r1 2023-10-04 · #1 2023-10-04 · #2"
         in out
     )
+
+
+def test_history_of_a_study_not_backfilled_does_not_date_its_first_status(
+    polled: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", polled, "history", "NCT04561557"]) == 0
+    out = capsys.readouterr().out
+    assert "not backfilled yet" in out
+    first = out[out.index("Status\n") :].splitlines()[1]
+    # held by the date of the first version we polled, for at least that long; maybe longer
+    assert first.startswith("  by    20") and "≥" in first and first.endswith("(our poll)")
 
 
 def test_history_json(polled: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -162,8 +162,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _without_surrogates(value: Any) -> Any:
+    """What orjson would have made of the standard parser's result, minus the surrogates."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return float(value)  # as orjson reads it; it cannot write such an int back
     if isinstance(value, list):
         return [_without_surrogates(v) for v in value]
     if isinstance(value, dict):

@@ -396,6 +396,7 @@ def test_a_lone_surrogate_escape_in_a_record_is_replaced_not_fatal() -> None:
     body = json.dumps({"studies": [record("NCT00973089")], "totalCount": 1})
     title = json.dumps(record("NCT00973089")["protocolSection"]["identificationModule"]["briefTitle"])
     body = body.replace(title, title[:-1] + '\\ud800 \\ud83d\\ude00"', 1)
+    body = body.replace('"totalCount": 1', '"totalCount": 1, "huge": 123456789012345678901234567890', 1)
     respx.get(STUDIES).mock(
         return_value=httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
     )
@@ -403,6 +404,7 @@ def test_a_lone_surrogate_escape_in_a_record_is_replaced_not_fatal() -> None:
         (first,) = list(api.iter_pages({}))
     got = first.studies[0]["protocolSection"]["identificationModule"]["briefTitle"]
     assert got.endswith("\ufffd \U0001f600")  # the lone half replaced, the valid pair kept
+    assert parse_json(body.encode())["huge"] == 1.2345678901234568e29  # as orjson reads it
     assert parse_json(json.dumps({"a": [1.5, None, "é"]}).encode()) == {"a": [1.5, None, "é"]}
     with pytest.raises(ValueError):
         parse_json(b'{"studies": [')

@@ -108,15 +108,20 @@ def _list(value: Any) -> list[Any]:
 def _partial_date(struct: Any) -> PartialDate | None:
     if not isinstance(struct, dict):
         return None
-    raw = struct.get("date")
+    raw, kind = struct.get("date"), struct.get("type")
     if not raw:
         return None
-    value = str(raw).strip()
+    return _date(str(raw), str(kind) if kind else None)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _date(raw: str, kind: str | None) -> PartialDate:
+    """Dates recur across records (a few thousand days in all): each is read once."""
+    value = raw.strip()
     if not _DATE.match(value):
         # Keep what the registry wrote rather than guess; it still compares as text.
         value = clean_text(value) or value
-    kind = struct.get("type")
-    return PartialDate(date=value, type=str(kind).upper() if kind else None)
+    return PartialDate(date=value, type=kind.upper() if kind else None)
 
 
 def _full_date(struct: Any) -> str | None:

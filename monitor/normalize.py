@@ -212,19 +212,17 @@ def _interventions(module: Any) -> tuple[Intervention, ...]:
             continue
         kind = iv.get("type")
         rows.append(
-            Intervention(
-                key=text_key(name),
-                type=str(kind).upper() if kind else None,
-                name=name,
-                other_names=_unique(_list(iv.get("otherNames"))),
-                description=clean_text(iv.get("description")),
+            (
+                text_key(name),
+                str(kind).upper() if kind else None,
+                name,
+                _unique(_list(iv.get("otherNames"))),
+                clean_text(iv.get("description")),
             )
         )
-    rows.sort(key=lambda r: r.key)
-    keys = _dedupe_keys([r.key for r in rows])
-    return tuple(
-        Intervention(k, r.type, r.name, r.other_names, r.description) for k, r in zip(keys, rows, strict=True)
-    )
+    rows.sort(key=lambda r: r[0])
+    keys = _dedupe_keys([r[0] for r in rows])
+    return tuple(Intervention(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
 
 
 def _arms(module: Any) -> tuple[Arm, ...]:
@@ -237,19 +235,17 @@ def _arms(module: Any) -> tuple[Arm, ...]:
             continue
         kind = arm.get("type")
         rows.append(
-            Arm(
-                key=text_key(label),
-                label=label,
-                type=str(kind).upper() if kind else None,
-                description=clean_text(arm.get("description")),
-                intervention_names=_unique(_list(arm.get("interventionNames"))),
+            (
+                text_key(label),
+                label,
+                str(kind).upper() if kind else None,
+                clean_text(arm.get("description")),
+                _unique(_list(arm.get("interventionNames"))),
             )
         )
-    rows.sort(key=lambda r: r.key)
-    keys = _dedupe_keys([r.key for r in rows])
-    return tuple(
-        Arm(k, r.label, r.type, r.description, r.intervention_names) for k, r in zip(keys, rows, strict=True)
-    )
+    rows.sort(key=lambda r: r[0])
+    keys = _dedupe_keys([r[0] for r in rows])
+    return tuple(Arm(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
 
 
 def nct_id_of(raw: Any) -> str:

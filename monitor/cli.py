@@ -903,9 +903,11 @@ def _history_text(h: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
-    """A study's timeline: every status with the date it began and how long it lasted,
-    then every tracked change, oldest first, marked as seen by our polls (P) or taken
-    from the registry's own history (R, see `ctmonitor backfill`).
+    """A study's timeline: every status with the date it began and how long it lasted
+    (a first status seen after the registration shows "by" the date we first saw it
+    and "at least" so many days), then every tracked change, oldest first, marked as
+    seen by our polls (P) or taken from the registry's own history (R, see
+    `ctmonitor backfill`).
 
     \b
     Example:

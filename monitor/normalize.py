@@ -13,12 +13,14 @@ import hashlib
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 
 from monitor.domain import Arm, Intervention, MeshTerm, PartialDate, Site, Study
+
+T = TypeVar("T")
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
@@ -170,6 +172,13 @@ def _dedupe_keys(keys: list[str]) -> list[str]:
     return out
 
 
+def _keyed(rows: list[tuple[Any, ...]], cls: Callable[..., T]) -> tuple[T, ...]:
+    """Items sorted by key (each row's first field), keys made unique, built once."""
+    rows.sort(key=lambda r: r[0])
+    keys = _dedupe_keys([r[0] for r in rows])
+    return tuple(cls(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
+
+
 def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -197,9 +206,7 @@ def _sites(module: Any) -> tuple[Site, ...]:
         )
         status = loc.get("status")
         rows.append((*place, str(status).upper() if status else None))
-    rows.sort(key=lambda r: r[0])
-    keys = _dedupe_keys([r[0] for r in rows])
-    return tuple(Site(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
+    return _keyed(rows, Site)
 
 
 def _interventions(module: Any) -> tuple[Intervention, ...]:
@@ -220,9 +227,7 @@ def _interventions(module: Any) -> tuple[Intervention, ...]:
                 clean_text(iv.get("description")),
             )
         )
-    rows.sort(key=lambda r: r[0])
-    keys = _dedupe_keys([r[0] for r in rows])
-    return tuple(Intervention(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
+    return _keyed(rows, Intervention)
 
 
 def _arms(module: Any) -> tuple[Arm, ...]:
@@ -243,9 +248,7 @@ def _arms(module: Any) -> tuple[Arm, ...]:
                 _unique(_list(arm.get("interventionNames"))),
             )
         )
-    rows.sort(key=lambda r: r[0])
-    keys = _dedupe_keys([r[0] for r in rows])
-    return tuple(Arm(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
+    return _keyed(rows, Arm)
 
 
 def nct_id_of(raw: Any) -> str:

@@ -24,7 +24,7 @@ import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from monitor.config import ApiSettings
-from monitor.gc_pause import gc_paused
+from monitor.gc_relax import gc_relaxed
 from monitor.normalize import RecordError, nct_id_of
 
 STUDIES = "/api/v2/studies"
@@ -145,12 +145,12 @@ def parse_json(content: bytes) -> Any:
     """A response body as Python objects.
 
     A page holds a thousand records: orjson parses it in about half the standard
-    library's time, with the garbage collector paused (see monitor.gc_pause). orjson
+    library's time, with the garbage collector relaxed (see monitor.gc_relax). orjson
     refuses what the standard library accepts: a lone surrogate escape (a record with
     one would otherwise fail every poll) is read by the standard parser and replaced
     with U+FFFD, so that the record can be stored as UTF-8.
     """
-    with gc_paused():
+    with gc_relaxed():
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError:

@@ -38,7 +38,7 @@ from monitor.ctgov import ApiError, ApiNotFound, CtGovClient, Page
 from monitor.db import Database
 from monitor.diff import diff, new_study_change
 from monitor.domain import EventKind, FieldChange, PollSummary, Study
-from monitor.gc_pause import gc_paused
+from monitor.gc_relax import gc_relaxed
 from monitor.normalize import (
     RecordError,
     canonical_json,
@@ -235,8 +235,9 @@ class Syncer:
 
     def poll(self, *, full: bool = False) -> PollSummary:
         """Run one poll. Raises locking.LockBusy if another writer is active; any other
-        failure is recorded on the run and returned in the summary."""
-        with locking.exclusive(self.db.engine):
+        failure is recorded on the run and returned in the summary. The garbage collector
+        is relaxed for the poll's span (monitor.gc_relax)."""
+        with locking.exclusive(self.db.engine), gc_relaxed():
             return self._poll_locked(full=full)
 
     def _poll_locked(self, *, full: bool) -> PollSummary:
@@ -412,8 +413,7 @@ class Syncer:
         """Compare and store one page in one transaction. Returns the ids it carried.
 
         A record whose bytes hash as before is not even normalized: that is most records
-        in a reconciliation or an overlapping incremental window. The garbage collector
-        waits until the page is stored (monitor.gc_pause).
+        in a reconciliation or an overlapping incremental window.
         """
         items: list[tuple[str, dict[str, Any]]] = []
         returned: set[str] = set()
@@ -428,7 +428,7 @@ class Syncer:
         if not items:
             return returned
         now = self.now()
-        with gc_paused(), self.db.session() as s:
+        with self.db.session() as s:
             current = store.load_current(s, [nct for nct, _ in items])
             untouched: list[str] = []
             pending: list[tuple[Study, bytes, str]] = []

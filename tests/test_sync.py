@@ -19,6 +19,7 @@ from monitor.ctgov import CtGovClient
 from monitor.db import Database
 from monitor.localapi import LocalApiServer, Registry
 from monitor.models import Event, PollRun, Snapshot, StudyRow
+from monitor.normalize import raw_hash, raw_json
 from monitor.sync import Syncer
 from tests.conftest import registry_records
 
@@ -399,3 +400,23 @@ def test_vocabulary_change_relabels_stored_studies_without_fetching(
         assert row.in_scope is True and row.classification["curated"] == ["in_scope"]
     (event,) = [e for e in events(database) if e.kind == "entered_scope"]
     assert event.nct_id == "NCT07139600" and event.origin == "reclassify"
+
+
+def test_every_snapshot_holds_its_own_record(database: Database, api: LocalApiServer, settings_for) -> None:
+    """Snapshots are compressed a page at a time on another thread and matched back by hash:
+    each stored blob must be the record it is filed under, new and changed alike."""
+    settings = settings_for(api.base_url)
+    poll(database, settings)
+    clock = FakeClock()
+    clock.advance(days=1)
+    edit(api.registry, "NCT03475563", lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"))
+    poll(database, settings, clock)
+    with database.session() as s:
+        snaps = s.scalars(select(Snapshot)).all()
+    assert len(snaps) == len(registry_records()) + 1
+    for snap in snaps:
+        record = store.decompress(snap.raw)
+        assert record["protocolSection"]["identificationModule"]["nctId"] == snap.nct_id
+        assert raw_hash(raw_json(record)) == snap.raw_hash
+    newest = max((x for x in snaps if x.nct_id == "NCT03475563"), key=lambda x: x.seq)
+    assert store.decompress(newest.raw)["protocolSection"]["statusModule"]["overallStatus"] == "COMPLETED"

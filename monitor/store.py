@@ -17,6 +17,7 @@ import zstandard
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from monitor.bulk import insert_rows
 from monitor.classify import Classification
 from monitor.domain import FieldChange, Study
 from monitor.models import Backfill, Event, PollRun, Snapshot, StudyRow
@@ -332,7 +333,7 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
             }
             for w in snap_writes
         ]
-        session.execute(insert(Snapshot.__table__), rows)
+        insert_rows(session, Snapshot.__table__, rows)
 
     new_rows = []
     for w in writes:
@@ -355,7 +356,7 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
                 values["snapshot_count"] = w.snapshot_seq
             session.execute(update(StudyRow).where(StudyRow.nct_id == w.study.nct_id).values(**values))
     if new_rows:
-        session.execute(insert(StudyRow.__table__), new_rows)
+        insert_rows(session, StudyRow.__table__, new_rows)
 
     event_rows = [
         event_row(
@@ -371,7 +372,7 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
         for c in w.changes
     ]
     if event_rows:
-        session.execute(insert(Event.__table__), event_rows)
+        insert_rows(session, Event.__table__, event_rows)
     return len(event_rows)
 
 

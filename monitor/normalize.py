@@ -29,6 +29,7 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 _TAG = re.compile(r"<[^>]{1,200}>")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_ASCII_NON_WORD = bytes(c if chr(c) in "0123456789abcdefghijklmnopqrstuvwxyz" else 32 for c in range(256))
 
 
 class RecordError(ValueError):
@@ -71,10 +72,11 @@ def text_key(value: str | None) -> str:
     """A comparison key that ignores case, accents, punctuation and spacing."""
     if not value:
         return ""
-    text = value
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if value.isascii():
+        # Most text: lower-case, every other byte a space, spaces folded; a third of the regex's time.
+        return " ".join(value.lower().encode().translate(_ASCII_NON_WORD).decode().split())
+    text = unicodedata.normalize("NFKD", value)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
 

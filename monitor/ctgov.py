@@ -302,29 +302,41 @@ class CtGovClient:
         self._limiter.wait()
         self.requests += 1
         try:
-            response = self._http.get(path, params=params)
+            with self._http.stream("GET", path, params=params) as response:
+                body = self._json_body(response)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
+        except httpx.TransportError as exc:  # also a body cut short (RemoteProtocolError)
             raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
-        url = str(response.request.url.copy_with(query=None))
+        try:
+            return parse_json(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _Retryable(f"malformed or truncated JSON ({exc})") from None
+
+    @staticmethod
+    def _json_body(response: httpx.Response) -> bytes:
+        """The body of a 200 JSON response, or the error the status calls for.
+
+        The body is read as a stream and joined here, not kept on the response: httpx's
+        response and its stream refer to each other, so a response lives until the
+        garbage collector runs, and during a poll that is rarely (monitor.gc_relax).
+        """
         status = response.status_code
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise _Retryable(f"HTTP {status}: {_error_detail(response)}".rstrip(": "), retry_after)
-        if status == 403:
-            raise ApiForbidden(status, url, _error_detail(response))
-        if status == 404:
-            raise ApiNotFound(status, url, _error_detail(response))
         if status != 200:
+            response.read()  # error bodies are short; _error_detail reads them
+            url = str(response.request.url.copy_with(query=None))
+            if status == 429 or status >= 500:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                raise _Retryable(f"HTTP {status}: {_error_detail(response)}".rstrip(": "), retry_after)
+            if status == 403:
+                raise ApiForbidden(status, url, _error_detail(response))
+            if status == 404:
+                raise ApiNotFound(status, url, _error_detail(response))
             raise ApiHTTPError(status, url, _error_detail(response))
         ctype = response.headers.get("content-type", "")
         if "json" not in ctype:
             raise _Retryable(f"expected JSON, got {ctype or 'no content type'}")
-        try:
-            return parse_json(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Retryable(f"malformed or truncated JSON ({exc})") from None
+        return b"".join(response.iter_bytes())
 
     # -- endpoints ---------------------------------------------------------------
 

@@ -14,6 +14,11 @@ back — makes it climb. Raising the first generation's threshold for the span o
 therefore skips the useless scans, while the garbage it leaves is still bounded by the
 threshold: should something produce cycles by the thousand, collections happen again.
 
+The count is of objects, not bytes: a cycle that holds a large buffer counts as a few
+objects. httpx's responses are such cycles (response and stream refer to each other), so
+the client keeps page bodies off them (ctgov.CtGovClient._json_body), and the sync runs a
+young-generation pass every few pages in case some other library does the same.
+
 Relaxations nest and may overlap across threads (a poll's download thread and its
 writer): the threshold is restored when the last one ends. A collector that was switched
 off, or had a higher threshold already, is left as it was.
@@ -27,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # Several pages' worth of net allocations (a page of 1,000 records is about 100,000):
-# never reached by a poll's own flat memory, reached by about 40 MB of cyclic garbage.
+# never reached by a poll's own flat memory, reached by 400,000 objects of cyclic garbage.
 RELAXED_THRESHOLD = 400_000
 
 _lock = threading.Lock()

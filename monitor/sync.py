@@ -18,6 +18,7 @@ Order of a poll:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import queue
@@ -57,6 +58,12 @@ ProgressCallback = Callable[[int, int | None, str], None]  # (studies processed,
 class IncompleteResult(ApiError):
     """The registry returned fewer or more studies than it said it had."""
 
+
+# The collector is relaxed during a poll (monitor.gc_relax) and counts objects, not bytes:
+# a library's reference cycle that holds a large buffer (httpx's did, a page's body) would
+# keep it until the poll ends. A young-generation pass every few pages bounds that too,
+# for a few milliseconds a page.
+_PAGES_PER_COLLECTION = 10
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -380,6 +387,8 @@ class Syncer:
                 state.expected += expected
             fetched += len(page.studies)
             returned |= self._apply_page(state, page.studies, in_query=in_query)
+            if page.number % _PAGES_PER_COLLECTION == 0:
+                gc.collect(0)  # see _PAGES_PER_COLLECTION
             if self.progress:
                 self.progress(state.fetched, state.expected, name)
         if expected is not None and fetched != expected:

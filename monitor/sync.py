@@ -468,7 +468,7 @@ class Syncer:
         with self.db.session() as s:
             current = store.load_current(s, [nct for nct, _ in items])
             untouched: list[str] = []
-            pending: list[tuple[Study, bytes, str]] = []
+            fresh: list[tuple[dict[str, Any], bytes, str]] = []
             for nct, raw in items:
                 blob = raw_json(raw)
                 rhash = raw_hash(blob)
@@ -476,10 +476,11 @@ class Syncer:
                 if prev and rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
                     untouched.append(nct)
                 else:
-                    pending.append((to_study(raw), blob, rhash))
-            # Compressed on another thread meanwhile (zstd releases the GIL): a fifth of a
-            # first sync's time. A record whose bytes did not move is compressed for nothing; rare.
-            packed = _in_background(store.compress_many, [blob for _, blob, _ in pending])
+                    fresh.append((raw, blob, rhash))
+            # Compressed on another thread while these are normalized and classified (zstd
+            # releases the GIL); a record whose bytes did not move is compressed for nothing, rarely.
+            packed = _in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
+            pending = [(to_study(raw), blob, rhash) for raw, blob, rhash in fresh]
             # Ids a new record lists as its aliases may be studies we track under the old id.
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
             if aliases - current.keys():

@@ -855,7 +855,8 @@ def _history_text(h: dict[str, Any]) -> list[str]:
     bf = h["backfill"]
     if bf is None:
         lines.append(
-            f"Before our first poll ({h['first_polled']}): not backfilled yet "
+            # first_polled is the registry date of the first version we polled, not the poll's date
+            f"Versions before {h['first_polled']} (the one our first poll saw): not backfilled yet "
             f"(`ctmonitor backfill {h['nct_id']}` fetches the registry's own history)."
         )
     elif bf["status"] == "done":

@@ -28,6 +28,7 @@ import argparse
 import copy
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import subprocess
@@ -140,9 +141,9 @@ def phase_sync(url: str, interval: float = 0.0) -> dict[str, Any]:
         db = open_database(f"sqlite:///{tmp}/bench.db", auto_upgrade=True)
         with CtGovClient(settings.api) as client:
             syncer = Syncer(db, client, settings)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             full = syncer.poll()
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             rss = peak_rss_mb()
             if interval:
                 db.dispose()
@@ -159,6 +160,7 @@ def phase_sync(url: str, interval: float = 0.0) -> dict[str, Any]:
     return {
         "records": full.fetched,
         "seconds": seconds,
+        "cpu": cpu,  # all of the sync's threads
         "requests": full.requests,
         "peak_rss_mb": rss,
         "nochange_outcome": again.outcome,
@@ -237,14 +239,29 @@ def seconds_of(runs: list[dict[str, Any]]) -> str:
     return ", ".join(f"{r['seconds']:.2f}" for r in runs)
 
 
-def run_phase(phase: str, url: str, interval: float = 0.0) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a process has used so far (Linux /proc), or None where unavailable."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def run_phase(phase: str, url: str, interval: float = 0.0, server: int | None = None) -> dict[str, Any]:
+    """Run one phase in a fresh process; with `server` (its pid), also note that process's CPU."""
+    before = cpu_seconds(server) if server else None
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--url", url, "--interval", str(interval)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    after = cpu_seconds(server) if server else None
+    if before is not None and after is not None:
+        result["server_cpu"] = after - before
+    return result
 
 
 def main() -> None:
@@ -270,7 +287,7 @@ def main() -> None:
                 # This machine's timings vary by up to a third from run to run: raw and sync
                 # take turns, ROUNDS times each, and the medians are compared.
                 for _ in range(ROUNDS):
-                    results.setdefault("raw", []).append(run_phase("raw", url))
+                    results.setdefault("raw", []).append(run_phase("raw", url, server=server.pid))
                     results.setdefault(n, []).append(run_phase("sync", url))
             else:  # the registry's pacing: one request a second (the client's default)
                 results["paced raw"] = run_phase("raw", url, PACE)
@@ -290,12 +307,18 @@ def main() -> None:
     )
     print(
         f"full sync (SQLite)              {sync_rate:10.0f} records/s  ({sync['seconds']:.2f}s, "
-        f"{sync['requests']} requests; runs {seconds_of(results[args.n])})"
+        f"{sync['cpu']:.2f}s CPU, {sync['requests']} requests; runs {seconds_of(results[args.n])})"
     )
     print(
         f"sync / raw                      {sync_rate / raw_rate:10.2f}   (target >= 0.50; "
         f"run by run {spread[0]:.2f}-{spread[-1]:.2f})"
     )
+    if "server_cpu" in raw:
+        # The stand-in registry runs on the same cores: the raw baseline is mostly its work.
+        print(
+            f"local server's CPU during raw   {raw['server_cpu']:10.2f} s  (of the raw run's "
+            f"{raw['seconds']:.2f}s; the server shares this machine's {os.cpu_count()} cores)"
+        )
     recon_rate = sync["recon_records"] / sync["recon_seconds"]
     print(
         f"full reconciliation, no change  {recon_rate:10.0f} records/s  ({sync['recon_seconds']:.2f}s, "

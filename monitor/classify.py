@@ -326,9 +326,19 @@ class _Found:
 
     hits: list[tuple[str, str, str, str, str]]  # field, text, kind, value, words
 
+    @cached_property
+    def _by_kind(self) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        """The hits grouped by kind, in order: a record is asked about a dozen kinds."""
+        out: dict[str, list[tuple[str, str, str, str, str]]] = {}
+        for h in self.hits:
+            out.setdefault(h[2], []).append(h)
+        return out
+
     def of(self, kind: str, fields: Iterable[str] | None = None) -> list[tuple[str, str, str, str, str]]:
-        allowed = set(fields) if fields is not None else None
-        return [h for h in self.hits if h[2] == kind and (allowed is None or h[0] in allowed)]
+        hits = self._by_kind.get(kind, [])
+        if fields is None:
+            return list(hits)
+        return [h for h in hits if h[0] in fields]
 
     @cached_property
     def all_words(self) -> set[str]:

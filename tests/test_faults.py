@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +17,7 @@ from monitor import store
 from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry
 from monitor.models import Event, PollRun, Snapshot, StudyRow
-from tests.conftest import registry_records
+from tests.conftest import make_settings, registry_records
 from tests.test_sync import FakeClock, edit, events, poll
 
 N = len(registry_records())
@@ -162,3 +167,73 @@ def test_events_table_has_no_duplicates_after_a_crashed_run(
         outcomes = list(s.scalars(select(PollRun.outcome).order_by(PollRun.id)))
         assert outcomes == ["ok", "crashed", "ok"]
         assert s.scalar(select(func.count()).select_from(Event)) == N
+
+
+def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
+    db_url: str, database: Database, api: LocalApiServer, registry: Registry, tmp_path: Path
+) -> None:
+    """A real `ctmonitor poll` process, SIGKILLed while it waits for its third page (two
+    pages committed): what it stored stays whole, and the next poll records every study
+    once and a change made meanwhile to an already-stored study exactly once."""
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[api]
+base_url = "{api.base_url}"
+min_interval_seconds = 0
+page_size = 5
+timeout_seconds = 120
+
+[[queries]]
+name = "everything"
+term = "ALL"
+""")
+    api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from monitor.cli import main; raise SystemExit(main())",
+            "--config",
+            str(config),
+            "poll",
+        ],
+        env={**os.environ, "CTMONITOR_DATABASE_URL": db_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while count(database, StudyRow) < 10:  # the first two pages, each committed whole
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the poll never stored its first two pages"
+            time.sleep(0.05)
+        proc.kill()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -9
+
+    # What the killed run left: whole pages, each study with its snapshot and its one event.
+    stored = count(database, StudyRow)
+    assert stored == 10 and count(database, Snapshot) == stored
+    assert Counter(e.kind for e in events(database)) == {"new_study": stored}
+    with database.session() as s:
+        assert list(s.scalars(select(PollRun.outcome))) == ["running"]
+        first_stored = s.scalars(select(StudyRow.nct_id).order_by(StudyRow.nct_id)).first()
+    assert first_stored is not None
+
+    # Meanwhile a study the killed run had stored changes in the registry.
+    edit(registry, first_stored, lambda ps: ps["statusModule"].update(overallStatus="SUSPENDED"))
+    api.faults.clear()
+    summary = poll(database, make_settings(api.base_url))
+    assert summary.outcome == "ok", summary.error
+    with database.session() as s:
+        assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["crashed", "ok"]
+    kinds = Counter((e.nct_id, e.kind) for e in events(database))
+    assert sum(n for (_, kind), n in kinds.items() if kind == "new_study") == N
+    assert all(n == 1 for n in kinds.values())
+    changed = [key for key in kinds if key[1] not in ("new_study",)]
+    assert changed == [(first_stored, "status_change")]
+    assert count(database, StudyRow) == N and count(database, Snapshot) == N + 1

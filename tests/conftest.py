@@ -161,3 +161,24 @@ def make_settings(base_url: str, *, queries: list[QuerySettings] | None = None, 
 @pytest.fixture
 def settings_for() -> Callable[..., Settings]:
     return make_settings
+
+
+@pytest.fixture
+def config(tmp_path: Path, api: LocalApiServer, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config file for the `ctmonitor` command: the local API, small pages, no waiting,
+    one catch-all query; the database comes from CTMONITOR_DATABASE_URL, as in deployments."""
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", db_url)
+    p = tmp_path / "config.toml"
+    p.write_text(f"""
+[api]
+base_url = "{api.base_url}"
+min_interval_seconds = 0
+page_size = 5
+backoff_base_seconds = 0
+max_attempts = 2
+
+[[queries]]
+name = "everything"
+term = "ALL"
+""")
+    return p

@@ -19,25 +19,6 @@ from tests.conftest import registry_records
 N = len(registry_records())
 
 
-@pytest.fixture
-def config(tmp_path: Path, api: LocalApiServer, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CTMONITOR_DATABASE_URL", db_url)
-    p = tmp_path / "config.toml"
-    p.write_text(f"""
-[api]
-base_url = "{api.base_url}"
-min_interval_seconds = 0
-page_size = 5
-backoff_base_seconds = 0
-max_attempts = 2
-
-[[queries]]
-name = "everything"
-term = "ALL"
-""")
-    return p
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -170,24 +169,13 @@ def test_events_table_has_no_duplicates_after_a_crashed_run(
 
 
 def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
-    db_url: str, database: Database, api: LocalApiServer, registry: Registry, tmp_path: Path
+    config: Path, database: Database, api: LocalApiServer, registry: Registry
 ) -> None:
     """A real `ctmonitor poll` process, SIGKILLed while it waits for its third page (two
     pages committed): what it stored stays whole, and the next poll records every study
     once and a change made meanwhile to an already-stored study exactly once."""
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[api]
-base_url = "{api.base_url}"
-min_interval_seconds = 0
-page_size = 5
-timeout_seconds = 120
-
-[[queries]]
-name = "everything"
-term = "ALL"
-""")
     api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
+    # The process inherits CTMONITOR_DATABASE_URL from the config fixture.
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -197,7 +185,6 @@ term = "ALL"
             str(config),
             "poll",
         ],
-        env={**os.environ, "CTMONITOR_DATABASE_URL": db_url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -19,7 +19,6 @@ import hashlib
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import compress
@@ -334,7 +333,7 @@ class _Found:
             out.setdefault(h[2], []).append(h)
         return out
 
-    def of(self, kind: str, fields: Iterable[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+    def of(self, kind: str, fields: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str, str]]:
         hits = self._by_kind.get(kind, [])
         if fields is None:
             return list(hits)

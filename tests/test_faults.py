@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from monitor import store
 from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry
+from monitor.locking import LockBusy
 from monitor.models import Event, PollRun, Snapshot, StudyRow
 from tests.conftest import make_settings, registry_records
 from tests.test_sync import FakeClock, edit, events, poll
@@ -214,7 +215,16 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
     # Meanwhile a study the killed run had stored changes in the registry.
     edit(registry, first_stored, lambda ps: ps["statusModule"].update(overallStatus="SUSPENDED"))
     api.faults.clear()
-    summary = poll(database, make_settings(api.base_url))
+    # PostgreSQL frees the killed process's advisory lock when it sees the connection
+    # drop, a moment after the kill; until then a poll rightly refuses to start.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            summary = poll(database, make_settings(api.base_url))
+            break
+        except LockBusy:
+            assert time.monotonic() < deadline, "the killed poll's lock was never released"
+            time.sleep(0.1)
     assert summary.outcome == "ok", summary.error
     with database.session() as s:
         assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["crashed", "ok"]

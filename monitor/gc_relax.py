@@ -19,9 +19,9 @@ objects. httpx's responses are such cycles (response and stream refer to each ot
 the client keeps page bodies off them (ctgov.CtGovClient._json_body), and the sync runs a
 young-generation pass every few pages in case some other library does the same.
 
-Relaxations nest and may overlap across threads (a poll's download thread and its
-writer): the threshold is restored when the last one ends. A collector that was switched
-off, or had a higher threshold already, is left as it was.
+Relaxations nest and may overlap across threads (a poll and its download thread, which
+parses pages under its own relaxation): the threshold is restored when the last one ends.
+A collector that was switched off, or had a higher threshold already, is left as it was.
 """
 
 from __future__ import annotations

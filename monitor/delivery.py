@@ -1,9 +1,10 @@
 """The digest use case: which events are due for whom, preview, and exactly-once sending.
 
 The contract, per subscriber:
-- an event is *due* until it is settled in `delivered_events`; held events and backfilled
-  history are never due; a subscriber's first digest (the landscape) settles everything
-  before it through its `upto_event_id`;
+- an event is *due* until it is settled in `delivered_events`; held events, backfilled
+  history and the events of a poll still running are never due (`store.published`); a
+  subscriber's first digest (the landscape) settles everything before it through its
+  `upto_event_id`;
 - events outside the subscriber's filters are settled as `filtered` (no mail involved);
 - mailed events are settled only after the server accepted the message, in the same
   transaction that marks the delivery `sent`. A failure leaves them due; a crash
@@ -130,6 +131,7 @@ def health(session: Session) -> Health:
         last_at=last.started_at if last else None,
         last_error=last.error if last else None,
         held_events=held,
+        in_progress_events=store.events_in_progress(session),
     )
 
 
@@ -167,12 +169,12 @@ def _baseline_event_id(session: Session, name: str) -> int | None:
 
 
 def _due(session: Session, name: str) -> list[Any]:
-    """The conditions of "due for this subscriber": not held, not backfilled, not settled,
-    after the landscape cursor."""
+    """The conditions of "due for this subscriber": published (not held, not backfilled, not
+    from a poll still running), not settled, after the landscape cursor."""
     settled = select(DeliveredEvent.event_id).where(
         DeliveredEvent.subscriber == name, DeliveredEvent.event_id == Event.id
     )
-    conditions = [Event.held.is_(False), Event.origin != "backfill", ~settled.exists()]
+    conditions = [*store.published(), ~settled.exists()]
     floor = _baseline_event_id(session, name)
     if floor is not None:
         conditions.append(Event.id > floor)
@@ -282,7 +284,9 @@ def prepare(
 
 
 def _max_event_id(session: Session) -> int | None:
-    return session.scalar(select(func.max(Event.id)))
+    """The landscape's cursor when nothing was due: the last published event. (A running
+    poll's events come after it, so they stay due once that poll ends.)"""
+    return session.scalar(select(func.max(Event.id)).where(*store.published()))
 
 
 # -- preview and send --------------------------------------------------------------------

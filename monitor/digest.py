@@ -150,6 +150,7 @@ class Health:
     last_at: datetime | None
     last_error: str | None
     held_events: int = 0
+    in_progress_events: int = 0  # recorded by a poll still running: published when it ends
 
     def warning(self, now: datetime, stale_after: timedelta = timedelta(days=8)) -> str | None:
         """A sentence for the top of the digest when the reader should not trust it blindly."""
@@ -187,6 +188,9 @@ class Health:
             text += f" (registry data of {self.data_timestamp.replace('T', ' ')})"
         if self.expected:
             text += f"; the last full reconciliation fetched {self.fetched} of {self.expected} studies"
+        if n := self.in_progress_events:
+            found = f"{n} changes it had found so far are" if n != 1 else "1 change it had found so far is"
+            text += f"; a poll was still running: the {found} left out until it ends"
         return text
 
 

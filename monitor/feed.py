@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor import store
 from monitor.delivery import baseline_runs
 from monitor.describe import KIND_LABELS, change_text, status_label
 from monitor.filters import StudyFilter
@@ -150,7 +151,7 @@ def gather(
 ) -> Feed:
     """The feed for these filters from the stored change log."""
     baseline = baseline_runs(session)
-    stmt = select(Event).where(Event.held.is_(False), Event.origin != "backfill")
+    stmt = select(Event).where(*store.published())
     if kinds:
         stmt = stmt.where(Event.kind.in_(list(kinds)))
     if since is not None:

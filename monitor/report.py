@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import charts, delivery
+from monitor import charts, delivery, store
 from monitor.describe import phases_label, status_label
 from monitor.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
 from monitor.filters import StudyFilter
@@ -181,8 +181,7 @@ def gather(
             .where(
                 Event.detected_at >= since,
                 Event.detected_at <= until,
-                Event.held.is_(False),
-                Event.origin != "backfill",
+                *store.published(),
             )
             .order_by(Event.id)
         )

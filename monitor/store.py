@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import zstandard
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.bulk import insert_rows
@@ -122,14 +122,16 @@ def start_run(session: Session, *, mode: str, now: datetime, host: str, query_ha
     return run.id
 
 
-def mark_crashed_runs(session: Session, now: datetime) -> int:
-    """Runs still 'running' when we hold the lock died without finishing; say so."""
-    result = session.execute(
-        update(PollRun)
-        .where(PollRun.outcome == "running")
-        .values(outcome="crashed", finished_at=now, error="the process ended before the poll finished")
-    )
-    return result.rowcount or 0
+def mark_crashed_runs(session: Session, now: datetime) -> list[int]:
+    """Runs still 'running' when we hold the lock died without finishing; say so. Returns their ids."""
+    ids = list(session.scalars(select(PollRun.id).where(PollRun.outcome == "running")))
+    if ids:
+        session.execute(
+            update(PollRun)
+            .where(PollRun.id.in_(ids))
+            .values(outcome="crashed", finished_at=now, error="the process ended before the poll finished")
+        )
+    return ids
 
 
 def finish_run(session: Session, run_id: int, **values: Any) -> None:
@@ -449,8 +451,57 @@ def mark_gone(session: Session, nct_id: str) -> None:
 # -- events --------------------------------------------------------------------------
 
 
+def published() -> list[ColumnElement[bool]]:
+    """The events that may be told to people (digests, feeds, reports): not held for review,
+    not backfilled history, and not from a poll still in progress, which may yet hold them
+    all as a registry format shift when it ends. (A poll that died stays "running" until the
+    next poll marks it crashed and applies the same guard to what it recorded.)"""
+    in_progress = select(PollRun.id).where(PollRun.outcome == "running")
+    return [
+        Event.held.is_(False),
+        Event.origin != "backfill",
+        Event.run_id.is_(None) | Event.run_id.not_in(in_progress),
+    ]
+
+
+def events_in_progress(session: Session) -> int:
+    """Events recorded so far by a poll that has not finished (not yet published)."""
+    in_progress = select(PollRun.id).where(PollRun.outcome == "running")
+    return session.scalar(select(func.count()).select_from(Event).where(Event.run_id.in_(in_progress))) or 0
+
+
+def unsuccessful_before(session: Session, run_id: int) -> list[int]:
+    """The failed or crashed runs since the last successful poll before `run_id`: with it,
+    one attempt at the same picture, which the hold guard judges as a whole."""
+    last_ok = session.scalar(
+        select(func.max(PollRun.id)).where(PollRun.id < run_id, PollRun.outcome.in_(("ok", "unchanged")))
+    )
+    stmt = select(PollRun.id).where(PollRun.id < run_id, PollRun.outcome.in_(("failed", "crashed")))
+    if last_ok is not None:
+        stmt = stmt.where(PollRun.id > last_ok)
+    return list(session.scalars(stmt.order_by(PollRun.id)))
+
+
+def changed_studies_in_runs(session: Session, run_ids: Sequence[int]) -> int:
+    """Studies these runs found changed in the registry, new ones aside: what the hold guard
+    counts. (Relabelling after a vocabulary edit is the administrator's doing, not the registry's.)"""
+    return (
+        session.scalar(
+            select(func.count(func.distinct(Event.nct_id))).where(
+                Event.run_id.in_(list(run_ids)), Event.kind != "new_study", Event.origin == "poll"
+            )
+        )
+        or 0
+    )
+
+
 def hold_run_events(session: Session, run_id: int) -> int:
-    result = session.execute(update(Event).where(Event.run_id == run_id).values(held=True))
+    """Hold a run's events for review, and say so on the run; events an administrator has
+    already released stay released."""
+    result = session.execute(
+        update(Event).where(Event.run_id == run_id, Event.released_at.is_(None)).values(held=True)
+    )
+    session.execute(update(PollRun).where(PollRun.id == run_id).values(held=True))
     return result.rowcount or 0
 
 

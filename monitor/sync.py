@@ -280,7 +280,10 @@ class Syncer:
         requests_before = self.client.requests
         qhash = query_hash(self.settings)
         with self.db.session() as s:
-            store.mark_crashed_runs(s, self.now())
+            # A run that died published nothing (its run was "running"); judge it now as it
+            # would have judged itself, in the transaction that ends it.
+            for crashed in store.mark_crashed_runs(s, self.now()):
+                self._guard(s, crashed, store.count_tracked(s))
             last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
             last_full = store.last_run(s, outcomes=("ok",), mode="full")
             mode = "full" if full or self._full_due(last_ok, last_full, qhash) else "incremental"
@@ -291,6 +294,7 @@ class Syncer:
             window = None if mode == "full" or last_ok is None else self._window_start(last_ok)
         state = _RunState(run_id=run_id, mode=mode, window_start=window, started=self.now(), seen=set())
         summary = PollSummary(run_id=run_id, mode=mode, outcome="running")
+        tracked_before: int | None = None  # set once the queries start: the hold guard's base
         try:
             # A vocabulary or overrides edit since the last poll: relabel from the stored records first.
             state.events += reclassify(
@@ -304,7 +308,6 @@ class Syncer:
                 tracked_before = self._count_tracked()
                 self._run_queries(state)
                 self._recheck_missing(state)
-                summary.held = self._maybe_hold(state, tracked_before)
                 summary.outcome = "ok"
         except Exception as exc:  # recorded on the run; the CLI prints it in one line
             if not isinstance(exc, (ApiError, RecordError)):
@@ -314,17 +317,30 @@ class Syncer:
         except BaseException:
             summary.outcome = "failed"
             summary.error = "interrupted"
-            self._finish(state, summary, t0, requests_before)
+            self._finish(state, summary, t0, requests_before, tracked_before)
             raise
-        self._finish(state, summary, t0, requests_before)
+        self._finish(state, summary, t0, requests_before, tracked_before)
         return summary
 
-    def _finish(self, state: _RunState, summary: PollSummary, t0: float, requests_before: int) -> None:
+    def _finish(
+        self,
+        state: _RunState,
+        summary: PollSummary,
+        t0: float,
+        requests_before: int,
+        tracked_before: int | None,
+    ) -> None:
+        """End the run: its events are published by this transaction, or held by it.
+
+        A failed run is judged like a successful one: what it stored before failing is as
+        real, and as likely to be a format shift."""
         summary.fetched, summary.expected = state.fetched, state.expected
         summary.new_studies, summary.changed_studies = state.new, state.changed
         summary.requests = self.client.requests - requests_before
         summary.seconds = time.monotonic() - t0
         with self.db.session() as s:
+            if tracked_before is not None:
+                summary.held = self._guard(s, state.run_id, tracked_before)
             store.finish_run(
                 s,
                 state.run_id,
@@ -570,17 +586,25 @@ class Syncer:
             classification=labels,
         )
 
-    def _maybe_hold(self, state: _RunState, tracked_before: int) -> bool:
-        """A registry-wide format shift looks like everything changed at once: hold it for a human."""
+    def _guard(self, s: Session, run_id: int, tracked: int) -> bool:
+        """The guard against registry-wide format shifts, run in the transaction that ends a run.
+
+        A shift looks like everything changed at once. The run is judged together with the
+        failed or crashed runs since the last successful poll: a shift interrupted part-way
+        and completed by the retry is still one shift. Holds the events of all of them (a
+        failed part that stayed under the threshold alone was published when it ended).
+        """
+        runs = [*store.unsuccessful_before(s, run_id), run_id]
+        changed = store.changed_studies_in_runs(s, runs)
         sync = self.settings.sync
-        if tracked_before < sync.hold_min_studies or state.changed / tracked_before <= sync.hold_threshold:
+        if tracked < sync.hold_min_studies or changed / tracked <= sync.hold_threshold:
             return False
-        with self.db.session() as s:
-            store.hold_run_events(s, state.run_id)
+        for r in runs:
+            store.hold_run_events(s, r)
         log.warning(
-            "run %s: %s of %s tracked studies changed; events held for review",
-            state.run_id,
-            state.changed,
-            tracked_before,
+            "run %s: %s of %s tracked studies changed since the last successful poll; events held for review",
+            run_id,
+            changed,
+            tracked,
         )
         return True

@@ -18,12 +18,17 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor import delivery, store
+from monitor import feed as feeds
+from monitor import report as reporting
 from monitor.classify import Classifier
 from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSettings
+from monitor.ctgov import CtGovClient
 from monitor.db import Database
+from monitor.filters import StudyFilter
 from monitor.localapi import LocalApiServer, Registry
 from monitor.mailer import MailError, SmtpMailer
 from monitor.models import DeliveredEvent, Delivery, Event
+from monitor.sync import Syncer
 from tests.conftest import domain_records, make_settings
 from tests.smtp import SmtpServer, free_port
 from tests.test_sync import FakeClock, edit, poll
@@ -89,12 +94,13 @@ def make_world(database: Database) -> Iterator[World]:
         yield w
 
 
+def suspend(ps: dict[str, Any]) -> None:
+    ps["statusModule"]["overallStatus"] = "SUSPENDED"
+    ps["statusModule"]["whyStopped"] = "Manufacturing review"
+
+
 def changes_in_the_registry(w: World) -> None:
     """A week in the registry: a suspension with its reason, an enrollment update, a new study."""
-
-    def suspend(ps: dict[str, Any]) -> None:
-        ps["statusModule"]["overallStatus"] = "SUSPENDED"
-        ps["statusModule"]["whyStopped"] = "Manufacturing review"
 
     def enroll(ps: dict[str, Any]) -> None:
         ps["designModule"]["enrollmentInfo"] = {"count": 24, "type": "ACTUAL"}
@@ -388,6 +394,55 @@ def test_held_events_wait_for_release_and_backfilled_history_is_never_news(
                 )
             )
         assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
+
+
+def test_a_digest_made_while_a_poll_runs_leaves_that_poll_to_finish_first(
+    world: World, tmp_path: Path
+) -> None:
+    """A poll may end by holding everything it recorded (a registry format shift), so its
+    changes are neither mailed, settled nor fed out until it ends; then they go out once."""
+    world.settings = world.settings.model_copy(
+        update={"subscribers": [SubscriberSettings(name="all", email="all@example.org", send_empty=True)]}
+    )
+    during: list[tuple[list[delivery.Outcome], int, int]] = []
+
+    def between_pages(_done: int, _expected: int | None, _query: str) -> None:
+        # Called after each page is committed, the run still "running": a digest job starts now,
+        # and someone reads the feed and asks for a report.
+        if not during:
+            outcomes = world.send(server.settings())
+            with world.database.session() as s:
+                feed = feeds.gather(s, StudyFilter(), study_url=world.settings.digest.study_url)
+                report = reporting.gather(s, StudyFilter(), now=world.clock(), record=False)
+            during.append((outcomes, len(feed.entries), report.change_count))
+
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings())  # the landscape
+        edit(world.registry, PEMPHIGUS, suspend, posted="2026-11-04")
+        world.registry.data_timestamp = "2026-11-05T09:00:04"
+        world.clock.advance(days=1)
+        with CtGovClient(world.settings.api) as client:
+            summary = Syncer(
+                world.database, client, world.settings, now=world.clock, progress=between_pages
+            ).poll()
+        assert summary.outcome == "ok" and summary.events == 2
+
+        ((out,), fed, reported) = during[0]
+        assert out.status == "sent" and out.kind == "nothing" and fed == reported == 0
+        text, html = parts(server.messages[-1])
+        note = "a poll was still running: the 2 changes it had found so far are left out until it ends"
+        assert "Suspended" not in text and note in text and note in html
+        assert world.settled("all") == []
+
+        (after,) = world.send(server.settings())
+        text, _ = parts(server.messages[-1])
+        assert after.status == "sent" and after.kind == "changes" and "Suspended" in text
+        assert "still running" not in text
+        assert len(world.settled("all")) == 2
+        (again,) = world.send(server.settings())
+        assert again.kind == "nothing" and "Suspended" not in parts(server.messages[-1])[0]
+        with world.database.session() as s:
+            assert reporting.gather(s, StudyFilter(), now=world.clock(), record=False).change_count == 2
 
 
 def test_size_cap_lists_the_most_important_and_counts_the_rest(world: World, tmp_path: Path) -> None:

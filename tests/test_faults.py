@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -17,8 +19,9 @@ from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry
 from monitor.locking import LockBusy
 from monitor.models import Event, PollRun, Snapshot, StudyRow
+from monitor.sync import utcnow
 from tests.conftest import make_settings, registry_records
-from tests.test_sync import FakeClock, edit, events, poll
+from tests.test_sync import FakeClock, edit, events, poll, shift_the_whole_registry
 
 N = len(registry_records())
 
@@ -169,14 +172,9 @@ def test_events_table_has_no_duplicates_after_a_crashed_run(
         assert s.scalar(select(func.count()).select_from(Event)) == N
 
 
-def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
-    config: Path, database: Database, api: LocalApiServer, registry: Registry
-) -> None:
-    """A real `ctmonitor poll` process, SIGKILLed while it waits for its third page (two
-    pages committed): what it stored stays whole, and the next poll records every study
-    once and a change made meanwhile to an already-stored study exactly once."""
-    api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
-    # The process inherits CTMONITOR_DATABASE_URL from the config fixture.
+def kill_poll_when(config: Path, ready: Callable[[], bool]) -> None:
+    """Run a real `ctmonitor poll` process and SIGKILL it once `ready()` says it got far enough.
+    (It inherits CTMONITOR_DATABASE_URL from the config fixture.)"""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -191,9 +189,9 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
     )
     try:
         deadline = time.monotonic() + 90
-        while count(database, StudyRow) < 10:  # the first two pages, each committed whole
+        while not ready():
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the poll never stored its first two pages"
+            assert time.monotonic() < deadline, "the poll never got as far as the test needs"
             time.sleep(0.05)
         proc.kill()
     finally:
@@ -202,6 +200,28 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
         if proc.stderr:
             proc.stderr.close()
     assert proc.returncode == -9
+
+
+def poll_after_kill(database: Database, api: LocalApiServer) -> Any:
+    """The next poll. PostgreSQL frees the killed process's advisory lock when it sees the
+    connection drop, a moment after the kill; until then a poll rightly refuses to start."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return poll(database, make_settings(api.base_url), utcnow)
+        except LockBusy:
+            assert time.monotonic() < deadline, "the killed poll's lock was never released"
+            time.sleep(0.1)
+
+
+def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
+    config: Path, database: Database, api: LocalApiServer, registry: Registry
+) -> None:
+    """A real `ctmonitor poll` process, SIGKILLed while it waits for its third page (two
+    pages committed): what it stored stays whole, and the next poll records every study
+    once and a change made meanwhile to an already-stored study exactly once."""
+    api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
+    kill_poll_when(config, lambda: count(database, StudyRow) >= 10)  # two pages, each committed whole
 
     # What the killed run left: whole pages, each study with its snapshot and its one event.
     stored = count(database, StudyRow)
@@ -215,16 +235,7 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
     # Meanwhile a study the killed run had stored changes in the registry.
     edit(registry, first_stored, lambda ps: ps["statusModule"].update(overallStatus="SUSPENDED"))
     api.faults.clear()
-    # PostgreSQL frees the killed process's advisory lock when it sees the connection
-    # drop, a moment after the kill; until then a poll rightly refuses to start.
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            summary = poll(database, make_settings(api.base_url))
-            break
-        except LockBusy:
-            assert time.monotonic() < deadline, "the killed poll's lock was never released"
-            time.sleep(0.1)
+    summary = poll_after_kill(database, api)
     assert summary.outcome == "ok", summary.error
     with database.session() as s:
         assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["crashed", "ok"]
@@ -234,3 +245,39 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
     changed = [key for key in kinds if key[1] not in ("new_study",)]
     assert changed == [(first_stored, "status_change")]
     assert count(database, StudyRow) == N and count(database, Snapshot) == N + 1
+
+
+def test_a_poll_killed_during_a_registry_wide_shift_publishes_nothing_and_is_held(
+    config: Path, database: Database, api: LocalApiServer, registry: Registry
+) -> None:
+    """A killed poll's changes are not told to anyone while its run is open; the next poll
+    judges them (with its own, as one attempt) and holds a shift, each change recorded once."""
+    poll(database, make_settings(api.base_url), utcnow)
+    shift_the_whole_registry(registry)
+    api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
+
+    def changed() -> int:
+        with database.session() as s:
+            return (
+                s.scalar(select(func.count(func.distinct(Event.nct_id))).where(Event.kind != "new_study"))
+                or 0
+            )
+
+    kill_poll_when(config, lambda: changed() >= 10)  # two pages of changes committed
+    with database.session() as s:
+        assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["ok", "running"]
+        published = s.scalar(
+            select(func.count()).select_from(Event).where(Event.kind != "new_study", *store.published())
+        )
+    assert published == 0
+
+    api.faults.clear()
+    summary = poll_after_kill(database, api)
+    assert summary.outcome == "ok" and summary.changed_studies == N - 10
+    assert summary.held is True
+    with database.session() as s:
+        runs = list(s.execute(select(PollRun.outcome, PollRun.held).order_by(PollRun.id)))
+    assert [tuple(r) for r in runs] == [("ok", False), ("crashed", True), ("ok", True)]
+    shifted = [e for e in events(database) if e.kind != "new_study"]
+    assert len({e.nct_id for e in shifted}) == N and all(e.held for e in shifted)
+    assert all(n == 1 for n in Counter((e.nct_id, e.kind, e.field, e.item_key) for e in shifted).values())

@@ -17,7 +17,7 @@ from monitor import store
 from monitor.config import QuerySettings, Settings
 from monitor.ctgov import CtGovClient
 from monitor.db import Database
-from monitor.localapi import LocalApiServer, Registry
+from monitor.localapi import Fault, LocalApiServer, Registry
 from monitor.models import Event, PollRun, Snapshot, StudyRow
 from monitor.normalize import raw_hash, raw_json
 from monitor.sync import Syncer
@@ -304,20 +304,25 @@ def test_editing_the_watch_queries_forces_a_full_poll(
     assert second.mode == "full" and second.new_studies > 0
 
 
-def test_registry_wide_shift_is_held_for_review(
-    database: Database, api: LocalApiServer, registry: Registry, settings_for
-) -> None:
-    settings = settings_for(api.base_url)
-    clock = FakeClock()
-    poll(database, settings, clock)
+def shift_the_whole_registry(registry: Registry) -> None:
+    """What a registry-wide format change looks like from here: every study changes at once."""
     for nct in list(registry.studies):
         raw = registry.studies[nct]
         for loc in raw["protocolSection"].get("contactsLocationsModule", {}).get("locations", []):
             loc["status"] = "RECRUITING" if loc.get("status") != "RECRUITING" else "COMPLETED"
         raw["protocolSection"]["statusModule"]["overallStatus"] = "WITHHELD"
         raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-11-03"}
-    registry.put(raw)
+        registry.put(raw)
     registry.data_timestamp = "2026-11-03T09:00:00"
+
+
+def test_registry_wide_shift_is_held_for_review(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    shift_the_whole_registry(registry)
     clock.advance(days=1)
     shifted = poll(database, settings, clock)
     assert shifted.held is True
@@ -326,6 +331,74 @@ def test_registry_wide_shift_is_held_for_review(
     with database.session() as s:
         assert store.release_events(s, run_id=shifted.run_id, now=clock()) == len(held)
     assert not any(e.held for e in events(database))
+
+
+def test_a_shift_is_held_even_when_the_poll_fails_part_way(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    """What a failed poll stored is published when it ends, so it is judged like any poll."""
+    settings = settings_for(api.base_url)  # pages of 5
+    clock = FakeClock()
+    poll(database, settings, clock)
+    tracked = len(registry.studies)
+    shift_the_whole_registry(registry)
+    api.add_fault(Fault(status=503, times=1000, skip=2))  # two pages, then the registry breaks down
+    clock.advance(days=1)
+    failed = poll(database, settings, clock)
+    assert failed.outcome == "failed" and failed.changed_studies == 10 < tracked
+    assert failed.held is True
+    stored = events(database, failed.run_id)
+    assert stored and all(e.held for e in stored)
+    with database.session() as s:
+        assert s.get(PollRun, failed.run_id).held is True
+
+
+def test_a_shift_split_by_a_failure_is_judged_as_one(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    """Neither part crosses the threshold alone; together, since the last successful poll, they do."""
+    base = settings_for(api.base_url)
+    settings = base.model_copy(update={"sync": base.sync.model_copy(update={"hold_threshold": 0.7})})
+    clock = FakeClock()
+    poll(database, settings, clock)
+    tracked = len(registry.studies)
+    shift_the_whole_registry(registry)
+    api.add_fault(Fault(status=503, times=1000, skip=1))  # one page, then the registry breaks down
+    clock.advance(days=1)
+    first = poll(database, settings, clock)
+    assert first.outcome == "failed" and first.changed_studies / tracked <= 0.7
+    assert first.held is False and not any(e.held for e in events(database, first.run_id))
+
+    api.faults.clear()
+    clock.advance(hours=1)
+    retry = poll(database, settings, clock)
+    assert retry.outcome == "ok" and retry.changed_studies > 0 and retry.changed_studies / tracked <= 0.7
+    assert first.changed_studies + retry.changed_studies == tracked
+    assert retry.held is True
+    both = events(database, first.run_id) + events(database, retry.run_id)
+    assert both and all(e.held for e in both)
+
+
+def test_a_shift_released_by_an_administrator_stays_released(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    """A failed attempt's held events, once released, are not held again when the retry is judged."""
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    shift_the_whole_registry(registry)
+    api.add_fault(Fault(status=503, times=1000, skip=2))
+    clock.advance(days=1)
+    failed = poll(database, settings, clock)
+    assert failed.held is True
+    with database.session() as s:
+        store.release_events(s, run_id=failed.run_id, now=clock())
+    api.faults.clear()
+    clock.advance(hours=1)
+    retry = poll(database, settings, clock)
+    assert retry.held is True
+    assert not any(e.held for e in events(database, failed.run_id))
+    assert all(e.held for e in events(database, retry.run_id))
 
 
 # -- classification during the poll ---------------------------------------------------------

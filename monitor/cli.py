@@ -189,7 +189,8 @@ def summary_text(s: PollSummary) -> str:
     )
     if s.held:
         body += (
-            " An unusually large share of studies changed at once, so these events are HELD for review: "
+            " An unusually large share of studies changed at once (with those of any failed poll since the "
+            "last successful one), so these events are HELD for review: "
             "see `ctmonitor events --held`, then `ctmonitor release`."
         )
     if s.outcome == "failed":

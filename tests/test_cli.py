@@ -15,6 +15,7 @@ from monitor.db import Database
 from monitor.localapi import LocalApiServer, Registry
 from monitor.locking import exclusive
 from tests.conftest import registry_records
+from tests.test_sync import shift_the_whole_registry
 
 N = len(registry_records())
 
@@ -102,6 +103,28 @@ def test_second_poll_while_one_runs_exits_3(config: Path, capsys, db_url: str) -
 def test_release_held_events(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "--config", str(config), "release")
     assert code == 0 and "no held events" in out
+
+
+def test_a_registry_wide_shift_is_held_then_reviewed_and_released(  # type: ignore[no-untyped-def]
+    config: Path, capsys, registry: Registry
+) -> None:
+    config.write_text(config.read_text() + "\n[sync]\nhold_min_studies = 5\n")
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    shift_the_whole_registry(registry)
+    code, out, err = run(capsys, "--config", str(config), "poll")
+    assert code == 0, err
+    assert "so these events are HELD for review: see `ctmonitor events --held`" in out
+
+    code, out, _ = run(capsys, "--config", str(config), "status")
+    assert code == 0 and "HELD" in out
+    code, out, _ = run(capsys, "--config", str(config), "events", "--held", "--json")
+    held = json.loads(out)
+    assert code == 0 and len({e["nct_id"] for e in held}) == N and all(e["held"] for e in held)
+
+    code, out, _ = run(capsys, "--config", str(config), "release")
+    assert code == 0 and f"released {len(held)} events" in out
+    code, out, _ = run(capsys, "--config", str(config), "events", "--held", "--json")
+    assert code == 0 and json.loads(out) == []
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

@@ -1367,6 +1367,14 @@ def demo(ctx: click.Context, out: str) -> None:
 # -- entry point -----------------------------------------------------------------------
 
 
+# click >= 8.2 raises this for a group run without a command; older versions print the help themselves.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, no tracebacks (unless --debug)."""
     args = sys.argv[1:] if argv is None else argv
@@ -1376,8 +1384,16 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except _NO_ARGS_IS_HELP as exc:  # a bare group: its help is the answer
         exc.show()
+        return EXIT_USAGE
+    except click.UsageError as exc:  # one line, like every other error, with where to look
+        where = exc.ctx.command_path if exc.ctx else "ctmonitor"
+        message = _one_line(exc.format_message()).removesuffix(".")
+        click.echo(f"ctmonitor: error: {message} (see `{where} --help`)", err=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"ctmonitor: error: {_one_line(exc.format_message())}", err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -51,13 +51,23 @@ def test_poll_status_and_events(config: Path, capsys, registry: Registry) -> Non
         (["events", "--study", "NCT123"], "not an NCT id: 'NCT123'"),
         (["events", "--since", "last week"], "is not a date"),
         (["events", "--kind", "bogus"], "Invalid value for '--kind'"),
+        (["events", "--bogus"], "No such option '--bogus' (see `ctmonitor events --help`)"),
+        (["history"], "Missing argument 'NCT...' (see `ctmonitor history --help`)"),
+        (["report", "--format", "xls"], "'xls' is not one of 'html', 'md', 'csv', 'json'"),
+        (["no-such-command"], "No such command 'no-such-command' (see `ctmonitor --help`)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(config: Path, capsys, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, "--config", str(config), *args)
     assert code == 2
     assert message in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("ctmonitor: error: ")
     assert "Traceback" not in err + out
+
+
+def test_a_bare_command_group_shows_its_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, "db")
+    assert code in (0, 2) and "Usage: ctmonitor db" in out + err and "upgrade" in out + err
 
 
 def test_bad_config_is_exit_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.domain import UserError
@@ -49,10 +50,19 @@ def _json_text(value: object) -> str:
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL and their folder created."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(
+            f"database.url: not a database URL: {url!r} (use sqlite:///PATH or postgresql://...)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the database's folder {folder}: {exc.strerror}") from None
         engine = create_engine(url, json_serializer=_json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -97,7 +107,7 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     """Bring the schema to head, or refuse with a message that says how."""
     try:
         current = current_revision(engine)
-    except OperationalError as exc:
+    except DriverDatabaseError as exc:  # unreachable, refused, or a file that is no SQLite database
         raise DatabaseError(f"cannot open the database: {first_line(exc)}") from None
     head = head_revision()
     if current == head:

@@ -65,6 +65,30 @@ def test_bad_input_is_one_line_and_exit_2(config: Path, capsys, args: list[str],
     assert "Traceback" not in err + out
 
 
+@pytest.mark.parametrize(
+    "url,code,message",
+    [
+        ("garbage", 2, "ctmonitor: error: database.url: not a database URL: 'garbage'"),
+        ("sqlite:///{tmp}/not-a-db.sqlite", 1, "ctmonitor: cannot open the database: file is not a database"),
+        ("sqlite:///{tmp}/a-file/x.db", 1, "ctmonitor: cannot create the database's folder"),
+    ],
+    ids=["not-a-url", "not-a-database", "folder-is-a-file"],
+)
+def test_a_database_that_cannot_be_used_is_one_line_and_left_alone(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, url: str, code: int, message: str
+) -> None:
+    precious = b"my notes, not a database\n" * 100
+    (tmp_path / "not-a-db.sqlite").write_bytes(precious)
+    (tmp_path / "a-file").write_bytes(precious)
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", url.format(tmp=tmp_path))
+    for command in ("status", "poll"):
+        got, out, err = run(capsys, command)
+        assert got == code and err.startswith(message) and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in out + err
+    assert (tmp_path / "not-a-db.sqlite").read_bytes() == precious
+    assert (tmp_path / "a-file").read_bytes() == precious
+
+
 def test_a_bare_command_group_shows_its_help(capsys) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, "db")
     assert code in (0, 2) and "Usage: ctmonitor db" in out + err and "upgrade" in out + err

@@ -316,15 +316,30 @@ def shift_the_whole_registry(registry: Registry) -> None:
     registry.data_timestamp = "2026-11-03T09:00:00"
 
 
+def poll_a_shift(
+    database: Database,
+    api: LocalApiServer,
+    registry: Registry,
+    settings: Settings,
+    clock: FakeClock,
+    *,
+    pages_before_failing: int | None = None,
+) -> Any:
+    """A first poll; then the whole registry shifts and the next poll reads it, failing
+    after `pages_before_failing` pages when given (the registry breaks down with 503s)."""
+    poll(database, settings, clock)
+    shift_the_whole_registry(registry)
+    if pages_before_failing is not None:
+        api.add_fault(Fault(status=503, times=1000, skip=pages_before_failing))
+    clock.advance(days=1)
+    return poll(database, settings, clock)
+
+
 def test_registry_wide_shift_is_held_for_review(
     database: Database, api: LocalApiServer, registry: Registry, settings_for
 ) -> None:
-    settings = settings_for(api.base_url)
     clock = FakeClock()
-    poll(database, settings, clock)
-    shift_the_whole_registry(registry)
-    clock.advance(days=1)
-    shifted = poll(database, settings, clock)
+    shifted = poll_a_shift(database, api, registry, settings_for(api.base_url), clock)
     assert shifted.held is True
     held = events(database, shifted.run_id)
     assert held and all(e.held for e in held)
@@ -338,14 +353,8 @@ def test_a_shift_is_held_even_when_the_poll_fails_part_way(
 ) -> None:
     """What a failed poll stored is published when it ends, so it is judged like any poll."""
     settings = settings_for(api.base_url)  # pages of 5
-    clock = FakeClock()
-    poll(database, settings, clock)
-    tracked = len(registry.studies)
-    shift_the_whole_registry(registry)
-    api.add_fault(Fault(status=503, times=1000, skip=2))  # two pages, then the registry breaks down
-    clock.advance(days=1)
-    failed = poll(database, settings, clock)
-    assert failed.outcome == "failed" and failed.changed_studies == 10 < tracked
+    failed = poll_a_shift(database, api, registry, settings, FakeClock(), pages_before_failing=2)
+    assert failed.outcome == "failed" and failed.changed_studies == 10 < len(registry.studies)
     assert failed.held is True
     stored = events(database, failed.run_id)
     assert stored and all(e.held for e in stored)
@@ -360,12 +369,8 @@ def test_a_shift_split_by_a_failure_is_judged_as_one(
     base = settings_for(api.base_url)
     settings = base.model_copy(update={"sync": base.sync.model_copy(update={"hold_threshold": 0.7})})
     clock = FakeClock()
-    poll(database, settings, clock)
     tracked = len(registry.studies)
-    shift_the_whole_registry(registry)
-    api.add_fault(Fault(status=503, times=1000, skip=1))  # one page, then the registry breaks down
-    clock.advance(days=1)
-    first = poll(database, settings, clock)
+    first = poll_a_shift(database, api, registry, settings, clock, pages_before_failing=1)
     assert first.outcome == "failed" and first.changed_studies / tracked <= 0.7
     assert first.held is False and not any(e.held for e in events(database, first.run_id))
 
@@ -385,11 +390,7 @@ def test_a_shift_released_by_an_administrator_stays_released(
     """A failed attempt's held events, once released, are not held again when the retry is judged."""
     settings = settings_for(api.base_url)
     clock = FakeClock()
-    poll(database, settings, clock)
-    shift_the_whole_registry(registry)
-    api.add_fault(Fault(status=503, times=1000, skip=2))
-    clock.advance(days=1)
-    failed = poll(database, settings, clock)
+    failed = poll_a_shift(database, api, registry, settings, clock, pages_before_failing=2)
     assert failed.held is True
     with database.session() as s:
         store.release_events(s, run_id=failed.run_id, now=clock())

@@ -6,6 +6,7 @@ never commit, so a page of a poll is written whole or not at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,9 +53,10 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL and their folder created."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # not a URL at all, or a port that is not a number
+        shown = re.sub(r"//[^/@]*@", "//***@", url)  # it may carry a password
         raise UserError(
-            f"database.url: not a database URL: {url!r} (use sqlite:///PATH or postgresql://...)"
+            f"database.url: not a database URL: {shown!r} (use sqlite:///PATH or postgresql://...)"
         ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -69,10 +69,15 @@ def test_bad_input_is_one_line_and_exit_2(config: Path, capsys, args: list[str],
     "url,code,message",
     [
         ("garbage", 2, "ctmonitor: error: database.url: not a database URL: 'garbage'"),
+        (
+            "postgresql://me:s3cret@db:port/x",
+            2,
+            "ctmonitor: error: database.url: not a database URL: 'postgresql://***@db",
+        ),
         ("sqlite:///{tmp}/not-a-db.sqlite", 1, "ctmonitor: cannot open the database: file is not a database"),
         ("sqlite:///{tmp}/a-file/x.db", 1, "ctmonitor: cannot create the database's folder"),
     ],
-    ids=["not-a-url", "not-a-database", "folder-is-a-file"],
+    ids=["not-a-url", "bad-url-with-password", "not-a-database", "folder-is-a-file"],
 )
 def test_a_database_that_cannot_be_used_is_one_line_and_left_alone(  # type: ignore[no-untyped-def]
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, url: str, code: int, message: str

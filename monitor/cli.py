@@ -300,7 +300,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
         runs = store.recent_runs(s, n_runs)
         totals = store.study_totals(s)
         held = len(store.list_events(s, held=True))
-        last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
+        last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
         subscribers = [dataclasses.asdict(x) for x in delivery.subscriber_states(s, c.settings)]
         jobs = [dataclasses.asdict(x) for x in job_health(s, c.settings, utcnow())]
         data = {

@@ -115,7 +115,7 @@ def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyF
 
 
 def health(session: Session) -> Health:
-    last_ok = store.last_run(session, outcomes=("ok", "unchanged"))
+    last_ok = store.last_run(session, outcomes=store.SUCCESSFUL)
     last_full_ok = store.last_run(session, outcomes=("ok",), mode="full")
     last = session.scalars(
         select(PollRun).where(PollRun.outcome != "running").order_by(PollRun.id.desc()).limit(1)

@@ -175,7 +175,7 @@ def gather(
     else:  # nothing yet: the last successful poll says how current the (empty) feed is
         updated = session.scalar(
             select(PollRun.finished_at)
-            .where(PollRun.outcome.in_(("ok", "unchanged")))
+            .where(PollRun.outcome.in_(store.SUCCESSFUL))
             .order_by(PollRun.id.desc())
             .limit(1)
         )

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 import zstandard
-from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.bulk import insert_rows
 from monitor.classify import Classification
-from monitor.domain import FieldChange, Study
+from monitor.domain import EventKind, FieldChange, Study
 from monitor.models import Backfill, Event, PollRun, Snapshot, StudyRow
 from monitor.timeline import Change, Version
 
@@ -100,6 +100,8 @@ def decompress(blob: bytes) -> Any:
 
 
 # -- runs ----------------------------------------------------------------------------
+
+SUCCESSFUL = ("ok", "unchanged")  # a successful poll: it read the registry, or found its data unchanged
 
 
 def start_run(session: Session, *, mode: str, now: datetime, host: str, query_hash: str) -> int:
@@ -451,30 +453,33 @@ def mark_gone(session: Session, nct_id: str) -> None:
 # -- events --------------------------------------------------------------------------
 
 
+def _runs_in_progress() -> Select[tuple[int]]:
+    return select(PollRun.id).where(PollRun.outcome == "running")
+
+
 def published() -> list[ColumnElement[bool]]:
     """The events that may be told to people (digests, feeds, reports): not held for review,
     not backfilled history, and not from a poll still in progress, which may yet hold them
     all as a registry format shift when it ends. (A poll that died stays "running" until the
     next poll marks it crashed and applies the same guard to what it recorded.)"""
-    in_progress = select(PollRun.id).where(PollRun.outcome == "running")
     return [
         Event.held.is_(False),
         Event.origin != "backfill",
-        Event.run_id.is_(None) | Event.run_id.not_in(in_progress),
+        Event.run_id.is_(None) | Event.run_id.not_in(_runs_in_progress()),
     ]
 
 
 def events_in_progress(session: Session) -> int:
     """Events recorded so far by a poll that has not finished (not yet published)."""
-    in_progress = select(PollRun.id).where(PollRun.outcome == "running")
-    return session.scalar(select(func.count()).select_from(Event).where(Event.run_id.in_(in_progress))) or 0
+    stmt = select(func.count()).select_from(Event).where(Event.run_id.in_(_runs_in_progress()))
+    return session.scalar(stmt) or 0
 
 
 def unsuccessful_before(session: Session, run_id: int) -> list[int]:
     """The failed or crashed runs since the last successful poll before `run_id`: with it,
     one attempt at the same picture, which the hold guard judges as a whole."""
     last_ok = session.scalar(
-        select(func.max(PollRun.id)).where(PollRun.id < run_id, PollRun.outcome.in_(("ok", "unchanged")))
+        select(func.max(PollRun.id)).where(PollRun.id < run_id, PollRun.outcome.in_(SUCCESSFUL))
     )
     stmt = select(PollRun.id).where(PollRun.id < run_id, PollRun.outcome.in_(("failed", "crashed")))
     if last_ok is not None:
@@ -488,7 +493,7 @@ def changed_studies_in_runs(session: Session, run_ids: Sequence[int]) -> int:
     return (
         session.scalar(
             select(func.count(func.distinct(Event.nct_id))).where(
-                Event.run_id.in_(list(run_ids)), Event.kind != "new_study", Event.origin == "poll"
+                Event.run_id.in_(list(run_ids)), Event.kind != EventKind.NEW_STUDY, Event.origin == "poll"
             )
         )
         or 0

@@ -282,9 +282,11 @@ class Syncer:
         with self.db.session() as s:
             # A run that died published nothing (its run was "running"); judge it now as it
             # would have judged itself, in the transaction that ends it.
-            for crashed in store.mark_crashed_runs(s, self.now()):
-                self._guard(s, crashed, store.count_tracked(s))
-            last_ok = store.last_run(s, outcomes=("ok", "unchanged"))
+            crashed = store.mark_crashed_runs(s, self.now())
+            tracked = store.count_tracked(s) if crashed else 0
+            for run in crashed:
+                self._guard(s, run, tracked)
+            last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
             last_full = store.last_run(s, outcomes=("ok",), mode="full")
             mode = "full" if full or self._full_due(last_ok, last_full, qhash) else "incremental"
             run_id = store.start_run(

@@ -27,6 +27,7 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.domain import Study, UserError, check_nct_id
+from monitor.normalize import NORMALIZER_VERSION
 
 VOCABULARY_FILE = Path(__file__).parent / "data" / "vocabulary.toml"
 MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
@@ -345,7 +346,8 @@ class _Found:
 
 
 class Classifier:
-    """Vocabulary + overrides. `version` changes whenever either file does."""
+    """Vocabulary + overrides. `version` changes whenever either file does, or the
+    normalizer (the classifier reads normalized text, and studies store both)."""
 
     def __init__(
         self,
@@ -355,7 +357,8 @@ class Classifier:
     ) -> None:
         self.vocabulary = vocabulary or Vocabulary.load()
         self.overrides = overrides or {}
-        digest = hashlib.sha256((self.vocabulary.version + overrides_text).encode()).hexdigest()[:12]
+        basis = self.vocabulary.version + overrides_text + "\0normalizer " + NORMALIZER_VERSION
+        digest = hashlib.sha256(basis.encode()).hexdigest()[:12]
         self.version = digest
 
     @classmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -19,14 +18,19 @@ from typing import Any, TypeVar
 import orjson
 
 from monitor.domain import Arm, Intervention, MeshTerm, PartialDate, Site, Study
+from monitor.text import clean
 
 T = TypeVar("T")
+
+# Bumped whenever normalizing gives other values for the same record (2: markup is
+# removed only where it is markup, so comparisons such as `\<18` survive). Stored studies
+# are then re-derived from their raw records at the next poll (see sync.reclassify),
+# without change events: a text that changed only because our cleaning did is not news.
+NORMALIZER_VERSION = "2"
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
-_TAG = re.compile(r"<[^>]{1,200}>")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _ASCII_NON_WORD = bytes(c if chr(c) in "0123456789abcdefghijklmnopqrstuvwxyz" else 32 for c in range(256))
@@ -37,13 +41,14 @@ class RecordError(ValueError):
 
 
 def clean_text(value: Any) -> str | None:
-    """Text as a reader sees it: entities decoded, markdown escapes and tags removed, spaces folded."""
+    """Text as a reader sees it (see monitor.text): markup removed, references decoded,
+    Markdown escapes undone, spaces folded; every character that is not markup kept."""
     if value is None:
         return None
     text = str(value)
     if len(text) <= _SHORT:
         return _clean_short(text)
-    return _clean(text)
+    return clean(text)
 
 
 # Short strings (conditions, MeSH terms, countries, statuses) repeat across thousands of
@@ -51,20 +56,7 @@ def clean_text(value: Any) -> str | None:
 _SHORT = 160
 _CACHE = 8192
 
-
-def _clean(text: str) -> str | None:
-    # Each step only where it can change something; splitting and joining folds spacing
-    # (str.split and the regex \s agree on what whitespace is) in a third of a regex's time.
-    if "<" in text:  # history versions carry HTML; strip tags before entities turn text into "tags"
-        text = _TAG.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
-    if "\\" in text:
-        text = _MD_ESCAPE.sub(r"\1", text)
-    return " ".join(text.split()) or None
-
-
-_clean_short = functools.lru_cache(maxsize=_CACHE)(_clean)
+_clean_short = functools.lru_cache(maxsize=_CACHE)(clean)
 
 
 @functools.lru_cache(maxsize=_CACHE)

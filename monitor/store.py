@@ -299,8 +299,8 @@ def touch(session: Session, nct_ids: Sequence[str], now: datetime) -> None:
         )
 
 
-def _study_values(w: StudyWrite) -> dict[str, Any]:
-    st = w.study
+def study_columns(st: Study, chash: str) -> dict[str, Any]:
+    """The studies-row columns derived from the normalized record (and its content hash)."""
     return {
         "brief_title": st.title,
         "overall_status": st.overall_status,
@@ -310,7 +310,13 @@ def _study_values(w: StudyWrite) -> dict[str, Any]:
         "countries": "|".join(st.countries) or None,
         "first_post_date": st.first_post_date,
         "last_update_post_date": st.last_update_post_date,
-        "content_hash": w.content_hash,
+        "content_hash": chash,
+    }
+
+
+def _study_values(w: StudyWrite) -> dict[str, Any]:
+    return {
+        **study_columns(w.study, w.content_hash),
         "raw_hash": w.raw_hash,
         "in_query": w.in_query,
         "gone": False,

@@ -177,8 +177,11 @@ def reclassify(
     """Relabel studies from their stored raw records, without fetching anything.
 
     Returns (studies relabelled, scope events). `only_stale` limits it to studies labelled
-    with another vocabulary/overrides version; scope changes become events (origin
-    "reclassify"), since what users see changed.
+    with another vocabulary/overrides/normalizer version. The row's normalized columns and
+    content hash are re-derived too, so a better normalizer repairs what was stored
+    before; that makes no field events (our cleaning changed, not the study). A study that
+    moves into or out of scope does make a scope event (origin "reclassify"), since what
+    users see changed.
     """
     with db.session() as s:
         todo = store.stale_classifications(s, classifier.version if only_stale else None)
@@ -192,7 +195,12 @@ def reclassify(
                 if study is None:
                     continue
                 label = classifier.classify(study)
-                store.set_classification(s, nct, store.classification_values(label, classifier.version))
+                store.set_classification(
+                    s,
+                    nct,
+                    store.classification_values(label, classifier.version)
+                    | store.study_columns(study, content_hash(study)),
+                )
                 changes = scope_change(before, label)
                 if changes:
                     store.add_events(

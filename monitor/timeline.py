@@ -146,13 +146,20 @@ def status_periods(
 ) -> list[StatusPeriod]:
     """Every status with the date it began and how long it lasted, oldest first.
 
-    The stored versions (in seq order) give the points. The registry's version list
-    (kept by backfill) fills the gaps between two stored versions, but only where it
-    shows a status neither of them has (say, a suspension lifted before our next poll):
-    its dates are submission dates, a few days before the post dates of the versions we
-    stored, so it is not allowed to move a date the stored versions already give.
+    A status is dated by the day the registry published the version that first showed
+    it: the stored versions (in seq order) give those points. The registry's version list
+    (kept by backfill) only fills a gap between two stored versions where it shows a
+    status neither of them has (say, a suspension lifted before our next poll). Its dates
+    are submission dates, days before the post dates, so it never moves a date a stored
+    version gives:
+    - a listed entry that is a stored version (the same registry version number, or the
+      same submission date as the stored record's) is that version, already dated;
+    - in a gap, listed entries after the last change that show the later stored version's
+      status are that version's own listing unless the later version was matched to
+      another entry; they are then dropped and the stored version dates the status.
     """
-    fetched = {v.registry_version for v in versions if v.origin == "backfill"}
+    stored_numbers = {v.registry_version for v in versions if v.registry_version is not None}
+    stored_dates = {v.study.last_update_submit_date for v in versions} - {None}
     # (date, status, source, registry version): version 0 is the registration
     points: list[tuple[str, str | None, str, int | None]] = [
         (v.when, v.study.overall_status, v.origin, v.registry_version) for v in versions
@@ -160,20 +167,28 @@ def status_periods(
     listed = sorted(
         (str(item["date"]), item.get("status"), item.get("version"))
         for item in registry_list or ()
-        if item.get("version") not in fetched and item.get("date") and _DATE.match(str(item["date"]))
+        if item.get("date")
+        and _DATE.match(str(item["date"]))
+        and item.get("version") not in stored_numbers
+        and str(item["date"]) not in stored_dates
     )
-    bounds: list[tuple[str | None, str | None, set[str | None]]] = []
-    if versions:
-        first = versions[0]
-        bounds.append((None, first.when, {first.study.overall_status}))
-        for a, b in pairwise(versions):
-            bounds.append((a.when, b.when, {a.study.overall_status, b.study.overall_status}))
-        last = versions[-1]
-        bounds.append((last.when, None, {last.study.overall_status}))
-    for lo, hi, seen in bounds:
-        gap = [(d, st, n) for d, st, n in listed if (lo is None or d > lo) and (hi is None or d < hi)]
-        if any(st not in seen for _, st, _ in gap):
-            points += [(d, st, "registry-list", n) for d, st, n in gap]
+    matched = {
+        id(v)
+        for v in versions
+        if v.registry_version is not None
+        or any(v.study.last_update_submit_date == item.get("date") for item in registry_list or ())
+    }
+    for lo, hi in pairwise([None, *versions, None]):
+        gap = [
+            (d, st, n) for d, st, n in listed if (lo is None or d > lo.when) and (hi is None or d < hi.when)
+        ]
+        seen = {v.study.overall_status for v in (lo, hi) if v is not None}
+        if not any(st not in seen for _, st, _ in gap):
+            continue
+        if hi is not None and id(hi) not in matched:
+            while gap and gap[-1][1] == hi.study.overall_status:
+                gap.pop()  # most likely `hi` itself, listed by its submission date
+        points += [(d, st, "registry-list", n) for d, st, n in gap]
     points.sort(key=lambda p: p[0])
 
     starts: list[tuple[str, str | None, str, int | None]] = []

@@ -33,9 +33,14 @@ def body(n: int) -> dict[str, Any]:
     return copy.deepcopy(HISTORIES[KYSA]["versions"][n]["study"])
 
 
-def version(seq: int, origin: str, n: int | None, when: str, status: str) -> Version:
+def version(
+    seq: int, origin: str, n: int | None, when: str, status: str, submitted: str | None = None
+) -> Version:
+    """A stored version posted on `when`; `submitted` is its last-update submission date
+    (the date the registry's version list shows for it), a few days earlier."""
     raw = body(0)
     raw["protocolSection"]["statusModule"]["overallStatus"] = status
+    raw["protocolSection"]["statusModule"]["lastUpdateSubmitDate"] = submitted or when
     return Version(seq, origin, n, when, datetime(2026, 1, 1), to_study(raw))
 
 
@@ -80,25 +85,64 @@ def test_a_first_status_seen_after_the_registration_has_an_open_start() -> None:
 
 def test_a_status_published_between_two_polls_comes_from_the_registry_version_list() -> None:
     """Suspended for three weeks between two weekly polls: our snapshots never saw it, the
-    registry's version list (kept by backfill) did."""
+    registry's version list (kept by backfill) did. Our second poll stored version 4,
+    which the list shows by its submission date."""
     versions = [
         version(-999_999, "backfill", 0, "2024-01-10", "RECRUITING"),
         version(1, "poll", 1, "2024-02-01", "RECRUITING"),
-        version(2, "poll", None, "2024-03-20", "RECRUITING"),
+        version(2, "poll", None, "2024-03-20", "RECRUITING", submitted="2024-03-18"),
     ]
     listed = [
         {"version": 0, "date": "2024-01-09", "status": "RECRUITING"},
         {"version": 1, "date": "2024-01-30", "status": "RECRUITING"},
         {"version": 2, "date": "2024-02-20", "status": "SUSPENDED"},
         {"version": 3, "date": "2024-03-12", "status": "RECRUITING"},
+        {"version": 4, "date": "2024-03-18", "status": "RECRUITING"},
     ]
     periods = timeline.status_periods(versions, listed, date(2024, 4, 1))
     assert [(p.status, p.began, p.source) for p in periods] == [
         ("RECRUITING", "2024-01-10", "backfill"),
         ("SUSPENDED", "2024-02-20", "registry-list"),
-        ("RECRUITING", "2024-03-12", "registry-list"),
+        ("RECRUITING", "2024-03-12", "registry-list"),  # version 3, which we never stored
     ]
     assert periods[1].days == 21
+
+
+def test_a_listed_point_never_predates_the_stored_version_that_first_showed_its_status() -> None:
+    """The registry lists each version by its submission date. When the version list holds
+    the very version our poll stored (same status, dated days before its publication),
+    the status dates from the day the registry published it, and the status before it
+    lasts until then."""
+    versions = [
+        version(-999_999, "backfill", 0, "2024-01-10", "NOT_YET_RECRUITING"),
+        version(1, "poll", None, "2024-02-01", "RECRUITING", submitted="2024-01-29"),
+        version(2, "poll", None, "2024-05-06", "ENROLLING_BY_INVITATION", submitted="2024-05-03"),
+    ]
+    listed = [
+        {"version": 0, "date": "2024-01-09", "status": "NOT_YET_RECRUITING"},
+        {"version": 1, "date": "2024-01-29", "status": "RECRUITING"},
+        {"version": 2, "date": "2024-03-04", "status": "SUSPENDED"},
+        {"version": 3, "date": "2024-03-25", "status": "RECRUITING"},
+        {"version": 4, "date": "2024-05-03", "status": "ENROLLING_BY_INVITATION"},
+    ]
+    want = [
+        ("NOT_YET_RECRUITING", "2024-01-10", "2024-02-01"),
+        ("RECRUITING", "2024-02-01", "2024-03-04"),
+        ("SUSPENDED", "2024-03-04", "2024-03-25"),
+        ("RECRUITING", "2024-03-25", "2024-05-06"),
+        ("ENROLLING_BY_INVITATION", "2024-05-06", None),  # published 05-06, not listed 05-03
+    ]
+    periods = timeline.status_periods(versions, listed, date(2024, 6, 1))
+    assert [(p.status, p.began, p.ended) for p in periods] == want
+    # The same when the stored version cannot be matched to its listing (no submission
+    # date kept): the trailing listed point with its status is taken to be it.
+    unmatched = [
+        *versions[:2],
+        version(2, "poll", None, "2024-05-06", "ENROLLING_BY_INVITATION", "2024-05-05"),
+    ]
+    periods = timeline.status_periods(unmatched, listed, date(2024, 6, 1))
+    assert [(p.status, p.began, p.ended) for p in periods] == want
+    assert periods[3].days == 42
 
 
 def test_changes_are_ordered_by_registry_date_history_first() -> None:

@@ -169,6 +169,11 @@ def cut_version(versions: Sequence[RegistryVersion], first_posted_update: str | 
     return max(dated) if dated else None
 
 
+# Studies in a row refused on both history endpoints before a run takes the registry to
+# have withdrawn record histories (one refused study is skipped and the run goes on).
+REFUSALS_BEFORE_STOPPING = 3
+
+
 class Backfiller:
     """Fetches and stores registry histories. The CLI and the scheduler both call `run()`."""
 
@@ -195,6 +200,7 @@ class Backfiller:
         endpoints or stops answering; a stop request is honoured between two versions."""
         t0, requests0 = time.monotonic(), self.client.requests
         summary = BackfillSummary()
+        refused = 0  # studies in a row whose history both endpoints refused
         with locking.exclusive(self.db.engine, LOCK):
             if nct_ids is None:
                 with self.db.session() as s:
@@ -206,7 +212,21 @@ class Backfiller:
                 before = self.client.requests
                 try:
                     result = self._study(nct, should_stop)
-                except (HistoryUnavailable, RetriesExhausted) as exc:
+                except HistoryUnavailable as exc:
+                    # One study refused on both endpoints is marked and skipped; several in a
+                    # row mean the registry has withdrawn record histories: stop there.
+                    refused += 1
+                    self._failed(nct, str(exc))
+                    result = StudyBackfill(nct, "failed", detail=str(exc))
+                    if refused >= REFUSALS_BEFORE_STOPPING:
+                        result.requests = self.client.requests - before
+                        summary.studies.append(result)
+                        summary.stopped = (
+                            f"the registry no longer offers record histories, it seems: {refused} studies "
+                            f"in a row were refused (the last: {exc})"
+                        )
+                        break
+                except RetriesExhausted as exc:
                     self._failed(nct, str(exc))
                     summary.studies.append(
                         StudyBackfill(nct, "failed", requests=self.client.requests - before, detail=str(exc))
@@ -216,6 +236,8 @@ class Backfiller:
                 except (ApiError, RecordError) as exc:
                     self._failed(nct, str(exc))
                     result = StudyBackfill(nct, "failed", detail=str(exc))
+                else:
+                    refused = 0
                 result.requests = self.client.requests - before
                 if result.requests:
                     self._count_requests(nct, result.requests)

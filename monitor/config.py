@@ -64,7 +64,7 @@ class DatabaseSettings(_Section):
 class ApiSettings(_Section):
     base_url: str = "https://clinicaltrials.gov"
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
-    min_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    min_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.2
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
     retry_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
     backoff_base_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0

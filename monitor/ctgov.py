@@ -54,6 +54,13 @@ class ApiForbidden(ApiHTTPError):
         )
 
 
+class WebPageAnswer(ApiForbidden):
+    """200 with an HTML page where the registry's web site should answer data: a refusal."""
+
+    def __str__(self) -> str:
+        return f"{self.url} answered a web page, not data ({self.detail or 'no text'}): refused"
+
+
 class ApiNotFound(ApiHTTPError):
     pass
 
@@ -216,6 +223,15 @@ class RateLimiter:
         self._last = self.clock()
 
 
+# Empty continuation pages followed in a row before a search is taken to have ended
+# (short of its totalCount, which the sync then reports as an incomplete result).
+MAX_EMPTY_PAGES = 3
+
+
+def _refusal(exc: ApiHTTPError) -> str:
+    return str(exc) if isinstance(exc, WebPageAnswer) else f"HTTP {exc.status}"
+
+
 class CtGovClient:
     """Talks to `{base_url}/api/v2`; yields raw study dicts, never touches the database."""
 
@@ -263,8 +279,11 @@ class CtGovClient:
         ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** (state.attempt_number - 1))
         return self._rng.uniform(0, ceiling)
 
-    def _request_json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        """GET `path` and return its JSON, retrying what is worth retrying."""
+    def _request_json(self, path: str, params: dict[str, str] | None = None, *, web: bool = False) -> Any:
+        """GET `path` and return its JSON, retrying what is worth retrying.
+
+        `web`: an endpoint of the registry's web site (the record history), where a web
+        page answered with 200 means the data is refused, not a passing fault."""
         started = self._clock()
         attempts = 0
         last_error: list[str] = [""]
@@ -287,7 +306,7 @@ class CtGovClient:
                 with attempt:
                     attempts += 1
                     try:
-                        return self._send_once(path, params)
+                        return self._send_once(path, params, web)
                     except _Retryable as exc:
                         last_error[0] = str(exc)
                         raise
@@ -298,12 +317,12 @@ class CtGovClient:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_once(self, path: str, params: dict[str, str] | None) -> Any:
+    def _send_once(self, path: str, params: dict[str, str] | None, web: bool = False) -> Any:
         self._limiter.wait()
         self.requests += 1
         try:
             with self._http.stream("GET", path, params=params) as response:
-                body = self._json_body(response)
+                body = self._json_body(response, web)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:  # also a body cut short (RemoteProtocolError)
@@ -314,7 +333,7 @@ class CtGovClient:
             raise _Retryable(f"malformed or truncated JSON ({exc})") from None
 
     @staticmethod
-    def _json_body(response: httpx.Response) -> bytes:
+    def _json_body(response: httpx.Response, web: bool = False) -> bytes:
         """The body of a 200 JSON response, or the error the status calls for.
 
         The body is read as a stream and joined here, not kept on the response: httpx's
@@ -335,6 +354,10 @@ class CtGovClient:
             raise ApiHTTPError(status, url, _error_detail(response))
         ctype = response.headers.get("content-type", "")
         if "json" not in ctype:
+            if web and "html" in ctype:
+                response.read()
+                url = str(response.request.url.copy_with(query=None))
+                raise WebPageAnswer(200, url, _error_detail(response)[:120])
             raise _Retryable(f"expected JSON, got {ctype or 'no content type'}")
         return b"".join(response.iter_bytes())
 
@@ -351,8 +374,11 @@ class CtGovClient:
         """Every page of a /studies search, following `nextPageToken`.
 
         The registry can hand out a token after a page that exactly exhausted the
-        results; the page it leads to is empty, so an empty page ends the search too.
-        Later pages repeat the first page's parameters, as the API requires.
+        results; the page it leads to is empty. So the search ends at a page without a
+        token, or at an empty page once the first page's totalCount is reached; an empty
+        page with a token before that is followed (at most MAX_EMPTY_PAGES in a row), since
+        the registry has answered empty continuation pages mid-search. Later pages repeat
+        the first page's parameters, as the API requires.
         """
         base = dict(params)
         base["pageSize"] = str(self.settings.page_size)
@@ -360,6 +386,8 @@ class CtGovClient:
             base["fields"] = "|".join(self.settings.fields)
         token: str | None = None
         number = 0
+        total: int | None = None
+        seen = empty_run = 0
         while True:
             number += 1
             query = dict(base)
@@ -368,10 +396,19 @@ class CtGovClient:
             if token:
                 query["pageToken"] = token
             page = self._parse_page(self._request_json(STUDIES, query), number)
+            if number == 1:
+                total = page.total_count
+            seen += len(page.studies)
             if page.studies or number == 1:
                 yield page
-            if not page.studies or not page.next_token:
+            if not page.next_token:
                 return
+            if not page.studies:
+                empty_run += 1
+                if total is None or seen >= total or empty_run > MAX_EMPTY_PAGES:
+                    return  # the false token after an exactly filled last page, or a run of them
+            else:
+                empty_run = 0
             token = page.next_token
 
     @staticmethod
@@ -410,19 +447,20 @@ class CtGovClient:
 
         Asks `/api/int/studies/{id}/history`, falling back to `/api/int/studies/{id}?history=true`
         (the same list inside the UI's study answer) when that path is refused or gone; if both
-        are, the registry no longer offers record histories: HistoryUnavailable says so.
+        are, HistoryUnavailable names both answers (the backfill skips that study).
         """
         path = f"{INT_STUDIES}/{nct_id}/history"
         try:
-            return parse_history_index(self._request_json(path), path)
+            return parse_history_index(self._request_json(path, web=True), path)
         except (ApiNotFound, ApiForbidden) as first:
             fallback = f"{INT_STUDIES}/{nct_id}"
             try:
-                data = self._request_json(fallback, {"history": "true"})
-            except (ApiNotFound, ApiForbidden):
+                data = self._request_json(fallback, {"history": "true"}, web=True)
+            except (ApiNotFound, ApiForbidden) as second:
                 raise HistoryUnavailable(
-                    f"the registry no longer offers record histories (HTTP {first.status} from {path} "
-                    f"and from {fallback}?history=true); these are undocumented endpoints of its web site"
+                    f"the registry refused the record history of {nct_id} on both endpoints "
+                    f"({path}: {_refusal(first)}; {fallback}?history=true: {_refusal(second)}); "
+                    "these are undocumented endpoints of its web site"
                 ) from None
             history = data.get("history") if isinstance(data, dict) else None
             return parse_history_index(history, f"{fallback}?history=true")
@@ -433,7 +471,7 @@ class CtGovClient:
         Version bodies never change once published, so each is fetched once and stored.
         """
         path = f"{INT_STUDIES}/{nct_id}/history/{version}"
-        data = self._request_json(path)
+        data = self._request_json(path, web=True)
         study = data.get("study") if isinstance(data, dict) else None
         if not isinstance(study, dict):
             raise MalformedResponse(f"{path}: no 'study' object")

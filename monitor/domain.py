@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-NCT_RE = re.compile(r"^NCT\d{8}$")
+NCT_RE = re.compile(r"^NCT(?!0{8})\d{8}$")  # NCT00000000 was never issued
 
 
 class UserError(Exception):
@@ -24,11 +24,14 @@ def check_nct_id(value: str) -> str:
     """Return the canonical form of an NCT id or raise UserError.
 
     We accept lower case (the registry does too) but insist on NCT + 8 digits, because
-    that is what every record carries and what users paste from the website.
+    that is what every record carries and what users paste from the website. NCT00000000
+    is not an id the registry ever issued.
     """
     candidate = value.strip().upper()
     if not NCT_RE.match(candidate):
-        raise UserError(f"not an NCT id: {value!r} (expected NCT followed by 8 digits, e.g. NCT05085418)")
+        raise UserError(
+            f"not an NCT id: {value!r} (expected NCT followed by 8 digits, not all zero, e.g. NCT05085418)"
+        )
     return candidate
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from monitor.domain import Arm, Intervention, MeshTerm, PartialDate, Site, Study
+from monitor.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
 from monitor.text import clean
 
 T = TypeVar("T")
@@ -248,7 +248,7 @@ def _arms(module: Any) -> tuple[Arm, ...]:
 def nct_id_of(raw: Any) -> str:
     """The NCT id of a raw record, or RecordError: a record without one is malformed."""
     nct = _get(raw, "protocolSection", "identificationModule", "nctId")
-    if not isinstance(nct, str) or not re.match(r"^[Nn][Cc][Tt]\d{8}$", nct.strip()):
+    if not isinstance(nct, str) or not NCT_RE.match(nct.strip().upper()):
         raise RecordError(f"study record without a valid nctId: {str(nct)[:40]!r}")
     return nct.strip().upper()
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor import delivery
-from monitor.backfill import BACKFILL_SEQ_BASE, Backfiller, candidates, cut_version
+from monitor.backfill import BACKFILL_SEQ_BASE, REFUSALS_BEFORE_STOPPING, Backfiller, candidates, cut_version
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.ctgov import CtGovClient, RegistryVersion
@@ -317,10 +317,48 @@ def test_a_withdrawn_history_endpoint_stops_the_run_with_a_clear_message(world: 
     world.registry.history_available = False
     summary = world.backfill()
     assert summary.stopped and "no longer offers record histories" in summary.stopped
-    assert len(summary.studies) == 1  # stopped at the first study, not one failure per study
+    # Stopped after a few refusals in a row, not one failure per study.
+    assert len(summary.studies) == REFUSALS_BEFORE_STOPPING
+    assert "studies in a row were refused" in summary.stopped
     assert [s.origin for s in world.snapshots(summary.studies[0].nct_id)] == ["poll"]
     world.registry.history_available = True
     assert world.backfill([KYSA]).ok  # and works again when the registry does
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        [Fault(status=404), Fault(status=403)],
+        # a web page answered with 200 where data should be: the site refusing, not data
+        [
+            Fault(
+                status=200,
+                body="<html><body><h1>Just a moment...</h1></body></html>",
+                content_type="text/html",
+            ),
+            Fault(status=200, body="<!DOCTYPE html><html>Access denied</html>", content_type="text/html"),
+        ],
+    ],
+    ids=["404-and-403", "html-with-200"],
+)
+def test_one_study_refused_on_both_endpoints_is_marked_and_skipped(
+    world: World, refusal: list[Fault]
+) -> None:
+    world.poll()
+    first, fallback = refusal
+    first.path, fallback.path = f"/api/int/studies/{KYSA}/history", f"/api/int/studies/{KYSA}"
+    world.api.add_fault(first)
+    world.api.add_fault(fallback)
+    summary = world.backfill([KYSA, ACTT])
+    assert not summary.stopped
+    outcomes = {s.nct_id: s.outcome for s in summary.studies}
+    assert outcomes == {KYSA: "failed", ACTT: "done"}
+    row = world.row(KYSA)
+    assert row is not None and row.status == "failed" and "refused the record history" in row.error
+    if first.status == 200:
+        assert "answered a web page, not data" in row.error and "Just a moment" in row.error
+    assert [s.origin for s in world.snapshots(KYSA)] == ["poll"]  # nothing half-stored
+    assert world.backfill([KYSA]).ok  # tried again next time, and it works
 
 
 def test_backfilled_events_are_never_news(world: World) -> None:
@@ -373,7 +411,7 @@ def test_cli_backfill(world: World, tmp_path: Any, capsys: pytest.CaptureFixture
     assert main(["--config", str(cfg), "status"]) == 0
     assert "Registry histories: 1 backfilled, 1 with none listed, 0 failed," in capsys.readouterr().out
     world.registry.history_available = False
-    assert main(["--config", str(cfg), "backfill", "--json", "--limit", "2"]) == 1
+    assert main(["--config", str(cfg), "backfill", "--json", "--limit", str(REFUSALS_BEFORE_STOPPING)]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["ok"] is False and "no longer offers record histories" in result["stopped"]
 

@@ -11,6 +11,7 @@ import respx
 
 from monitor.config import ApiSettings
 from monitor.ctgov import (
+    MAX_EMPTY_PAGES,
     ApiForbidden,
     ApiHTTPError,
     ApiNotFound,
@@ -85,6 +86,32 @@ def test_a_token_after_the_last_full_page_leads_to_an_empty_page_that_ends_pagin
         pages = list(api.iter_pages({}))
     assert ids(pages) == ["NCT00973089", "NCT03475563"]
     assert route.call_count == 2
+
+
+@respx.mock
+def test_an_empty_page_with_a_token_before_the_total_is_reached_is_followed() -> None:
+    """The registry has answered an empty continuation page mid-search: not the end."""
+    a, b, c = record("NCT00973089"), record("NCT03475563"), record("NCT06171568")
+    route = respx.get(STUDIES).mock(
+        side_effect=[page([a, b], "t1", total=3), page([], "t2"), page([], "t3"), page([c])]
+    )
+    with client(Sleeps()) as api:
+        pages = list(api.iter_pages({}))
+    assert ids(pages) == ["NCT00973089", "NCT03475563", "NCT06171568"]
+    assert route.call_count == 4
+    tokens = [call.request.url.params.get("pageToken") for call in route.calls]
+    assert tokens == [None, "t1", "t2", "t3"]
+
+
+@respx.mock
+def test_empty_pages_with_tokens_are_followed_only_so_far() -> None:
+    a, b = record("NCT00973089"), record("NCT03475563")
+    endless = [page([], f"t{n}") for n in range(2, 20)]
+    route = respx.get(STUDIES).mock(side_effect=[page([a, b], "t1", total=5), *endless])
+    with client(Sleeps()) as api:
+        pages = list(api.iter_pages({}))
+    assert ids(pages) == ["NCT00973089", "NCT03475563"]  # the sync then reports 2 of 5 as incomplete
+    assert route.call_count == 1 + MAX_EMPTY_PAGES + 1
 
 
 @respx.mock
@@ -352,7 +379,7 @@ def test_history_index_refused_everywhere_is_history_unavailable() -> None:
 
     respx.get(HISTORY).mock(return_value=httpx.Response(404, text="Not Found"))
     respx.get(f"{BASE}/api/int/studies/NCT03690141").mock(return_value=httpx.Response(403, text="Forbidden"))
-    with client(Sleeps()) as c, pytest.raises(HistoryUnavailable, match="no longer offers record histories"):
+    with client(Sleeps()) as c, pytest.raises(HistoryUnavailable, match="refused the record history"):
         c.history_index("NCT03690141")
 
 

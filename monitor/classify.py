@@ -186,6 +186,8 @@ class Vocabulary:
             self._add(term, "not_autoimmune", "not autoimmune")
         for term in data.get("traps", {}).get("not_engagers", []):
             self._add(term, "trap", "not an engager")
+        for term in data.get("traps", {}).get("not_car", []):
+            self._add(term, "trap_car", "not a CAR")
         self.starts: dict[str, list[int]] = {}
         for phrase in self.index:
             lengths = self.starts.setdefault(phrase[0], [])
@@ -535,6 +537,8 @@ class Classifier:
         """A weak word ("CAR", "bispecific") counts next to an antigen or a cell word in the same text."""
         if modality == "bispecific":
             return self._engager_ok(found, trapped) and hit[0] in STRONG + MEDIUM
+        if found.of("trap_car"):
+            return False  # "cART" next to antiretroviral therapy, CART the regression tree
         words = set(tokens(hit[1]))
         same_text_target = any(h[1] == hit[1] and h[2] == "target" for h in found.hits)
         return hit[0] in STRONG + MEDIUM and (same_text_target or bool(words & CELL_WORDS))

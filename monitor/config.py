@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from monitor import essie
 from monitor.domain import OVERALL_STATUSES, UserError, check_nct_id
 
 ENV_CONFIG = "CTMONITOR_CONFIG"
@@ -298,6 +300,39 @@ class QuerySettings(_Section):
             if value := getattr(self, key).strip():
                 out[param] = value
         return out
+
+    def searches(self) -> list[dict[str, str]]:
+        """The /studies parameter sets this query is sent as: one, unless its expressions
+        would make the URL longer than MAX_QUERY_CHARS, when its longest OR list is split
+        into several searches (their union is the query's result; a study found by two is
+        processed once)."""
+        base = self.params()
+        if _encoded_length(base) <= MAX_QUERY_CHARS:
+            return [base]
+        key = max(base, key=lambda k: len(base[k]))
+        rest = _encoded_length({k: v for k, v in base.items() if k != key})
+        alternatives = essie.alternatives(base[key])
+        out: list[dict[str, str]] = []
+        chunk: list[str] = []
+        for alt in alternatives:
+            trial = " OR ".join([*chunk, alt])
+            if chunk and rest + _encoded_length({key: trial}) > MAX_QUERY_CHARS:
+                out.append({**base, key: " OR ".join(chunk)})
+                chunk = []
+            chunk.append(alt)
+        out.append({**base, key: " OR ".join(chunk)})
+        return out
+
+
+# The search expressions of one request, URL-encoded, stay within this many characters.
+# With the `fields` list, paging and the date window (about 800 more) a request's URL then
+# stays under 4 KB, half the 8 KB that common web servers and CDNs accept; longer OR lists
+# are split into several requests (QuerySettings.searches).
+MAX_QUERY_CHARS = 3000
+
+
+def _encoded_length(params: dict[str, str]) -> int:
+    return len(urllib.parse.urlencode(params))
 
 
 DEFAULT_QUERIES_FILE = Path(__file__).parent / "data" / "default_queries.toml"

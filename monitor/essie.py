@@ -82,6 +82,28 @@ class Area:
     child: Any
 
 
+def alternatives(text: str) -> list[str]:
+    """The top-level OR alternatives of an expression, as written (`a OR "b c" OR (d e)`
+    gives `a`, `"b c"`, `(d e)`); one item when it is no OR list at top level."""
+    parts: list[str] = []
+    depth, quoted, start, i = 0, False, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and ch in "([":
+            depth += 1
+        elif not quoted and ch in ")]":
+            depth -= 1
+        elif not quoted and depth == 0 and text.startswith(" OR ", i):
+            parts.append(text[start:i].strip())
+            start = i = i + 4
+            continue
+        i += 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
 def parse(text: str) -> Any:
     toks: list[tuple[str, str, str]] = []
     pos = 0

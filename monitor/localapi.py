@@ -160,6 +160,26 @@ def _pieces(raw: dict[str, Any]) -> dict[str, list[str]]:
         "LocationCity": _strs(loc.get("city") for loc in locs if isinstance(loc, dict)),
         "LocationCountry": _strs(loc.get("country") for loc in locs if isinstance(loc, dict)),
         "LocationStatus": _strs(loc.get("status") for loc in locs if isinstance(loc, dict)),
+        "LocationState": _strs(loc.get("state") for loc in locs if isinstance(loc, dict)),
+        "StdAge": _strs(_ls(_g(ps, "eligibilityModule", "stdAges"))),
+        "EligibilityCriteria": _strs([_g(ps, "eligibilityModule", "eligibilityCriteria")]),
+        **{
+            f"{kind.capitalize()}Outcome{part}": _strs(
+                o.get(key) for o in _ls(_g(ps, "outcomesModule", f"{kind}Outcomes")) if isinstance(o, dict)
+            )
+            for kind in ("primary", "secondary", "other")
+            for part, key in (("Measure", "measure"), ("Description", "description"))
+        },
+        "OverallOfficialName": _strs(
+            o.get("name")
+            for o in _ls(_g(ps, "contactsLocationsModule", "overallOfficials"))
+            if isinstance(o, dict)
+        ),
+        "OverallOfficialAffiliation": _strs(
+            o.get("affiliation")
+            for o in _ls(_g(ps, "contactsLocationsModule", "overallOfficials"))
+            if isinstance(o, dict)
+        ),
     }
     areas = {
         "ConditionSearch": [
@@ -190,14 +210,57 @@ def _pieces(raw: dict[str, Any]) -> dict[str, list[str]]:
         "IdSearch": ["NCTId", "NCTIdAlias", "Acronym", "OrgStudyId", "SecondaryId"],
         "LocationSearch": ["LocationCity", "LocationCountry", "LocationFacility"],
     }
-    text_pieces = [
-        k for k in p if k not in ("EnrollmentCount", "LastUpdatePostDate", "StudyFirstPostDate", "StartDate")
-    ]
     out = {k.lower(): v for k, v in p.items()}
     for area, members in areas.items():
         out[area.lower()] = [t for m in members for t in p[m]]
-    out["basicsearch"] = [t for k in text_pieces for t in p[k]]
+    out["basicsearch"] = [t for k in BASIC_SEARCH if k in p for t in p[k]]
     return out
+
+
+# The registry's BasicSearch area (query.term), from its "Search Areas" page: 57 fields,
+# of which these are the ones a record here can carry. Not in it: DetailedDescription,
+# EligibilityCriteria, the dates and counts. A term only there is found with AREA[...].
+BASIC_SEARCH = [
+    "NCTId",
+    "Acronym",
+    "BriefTitle",
+    "OfficialTitle",
+    "Condition",
+    "InterventionName",
+    "InterventionOtherName",
+    "Phase",
+    "StdAge",
+    "PrimaryOutcomeMeasure",
+    "Keyword",
+    "BriefSummary",
+    "ArmGroupLabel",
+    "SecondaryOutcomeMeasure",
+    "InterventionDescription",
+    "ArmGroupDescription",
+    "PrimaryOutcomeDescription",
+    "LeadSponsorName",
+    "OrgStudyId",
+    "SecondaryId",
+    "NCTIdAlias",
+    "InterventionType",
+    "ArmGroupType",
+    "SecondaryOutcomeDescription",
+    "LocationFacility",
+    "LocationState",
+    "LocationCountry",
+    "LocationCity",
+    "LocationStatus",
+    "OverallOfficialAffiliation",
+    "OverallOfficialName",
+    "ConditionMeshTerm",
+    "InterventionMeshTerm",
+    "StudyType",
+    "ConditionAncestorTerm",
+    "InterventionAncestorTerm",
+    "CollaboratorName",
+    "OtherOutcomeMeasure",
+    "OtherOutcomeDescription",
+]
 
 
 @dataclass

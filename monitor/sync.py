@@ -398,7 +398,10 @@ class Syncer:
                     params = _window_param({"filter.ids": "|".join(batch)}, state.window_start)
                     self._fetch_all(state, q.name, params, in_query=True)
             else:
-                self._fetch_all(state, q.name, _window_param(q.params(), state.window_start), in_query=True)
+                searches = q.searches()
+                for n, params in enumerate(searches, 1):
+                    name = q.name if len(searches) == 1 else f"{q.name} (part {n} of {len(searches)})"
+                    self._fetch_all(state, name, _window_param(params, state.window_start), in_query=True)
 
     def _fetch_all(self, state: _RunState, name: str, params: dict[str, str], *, in_query: bool) -> set[str]:
         """Every page of one search, each committed as it arrives; checks the count at the end."""

@@ -1285,6 +1285,68 @@ def check_config(c: Context, connect: bool) -> None:
     check("mail server", smtp)
     if problems:
         raise click.exceptions.Exit(EXIT_FAILED)
+    click.echo("Before the first poll, `ctmonitor doctor` probes the registry with the watch queries.")
+
+
+@cli.command()
+@click.option(
+    "--max-requests",
+    type=click.IntRange(10, 2000),
+    default=150,
+    show_default=True,
+    help="The probe's request budget (at the client's pace: 150 take about 3 minutes).",
+)
+@click.option(
+    "--flood-at",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Call a term a flood when it alone finds this many studies no other term of its query finds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@pass_ctx
+def doctor(c: Context, max_requests: int, flood_at: int, as_json: bool) -> None:
+    """Probe the live registry before the first poll: is everything ctmonitor needs there?
+
+    Asks the version endpoint; counts what each watch query reaches and each term of its
+    OR lists on its own (a term that floods the query, or finds nothing, is named); reads
+    one page with the configured `fields` and checks that every part ctmonitor reads is
+    in it; reads one record history. Needs no database. Exit status 0 when everything
+    needed works (warnings may remain), 1 otherwise.
+
+    \b
+    Example:
+      ctmonitor doctor
+      ctmonitor --config /etc/ctmonitor.toml doctor --json
+    """
+    from monitor.doctor import Doctor, report_text
+
+    settings = c.settings
+    bar: Any = None
+
+    def progress(done: int, planned: int, what: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=planned, label="Probing the registry", file=sys.stderr)
+            bar.__enter__()
+        bar.length = max(planned, done, 1)
+        bar.update(done - bar.pos)
+
+    show = sys.stderr.isatty() and not as_json
+    try:
+        with make_client(settings) as client:
+            report = Doctor(
+                client, settings, budget=max_requests, flood_at=flood_at, progress=progress if show else None
+            ).run()
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        click.echo(report_text(report))
+    if not report.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 # -- local API server ------------------------------------------------------------------

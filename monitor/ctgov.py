@@ -370,7 +370,14 @@ class CtGovClient:
         ts = data.get("dataTimestamp")
         return VersionInfo(api_version=data.get("apiVersion"), data_timestamp=str(ts) if ts else None)
 
-    def iter_pages(self, params: dict[str, str], *, count_total: bool = True) -> Iterator[Page]:
+    def iter_pages(
+        self,
+        params: dict[str, str],
+        *,
+        count_total: bool = True,
+        page_size: int | None = None,
+        fields: list[str] | None = None,
+    ) -> Iterator[Page]:
         """Every page of a /studies search, following `nextPageToken`.
 
         The registry can hand out a token after a page that exactly exhausted the
@@ -381,9 +388,9 @@ class CtGovClient:
         the first page's parameters, as the API requires.
         """
         base = dict(params)
-        base["pageSize"] = str(self.settings.page_size)
-        if self.settings.fields:
-            base["fields"] = "|".join(self.settings.fields)
+        base["pageSize"] = str(page_size or self.settings.page_size)
+        if fields := fields or self.settings.fields:
+            base["fields"] = "|".join(fields)
         token: str | None = None
         number = 0
         total: int | None = None

@@ -13,6 +13,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -34,6 +35,35 @@ PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _ASCII_NON_WORD = bytes(c if chr(c) in "0123456789abcdefghijklmnopqrstuvwxyz" else 32 for c in range(256))
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A part of the record `to_study` reads; `doctor` checks the registry's answer has it."""
+
+    path: str
+    what: str
+    every_record: bool = False  # else: expected in some record of any page of studies
+    needed: bool = True  # else: its absence weakens labels or history, breaks nothing
+
+
+# What to_study reads: in every record, or in some record of any page.
+READS = (
+    Read("protocolSection.identificationModule.nctId", "the NCT id", every_record=True),
+    Read("protocolSection.identificationModule.briefTitle", "the title", every_record=True),
+    Read("protocolSection.statusModule.overallStatus", "the status", every_record=True),
+    Read("protocolSection.statusModule.lastUpdatePostDateStruct", "the last update date", every_record=True),
+    Read("protocolSection.statusModule.startDateStruct", "dates"),
+    Read("protocolSection.sponsorCollaboratorsModule.leadSponsor", "the sponsor"),
+    Read("protocolSection.conditionsModule.conditions", "conditions"),
+    Read("protocolSection.designModule.studyType", "the study type"),
+    Read("protocolSection.designModule.enrollmentInfo", "enrollment"),
+    Read("protocolSection.armsInterventionsModule.interventions", "interventions"),
+    Read("protocolSection.descriptionModule.briefSummary", "the summary the classifier reads"),
+    Read("protocolSection.contactsLocationsModule.locations", "sites"),
+    Read("derivedSection.conditionBrowseModule", "condition MeSH terms", needed=False),
+    Read("hasResults", "results", needed=False),
+)
 
 
 class RecordError(ValueError):

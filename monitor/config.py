@@ -413,6 +413,9 @@ def _format_error(exc: ValidationError, source: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif err["type"].endswith("_type") and not isinstance(err.get("input"), dict | list):
+        shown = "true" if err["input"] is True else "false" if err["input"] is False else repr(err["input"])
+        msg = f"{msg} (got {shown}{', a string' if isinstance(err['input'], str) else ''})"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{source}: {loc}: {msg}{more}"
 
@@ -434,7 +437,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{file}: not valid TOML: {exc}") from None
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, strict=True)  # TOML gives types: true is no 1
     except ValidationError as exc:
         raise UserError(_format_error(exc, str(file))) from None
     return settings.model_copy(update={"source": file.resolve()})

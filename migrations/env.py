@@ -4,6 +4,10 @@
 `alembic` command directly falls back to ctmonitor's own settings loader.
 """
 
+import os
+import sys
+import time
+
 from alembic import context
 
 from monitor.models import Base
@@ -21,6 +25,16 @@ def _engine():
     return engine
 
 
+def _after_each_revision(ctx, step, heads, run_args) -> None:  # type: ignore[no-untyped-def]
+    """Test hook (CTMONITOR_TEST_MIGRATION_PAUSE=seconds): say on stderr that a revision was
+    applied, then wait, still inside the migration's one transaction, so that the crash
+    tests can kill a real process between two revisions. Unset, it does nothing."""
+    pause = os.environ.get("CTMONITOR_TEST_MIGRATION_PAUSE")
+    if pause:
+        print(f"ctmonitor-migration: applied {step.up_revision_id}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))
+
+
 def run_migrations_online() -> None:
     engine = _engine()
     with engine.connect() as connection:
@@ -29,6 +43,12 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            on_version_apply=_after_each_revision,
+            # One transaction for the whole upgrade. Alembic takes SQLite's DDL to be
+            # non-transactional and would commit after each revision; ctmonitor's SQLite
+            # engine for migrations (monitor.db._transactional_ddl) makes it transactional.
+            transactional_ddl=True,
+            transaction_per_migration=False,
         )
         with context.begin_transaction():
             context.run_migrations()

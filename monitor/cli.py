@@ -61,7 +61,7 @@ class Context:
         database = dbmod.Database(self.settings.database_url())
         try:
             yield database.engine
-        except (Failed, UserError):
+        except (Failed, UserError, LockBusy):
             raise
         except Exception as exc:
             raise Failed(f"{failure}: {dbmod.first_line(exc)}") from None

@@ -16,12 +16,14 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
+from monitor import locking
 from monitor.domain import UserError
 from monitor.paths import resource_dir
 
@@ -97,12 +99,83 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _transactional_ddl(engine: Engine) -> Engine:
+    """For SQLite, an engine on the same file whose transactions really hold DDL.
+
+    pysqlite (before Python 3.12's autocommit=False) opens no transaction before a
+    CREATE, DROP or ALTER, so each statement of a migration commits on its own: a kill
+    half-way leaves tables without the alembic_version that says they exist. Here the
+    driver's own transaction handling is switched off and every transaction begins with
+    BEGIN IMMEDIATE (SQLAlchemy's documented recipe), so a migration commits whole or
+    not at all. PostgreSQL's DDL is transactional as it is.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    ddl = create_engine(engine.url, json_serializer=_json_text, poolclass=NullPool)
+    event.listen(ddl, "connect", _sqlite_pragmas)
+    event.listen(ddl, "connect", _driver_autocommit)
+    event.listen(ddl, "begin", _begin_immediate)
+    return ddl
+
+
+def _driver_autocommit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _clear_half_made_schema(engine: Engine) -> None:
+    """Repair what an interrupted migration of an older ctmonitor could leave on SQLite:
+    Alembic's temporary copy of a table (`_alembic_tmp_*`, dropped: the original is
+    intact), and tables without any alembic_version (dropped when every one is empty;
+    otherwise refused, since they hold data no revision accounts for)."""
+    names = inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        for name in names:
+            if name.startswith("_alembic_tmp_"):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        if "alembic_version" in names:
+            return
+        from monitor.models import Base
+
+        ours = [n for n in names if n in Base.metadata.tables]
+        if not ours:
+            return
+        filled = [n for n in ours if conn.exec_driver_sql(f'SELECT 1 FROM "{n}" LIMIT 1').first()]
+        if filled:
+            raise DatabaseError(
+                f"the database has ctmonitor tables ({', '.join(filled)}) holding data but no schema "
+                "revision; it was not made by a complete migration: restore it from a backup"
+            )
+        for name in ours:
+            conn.exec_driver_sql(f'DROP TABLE "{name}"')
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate under the writer lock (a poll and a migration never overlap, and of two
+    processes that find an old schema one migrates and the other gets LockBusy), in one
+    transaction: killed at any point, the database stays at the old revision."""
+    with locking.exclusive(engine):
+        ddl = _transactional_ddl(engine)
+        try:
+            if ddl.dialect.name == "sqlite":
+                _clear_half_made_schema(ddl)
+            command.upgrade(alembic_config(ddl), revision)
+        finally:
+            if ddl is not engine:
+                ddl.dispose()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    with locking.exclusive(engine):
+        ddl = _transactional_ddl(engine)
+        try:
+            command.downgrade(alembic_config(ddl), revision)
+        finally:
+            if ddl is not engine:
+                ddl.dispose()
 
 
 def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:

@@ -47,7 +47,7 @@ def test_every_default_key_is_documented_in_config_toml() -> None:
         ("[sync\n", "not valid TOML"),
         # types are strict: a boolean is not a number, a string is not a number
         ("[sync]\noverlap_days = true\n", "sync.overlap_days: Input should be a valid integer (got true)"),
-        ("[api]\npage_size = \"20\"\n", "api.page_size: Input should be a valid integer (got '20', a string)"),
+        ("[api]\npage_size = '20'\n", "api.page_size: Input should be a valid integer (got '20', a string)"),
         ("[api]\ntimeout_seconds = \"30\"\n", "api.timeout_seconds: Input should be a valid number"),
         ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade: Input should be a valid boolean (got 1)"),
         ("[smtp]\nport = 587.0\n", "smtp.port: Input should be a valid integer (got 587.0)"),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -175,6 +177,8 @@ def summary_text(s: PollSummary) -> str:
     head = f"Poll #{s.run_id} ({s.mode})"
     if s.outcome == "failed":
         head += f" FAILED: {s.error}."
+    elif s.outcome == "stopped":
+        head += f" STOPPED: {s.error}."
     else:
         head += " done."
     kinds = ", ".join(
@@ -195,6 +199,8 @@ def summary_text(s: PollSummary) -> str:
         )
     if s.outcome == "failed":
         body += " What was stored before the failure is consistent; the next poll covers the rest."
+    elif s.outcome == "stopped":
+        body += " Every page stored is whole."
     return head + body
 
 
@@ -234,18 +240,26 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
                 bar.length = max(expected or done, done, 1)
                 bar.update(done - bar.pos)
 
+        stop = threading.Event()
+        main_thread = threading.current_thread() is threading.main_thread()
+        # SIGTERM stops the poll after its current page (each page is committed whole).
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
         try:
-            summary = Syncer(database, client, settings, progress=progress).poll(full=full)
+            summary = Syncer(database, client, settings, progress=progress).poll(
+                full=full, should_stop=stop.is_set
+            )
         except LockBusy as exc:
             raise click.exceptions.Exit(_busy(exc)) from None
         finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
             if bar is not None:
                 bar.__exit__(None, None, None)
     if as_json:
         echo_json({**dataclasses.asdict(summary), "events": summary.events})
     else:
         click.echo(summary_text(summary))
-    if summary.outcome == "failed":
+    if summary.outcome in ("failed", "stopped"):
         raise click.exceptions.Exit(EXIT_FAILED)
 
 

@@ -10,6 +10,7 @@ is a row in `job_runs`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -22,6 +23,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -177,12 +179,14 @@ class Service:
             with self.client_factory() as client:
                 summary = Syncer(
                     self.db, client, self.settings, now=self.now, classifier=self.classifier
-                ).poll(full=job == "full")
+                ).poll(full=job == "full", should_stop=self.stopping.is_set)
             detail = (
                 f"run #{summary.run_id} {summary.mode}: {summary.events} events, {summary.fetched} fetched"
             )
             if summary.outcome == "failed":
                 return "failed", f"run #{summary.run_id}: {summary.error}"
+            if summary.outcome == "stopped":  # SIGTERM: not a failure; the next poll covers the rest
+                return "stopped", f"{detail}; {summary.error}"
             return "ok", detail
         if job == "digest":
             outcomes = delivery.send_due(
@@ -335,17 +339,27 @@ class Service:
         return sched
 
     def serve(self) -> None:
-        """Block until SIGTERM or SIGINT; a running job is allowed to finish (every step of a
-        poll is its own transaction, so even a hard kill leaves the database consistent)."""
+        """Block until SIGTERM or SIGINT. A running poll stops after the page it is on, a
+        backfill after the version it is on (each is its own transaction, and the next run
+        covers the rest), a digest after the mail it is sending; so the service ends within
+        seconds. More signals while it stops are harmless."""
         sched = self.build_scheduler(blocking=True)
         for job, due in self.missed():
             log.warning("job %s was due at %s while the service was down: running it now", job, due)
             sched.add_job(self.run_job, "date", args=[job, due], id=f"catch-up-{job}", run_date=None)
 
+        def shutdown() -> None:
+            with contextlib.suppress(SchedulerNotRunningError):  # not started yet, or already stopped
+                sched.shutdown(wait=True)
+
         def stop(signum: int, _frame: Any) -> None:
-            log.warning("signal %s: stopping after the running job", signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            if self.stopping.is_set():
+                log.info("signal %s: already stopping", name)
+                return
+            log.warning("signal %s: stopping (a running poll stops after its current page)", name)
             self.stopping.set()
-            threading.Thread(target=sched.shutdown, kwargs={"wait": True}, daemon=True).start()
+            threading.Thread(target=shutdown, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)

@@ -102,6 +102,7 @@ def decompress(blob: bytes) -> Any:
 # -- runs ----------------------------------------------------------------------------
 
 SUCCESSFUL = ("ok", "unchanged")  # a successful poll: it read the registry, or found its data unchanged
+UNSUCCESSFUL = ("failed", "crashed", "stopped")  # ended before it finished: the next poll covers its window
 
 
 def start_run(session: Session, *, mode: str, now: datetime, host: str, query_hash: str) -> int:
@@ -482,12 +483,12 @@ def events_in_progress(session: Session) -> int:
 
 
 def unsuccessful_before(session: Session, run_id: int) -> list[int]:
-    """The failed or crashed runs since the last successful poll before `run_id`: with it,
+    """The failed, crashed or stopped runs since the last successful poll before `run_id`: with it,
     one attempt at the same picture, which the hold guard judges as a whole."""
     last_ok = session.scalar(
         select(func.max(PollRun.id)).where(PollRun.id < run_id, PollRun.outcome.in_(SUCCESSFUL))
     )
-    stmt = select(PollRun.id).where(PollRun.id < run_id, PollRun.outcome.in_(("failed", "crashed")))
+    stmt = select(PollRun.id).where(PollRun.id < run_id, PollRun.outcome.in_(UNSUCCESSFUL))
     if last_ok is not None:
         stmt = stmt.where(PollRun.id > last_ok)
     return list(session.scalars(stmt.order_by(PollRun.id)))

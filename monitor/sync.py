@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int | None, str], None]  # (studies processed, expected, query name)
 
 
+class PollStopped(Exception):
+    """A stop was asked for (SIGTERM to the service or the command): the poll ends between
+    two pages, each already committed whole, and the next poll covers the rest."""
+
+
 class IncompleteResult(ApiError):
     """The registry returned fewer or more studies than it said it had."""
 
@@ -272,16 +277,24 @@ class Syncer:
         self.db, self.client, self.settings = db, client, settings
         self.now = now
         self.progress = progress
+        self._should_stop: Callable[[], bool] = lambda: False
         self.classifier = classifier or Classifier.from_settings(settings)
 
     # -- the use case ------------------------------------------------------------
 
-    def poll(self, *, full: bool = False) -> PollSummary:
+    def poll(self, *, full: bool = False, should_stop: Callable[[], bool] | None = None) -> PollSummary:
         """Run one poll. Raises locking.LockBusy if another writer is active; any other
-        failure is recorded on the run and returned in the summary. The garbage collector
-        is relaxed for the poll's span (monitor.gc_relax)."""
+        failure is recorded on the run and returned in the summary. `should_stop` is asked
+        after every page: when it says yes the run ends as "stopped" (not a success, so the
+        next poll reads the same window again). The garbage collector is relaxed for the
+        poll's span (monitor.gc_relax)."""
+        self._should_stop = should_stop or (lambda: False)
         with locking.exclusive(self.db.engine), gc_relaxed():
             return self._poll_locked(full=full)
+
+    def _check_stop(self) -> None:
+        if self._should_stop():
+            raise PollStopped("stopped on request before the poll finished; the next poll covers the rest")
 
     def _poll_locked(self, *, full: bool) -> PollSummary:
         t0 = time.monotonic()
@@ -319,6 +332,8 @@ class Syncer:
                 self._run_queries(state)
                 self._recheck_missing(state)
                 summary.outcome = "ok"
+        except PollStopped as exc:
+            summary.outcome, summary.error = "stopped", str(exc)
         except Exception as exc:  # recorded on the run; the CLI prints it in one line
             if not isinstance(exc, (ApiError, RecordError)):
                 log.exception("poll %s failed", run_id)
@@ -416,6 +431,7 @@ class Syncer:
                 state.expected += expected
             fetched += len(page.studies)
             returned |= self._apply_page(state, page.studies, in_query=in_query)
+            self._check_stop()
             if page.number % _PAGES_PER_COLLECTION == 0:
                 gc.collect(0)  # see _PAGES_PER_COLLECTION
             if self.progress:
@@ -449,6 +465,7 @@ class Syncer:
                 and store.load_current(s, [n])[n].merged_into is None
             ]
         for nct in still_missing:
+            self._check_stop()
             try:
                 raw = self.client.get_study(nct)
             except ApiNotFound:

@@ -14,10 +14,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from monitor import db as dbmod
 from monitor import store
@@ -144,6 +145,44 @@ def db_upgrade(c: Context) -> None:
     click.echo(
         f"database at {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)")
     )
+
+
+@db.command("check")
+@pass_ctx
+def db_check(c: Context) -> None:
+    """Check the database: the engine's own integrity check, then ctmonitor's invariants.
+
+    SQLite runs PRAGMA integrity_check and foreign_key_check; PostgreSQL reads every
+    table through and looks for invalid indexes. Then: each study's snapshots are
+    1..n as the study says, and every snapshot and event belongs to a stored study.
+    Read-only. Exit status 1 if anything is wrong.
+
+    \b
+    Example:
+      ctmonitor db check
+    """
+    with c.unmigrated_engine("cannot check the database") as engine:
+        current = dbmod.current_revision(engine)
+        what, problems = dbmod.engine_check(engine)
+        if current == dbmod.head_revision():
+            with Session(engine) as s:
+                problems += store.consistency_problems(s)
+            what += "; ctmonitor's invariants (snapshots, events)"
+        else:
+            problems.append(
+                f"schema at {current or 'nothing (empty database)'}, not {dbmod.head_revision()}: "
+                "the stored data was not checked (run `ctmonitor db upgrade`)"
+            )
+    url = dbmod.make_url_safe(c.settings.database_url())
+    if not problems:
+        click.echo(f"{url}: OK ({what})")
+        return
+    click.echo(f"{url}: {len(problems)} problem(s) ({what}):")
+    for p in problems[:50]:
+        click.echo(f"  {p}")
+    if len(problems) > 50:
+        click.echo(f"  ... and {len(problems) - 50} more")
+    raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @db.command("current")
@@ -1213,7 +1252,7 @@ def run(c: Context, show_jobs: bool) -> None:
       ctmonitor --config /etc/ctmonitor/config.toml run
       ctmonitor run --jobs
     """
-    from monitor.service import Service, next_runs
+    from monitor.service import Service, never_firing, next_runs
 
     settings = c.settings
     logging.getLogger().setLevel(logging.DEBUG if c.debug else logging.INFO)
@@ -1230,6 +1269,8 @@ def run(c: Context, show_jobs: bool) -> None:
                 click.echo(f"{job:<8} missed at {due:%Y-%m-%d %H:%M %Z}: would run at start")
             click.echo(f"(time zone {tz})")
             return
+        for warning in never_firing(settings, service.now()):
+            click.echo(f"ctmonitor: warning: {warning}", err=True)
         click.echo(
             f"ctmonitor service started (time zone {settings.schedule.timezone}); Ctrl-C or SIGTERM stops it"
         )
@@ -1253,6 +1294,7 @@ def check_config(c: Context, connect: bool) -> None:
     from monitor.classify import Classifier
     from monitor.delivery import subscriber_filter
     from monitor.mailer import SmtpMailer
+    from monitor.service import JOBS, never_firing, upcoming
 
     settings = c.settings
     classifier = Classifier.from_settings(settings)
@@ -1263,6 +1305,18 @@ def check_config(c: Context, connect: bool) -> None:
         f"config OK ({where}): {len(settings.queries)} watch queries, "
         f"{len(settings.subscribers)} subscribers, vocabulary {classifier.version}"
     )
+    now = datetime.now(UTC)
+    click.echo(f"schedule (time zone {settings.schedule.timezone}):")
+    for job, times in upcoming(settings, now).items():
+        expr = getattr(settings.schedule, job)
+        shown = ", ".join(f"{t:%a %Y-%m-%d %H:%M}" for t in times) if times else "never"
+        click.echo(f"  {job:<8} {expr:<20} next: {shown}")
+    for job in JOBS:
+        if job not in upcoming(settings, now):
+            reason = "no subscribers" if job == "digest" and getattr(settings.schedule, job) else "off"
+            click.echo(f"  {job:<8} {'':<20} ({reason})")
+    for warning in never_firing(settings, now):
+        click.echo(f"ctmonitor: warning: {warning}", err=True)
     if not connect:
         return
     problems = 0

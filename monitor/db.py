@@ -198,6 +198,40 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
         raise DatabaseError(f"migrating the database failed: {first_line(exc)}") from None
 
 
+def engine_check(engine: Engine) -> tuple[str, list[str]]:
+    """The database engine's own integrity check: (what was checked, problems found).
+
+    SQLite: `PRAGMA integrity_check` (every page, index and constraint of the file) and
+    `PRAGMA foreign_key_check`. PostgreSQL keeps its files consistent itself; asked
+    here is that every table of the schema can be read through to the end and that
+    there is no invalid index (left by an interrupted CREATE INDEX CONCURRENTLY)."""
+    problems: list[str] = []
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check")]
+            problems += [f"integrity_check: {r}" for r in rows if r != "ok"]
+            for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(f"foreign_key_check: {table} row {rowid} points to a missing {parent} row")
+            return "SQLite PRAGMA integrity_check and foreign_key_check", problems
+        for name in inspect(engine).get_table_names():
+            try:
+                conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
+            except SQLAlchemyError as exc:
+                problems.append(f"table {name} cannot be read: {first_line(exc)}")
+                conn.rollback()
+        invalid = (
+            conn.exec_driver_sql(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE NOT i.indisvalid AND n.nspname = current_schema()"
+            )
+            .scalars()
+            .all()
+        )
+        problems += [f"index {name} is invalid (rebuild it with REINDEX)" for name in invalid]
+        return "PostgreSQL: every table read through, no invalid index", problems
+
+
 def make_url_safe(url: str) -> str:
     """The URL as it may be shown: password masked."""
     return make_url(url).render_as_string(hide_password=True)

@@ -65,6 +65,30 @@ def next_runs(settings: Settings, now: datetime) -> dict[str, datetime | None]:
     return {job: t.get_next_fire_time(None, _aware(now)) for job, t in triggers(settings).items()}
 
 
+def upcoming(settings: Settings, now: datetime, n: int = 3) -> dict[str, list[datetime]]:
+    """Each configured job's next `n` run times; an empty list for an expression that
+    never fires (`0 0 31 2 *`: February has no 31st), which would silently switch it off."""
+    out: dict[str, list[datetime]] = {}
+    for job, trig in triggers(settings).items():
+        times: list[datetime] = []
+        t = trig.get_next_fire_time(None, _aware(now))
+        while t is not None and len(times) < n:
+            times.append(t)
+            t = trig.get_next_fire_time(t, t + timedelta(seconds=1))
+        out[job] = times
+    return out
+
+
+def never_firing(settings: Settings, now: datetime) -> list[str]:
+    """Warnings, one a job whose cron expression never fires."""
+    return [
+        f"schedule.{job} = {getattr(settings.schedule, job)!r} never fires, so the {job} job is off; "
+        'fix the expression, or set it to "" to switch the job off on purpose'
+        for job, times in upcoming(settings, now, 1).items()
+        if not times
+    ]
+
+
 def last_due(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
     """The latest time the trigger fired in (now - grace, now], if any."""
     now = _aware(now)

@@ -347,6 +347,17 @@ class _Found:
         return {w for h in self.hits for w in h[4].split()}
 
 
+# "... in patients with ...", "... among adults who had ...": where a title turns from
+# what is treated to who is treated.
+_POPULATION = re.compile(
+    r"\b(?:in|among|of)\s+(?:adult\s+|adolescent\s+|pediatric\s+|paediatric\s+|elderly\s+)?"
+    r"(?:patients|participants|subjects|people|persons|individuals|adults|children|recipients)\s+"
+    r"(?:with\s+(?:a\s+)?(?:history\s+of|prior|previous|concomitant|coexisting|co-existing)\s+"
+    r"|who\s+(?:have|had|has)\s+(?:had\s+)?|having\s+|with\s+|previously\s+treated\s+for\s+)",
+    re.IGNORECASE,
+)
+
+
 class Classifier:
     """Vocabulary + overrides. `version` changes whenever either file does, or the
     normalizer (the classifier reads normalized text, and studies store both)."""
@@ -486,11 +497,20 @@ class Classifier:
         oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
         excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
 
+        # The indication treated, not the population: "lymphoma in patients with lupus" treats
+        # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
+        treated = self._treated_and_population(study)
+        if treated == "autoimmune":
+            oncology = []  # the cancer is who is treated, not what
+        cancer_treated = treated is not None and treated != "autoimmune"
+
         # Scope.
         if not modality:
             in_scope, reason = False, "no CAR, CAAR, CAR-Treg, CAR-NK or T-cell-engager therapy named"
         elif study.study_type == "OBSERVATIONAL":
             in_scope, reason = False, "observational study"
+        elif cancer_treated:
+            in_scope, reason = False, f"oncology indication: {treated}"
         elif not indications or (confidence.get("indications") == "low" and (oncology or excluded)):
             # A disease met only in the summary does not outweigh conditions that name another one.
             in_scope = False
@@ -524,6 +544,29 @@ class Classifier:
             review=tuple(review),
             evidence=tuple(evidence),
         )
+
+    def _treated_and_population(self, study: Study) -> str | None:
+        """Read a title as "<what is treated> in patients with <who>". Returns "autoimmune"
+        when an autoimmune disease is treated in people with (or who had) a cancer, a
+        reason when a cancer is treated in people with an autoimmune disease, None when
+        the titles do not say it that way."""
+        for title in (study.brief_title, study.official_title):
+            if not title:
+                continue
+            m = _POPULATION.search(title)
+            if not m or not title[: m.start()].strip():
+                continue
+            what, who = title[: m.start()], title[m.end() :]
+            what_kinds = {k: v for k, v, _ in reversed(self.vocabulary.find(what))}
+            who_hits = self.vocabulary.find(who)
+            who_kinds = {k: v for k, v, _ in reversed(who_hits)}
+            if "oncology" in what_kinds and "indication" not in what_kinds and "indication" in who_kinds:
+                cancer = next(w for k, _, w in self.vocabulary.find(what) if k == "oncology")
+                disease = next(w for k, _, w in who_hits if k == "indication")
+                return f"treats {cancer} in patients with {disease}"
+            if "indication" in what_kinds and "oncology" not in what_kinds and "oncology" in who_kinds:
+                return "autoimmune"
+        return None
 
     def _engager_ok(self, found: _Found, trapped: bool) -> bool:
         needs = self.vocabulary.modality_needs.get("bispecific", set())

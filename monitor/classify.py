@@ -347,6 +347,16 @@ class _Found:
         return {w for h in self.hits for w in h[4].split()}
 
 
+# A product code with CAR in it: letters, CAR (maybe CAR-T, CAR-NK), then a code part with a
+# digit or after a hyphen: ABCAR-001, XYCAR-Q7, CAR19X; not CARE-2 or CARDIO-7 (words).
+_CAR_CODE = re.compile(r"\b[A-Z]{0,6}CAR(?:T|NK|TREG)?(?:-?[A-Z]{0,3}\d[A-Z0-9]*|-[A-Z][A-Z0-9]*\d?)\b")
+# A code (letters and digits, as sponsors name products) given as cells: "QZ-2207 T cells",
+# "QZ-2207 allogeneic T cells", "ZX101 NK cell injection".
+_CODE_CELLS = re.compile(
+    r"\b(?!CD\d)([A-Z]{1,6}-?\d{2,6}[A-Z0-9]{0,3})\b"  # upper-case, as codes are; an antigen (CD45RA) is none
+    r"(?i:\s+(?:allogeneic|autologous|universal|engineered|modified))?"
+    r"(?i:\s+((?:T|NK)[- ]?cells?))\b"
+)
 # "... in patients with ...", "... among adults who had ...": where a title turns from
 # what is treated to who is treated.
 _POPULATION = re.compile(
@@ -497,6 +507,21 @@ class Classifier:
         oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
         excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
 
+        # Recall first: an autoimmune study whose product no vocabulary knows yet, but
+        # looks like an engineered cell therapy, is in scope at low confidence, for review.
+        if not modality and indications:
+            guess = self._unknown_product(study)
+            if guess is not None:
+                modality, code, where, text = guess
+                modalities = (modality,)
+                confidence["modality"] = "low"
+                product = product or code
+                evidence.append(Evidence("modality", modality, where, text))
+                review.append(
+                    f"{code} is no product the vocabulary knows, but looks like an engineered cell "
+                    "therapy: confirm it (add it to the vocabulary) or pin the study with an override"
+                )
+
         # The indication treated, not the population: "lymphoma in patients with lupus" treats
         # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
         treated = self._treated_and_population(study)
@@ -544,6 +569,24 @@ class Classifier:
             review=tuple(review),
             evidence=tuple(evidence),
         )
+
+    @staticmethod
+    def _unknown_product(study: Study) -> tuple[str, str, str, str] | None:
+        """(modality, code, field, text) for a product code shaped like an engineered cell
+        product: a code with CAR in it (ABCAR-001, XYCAR-Q7), or a code given as "<code>
+        T cells" / "<code> NK cells" in the interventions. Read only when nothing else
+        named a modality; the study then goes to the review queue, never silently out."""
+        named = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
+        named += [("titles", t) for t in (study.brief_title, study.official_title) if t]
+        for where, text in named:
+            if m := _CAR_CODE.search(text):
+                kind = "CAR-NK" if "NK" in m.group(0)[3:] else "CAR-T"
+                return kind, m.group(0), where, text
+        for where, text in named[: len(named) - (bool(study.brief_title) + bool(study.official_title))]:
+            if m := _CODE_CELLS.search(text):
+                kind = "CAR-NK" if m.group(2).upper().startswith("NK") else "CAR-T"
+                return kind, m.group(1), where, text
+        return None
 
     def _treated_and_population(self, study: Study) -> str | None:
         """Read a title as "<what is treated> in patients with <who>". Returns "autoimmune"

@@ -70,3 +70,89 @@ def test_a_basket_treating_both_stays_in_scope_and_is_flagged() -> None:
         )
     )
     assert c.in_scope and any("oncology" in r for r in c.review)
+
+
+# -- products no vocabulary knows: in scope, low confidence, in the review queue ---------
+
+
+@pytest.mark.parametrize(
+    ("title", "interventions", "summary", "conditions", "product"),
+    [
+        (  # a code with CAR in it, given as "<code> T cells"
+            "A Study of ABCAR-001 T Cells in Refractory Systemic Lupus Erythematosus",
+            [{"type": "BIOLOGICAL", "name": "ABCAR-001 T cells"}],
+            "An open-label dose-escalation study in adults with refractory SLE.",
+            ["Systemic Lupus Erythematosus"],
+            "ABCAR-001",
+        ),
+        (  # a code with CAR in it, given as "<code> injection"
+            "XYCAR-Q7 Injection in Generalized Myasthenia Gravis",
+            [{"type": "DRUG", "name": "XYCAR-Q7 injection"}],
+            "Safety and tolerability of XYCAR-Q7 in AChR-antibody positive gMG.",
+            ["Myasthenia Gravis, Generalized"],
+            "XYCAR-Q7",
+        ),
+        (  # an allogeneic product given only as code plus "T cells"
+            "Allogeneic QZ-2207 T Cells in Diffuse Cutaneous Systemic Sclerosis",
+            [{"type": "BIOLOGICAL", "name": "QZ-2207 allogeneic T cells"}],
+            "A phase 1 study of QZ-2207 in adults with diffuse cutaneous SSc.",
+            ["Systemic Sclerosis, Diffuse"],
+            "QZ-2207",
+        ),
+        (  # a therapy named only in the summary, next to an unknown code
+            "LV-3301 in Refractory Idiopathic Inflammatory Myopathy",
+            [{"type": "DRUG", "name": "LV-3301"}],
+            "LV-3301 is a lipid nanoparticle that programs T cells in the body (in vivo CAR-T) against CD19.",
+            ["Idiopathic Inflammatory Myopathies"],
+            "LV-3301",
+        ),
+    ],
+    ids=[
+        "code-with-car-T-cells",
+        "code-with-car-injection",
+        "allogeneic-code-T-cells",
+        "in-vivo-car-in-summary",
+    ],
+)
+def test_an_unknown_engineered_product_in_an_autoimmune_study_is_never_silently_out(
+    title: str, interventions: list[dict[str, str]], summary: str, conditions: list[str], product: str
+) -> None:
+    c = c_of(record(title, interventions, conditions, summary=summary))
+    assert c.in_scope, c.scope_reason
+    assert c.needs_review and c.modality is not None
+    assert c.confidence.get("modality") == "low"
+    assert any(product in e.text for e in c.evidence if e.label == "modality")
+    assert any("review" in r or "confirm" in r or "summary" in r for r in c.review)
+
+
+@pytest.mark.parametrize(
+    ("title", "interventions", "conditions"),
+    [
+        ("CARE-2 Nurse-Led Care in Lupus", [{"type": "BEHAVIORAL", "name": "CARE-2 program"}], ["Lupus"]),
+        (
+            "Regulatory T Cells (Polyclonal) in Type 1 Diabetes",
+            [{"type": "BIOLOGICAL", "name": "Polyclonal Tregs"}],
+            ["Type 1 Diabetes"],
+        ),
+        ("Rituximab in Myasthenia Gravis", [{"type": "DRUG", "name": "Rituximab"}], ["Myasthenia Gravis"]),
+        (
+            "CARDIO-7 Cardiac Screening in Systemic Sclerosis",
+            [{"type": "OTHER", "name": "CARDIO-7 echo"}],
+            ["Systemic Sclerosis"],
+        ),
+    ],
+)
+def test_near_misses_stay_out(title: str, interventions: list[dict[str, str]], conditions: list[str]) -> None:
+    c = c_of(record(title, interventions, conditions))
+    assert not c.in_scope
+
+
+def test_an_unknown_car_code_in_an_oncology_trial_stays_out() -> None:
+    c = c_of(
+        record(
+            "ABCAR-001 T Cells in Relapsed Diffuse Large B-cell Lymphoma",
+            [{"type": "BIOLOGICAL", "name": "ABCAR-001 T cells"}],
+            ["Diffuse Large B-cell Lymphoma"],
+        )
+    )
+    assert not c.in_scope

@@ -127,10 +127,10 @@ def test_the_service_stops_within_seconds_of_sigterm_and_the_next_poll_completes
         assert "already stopping" in err or err.count("SIGTERM") >= 1
     assert outcomes(database) == ["stopped"]
     with database.session() as s:
-        job = s.scalars(select(JobRun).order_by(JobRun.id.desc())).first()
-    assert (
-        job is not None and job.outcome == "stopped" and "the next poll covers the rest" in (job.detail or "")
-    )
+        # (a scheduled poll that fired at a minute boundary meanwhile was skipped: the lock was held)
+        ran = list(s.scalars(select(JobRun).where(JobRun.outcome != "skipped").order_by(JobRun.id)))
+    assert [j.outcome for j in ran] == ["stopped"]
+    assert "the next poll covers the rest" in (ran[0].detail or "")
     finish_with_a_poll(config, db_url, database, slow_api)
     assert outcomes(database) == ["stopped", "ok"]
 

@@ -102,7 +102,7 @@ class Classification:
 
     @property
     def target_label(self) -> str:
-        return "; ".join(self.targets) if self.targets else "undisclosed"
+        return "; ".join(self.targets) if self.targets else "undisclosed"  # as describe.targets_label
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,7 +309,7 @@ def _fields(study: Study) -> dict[str, list[str]]:
         "titles": [t for t in (study.brief_title, study.official_title, study.acronym) if t],
         "keywords": list(study.keywords),
         "conditions": list(study.conditions) + [m.term for m in study.condition_mesh],
-        "summary": [study.brief_summary] if study.brief_summary else [],
+        "summary": [t for t in (study.brief_summary, study.detailed_description) if t],
     }
 
 
@@ -347,6 +347,11 @@ class _Found:
         return {w for h in self.hits for w in h[4].split()}
 
 
+# The USAN/INN stem of CAR T gene therapies: "-cabtagene" (axicabtagene, inaticabtagene,
+# prulacabtagene ... autoleucel). A name built on it is a CAR T, whatever else it is called.
+_CAR_STEM = re.compile(r"\b[a-z]{2,}cabtagene\b", re.IGNORECASE)
+# The short names sponsors give cell therapies: "azer-cel", "prula-cel", "obe-cel".
+_CEL_NAME = re.compile(r"\b[a-z]{3,6}-cel\b", re.IGNORECASE)
 # A product code with CAR in it: letters, CAR (maybe CAR-T, CAR-NK), then a code part with a
 # digit or after a hyphen: ABCAR-001, XYCAR-Q7, CAR19X; not CARE-2 or CARDIO-7 (words).
 _CAR_CODE = re.compile(r"\b[A-Z]{0,6}CAR(?:T|NK|TREG)?(?:-?[A-Z]{0,3}\d[A-Z0-9]*|-[A-Z][A-Z0-9]*\d?)\b")
@@ -514,13 +519,16 @@ class Classifier:
             if guess is not None:
                 modality, code, where, text = guess
                 modalities = (modality,)
-                confidence["modality"] = "low"
                 product = product or code
                 evidence.append(Evidence("modality", modality, where, text))
-                review.append(
-                    f"{code} is no product the vocabulary knows, but looks like an engineered cell "
-                    "therapy: confirm it (add it to the vocabulary) or pin the study with an override"
-                )
+                if _CAR_STEM.fullmatch(code):  # the naming rules say what it is
+                    confidence["modality"] = "medium"
+                else:
+                    confidence["modality"] = "low"
+                    review.append(
+                        f"{code} is no product the vocabulary knows, but looks like an engineered cell "
+                        "therapy: confirm it (add it to the vocabulary) or pin the study with an override"
+                    )
 
         # The indication treated, not the population: "lymphoma in patients with lupus" treats
         # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
@@ -550,9 +558,11 @@ class Classifier:
             if oncology:
                 review.append(f"treats an oncology indication ({oncology[0][4]}) beside autoimmune disease")
             if confidence.get("modality") == "low":
-                review.append("the therapy is named only in the summary")
+                review.append("the therapy is named only in the summary or the detailed description")
             if confidence.get("indications") == "low":
-                review.append("the autoimmune indication is named only in the summary")
+                review.append(
+                    "the autoimmune indication is named only in the summary or the detailed description"
+                )
         confidence["in_scope"] = "high" if not review else "medium"
 
         return Classification(
@@ -579,7 +589,10 @@ class Classifier:
         named = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
         named += [("titles", t) for t in (study.brief_title, study.official_title) if t]
         for where, text in named:
-            if m := _CAR_CODE.search(text):
+            if m := _CAR_STEM.search(text):
+                return "CAR-T", m.group(0), where, text
+        for where, text in named:
+            if m := _CAR_CODE.search(text) or _CEL_NAME.search(text):
                 kind = "CAR-NK" if "NK" in m.group(0)[3:] else "CAR-T"
                 return kind, m.group(0), where, text
         for where, text in named[: len(named) - (bool(study.brief_title) + bool(study.official_title))]:

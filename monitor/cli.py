@@ -24,7 +24,7 @@ from monitor import db as dbmod
 from monitor import store
 from monitor.config import Settings, load_settings
 from monitor.ctgov import CtGovClient
-from monitor.describe import KIND_LABELS, change_text
+from monitor.describe import KIND_LABELS, change_text, targets_label
 from monitor.domain import EventKind, PollSummary, UserError, check_nct_id
 from monitor.locking import LockBusy
 
@@ -668,7 +668,7 @@ def studies(
             x
             for x in (
                 d["modality"],
-                "/".join(d["targets"]) or "target undisclosed",
+                targets_label(d["targets"], "target undisclosed"),
                 d["cell_source"],
                 ", ".join(d["indications"]),
             )

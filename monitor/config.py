@@ -29,6 +29,7 @@ DEFAULT_FIELDS = [
     "protocolSection.statusModule",
     "protocolSection.sponsorCollaboratorsModule",
     "protocolSection.descriptionModule.briefSummary",
+    "protocolSection.descriptionModule.detailedDescription",
     "protocolSection.conditionsModule",
     "protocolSection.designModule",
     "protocolSection.armsInterventionsModule",

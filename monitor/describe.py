@@ -74,6 +74,17 @@ def status_label(value: str | None) -> str:
     return STATUS_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
+def targets_label(targets: Any, none: str = "") -> str:
+    """A study's targets as every output shows them: each target as labelled (`CD19/BCMA`
+    one dual-target product, `CD19xCD3` an engager), alternatives parted by `; `.
+    `targets` is the stored "|"-joined form or a sequence."""
+    if not targets:
+        return none
+    if isinstance(targets, str):
+        targets = targets.split("|")
+    return "; ".join(targets)
+
+
 def phases_label(phases: Any) -> str:
     if not phases:
         return "no phase"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monitor.describe import KIND_LABELS, change_text, phases_label, status_label
+from monitor.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
 SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -313,7 +313,7 @@ def _title(text: str | None) -> str:
 def study_labels(s: StudyView) -> str:
     parts = [s.modality or "modality not stated"]
     if s.targets:
-        parts.append(s.targets.replace("|", ", "))
+        parts.append(targets_label(s.targets))
     if s.cell_source:
         parts.append(s.cell_source)
     if s.indications:

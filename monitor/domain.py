@@ -211,6 +211,9 @@ class Study:
     last_update_post_date: str | None = None
     last_update_submit_date: str | None = None
     brief_summary: str | None = None
+    # Read by the classifier only (a product code-named everywhere else may be called a
+    # CAR T here); not a tracked field, so its edits are no events.
+    detailed_description: str | None = None
 
     @property
     def title(self) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from monitor import store
 from monitor.delivery import baseline_runs
-from monitor.describe import KIND_LABELS, change_text, status_label
+from monitor.describe import KIND_LABELS, change_text, status_label, targets_label
 from monitor.filters import StudyFilter
 from monitor.models import Event, PollRun, StudyRow
 
@@ -87,7 +87,7 @@ def _study_line(row: StudyRow) -> str:
         x
         for x in (
             row.modality,
-            (row.targets or "").replace("|", ", "),
+            targets_label(row.targets),
             (row.indications or "").replace("|", ", "),
         )
         if x

@@ -27,7 +27,7 @@ T = TypeVar("T")
 # removed only where it is markup, so comparisons such as `\<18` survive). Stored studies
 # are then re-derived from their raw records at the next poll (see sync.reclassify),
 # without change events: a text that changed only because our cleaning did is not news.
-NORMALIZER_VERSION = "2"
+NORMALIZER_VERSION = "3"  # 3: the detailed description is read (for the classifier)
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
@@ -60,6 +60,11 @@ READS = (
     Read("protocolSection.designModule.enrollmentInfo", "enrollment"),
     Read("protocolSection.armsInterventionsModule.interventions", "interventions"),
     Read("protocolSection.descriptionModule.briefSummary", "the summary the classifier reads"),
+    Read(
+        "protocolSection.descriptionModule.detailedDescription",
+        "the detailed description the classifier reads",
+        needed=False,
+    ),
     Read("protocolSection.contactsLocationsModule.locations", "sites"),
     Read("derivedSection.conditionBrowseModule", "condition MeSH terms", needed=False),
     Read("hasResults", "results", needed=False),
@@ -347,6 +352,7 @@ def to_study(raw: dict[str, Any]) -> Study:
         last_update_post_date=_full_date(status.get("lastUpdatePostDateStruct")),
         last_update_submit_date=clean_text(status.get("lastUpdateSubmitDate")),
         brief_summary=clean_text(desc.get("briefSummary")),
+        detailed_description=clean_text(desc.get("detailedDescription")),
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import charts, delivery, store
-from monitor.describe import phases_label, status_label
+from monitor.describe import phases_label, status_label, targets_label
 from monitor.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
 from monitor.filters import StudyFilter
 from monitor.models import Event, ReportRun, StudyRow
@@ -115,7 +115,7 @@ def _study(r: StudyRow, study_url: str) -> ReportStudy:
         nct_id=r.nct_id,
         title=r.brief_title or "",
         modality=r.modality or "not stated",
-        targets=(r.targets or "undisclosed").replace("|", ", "),
+        targets=targets_label(r.targets, "undisclosed"),
         cell_source=r.cell_source or "not stated",
         indications=(r.indications or "").replace("|", ", "),
         status=status_label(r.overall_status),

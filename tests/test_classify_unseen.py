@@ -156,3 +156,124 @@ def test_an_unknown_car_code_in_an_oncology_trial_stays_out() -> None:
         )
     )
     assert not c.in_scope
+
+
+# -- targets shown one way ------------------------------------------------------------
+
+
+def test_targets_read_the_same_in_every_output() -> None:
+    """README: `CD19/BCMA` is one dual-target product, `; ` parts alternatives. A CAAR-T
+    study labelled with two separate targets reads the same in the landscape, the
+    digest, the report and the feed."""
+    from monitor import feed, report
+    from monitor.describe import targets_label
+    from monitor.digest import StudyView, study_labels
+    from monitor.models import StudyRow
+
+    row = StudyRow(
+        nct_id="NCT09900002",
+        brief_title="DSG3-CAART and CD19 CAR-T in Pemphigus Vulgaris",
+        overall_status="RECRUITING",
+        phases="PHASE1",
+        lead_sponsor="Example Bio",
+        modality="CAAR-T",
+        targets="DSG3|CD19/BCMA",
+        indications="pemphigus",
+        cell_source="autologous",
+        in_scope=True,
+        first_post_date="2026-01-05",
+        countries="United States",
+    )
+    want = "DSG3; CD19/BCMA"
+    assert targets_label(row.targets) == want == targets_label(["DSG3", "CD19/BCMA"])
+    assert want in study_labels(StudyView.of(row))
+    assert report._study(row, "https://example.org/NCT09900002").targets == want
+    assert want in feed._study_line(row)
+    assert targets_label(None, "undisclosed") == "undisclosed"
+
+
+# -- engagers: each labelled product, in autoimmune disease and in oncology -------------
+
+
+def _engagers() -> list[dict[str, str]]:
+    import csv
+
+    from tests.conftest import DATA
+
+    with (DATA / "domain" / "products.csv").open(encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["modality"].startswith("bispecific")]
+
+
+def engager_record(product: dict[str, str], *, oncology: bool) -> dict:  # type: ignore[type-arg]
+    """As registries write them: the product by name with its target in the description."""
+    disease = (
+        (
+            "Relapsed or Refractory Multiple Myeloma"
+            if "BCMA" in product["target"]
+            else "Relapsed B-cell Non-Hodgkin Lymphoma"
+        )
+        if oncology
+        else "Systemic Lupus Erythematosus"
+    )
+    return record(
+        f"A Phase 1 Study of {product['product']} in {disease}",
+        [
+            {
+                "type": "DRUG",
+                "name": product["product"],
+                "description": (
+                    f"{product['product']} ({product['aliases']}), "
+                    f"a {product['target']} T-cell engaging antibody"
+                ),
+            }
+        ],
+        [disease],
+    )
+
+
+@pytest.mark.parametrize("product", _engagers(), ids=lambda p: p["product"])
+def test_each_labelled_engager_in_an_autoimmune_study_is_in_scope_with_its_target(
+    product: dict[str, str],
+) -> None:
+    c = c_of(engager_record(product, oncology=False))
+    assert c.in_scope and c.modality == "bispecific", (c.scope_reason, c.modality)
+    assert c.cell_source is None
+    antigens = set(product["target"].replace("x", " ").split())
+    assert antigens <= set(c.target_label.replace("x", " ").replace("/", " ").replace(";", " ").split())
+
+
+@pytest.mark.parametrize("product", _engagers(), ids=lambda p: p["product"])
+def test_each_labelled_engager_in_oncology_is_out_as_oncology(product: dict[str, str]) -> None:
+    c = c_of(engager_record(product, oncology=True))
+    assert not c.in_scope and c.scope_reason.startswith("oncology")
+    assert c.modality == "bispecific"
+
+
+def test_a_name_on_the_car_t_stem_is_a_car_t_without_review() -> None:
+    """USAN/INN name CAR T gene therapies with the stem -cabtagene: a new one is a CAR T."""
+    c = c_of(
+        record(
+            "Zelocabtagene Autoleucel in Refractory Lupus Nephritis",
+            [{"type": "BIOLOGICAL", "name": "Zelocabtagene autoleucel"}],
+            ["Lupus Nephritis"],
+        )
+    )
+    assert c.in_scope and c.modality == "CAR-T" and not c.needs_review
+    assert c.confidence["modality"] == "medium"
+
+
+def test_a_car_named_only_in_the_detailed_description_is_found() -> None:
+    raw = record(
+        "HN-7702 Injection in Refractory Generalized Myasthenia Gravis",
+        [{"type": "BIOLOGICAL", "name": "HN-7702 Injection"}],
+        ["Myasthenia Gravis, Generalized"],
+        summary="An open-label, single-arm study of HN-7702 in adults with refractory gMG.",
+    )
+    assert not c_of(raw).in_scope  # nothing in the record says what HN-7702 is
+    raw["protocolSection"]["descriptionModule"]["detailedDescription"] = (
+        "HN-7702 is an autologous BCMA-directed chimeric antigen receptor (CAR) T-cell product. "
+        "Participants receive lymphodepletion with fludarabine and cyclophosphamide before infusion."
+    )
+    c = c_of(raw)
+    assert c.in_scope and c.modality == "CAR-T" and c.confidence["modality"] == "low"
+    assert c.needs_review  # named only in the descriptions: a curator confirms

@@ -48,10 +48,10 @@ def test_every_default_key_is_documented_in_config_toml() -> None:
         # types are strict: a boolean is not a number, a string is not a number
         ("[sync]\noverlap_days = true\n", "sync.overlap_days: Input should be a valid integer (got true)"),
         ("[api]\npage_size = '20'\n", "api.page_size: Input should be a valid integer (got '20', a string)"),
-        ("[api]\ntimeout_seconds = \"30\"\n", "api.timeout_seconds: Input should be a valid number"),
+        ('[api]\ntimeout_seconds = "30"\n', "api.timeout_seconds: Input should be a valid number"),
         ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade: Input should be a valid boolean (got 1)"),
         ("[smtp]\nport = 587.0\n", "smtp.port: Input should be a valid integer (got 587.0)"),
-        ("[api]\nfields = \"protocolSection\"\n", "api.fields: Input should be a valid list"),
+        ('[api]\nfields = "protocolSection"\n', "api.fields: Input should be a valid list"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, text: str, message: str) -> None:

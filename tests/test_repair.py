@@ -93,5 +93,8 @@ def test_an_upgrade_repairs_stored_text_without_events(
     changes = [(e.kind, e.after) for e in events(database, third.run_id)]
     assert changes == [
         ("status_change", {"status": "SUSPENDED", "last_known": None}),
-        ("why_stopped_change", "Paused for patients aged <18 years; enrolment of adults >=18 years continues"),  # noqa: E501
+        (
+            "why_stopped_change",
+            "Paused for patients aged <18 years; enrolment of adults >=18 years continues",
+        ),
     ]

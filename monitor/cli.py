@@ -256,7 +256,8 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
 
     Incremental by default (studies updated since the last good poll, with an overlap);
     a full reconciliation runs on the first poll, when the watch queries change, every
-    `sync.full_every_days`, or with --full.
+    `sync.full_every_days`, or with --full. SIGTERM stops it after the current page
+    (exit 1, run recorded as stopped); the next poll covers the rest.
 
     \b
     Example:
@@ -1243,7 +1244,8 @@ def run(c: Context, show_jobs: bool) -> None:
 
     Jobs: poll (incremental), full (reconciliation), digest (only with subscribers). A
     job missed while the service was down runs once at start (within
-    schedule.misfire_grace_hours). SIGTERM or Ctrl-C stops it after the running job.
+    schedule.misfire_grace_hours). SIGTERM or Ctrl-C stops it within seconds: a running
+    poll stops after its current page, and the next poll covers the rest.
     Several instances on one PostgreSQL database share the work: a job another instance
     is running is skipped.
 
@@ -1369,7 +1371,8 @@ def check_config(c: Context, connect: bool) -> None:
     type=click.IntRange(1),
     default=100,
     show_default=True,
-    help="Call a term a flood when it alone finds this many studies no other term of its query finds.",
+    help="A term that alone brings this many studies into its query is a flood when most of a "
+    "sample of them look like no cell or engager therapy.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @pass_ctx

@@ -1,7 +1,9 @@
 """One writer at a time: a lock that works on SQLite and PostgreSQL and dies with its holder.
 
 PostgreSQL: a session-level advisory lock on a dedicated connection, so two machines
-sharing one database (a failover pair) cannot both poll. SQLite: an exclusive `flock`
+sharing one database (a failover pair) cannot both poll. Advisory locks are shared by a
+whole database; the key names the schema ctmonitor's tables are in too, so two
+deployments in two schemas of one database never block each other. SQLite: an exclusive `flock`
 on a file beside the database. Both are released by the operating system or the server
 when the holding process dies, so a killed poll never leaves a stale lock behind.
 """
@@ -23,8 +25,8 @@ class LockBusy(Exception):
     """Another ctmonitor process holds the lock."""
 
 
-def _pg_key(name: str) -> int:
-    digest = hashlib.sha256(f"ctmonitor:{name}".encode()).digest()
+def _pg_key(name: str, schema: str) -> int:
+    digest = hashlib.sha256(f"ctmonitor:{schema}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -33,9 +35,9 @@ def exclusive(engine: Engine, name: str = "writer") -> Iterator[None]:
     """Hold the named lock for the duration of the block, or raise LockBusy at once."""
     backend = engine.dialect.name
     if backend == "postgresql":
-        key = _pg_key(name)
         conn = engine.connect()
         try:
+            key = _pg_key(name, conn.execute(text("SELECT current_schema()")).scalar() or "")
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             conn.commit()
             if not got:

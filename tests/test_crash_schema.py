@@ -142,9 +142,13 @@ def test_an_upgrade_killed_half_way_leaves_the_old_revision_and_its_data(
 def test_two_first_polls_at_once_one_migrates_and_the_other_exits_3(
     config: Path, db_url: str, api: LocalApiServer, attempt: int
 ) -> None:
-    first = spawn(config, "poll", pause=0.3)
-    time.sleep(0.2 * attempt)  # the second one starts at a different point of the first's migration
-    second = spawn(config, "poll", pause=0.3)
+    first = spawn(config, "poll", pause=0.6)
+    assert first.stderr is not None
+    # The second starts once the first is inside its migration (a revision applied, not
+    # committed), a little later each try: it finds the schema being made, not made.
+    assert first.stderr.readline().startswith("ctmonitor-migration: applied")
+    time.sleep(0.2 * attempt)
+    second = spawn(config, "poll", pause=0.6)
     results = []
     for proc in (first, second):
         _out, err = proc.communicate(timeout=120)

@@ -50,3 +50,23 @@ def test_lock_dies_with_its_process(database: Database) -> None:
     assert "locked" in proc.stdout and proc.returncode == 9
     with exclusive(database.engine):
         pass
+
+
+def test_two_deployments_in_two_postgresql_schemas_do_not_block_each_other() -> None:
+    from tests.conftest import pg_url_for_schema
+
+    first, second = pg_url_for_schema(), pg_url_for_schema()
+    a, b = Database(next(first)), Database(next(second))
+    try:
+        with exclusive(a.engine), exclusive(b.engine):  # each its own writer
+            same = Database(a.url)
+            try:
+                with pytest.raises(LockBusy), exclusive(same.engine):
+                    pass  # ... but one schema still has one writer
+            finally:
+                same.dispose()
+    finally:
+        a.dispose()
+        b.dispose()
+        for gen in (first, second):
+            next(gen, None)

@@ -586,8 +586,8 @@ class Classifier:
         product: a code with CAR in it (ABCAR-001, XYCAR-Q7), or a code given as "<code>
         T cells" / "<code> NK cells" in the interventions. Read only when nothing else
         named a modality; the study then goes to the review queue, never silently out."""
-        named = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
-        named += [("titles", t) for t in (study.brief_title, study.official_title) if t]
+        interventions = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
+        named = interventions + [("titles", t) for t in (study.brief_title, study.official_title) if t]
         for where, text in named:
             if m := _CAR_STEM.search(text):
                 return "CAR-T", m.group(0), where, text
@@ -595,7 +595,7 @@ class Classifier:
             if m := _CAR_CODE.search(text) or _CEL_NAME.search(text):
                 kind = "CAR-NK" if "NK" in m.group(0)[3:] else "CAR-T"
                 return kind, m.group(0), where, text
-        for where, text in named[: len(named) - (bool(study.brief_title) + bool(study.official_title))]:
+        for where, text in interventions:  # "<code> T cells" counts only as what is given
             if m := _CODE_CELLS.search(text):
                 kind = "CAR-NK" if m.group(2).upper().startswith("NK") else "CAR-T"
                 return kind, m.group(1), where, text

@@ -277,3 +277,31 @@ def test_a_car_named_only_in_the_detailed_description_is_found() -> None:
     c = c_of(raw)
     assert c.in_scope and c.modality == "CAR-T" and c.confidence["modality"] == "low"
     assert c.needs_review  # named only in the descriptions: a curator confirms
+
+
+def _cell_products() -> list[dict[str, str]]:
+    import csv
+
+    from tests.conftest import DATA
+
+    with (DATA / "domain" / "products.csv").open(encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if not r["modality"].startswith("bispecific")]
+
+
+@pytest.mark.parametrize("product", _cell_products(), ids=lambda p: p["product"])
+def test_each_labelled_cell_product_treating_a_cancer_in_autoimmune_patients_stays_out(
+    product: dict[str, str],
+) -> None:
+    """The oncology pool of bench/classify.py, one shape of it as a test: the product named
+    by its code, the cancer treated, the autoimmune disease only the population."""
+    cancer = (
+        "Relapsed or Refractory Multiple Myeloma" if "BCMA" in product["target"] else "Follicular Lymphoma"
+    )
+    c = c_of(
+        record(
+            f"{product['product']} for {cancer} in Patients With Pre-existing Autoimmune Disease",
+            [{"type": "BIOLOGICAL", "name": product["product"]}],
+            [cancer, "Autoimmune Diseases"],
+        )
+    )
+    assert not c.in_scope, c.scope_reason

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo serve test lint bench clean
 
 $(BIN)/ctmonitor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,17 @@ $(BIN)/ctmonitor: pyproject.toml
 demo: $(BIN)/ctmonitor
 	$(BIN)/ctmonitor demo --out out
 
+## serve: the web interface over the demo's database (run `make demo` first) at http://127.0.0.1:8000
+serve: $(BIN)/ctmonitor
+	CTMONITOR_DATABASE_URL=sqlite:///$(CURDIR)/out/demo.db $(BIN)/ctmonitor serve
+
 ## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test)
 test: $(BIN)/ctmonitor lint
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/ctmonitor
 	$(BIN)/ruff check monitor tests migrations bench
+	$(BIN)/lint-imports
 
 ## bench: speed and memory figures (not part of the tests)
 bench: $(BIN)/ctmonitor

@@ -6,7 +6,6 @@ Exit codes: 0 done; 1 the work failed (registry or database trouble: see the mes
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import signal
@@ -22,17 +21,16 @@ from sqlalchemy.orm import Session
 
 from monitor import db as dbmod
 from monitor import store
+from monitor.app import Application, WorkFailed
 from monitor.config import Settings, load_settings
 from monitor.ctgov import CtGovClient
-from monitor.describe import KIND_LABELS, change_text, targets_label
-from monitor.domain import EventKind, PollSummary, UserError, check_nct_id
+from monitor.domain import EventKind, UserError, check_nct_id
 from monitor.locking import LockBusy
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 
 
-class Failed(Exception):
-    """The command ran but its work failed; exit 1 with this message."""
+Failed = WorkFailed  # the command ran but its work failed; exit 1 with this message
 
 
 class Context:
@@ -47,16 +45,15 @@ class Context:
         return self._settings
 
     @contextmanager
+    def app(self) -> Iterator[Application]:
+        """The application over the configured database (opened on first use, closed after)."""
+        with Application(self.settings) as application:
+            yield application
+
+    @contextmanager
     def database(self) -> Iterator[dbmod.Database]:
-        s = self.settings
-        try:
-            database = dbmod.open_database(s.database_url(), auto_upgrade=s.database.auto_upgrade)
-        except dbmod.DatabaseError as exc:
-            raise Failed(str(exc)) from None
-        try:
-            yield database
-        finally:
-            database.dispose()
+        with self.app() as application:
+            yield application.database
 
     @contextmanager
     def unmigrated_engine(self, failure: str) -> Iterator[Any]:
@@ -83,6 +80,14 @@ def _json_default(o: Any) -> Any:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a use case's result: its JSON, or its text."""
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        click.echo(result.text())
 
 
 def _parse_date(value: str | None, name: str) -> datetime | None:
@@ -206,43 +211,6 @@ def db_current(c: Context) -> None:
 # -- poll ----------------------------------------------------------------------------
 
 
-def summary_text(s: PollSummary) -> str:
-    """The one paragraph a poll ends with."""
-    if s.outcome == "unchanged":
-        return (
-            f"Poll #{s.run_id}: the registry's data has not changed since the last poll "
-            f"(data timestamp {s.data_timestamp}); {s.requests} request, {s.seconds:.1f}s."
-        )
-    head = f"Poll #{s.run_id} ({s.mode})"
-    if s.outcome == "failed":
-        head += f" FAILED: {s.error}."
-    elif s.outcome == "stopped":
-        head += f" STOPPED: {s.error}."
-    else:
-        head += " done."
-    kinds = ", ".join(
-        f"{KIND_LABELS.get(k, k).lower()} {n}"
-        for k, n in sorted(s.events_by_kind.items(), key=lambda kv: -kv[1])
-    )
-    body = (
-        f" Fetched {s.fetched} of {s.expected} records the registry reported; {s.new_studies} new studies, "
-        f"{s.changed_studies} changed; {s.events} events"
-        + (f" ({kinds})" if kinds else "")
-        + f"; {s.requests} requests in {s.seconds:.1f}s."
-    )
-    if s.held:
-        body += (
-            " An unusually large share of studies changed at once (with those of any failed poll since the "
-            "last successful one), so these events are HELD for review: "
-            "see `ctmonitor events --held`, then `ctmonitor release`."
-        )
-    if s.outcome == "failed":
-        body += " What was stored before the failure is consistent; the next poll covers the rest."
-    elif s.outcome == "stopped":
-        body += " Every page stored is whole."
-    return head + body
-
-
 def make_client(settings: Settings) -> CtGovClient:
     return CtGovClient(settings.api)
 
@@ -264,10 +232,7 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
       ctmonitor poll
       ctmonitor --config /etc/ctmonitor.toml poll --full
     """
-    from monitor.sync import Syncer
-
-    settings = c.settings
-    with c.database() as database, make_client(settings) as client:
+    with c.app() as app:
         bar: Any = None
         progress: Callable[[int, int | None, str], None] | None = None
         if sys.stderr.isatty() and not as_json:
@@ -285,9 +250,7 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
         # SIGTERM stops the poll after its current page (each page is committed whole).
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
         try:
-            summary = Syncer(database, client, settings, progress=progress).poll(
-                full=full, should_stop=stop.is_set
-            )
+            result = app.poll(full=full, should_stop=stop.is_set, progress=progress)
         except LockBusy as exc:
             raise click.exceptions.Exit(_busy(exc)) from None
         finally:
@@ -295,11 +258,8 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
                 signal.signal(signal.SIGTERM, previous)
             if bar is not None:
                 bar.__exit__(None, None, None)
-    if as_json:
-        echo_json({**dataclasses.asdict(summary), "events": summary.events})
-    else:
-        click.echo(summary_text(summary))
-    if summary.outcome in ("failed", "stopped"):
+    emit(result, as_json)
+    if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -309,29 +269,6 @@ def _busy(exc: Exception) -> int:
 
 
 # -- status --------------------------------------------------------------------------
-
-
-def _run_dict(r: Any) -> dict[str, Any]:
-    return {
-        k: getattr(r, k)
-        for k in (
-            "id",
-            "mode",
-            "outcome",
-            "started_at",
-            "finished_at",
-            "window_start",
-            "data_timestamp",
-            "requests",
-            "fetched",
-            "expected",
-            "new_studies",
-            "changed_studies",
-            "events",
-            "held",
-            "error",
-        )
-    }
 
 
 @cli.command()
@@ -345,113 +282,11 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
     Example:
       ctmonitor status --runs 5
     """
-    from monitor import delivery
-    from monitor.backfill import progress
-    from monitor.service import job_health
-    from monitor.sync import utcnow
-
-    with c.database() as database, database.session() as s:
-        runs = store.recent_runs(s, n_runs)
-        totals = store.study_totals(s)
-        held = len(store.list_events(s, held=True))
-        last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
-        subscribers = [dataclasses.asdict(x) for x in delivery.subscriber_states(s, c.settings)]
-        jobs = [dataclasses.asdict(x) for x in job_health(s, c.settings, utcnow())]
-        data = {
-            "database": dbmod.make_url_safe(database.url),
-            "registry_data_timestamp": last_ok.data_timestamp if last_ok else None,
-            "last_successful_poll": last_ok.finished_at if last_ok else None,
-            "studies": totals,
-            "held_events": held,
-            "runs": [_run_dict(r) for r in runs],
-            "subscribers": subscribers,
-            "jobs": jobs,
-            "backfill": progress(s),
-        }
-    if as_json:
-        echo_json(data)
-        return
-    click.echo(f"Database: {data['database']}")
-    if last_ok:
-        click.echo(
-            f"Last successful poll: #{last_ok.id} at {last_ok.finished_at:%Y-%m-%d %H:%M} UTC; "
-            f"registry data as of {last_ok.data_timestamp}"
-        )
-    else:
-        click.echo("No successful poll yet: run `ctmonitor poll`.")
-    click.echo(
-        f"Studies: {totals['tracked']} tracked ({totals['in_query']} in the watch queries, "
-        f"{totals['left_query']} followed by id after leaving them), {totals['gone']} gone from the "
-        f"registry, {totals['merged']} renumbered"
-    )
-    if held:
-        click.echo(f"HELD: {held} events wait for review (`ctmonitor events --held`, `ctmonitor release`)")
-    bf = data["backfill"]
-    if any(bf[k] for k in ("done", "empty", "failed", "running")) or (last_ok and bf["waiting"]):
-        line = (
-            f"Registry histories: {bf['done']} backfilled, {bf['empty']} with none listed, "
-            f"{bf['failed']} failed, {bf['waiting']} in scope waiting (`ctmonitor backfill`)"
-        )
-        if bf["last_failure"]:
-            line += f"\n  last failure: {bf['last_failure']}"
-        click.echo(line)
-    if runs:
-        click.echo("Recent polls:")
-        for r in runs:
-            line = (
-                f"  #{r.id:<4} {r.started_at:%Y-%m-%d %H:%M}  {r.mode:<11} {r.outcome:<9} "
-                f"fetched {r.fetched}/{r.expected}  new {r.new_studies}  changed {r.changed_studies}  "
-                f"events {r.events}  requests {r.requests}"
-            )
-            if r.held:
-                line += "  HELD"
-            if r.error:
-                line += f"\n         error: {r.error}"
-            click.echo(line)
-    if jobs:
-        click.echo(f"Service jobs (`ctmonitor run`, time zone {c.settings.schedule.timezone}):")
-        for j in jobs:
-            nxt = f"next {j['next_run']:%Y-%m-%d %H:%M %Z}" if j["next_run"] else "off"
-            last = (
-                f"last {j['last_started']:%Y-%m-%d %H:%M} UTC {j['last_outcome']}"
-                if j["last_started"]
-                else "never run"
-            )
-            line = f"  {j['job']:<8} {nxt}; {last}"
-            if j["failures_in_a_row"]:
-                line += f"; {j['failures_in_a_row']} failures in a row: {j['last_detail']}"
-            click.echo(line)
-    if subscribers:
-        click.echo("Digests:")
-        for sub in subscribers:
-            last = f"last sent {sub['last_sent_at']:%Y-%m-%d %H:%M}" if sub["last_sent_at"] else "never sent"
-            line = f"  {sub['name']:<20} {last}; {sub['pending']} changes not yet mailed or filtered out"
-            if sub["last_failure"]:
-                when = f"{sub['last_failure_at']:%Y-%m-%d %H:%M}"
-                line += f"\n    LAST ATTEMPT FAILED {when}: {sub['last_failure']} (the changes stay pending)"
-            click.echo(line)
+    with c.app() as app:
+        emit(app.status(runs=n_runs), as_json)
 
 
 # -- events --------------------------------------------------------------------------
-
-
-def _event_dict(e: Any) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "nct_id": e.nct_id,
-        "kind": e.kind,
-        "field": e.field,
-        "item": e.item_key or None,
-        "before": e.before,
-        "after": e.after,
-        "importance": e.importance,
-        "registry_date": e.registry_date,
-        "detected_at": e.detected_at,
-        "run_id": e.run_id,
-        "origin": e.origin,
-        "held": e.held,
-        "text": change_text(e.kind, e.field, e.before, e.after),
-    }
 
 
 KIND_CHOICES = sorted(k.value for k in EventKind)
@@ -486,25 +321,11 @@ def events(
     """
     since_dt = _parse_date(since, "--since")
     nct_id = check_nct_id(nct) if nct else None
-    with c.database() as database, database.session() as s:
-        rows = [
-            _event_dict(e)
-            for e in store.list_events(
-                s, since=since_dt, kinds=kinds, nct_id=nct_id, held=True if held else None, limit=limit
-            )
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        click.echo("No events match.")
-        return
-    for e in rows:
-        flag = " [HELD]" if e["held"] else ""
-        click.echo(
-            f"{e['detected_at']:%Y-%m-%d}  {e['nct_id']}  {KIND_LABELS.get(e['kind'], e['kind'])}: "
-            f"{e['text']}  (registry {e['registry_date'] or '?'}){flag}"
+    with c.app() as app:
+        result = app.events(
+            since=since_dt, kinds=kinds, nct_id=nct_id, held=True if held else None, limit=limit
         )
+    emit(result, as_json)
 
 
 @cli.command()
@@ -517,37 +338,11 @@ def release(c: Context, run_id: int | None) -> None:
     Example:
       ctmonitor release --run 42
     """
-    from monitor.sync import utcnow
-
-    with c.database() as database, database.session() as s:
-        n = store.release_events(s, run_id=run_id, now=utcnow())
-    click.echo(f"released {n} events" if n else "no held events to release")
+    with c.app() as app:
+        click.echo(app.release(run_id=run_id).text())
 
 
 # -- classification ------------------------------------------------------------------
-
-
-def _classification_text(nct: str, title: str, c: Any) -> str:
-    lines = [f"{nct}  {title}"]
-    scope = "IN SCOPE" if c.in_scope else f"out of scope: {c.scope_reason}"
-    lines.append(f"  scope:       {scope}" + (f"   [review: {'; '.join(c.review)}]" if c.review else ""))
-    conf = c.confidence
-
-    def row(name: str, value: str, key: str) -> str:
-        mark = f" ({conf[key]})" if key in conf else ""
-        return f"  {name:<12} {value}{mark}"
-
-    lines.append(row("modality:", c.modality or "none", "modality"))
-    lines.append(row("targets:", c.target_label, "targets"))
-    lines.append(row("cell source:", c.cell_source or "not stated", "cell_source"))
-    if c.platform:
-        lines.append(row("platform:", c.platform, "platform"))
-    lines.append(row("product:", c.product or "-", "product"))
-    lines.append(row("indications:", ", ".join(c.indications) or "none", "indications"))
-    for e in c.evidence:
-        text = e.text if len(e.text) <= 90 else e.text[:87] + "..."
-        lines.append(f"    evidence  {e.label}={e.value}  [{e.field}] {text}")
-    return "\n".join(lines)
 
 
 @cli.command()
@@ -563,36 +358,8 @@ def classify(c: Context, files: tuple[str, ...], as_json: bool) -> None:
     Example:
       ctmonitor classify NCT05938725.json page.json --json
     """
-    from pathlib import Path
-
-    from monitor.classify import Classifier
-    from monitor.localapi import load_records
-    from monitor.normalize import RecordError, to_study
-
-    classifier = Classifier.from_settings(c.settings)
-    out = []
-    for name in files:
-        path = Path(name)
-        if not path.is_file():
-            raise UserError(f"no such file: {name}")
-        try:
-            records = load_records(path)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{name}: not a JSON study record or /studies page ({exc})") from None
-        if not records:
-            raise UserError(
-                f"{name}: no study records found (expected API JSON: a study or a page of studies)"
-            )
-        for raw in records:
-            try:
-                study = to_study(raw)
-            except RecordError as exc:
-                raise UserError(f"{name}: {exc}") from None
-            out.append((study, classifier.classify(study)))
-    if as_json:
-        echo_json([{"nct_id": st.nct_id, "title": st.title, **cl.to_dict()} for st, cl in out])
-        return
-    click.echo("\n\n".join(_classification_text(st.nct_id, st.title, cl) for st, cl in out))
+    with c.app() as app:
+        emit(app.classify_files(files), as_json)
 
 
 @cli.command()
@@ -624,66 +391,16 @@ def studies(
       ctmonitor studies --target BCMA --status RECRUITING --json
       ctmonitor studies --needs-review
     """
-    from monitor.describe import phases_label, status_label
-
-    with c.database() as database, database.session() as s:
-        rows = store.list_studies(
-            s,
+    with c.app() as app:
+        result = app.studies(
             modality=modality,
             target=target,
             indication=indication,
             status=status,
             needs_review=needs_review,
-            in_scope=None if include_all else True,
+            include_out_of_scope=include_all,
         )
-    data = [
-        {
-            "nct_id": r.nct_id,
-            "title": r.brief_title,
-            "status": r.overall_status,
-            "phases": r.phases.split("|") if r.phases else [],
-            "sponsor": r.lead_sponsor,
-            "countries": r.countries.split("|") if r.countries else [],
-            "in_scope": r.in_scope,
-            "scope_reason": r.scope_reason,
-            "modality": r.modality,
-            "targets": r.targets.split("|") if r.targets else [],
-            "cell_source": r.cell_source,
-            "product": r.product,
-            "indications": r.indications.split("|") if r.indications else [],
-            "needs_review": r.needs_review,
-            "review": (r.classification or {}).get("review", []),
-            "curated": (r.classification or {}).get("curated", []),
-            "last_update_post_date": r.last_update_post_date,
-        }
-        for r in rows
-    ]
-    if as_json:
-        echo_json(data)
-        return
-    if not data:
-        click.echo("No studies match.")
-        return
-    for d in data:
-        labels = " · ".join(
-            x
-            for x in (
-                d["modality"],
-                targets_label(d["targets"], "target undisclosed"),
-                d["cell_source"],
-                ", ".join(d["indications"]),
-            )
-            if x
-        )
-        flags = (" [REVIEW: " + "; ".join(d["review"]) + "]" if d["needs_review"] else "") + (
-            " [curated: " + ", ".join(d["curated"]) + "]" if d["curated"] else ""
-        )
-        scope = "" if d["in_scope"] else f" [out of scope: {d['scope_reason']}]"
-        click.echo(
-            f"{d['nct_id']}  {status_label(d['status']):<24} {phases_label(d['phases']):<16} {labels}"
-            f"{scope}{flags}\n             {d['title']} — {d['sponsor'] or 'no sponsor'}"
-        )
-    click.echo(f"{len(data)} studies")
+    emit(result, as_json)
 
 
 @cli.command()
@@ -703,25 +420,12 @@ def reclassify(c: Context, everything: bool) -> None:
     Example:
       ctmonitor reclassify
     """
-    from monitor.classify import Classifier
-    from monitor.locking import exclusive
-    from monitor.sync import reclassify as relabel
-    from monitor.sync import utcnow
-
-    classifier = Classifier.from_settings(c.settings)
-    with c.database() as database:
+    with c.app() as app:
         try:
-            with exclusive(database.engine):
-                done, events = relabel(
-                    database, classifier, run_id=None, now=utcnow(), only_stale=not everything
-                )
+            result = app.reclassify(everything=everything)
         except LockBusy as exc:
             raise click.exceptions.Exit(_busy(exc)) from None
-    click.echo(
-        f"relabelled {done} studies; {events} moved in or out of scope"
-        if done
-        else "every study is already labelled with the current vocabulary and overrides"
-    )
+    click.echo(result.text())
 
 
 # -- digests ---------------------------------------------------------------------------
@@ -755,36 +459,21 @@ def digest(c: Context, mode: str, subscriber: str | None, out: str | None, as_js
     """
     from pathlib import Path
 
-    from monitor import delivery
-    from monitor.classify import Classifier
-    from monitor.mailer import SmtpMailer
-    from monitor.sync import utcnow
-
-    settings = c.settings
-    classifier = Classifier.from_settings(settings)
     if mode == "send" and out:
         raise click.BadParameter("--out goes with --preview", param_hint="--out")
-    with c.database() as database:
+    with c.app() as app:
         if mode == "preview":
-            folder = Path(out) if out else settings.path(settings.digest.preview_dir)
-            assert folder is not None
-            outcomes = delivery.preview(
-                database, settings, classifier, now=utcnow(), out_dir=folder, subscriber=subscriber
-            )
+            result = app.preview_digests(out_dir=Path(out) if out else None, subscriber=subscriber)
         else:
-            mailer = SmtpMailer(settings.smtp)
             try:
-                outcomes = delivery.send_due(
-                    database, settings, classifier, mailer, now=utcnow(), subscriber=subscriber
-                )
+                result = app.send_digests(subscriber=subscriber)
             except LockBusy as exc:
                 raise click.exceptions.Exit(_busy(exc)) from None
     if as_json:
-        echo_json([dataclasses.asdict(o) for o in outcomes])
-    else:
-        for o in outcomes:
-            click.echo(o.line())
-    if any(o.status == "failed" for o in outcomes):
+        echo_json(result.to_json())
+    elif result.outcomes:
+        click.echo(result.text())
+    if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -815,143 +504,18 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
       ctmonitor backfill
       ctmonitor backfill NCT05938725 NCT06359041
     """
-    from monitor.backfill import Backfiller
-
     ids = [check_nct_id(x) for x in nct_ids]
-    settings = c.settings
-    with c.database() as database:
-        if ids:
-            with database.session() as s:
-                tracked = store.tracked_ids(s, ids)
-            if missing := [x for x in ids if x not in tracked]:
-                raise UserError(f"{missing[0]} is not tracked: run `ctmonitor poll` first, or check the id")
-        progress = None
-        if sys.stderr.isatty() and not as_json:
+    progress = None
+    if sys.stderr.isatty() and not as_json:
 
-            def progress(nct: str, outcome: str) -> None:
-                click.echo(f"  {nct}: {outcome}", err=True)
+        def progress(nct: str, outcome: str) -> None:
+            click.echo(f"  {nct}: {outcome}", err=True)
 
-        with make_client(settings) as client:
-            chosen = limit if limit is not None else settings.backfill.studies_per_run
-            summary = Backfiller(database, client, progress=progress).run(ids or None, limit=chosen or None)
-    if as_json:
-        echo_json(summary.to_json())
-    else:
-        for st in summary.studies:
-            if st.outcome in ("failed", "empty", "skipped"):
-                click.echo(f"{st.nct_id}: {st.outcome}: {st.detail}")
-            else:
-                click.echo(
-                    f"{st.nct_id}: {st.outcome}: {st.versions_stored} of {st.versions_listed} registry "
-                    f"versions stored, {st.events} changes"
-                )
-        click.echo(summary.text())
-    if not summary.ok:
+    with c.app() as app:
+        result = app.backfill(ids, limit=limit, progress=progress)
+    emit(result, as_json)
+    if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
-
-
-def _tracked_row(s: Any, nct: str) -> Any:
-    from monitor.models import StudyRow
-
-    row = s.get(StudyRow, nct)
-    if row is None:
-        raise UserError(f"{nct} is not tracked: run `ctmonitor poll` first, or check the id")
-    return row
-
-
-def _history_data(s: Any, nct: str, today: date) -> dict[str, Any]:
-    from monitor import timeline
-
-    row = _tracked_row(s, nct)
-    versions = store.study_versions(s, nct)
-    labels = {v.seq: v.label for v in versions}
-    changes = timeline.order_changes(store.study_changes(s, nct, labels))
-    bf = store.backfill_state(s, nct)
-    periods = timeline.status_periods(versions, bf.versions if bf else None, today)
-    polled = [v for v in versions if v.origin == "poll"]
-    return {
-        "nct_id": nct,
-        "title": row.brief_title,
-        "status": row.overall_status,
-        "merged_into": row.merged_into,
-        "gone": row.gone,
-        "first_posted": versions[-1].study.first_post_date if versions else None,
-        "tracked_since": row.first_seen_at.date().isoformat(),
-        "first_polled": polled[0].when if polled else None,
-        "backfill": (
-            {
-                "status": bf.status,
-                "registry_versions": len(bf.versions or []),
-                "stored_through": bf.stored_through,
-                "note": bf.error,
-            }
-            if bf
-            else None
-        ),
-        "statuses": [p.to_json() for p in periods],
-        "changes": [c.to_json() for c in changes],
-        "versions": [v.to_json() for v in versions],
-    }
-
-
-def _history_text(h: dict[str, Any]) -> list[str]:
-    from monitor.describe import status_label
-
-    lines = [click.style(f"{h['nct_id']} · {h['title'] or '(no title)'}", bold=True)]
-    now = f"Now: {status_label(h['status'])}"
-    if h["merged_into"]:
-        now += f" · renumbered, now {h['merged_into']}"
-    if h["gone"]:
-        now += " · no longer in the registry"
-    if h["first_posted"]:
-        now += f" · first posted {h['first_posted']}"
-    now += f" · tracked since {h['tracked_since']}"
-    lines.append(now)
-    bf = h["backfill"]
-    if bf is None:
-        lines.append(
-            # first_polled is the registry date of the first version we polled, not the poll's date
-            f"Versions before {h['first_polled']} (the one our first poll saw): not backfilled yet "
-            f"(`ctmonitor backfill {h['nct_id']}` fetches the registry's own history)."
-        )
-    elif bf["status"] == "done":
-        lines.append(
-            f"Registry history: backfilled ({bf['registry_versions']} versions listed, "
-            f"0-{bf['stored_through']} stored)."
-        )
-    else:
-        lines.append(f"Registry history: {bf['status']}" + (f" ({bf['note']})" if bf["note"] else "") + ".")
-    lines += ["", click.style("Status", bold=True)]
-    width = max([len(status_label(p["status"])) for p in h["statuses"]] + [10])
-    rows = []
-    for p in h["statuses"]:
-        # A first status seen after the registration held by that date; it may be older.
-        since, at_least = ("since", "") if p["began_known"] else ("by   ", "≥")
-        if p["days"] is None:
-            span = ""
-        elif p["ended"]:
-            span = f"{at_least}{p['days']} days"
-        else:
-            span = f"{at_least}{p['days']} days so far"
-        source = {"backfill": "registry history", "registry-list": "registry version list"}.get(
-            p["source"], "our poll"
-        )
-        rows.append((since, p["began"], status_label(p["status"]), span, source))
-    span_width = max([len(r[3]) for r in rows] + [15])
-    for since, began, label, span, source in rows:
-        lines.append(f"  {since} {began}  {label:<{width}}  {span:<{span_width}} ({source})")
-    lines += ["", click.style("Changes, oldest first", bold=True) + "  (R: registry history, P: our polls)"]
-    if not h["changes"]:
-        lines.append("  none recorded")
-    for ch in h["changes"]:
-        mark = "R" if ch["origin"] == "backfill" else "P"
-        held = click.style(" [HELD]", fg="yellow") if ch["held"] else ""
-        # The poll's "new study" is where our own record starts, not the registration.
-        label = "First polled" if ch["kind"] == "new_study" else ch["label"]
-        lines.append(f"  {ch['date']}  {mark}  {label}: {ch['text']}{held}")
-    versions = " · ".join(f"{v['label']} {v['date']}" for v in h["versions"])
-    lines += ["", f"Versions (for `ctmonitor diff --from/--to`): {versions}"]
-    return lines
 
 
 @cli.command()
@@ -970,20 +534,13 @@ def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
       ctmonitor history NCT05938725
       ctmonitor history NCT05938725 NCT06359041 --json
     """
-    from monitor.sync import utcnow
-
     ids = [check_nct_id(x) for x in nct_ids]
-    today = utcnow().date()
-    with c.database() as database, database.session() as s:
-        data = [_history_data(s, nct, today) for nct in ids]
+    with c.app() as app:
+        result = app.history(ids)
     if as_json:
-        echo_json(data if len(data) > 1 else data[0])
-        return
-    for i, h in enumerate(data):
-        if i:
-            click.echo("")
-        for line in _history_text(h):
-            click.echo(line)
+        echo_json(result.to_json())
+    else:
+        click.echo(result.text(click.style))
 
 
 @cli.command("diff")
@@ -1012,49 +569,17 @@ def diff_command(
       ctmonitor diff NCT05938725 --since 2026-01-01
       ctmonitor diff NCT05938725 --from r0 --to latest
     """
-    from monitor import timeline
-    from monitor.describe import change_parts
-
     nct_id = check_nct_id(nct)
     if since and from_ref:
         raise click.BadParameter("use --since or --from, not both", param_hint="--since")
     if since:
         _parse_date(since, "--since")
-    with c.database() as database, database.session() as s:
-        _tracked_row(s, nct_id)
-        versions = store.study_versions(s, nct_id)
-    new = timeline.resolve(versions, to_ref or "latest")
-    if since:
-        old = timeline.resolve(versions, since, before_date=True)
-    elif from_ref:
-        old = timeline.resolve(versions, from_ref)
-    else:
-        earlier = [v for v in versions if v.seq < new.seq]
-        old = earlier[-1] if earlier else new
-    if old.seq > new.seq:
-        old, new = new, old  # always older -> newer
-    comp = timeline.compare(nct_id, old, new)
+    with c.app() as app:
+        result = app.compare(nct_id, since=since, from_ref=from_ref, to_ref=to_ref)
     if as_json:
-        echo_json(comp.to_json())
-        return
-    n = len(comp.changes)
-    head = f"{nct_id}: {old.describe()} -> {new.describe()}: "
-    if old.seq == new.seq:
-        reason = "the same version; nothing to compare" if len(versions) > 1 else "only one version stored"
-        click.echo(head + reason)
-        return
-    click.echo(head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields"))
-    for ch in comp.changes:
-        what, before, after = change_parts(ch.kind.value, ch.field, ch.before, ch.after)
-        if before is not None and after is not None:
-            text = f"{click.style(before, fg='red')} -> {click.style(after, fg='green')}"
-        elif after is not None:
-            text = click.style(f"+ {after}", fg="green")
-        elif before is not None:
-            text = click.style(f"- {before}", fg="red")
-        else:
-            text = ""
-        click.echo(f"  {what}: {text}")
+        echo_json(result.to_json())
+    else:
+        click.echo(result.text(click.style))
 
 
 # -- reports ---------------------------------------------------------------------------
@@ -1081,30 +606,9 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def make_filter(settings: Settings, values: dict[str, Any]) -> Any:
+def make_filter(app: Application, values: dict[str, Any]) -> Any:
     """A StudyFilter from the filter options, checked like a subscriber's (one-line errors)."""
-    from pydantic import ValidationError
-
-    from monitor.classify import Classifier
-    from monitor.config import SubscriberSettings
-    from monitor.delivery import subscriber_filter
-
-    try:
-        sub = SubscriberSettings(
-            name="cli",
-            email="cli@example.org",
-            modalities=list(values["modalities"]),
-            targets=list(values["targets"]),
-            indications=list(values["indications"]),
-            statuses=list(values["statuses"]),
-            sponsors=list(values["sponsors"]),
-            countries=list(values["countries"]),
-            nct_ids=[check_nct_id(x) for x in values["nct_ids"]],
-            include_out_of_scope=values["include_out_of_scope"],
-        )
-    except ValidationError as exc:
-        raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-    return subscriber_filter(sub, Classifier.from_settings(settings))
+    return app.study_filter(**values)
 
 
 @cli.command()
@@ -1137,9 +641,7 @@ def report(
     """
     from pathlib import Path
 
-    from monitor import delivery
     from monitor import report as reporting
-    from monitor.sync import utcnow
 
     start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
     if start and end and start > end:
@@ -1149,19 +651,11 @@ def report(
         fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
         if fmt not in reporting.FORMATS:
             fmt = "md"
-    flt = make_filter(c.settings, filters)
-    with c.database() as database, database.session() as s:
-        rep = reporting.gather(
-            s, flt, now=utcnow(), since=start, until=end, opts=delivery.options(c.settings)
+    with c.app() as app:
+        result = app.report(
+            make_filter(app, filters), fmt=fmt, since=start, until=end, out=Path(out) if out else None
         )
-        text = reporting.render(rep, fmt)
-    if out:
-        Path(out).write_text(text, encoding="utf-8", newline="")
-        click.echo(
-            f"wrote {fmt} report to {out}: {rep.selection.matching} studies, {rep.change_count} changes"
-        )
-    else:
-        click.echo(text, nl=False)
+    click.echo(result.text(), nl=bool(out))
 
 
 @cli.command()
@@ -1202,35 +696,22 @@ def feed(
       ctmonitor feed --indication SLE --indication 'lupus nephritis' --modality CAR-T \\
           --kind status_change --out lupus-car-t-status.xml
     """
-    import os
-    import tempfile
     from pathlib import Path
 
-    from monitor import feed as feeds
-
     since_dt = _parse_date(since, "--since")
-    flt = make_filter(c.settings, filters)
-    with c.database() as database, database.session() as s:
-        result = feeds.gather(
-            s, flt, kinds=kinds, since=since_dt, limit=limit, study_url=c.settings.digest.study_url
+    with c.app() as app:
+        result = app.feed(
+            make_filter(app, filters),
+            kinds=kinds,
+            since=since_dt,
+            limit=limit,
+            self_url=self_url,
+            out=Path(out) if out and not as_json else None,
         )
     if as_json:
-        echo_json(feeds.as_json(result))
-        return
-    data = feeds.render(result, self_url=self_url)
-    if not out:
-        click.echo(data.decode("utf-8"), nl=False)
-        return
-    target = Path(out)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
-    click.echo(f"wrote {len(result.entries)} entries to {out} ({result.title})")
+        echo_json(result.to_json())
+    else:
+        click.echo(result.text(), nl=bool(out))
 
 
 # -- the service --------------------------------------------------------------------------
@@ -1254,7 +735,8 @@ def run(c: Context, show_jobs: bool) -> None:
       ctmonitor --config /etc/ctmonitor/config.toml run
       ctmonitor run --jobs
     """
-    from monitor.service import Service, never_firing, next_runs
+    from monitor.schedule import never_firing, next_runs
+    from monitor.service import Service
 
     settings = c.settings
     logging.getLogger().setLevel(logging.DEBUG if c.debug else logging.INFO)
@@ -1296,7 +778,7 @@ def check_config(c: Context, connect: bool) -> None:
     from monitor.classify import Classifier
     from monitor.delivery import subscriber_filter
     from monitor.mailer import SmtpMailer
-    from monitor.service import JOBS, never_firing, upcoming
+    from monitor.schedule import JOBS, never_firing, upcoming
 
     settings = c.settings
     classifier = Classifier.from_settings(settings)
@@ -1390,9 +872,6 @@ def doctor(c: Context, max_requests: int, flood_at: int, as_json: bool) -> None:
       ctmonitor doctor
       ctmonitor --config /etc/ctmonitor.toml doctor --json
     """
-    from monitor.doctor import Doctor, report_text
-
-    settings = c.settings
     bar: Any = None
 
     def progress(done: int, planned: int, what: str) -> None:
@@ -1405,19 +884,53 @@ def doctor(c: Context, max_requests: int, flood_at: int, as_json: bool) -> None:
 
     show = sys.stderr.isatty() and not as_json
     try:
-        with make_client(settings) as client:
-            report = Doctor(
-                client, settings, budget=max_requests, flood_at=flood_at, progress=progress if show else None
-            ).run()
+        with c.app() as app:
+            result = app.doctor(
+                max_requests=max_requests, flood_at=flood_at, progress=progress if show else None
+            )
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if as_json:
-        echo_json(report.to_json())
-    else:
-        click.echo(report_text(report))
-    if not report.ok:
+    emit(result, as_json)
+    if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+# -- the web interface ------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Address to bind (default: web.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: web.port, 8000).")
+@pass_ctx
+def serve(c: Context, host: str | None, port: int | None) -> None:
+    """Serve ctmonitor in the browser: the landscape, a page per study with its timeline
+    and version comparisons, every change, reports, Atom feeds, status and a JSON API
+    under /api/. Read-only: it never polls or mails (that is `ctmonitor run`), and a poll
+    running beside it is never blocked.
+
+    \b
+    Example:
+      ctmonitor serve                     # http://127.0.0.1:8000
+      CTMONITOR_DATABASE_URL=sqlite:///out/demo.db ctmonitor serve --port 8080
+    """
+    import uvicorn
+
+    from monitor.web import create_app
+
+    settings = c.settings
+    host, port = host or settings.web.host, port or settings.web.port
+    with c.app() as app:
+        app.database  # noqa: B018 - open it now: a database problem is one line before serving
+        shown = settings.web.base_url or f"http://{host}:{port}"
+        click.echo(
+            f"ctmonitor web at {shown} (database {dbmod.make_url_safe(app.database.url)}); Ctrl-C stops it"
+        )
+        level = "debug" if c.debug else "warning"
+        try:
+            uvicorn.run(create_app(app), host=host, port=port, log_level=level, proxy_headers=True)
+        except OSError as exc:
+            raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 # -- local API server ------------------------------------------------------------------

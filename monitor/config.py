@@ -155,12 +155,15 @@ class SmtpSettings(_Section):
         return self
 
 
+REGISTRY_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+
+
 class DigestSettings(_Section):
     max_items: Annotated[int, Field(ge=5, le=5000)] = 100
     max_html_kilobytes: Annotated[int, Field(ge=20, le=10_000)] = 100
     new_within_days: Annotated[int, Field(ge=1, le=3650)] = 30
     subject_prefix: str = "[ctmonitor]"
-    study_url: str = "https://clinicaltrials.gov/study/{nct_id}"
+    study_url: str = REGISTRY_STUDY_URL
     report_url: str = ""
     preview_dir: str = "out/digests"
 
@@ -182,6 +185,22 @@ def _check_cron(v: str) -> str:
     except ValueError as exc:
         raise ValueError(f"not a cron expression (minute hour day month weekday): {v!r}: {exc}") from None
     return v
+
+
+class WebSettings(_Section):
+    """`ctmonitor serve`: where the web interface listens and the address people reach it at."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    base_url: str = ""
+    stale_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 72
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://ctmonitor.example.org")
+        return v.rstrip("/")
 
 
 class BackfillSettings(_Section):
@@ -353,6 +372,7 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)

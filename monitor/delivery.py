@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from monitor import store
 from monitor.classify import Classifier
-from monitor.config import Settings, SubscriberSettings
+from monitor.config import REGISTRY_STUDY_URL, Settings, SubscriberSettings
 from monitor.db import Database
 from monitor.digest import (
     Digest,
@@ -89,14 +89,46 @@ class Prepared:
     upto_event_id: int | None
 
 
-def options(settings: Settings) -> DigestOptions:
+def options(settings: Settings, flt: StudyFilter | None = None) -> DigestOptions:
+    """How digests link out. With `web.base_url` set (ctmonitor serve), each study links to
+    its page there (unless digest.study_url was changed from the registry's), and the
+    "full list" pointer to /changes with this reader's filters (unless digest.report_url
+    is set)."""
     d = settings.digest
+    study_url, report_url = d.study_url, d.report_url
+    base = settings.web.base_url
+    if base and study_url == REGISTRY_STUDY_URL:
+        study_url = base + "/studies/{nct_id}"
+    if base and not report_url:
+        report_url = base + "/changes" + (changes_query(flt) if flt is not None else "")
     return DigestOptions(
-        study_url=d.study_url,
+        study_url=study_url,
         subject_prefix=d.subject_prefix,
         new_within_days=d.new_within_days,
-        report_url=d.report_url,
+        report_url=report_url,
     )
+
+
+def changes_query(flt: StudyFilter) -> str:
+    """The query string of /changes (and /feeds/changes.xml) for a reader's filter."""
+    from urllib.parse import urlencode
+
+    pairs = [
+        (name, v)
+        for name, values in (
+            ("modality", flt.modalities),
+            ("target", flt.targets),
+            ("indication", flt.indications),
+            ("status", flt.statuses),
+            ("sponsor", flt.sponsors),
+            ("country", flt.countries),
+            ("study", flt.nct_ids),
+        )
+        for v in values
+    ]
+    if flt.include_out_of_scope:
+        pairs.append(("all", "1"))
+    return "?" + urlencode(pairs) if pairs else ""
 
 
 def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyFilter:
@@ -219,7 +251,7 @@ def prepare(
     session: Session, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, now: datetime
 ) -> Prepared | None:
     """Build and render this subscriber's digest from the database. None: nothing to send."""
-    opts = options(settings)
+    opts = options(settings, flt)
     h = health(session)
     rows = _studies(session)
     last = _last_sent(session, sub.name)

@@ -20,11 +20,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from monitor import delivery, store
-from monitor import report as reporting
-from monitor.backfill import Backfiller
+from monitor import store
 from monitor.config import ApiSettings, Settings, SubscriberSettings, load_settings
-from monitor.ctgov import CtGovClient
 from monitor.db import open_database
 from monitor.describe import KIND_LABELS, change_text
 from monitor.filters import StudyFilter
@@ -232,8 +229,7 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
             # One study's history from before our first poll, as `ctmonitor backfill NCT...` fetches it.
             tracked_record = next(r for r in records if _ident(r)["nctId"] == HISTORY_STUDY_ID)
             registry.histories[HISTORY_STUDY_ID] = demo_history(tracked_record)
-            with CtGovClient(settings.api) as client:
-                filled = Backfiller(database, client, now=clock).run([HISTORY_STUDY_ID])
+            filled = service.app.backfill([HISTORY_STUDY_ID]).summary
             result["backfill"] = {
                 "nct_id": HISTORY_STUDY_ID,
                 "ok": filled.ok,
@@ -249,16 +245,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
             before = len(mailer.sent)
             service.run_job("digest")
             weekly = mailer.sent[before:]
-            with database.session() as s:
-                rep = reporting.gather(
-                    s,
-                    StudyFilter(),
-                    now=clock.t,
-                    since=datetime(2026, 11, 16),
-                    opts=delivery.options(settings),
+            for fmt in ("html", "md"):
+                service.app.report(
+                    StudyFilter(), fmt=fmt, since=datetime(2026, 11, 16), out=out / f"report.{fmt}"
                 )
-                (out / "report.html").write_text(reporting.render(rep, "html"), encoding="utf-8")
-                (out / "report.md").write_text(reporting.render(rep, "md"), encoding="utf-8")
         finally:
             database.dispose()
     (out / "changes.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -2,8 +2,8 @@
 the digests and the backfill of newly tracked studies (APScheduler 3), catches up a job
 missed while it was down, and mails the administrator when polling keeps failing.
 
-The jobs call the same functions as the commands (`Syncer.poll`, `delivery.send_due`,
-`Backfiller.run`) and take the same locks, so two instances on one PostgreSQL database
+The jobs are the application's use cases, the same the commands call (`Application.poll`,
+`.send_digests`, `.backfill`), and take the same locks, so two instances on one PostgreSQL database
 never poll, send or backfill twice: the second one records the run as skipped. Every run
 is a row in `job_runs`.
 """
@@ -16,7 +16,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -26,123 +25,19 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
-from monitor import delivery
-from monitor.backfill import Backfiller
-from monitor.classify import Classifier
+from monitor.app import Application
 from monitor.config import Settings
 from monitor.ctgov import CtGovClient
 from monitor.db import Database
 from monitor.locking import LockBusy
 from monitor.mailer import Mailer, SmtpMailer
 from monitor.models import Delivery, JobRun
-from monitor.sync import Syncer, utcnow
+from monitor.schedule import POLL_JOBS, _failures, _naive_utc, last_due, triggers
+from monitor.sync import utcnow
 
 log = logging.getLogger(__name__)
-JOBS = ("poll", "full", "digest", "backfill")
-POLL_JOBS = ("poll", "full")
-
-
-def triggers(settings: Settings) -> dict[str, CronTrigger]:
-    """The configured jobs and their cron triggers (a job with an empty expression is off)."""
-    tz = ZoneInfo(settings.schedule.timezone)
-    out = {}
-    for job in JOBS:
-        expr = getattr(settings.schedule, job)
-        if expr and (job != "digest" or settings.subscribers):
-            out[job] = CronTrigger.from_crontab(expr, timezone=tz)
-    return out
-
-
-def _aware(now: datetime) -> datetime:
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
-
-
-def next_runs(settings: Settings, now: datetime) -> dict[str, datetime | None]:
-    return {job: t.get_next_fire_time(None, _aware(now)) for job, t in triggers(settings).items()}
-
-
-def upcoming(settings: Settings, now: datetime, n: int = 3) -> dict[str, list[datetime]]:
-    """Each configured job's next `n` run times; an empty list for an expression that
-    never fires (`0 0 31 2 *`: February has no 31st), which would silently switch it off."""
-    out: dict[str, list[datetime]] = {}
-    for job, trig in triggers(settings).items():
-        times: list[datetime] = []
-        t = trig.get_next_fire_time(None, _aware(now))
-        while t is not None and len(times) < n:
-            times.append(t)
-            t = trig.get_next_fire_time(t, t + timedelta(seconds=1))
-        out[job] = times
-    return out
-
-
-def never_firing(settings: Settings, now: datetime) -> list[str]:
-    """Warnings, one a job whose cron expression never fires."""
-    return [
-        f"schedule.{job} = {getattr(settings.schedule, job)!r} never fires, so the {job} job is off; "
-        'fix the expression, or set it to "" to switch the job off on purpose'
-        for job, times in upcoming(settings, now, 1).items()
-        if not times
-    ]
-
-
-def last_due(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
-    """The latest time the trigger fired in (now - grace, now], if any."""
-    now = _aware(now)
-    t = trigger.get_next_fire_time(None, now - grace)
-    last = None
-    while t is not None and t <= now:
-        last = t
-        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-    return last
-
-
-def _naive_utc(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
-
-
-@dataclass(slots=True)
-class JobHealth:
-    job: str
-    next_run: datetime | None
-    last_started: datetime | None
-    last_outcome: str | None
-    last_detail: str | None
-    failures_in_a_row: int
-
-
-def job_health(session: Session, settings: Settings, now: datetime) -> list[JobHealth]:
-    out = []
-    for job, nxt in next_runs(settings, now).items():
-        runs = list(
-            session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(50))
-        )
-        last = runs[0] if runs else None
-        out.append(
-            JobHealth(
-                job,
-                nxt,
-                last.started_at if last else None,
-                last.outcome if last else None,
-                last.detail if last else None,
-                _failures([r.outcome for r in runs]),
-            )
-        )
-    return out
-
-
-def _failures(outcomes: list[str]) -> int:
-    """Failed runs in a row, newest first (skipped and running runs neither count nor break the run)."""
-    n = 0
-    for o in outcomes:
-        if o == "failed":
-            n += 1
-        elif o == "ok":
-            break
-    return n
 
 
 class Service:
@@ -160,7 +55,13 @@ class Service:
         self.settings, self.db, self.now = settings, database, now
         self.client_factory = client_factory or (lambda: CtGovClient(settings.api))
         self.mailer_factory = mailer_factory or (lambda: SmtpMailer(settings.smtp))
-        self.classifier = Classifier.from_settings(settings)
+        self.app = Application(
+            settings,
+            database=database,
+            now=now,
+            client_factory=lambda: self.client_factory(),
+            mailer_factory=lambda: self.mailer_factory(),
+        )
         self.stopping = threading.Event()
 
     # -- one job ------------------------------------------------------------------------
@@ -199,39 +100,30 @@ class Service:
         return outcome
 
     def _body(self, job: str) -> tuple[str, str | None]:
-        if job in POLL_JOBS:
-            with self.client_factory() as client:
-                summary = Syncer(
-                    self.db, client, self.settings, now=self.now, classifier=self.classifier
-                ).poll(full=job == "full", should_stop=self.stopping.is_set)
-            detail = (
-                f"run #{summary.run_id} {summary.mode}: {summary.events} events, {summary.fetched} fetched"
-            )
-            if summary.outcome == "failed":
-                return "failed", f"run #{summary.run_id}: {summary.error}"
-            if summary.outcome == "stopped":  # SIGTERM: not a failure; the next poll covers the rest
-                return "stopped", f"{detail}; {summary.error}"
-            return "ok", detail
-        if job == "digest":
-            outcomes = delivery.send_due(
-                self.db, self.settings, self.classifier, self.mailer_factory(), now=self.now()
-            )
-            failed = [o for o in outcomes if o.status == "failed"]
-            sent = sum(o.status == "sent" for o in outcomes)
-            if failed:
-                return "failed", "; ".join(f"{o.subscriber}: {o.error}" for o in failed)
-            return "ok", f"{sent} digests sent"
-        if job == "backfill":
-            with self.client_factory() as client:
-                summary = Backfiller(self.db, client, now=self.now).run(
-                    limit=self.settings.backfill.studies_per_run or None, should_stop=self.stopping.is_set
-                )
-            # A stop request (SIGTERM) is not a failure; the registry withdrawing the endpoint,
-            # not answering, or refusing a study is, so that `ctmonitor status` shows it.
-            interrupted = summary.stopped == "asked to stop"
-            failed = summary.count("failed") > 0 or (summary.stopped is not None and not interrupted)
-            return ("failed" if failed else "ok"), summary.text()
-        raise ValueError(f"unknown job {job!r}")
+        """A job is one use case of the application; its result says how the job went."""
+        jobs: dict[str, Callable[[], tuple[str, str | None]]] = {
+            "poll": lambda: self._poll(full=False),
+            "full": lambda: self._poll(full=True),
+            "digest": self._digest,
+            "backfill": self._backfill,
+        }
+        if job not in jobs:
+            raise ValueError(f"unknown job {job!r}")
+        return jobs[job]()
+
+    def _poll(self, *, full: bool) -> tuple[str, str | None]:
+        result = self.app.poll(full=full, should_stop=self.stopping.is_set)
+        # SIGTERM (stopped) is not a failure; the next poll covers the rest
+        outcome = "stopped" if result.stopped else "ok" if result.ok else "failed"
+        return outcome, result.job_detail()
+
+    def _digest(self) -> tuple[str, str | None]:
+        result = self.app.send_digests()
+        return ("ok" if result.ok else "failed"), result.job_detail()
+
+    def _backfill(self) -> tuple[str, str | None]:
+        result = self.app.backfill(should_stop=self.stopping.is_set)  # backfill.studies_per_run
+        return ("failed" if result.job_failed else "ok"), result.summary.text()
 
     # -- alerts ---------------------------------------------------------------------------
 

@@ -277,6 +277,11 @@ def recheck_candidates(session: Session) -> list[str]:
     )
 
 
+def study_row(session: Session, nct_id: str) -> StudyRow | None:
+    """A tracked study's row (any state), or None."""
+    return session.get(StudyRow, nct_id)
+
+
 def tracked_ids(session: Session, nct_ids: Sequence[str]) -> set[str]:
     """Which of these ids ctmonitor has stored (whatever their state)."""
     return set(session.scalars(select(StudyRow.nct_id).where(StudyRow.nct_id.in_(list(nct_ids)))))

@@ -182,3 +182,11 @@ name = "everything"
 term = "ALL"
 """)
     return p
+
+
+@pytest.fixture
+def world(database: Database) -> Iterator[Any]:
+    """The domain records served locally and polled once, with four subscribers (tests.harness.World)."""
+    from tests.harness import make_world
+
+    yield from make_world(database)

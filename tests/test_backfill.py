@@ -27,7 +27,7 @@ from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry, load_histories
 from monitor.models import Backfill, Event, Snapshot
 from tests.conftest import DATA, domain_records, make_settings
-from tests.test_sync import FakeClock, poll
+from tests.harness import FakeClock, poll
 
 KYSA = "NCT05938725"  # KYSA-1, CAR T in lupus nephritis: 4 recorded versions, in scope
 ACTT = "NCT04280705"  # real version 0 with HTML markup; out of scope (COVID-19)

@@ -22,6 +22,7 @@ from monitor.domain import UserError
 from monitor.localapi import _pieces
 from monitor.normalize import to_study
 from tests.conftest import DATA, domain_records
+from tests.harness import c_of, record
 
 LABELS = {r["nct_id"]: r for r in csv.DictReader((DATA / "domain" / "labelled.csv").open(encoding="utf-8"))}
 RECORDS = {r["protocolSection"]["identificationModule"]["nctId"]: r for r in domain_records()}
@@ -94,31 +95,6 @@ def test_every_label_has_evidence(nct: str) -> None:
 
 
 # -- specific behaviour on records built for the purpose --------------------------------
-
-
-def record(
-    title: str,
-    interventions: list[dict[str, Any]],
-    conditions: list[str],
-    summary: str = "",
-    study_type: str = "INTERVENTIONAL",
-    arms: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    return {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT09900001", "briefTitle": title},
-            "statusModule": {"overallStatus": "RECRUITING"},
-            "descriptionModule": {"briefSummary": summary},
-            "conditionsModule": {"conditions": conditions},
-            "designModule": {"studyType": study_type},
-            "armsInterventionsModule": {"interventions": interventions, "armGroups": arms or []},
-        },
-        "hasResults": False,
-    }
-
-
-def c_of(raw: dict[str, Any]):  # type: ignore[no-untyped-def]
-    return CLASSIFIER.classify(to_study(raw))
 
 
 def test_obexelimab_is_not_a_t_cell_engager() -> None:

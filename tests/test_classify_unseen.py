@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_classify import c_of, record
+from tests.harness import c_of, record
 
 CAR_T = [{"type": "BIOLOGICAL", "name": "Anti-CD19 CAR-T cells"}]
 

@@ -15,7 +15,7 @@ from monitor.db import Database
 from monitor.localapi import LocalApiServer, Registry
 from monitor.locking import exclusive
 from tests.conftest import registry_records
-from tests.test_sync import shift_the_whole_registry
+from tests.harness import shift_the_whole_registry
 
 N = len(registry_records())
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from monitor.cli import main
 from monitor.db import Database
 from monitor.localapi import LocalApiServer
-from tests.test_sync import poll
+from tests.harness import poll
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -7,9 +7,6 @@ events for the next try; a crash after acceptance repeats a digest rather than l
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,101 +17,24 @@ from sqlalchemy import func, select
 from monitor import delivery, store
 from monitor import feed as feeds
 from monitor import report as reporting
-from monitor.classify import Classifier
-from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSettings
+from monitor.config import DigestSettings, SmtpSettings, SubscriberSettings
 from monitor.ctgov import CtGovClient
-from monitor.db import Database
 from monitor.filters import StudyFilter
-from monitor.localapi import LocalApiServer, Registry
 from monitor.mailer import MailError, SmtpMailer
 from monitor.models import DeliveredEvent, Delivery, Event
 from monitor.sync import Syncer
-from tests.conftest import domain_records, make_settings
+from tests.harness import (
+    KYSA_LN,
+    MG,
+    NEW_ID,
+    PEMPHIGUS,
+    SUBSCRIBERS,
+    World,
+    changes_in_the_registry,
+    edit,
+    suspend,
+)
 from tests.smtp import SmtpServer, free_port
-from tests.test_sync import FakeClock, edit, poll
-
-PEMPHIGUS = "NCT04422912"  # DSG3-CAART, Cabaletta, recruiting
-KYSA_LN = "NCT05938725"  # KYV-101 in lupus nephritis, active not recruiting
-MG = "NCT06359041"  # CABA-201 in myasthenia gravis, recruiting
-NEW_ID = "NCT07799901"
-
-SUBSCRIBERS = [
-    SubscriberSettings(name="lupus-team", email="lupus@example.org", indications=["SLE", "lupus nephritis"]),
-    SubscriberSettings(name="derm", email="derm@example.org", indications=["pemphigus"]),
-    SubscriberSettings(name="mg-coordinator", email="coord@example.org", nct_ids=[MG]),
-    SubscriberSettings(name="everything", email="all@example.org"),
-]
-
-
-@dataclass
-class World:
-    """The registry, the database and the clock of one scenario."""
-
-    database: Database
-    registry: Registry
-    api: LocalApiServer
-    clock: FakeClock
-    settings: Settings
-
-    def poll(self) -> Any:
-        self.clock.advance(days=1)
-        return poll(self.database, self.settings, self.clock)
-
-    def send(self, smtp: SmtpSettings | None = None, **kw: Any) -> list[delivery.Outcome]:
-        settings = self.with_smtp(smtp) if smtp else self.settings
-        mailer = kw.pop("mailer", None) or SmtpMailer(settings.smtp)
-        return delivery.send_due(
-            self.database, settings, Classifier.from_settings(settings), mailer, now=self.clock(), **kw
-        )
-
-    def with_smtp(self, smtp: SmtpSettings) -> Settings:
-        return self.settings.model_copy(update={"smtp": smtp})
-
-    def settled(self, subscriber: str) -> list[int]:
-        with self.database.session() as s:
-            return sorted(
-                s.scalars(select(DeliveredEvent.event_id).where(DeliveredEvent.subscriber == subscriber))
-            )
-
-
-@pytest.fixture
-def world(database: Database) -> Iterator[World]:
-    yield from make_world(database)
-
-
-def make_world(database: Database) -> Iterator[World]:
-    """The domain records served locally and polled once; subscribers as above (other tests reuse it)."""
-    registry = Registry()
-    registry.replace(domain_records(), "2026-11-02T09:00:05")
-    with LocalApiServer(registry) as api:
-        base = make_settings(api.base_url, page_size=50)
-        settings = base.model_copy(update={"subscribers": SUBSCRIBERS, "digest": DigestSettings()})
-        w = World(database, registry, api, FakeClock(), settings)
-        w.poll()
-        yield w
-
-
-def suspend(ps: dict[str, Any]) -> None:
-    ps["statusModule"]["overallStatus"] = "SUSPENDED"
-    ps["statusModule"]["whyStopped"] = "Manufacturing review"
-
-
-def changes_in_the_registry(w: World) -> None:
-    """A week in the registry: a suspension with its reason, an enrollment update, a new study."""
-
-    def enroll(ps: dict[str, Any]) -> None:
-        ps["designModule"]["enrollmentInfo"] = {"count": 24, "type": "ACTUAL"}
-
-    edit(w.registry, PEMPHIGUS, suspend, posted="2026-11-04")
-    edit(w.registry, KYSA_LN, enroll, posted="2026-11-04")
-    newcomer = copy.deepcopy(w.registry.studies[KYSA_LN])
-    ident = newcomer["protocolSection"]["identificationModule"]
-    ident["nctId"] = NEW_ID
-    ident["briefTitle"] = "Anti-CD19 CAR T Cells in Refractory Lupus Nephritis"
-    newcomer["protocolSection"]["statusModule"]["studyFirstPostDateStruct"] = {"date": "2026-11-04"}
-    w.registry.put(newcomer)
-    w.registry.data_timestamp = "2026-11-05T09:00:04"
-    w.poll()
 
 
 def parts(msg: EmailMessage) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from monitor.locking import LockBusy
 from monitor.models import Event, PollRun, Snapshot, StudyRow
 from monitor.sync import utcnow
 from tests.conftest import make_settings, registry_records
-from tests.test_sync import FakeClock, edit, events, poll, shift_the_whole_registry
+from tests.harness import FakeClock, edit, events, poll, shift_the_whole_registry
 
 N = len(registry_records())
 

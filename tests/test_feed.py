@@ -15,7 +15,7 @@ from monitor import feed as feeds
 from monitor.cli import main
 from monitor.db import Database
 from monitor.filters import StudyFilter
-from tests.test_delivery import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, make_world
+from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, make_world
 
 A = "{http://www.w3.org/2005/Atom}"
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
@@ -87,7 +87,7 @@ def test_regenerating_is_stable_and_new_changes_keep_old_ids(world: World) -> No
     assert feeds.render(gather(world)) == first  # nothing new: the same bytes
     old_ids = {e.findtext(f"{A}id") for e in ET.fromstring(first).findall(f"{A}entry")}
 
-    from tests.test_sync import edit
+    from tests.harness import edit
 
     def reopen(ps: dict[str, Any]) -> None:
         ps["statusModule"]["overallStatus"] = "RECRUITING"
@@ -102,7 +102,7 @@ def test_regenerating_is_stable_and_new_changes_keep_old_ids(world: World) -> No
 
 
 def test_registry_text_cannot_break_the_xml(world: World) -> None:
-    from tests.test_sync import edit
+    from tests.harness import edit
 
     def hostile(ps: dict[str, Any]) -> None:
         ps["statusModule"]["overallStatus"] = "SUSPENDED"

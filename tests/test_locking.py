@@ -11,7 +11,7 @@ import pytest
 from monitor.db import Database
 from monitor.localapi import LocalApiServer
 from monitor.locking import LockBusy, exclusive
-from tests.test_sync import poll
+from tests.harness import poll
 
 
 def test_second_lock_holder_is_refused_and_can_lock_after_release(database: Database) -> None:

@@ -23,7 +23,7 @@ from monitor import normalize
 from monitor.db import Database
 from monitor.localapi import LocalApiServer, Registry
 from monitor.models import StudyRow
-from tests.test_sync import FakeClock, edit, events, poll
+from tests.harness import FakeClock, edit, events, poll
 
 _OLD_TAG = re.compile(r"<[^>]{1,200}>")
 _OLD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")

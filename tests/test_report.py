@@ -17,8 +17,7 @@ from monitor import report as reporting
 from monitor.cli import main
 from monitor.digest import DigestOptions
 from monitor.filters import StudyFilter
-from tests.test_delivery import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, world  # noqa: F401
-from tests.test_sync import edit
+from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, edit
 
 SINCE = datetime(2026, 11, 3)
 
@@ -30,7 +29,7 @@ def gather(w: World, flt: StudyFilter | None = None, **kw: Any) -> reporting.Rep
         )
 
 
-def test_report_content_landscape_changes_new_studies_selection(world: World) -> None:  # noqa: F811
+def test_report_content_landscape_changes_new_studies_selection(world: World) -> None:
     changes_in_the_registry(world)
     r = gather(world)
     sel = r.selection
@@ -48,7 +47,7 @@ def test_report_content_landscape_changes_new_studies_selection(world: World) ->
     assert r.first_reached > 100 and r.change_count < 10
 
 
-def test_filters_and_comparison_with_the_previous_report(world: World) -> None:  # noqa: F811
+def test_filters_and_comparison_with_the_previous_report(world: World) -> None:
     lupus = StudyFilter(indications=("lupus nephritis",))
     first = gather(world, lupus)
     assert first.selection.previous_at is None
@@ -95,7 +94,7 @@ class _Html(HTMLParser):
             self.stack.pop()
 
 
-def test_html_is_one_well_formed_self_contained_file(world: World) -> None:  # noqa: F811
+def test_html_is_one_well_formed_self_contained_file(world: World) -> None:
     changes_in_the_registry(world)
     html = reporting.render(gather(world), "html")
     p = _Html()
@@ -114,7 +113,7 @@ def test_html_is_one_well_formed_self_contained_file(world: World) -> None:  # n
         assert text in html
 
 
-def test_markdown_json_and_csv(world: World) -> None:  # noqa: F811
+def test_markdown_json_and_csv(world: World) -> None:
     changes_in_the_registry(world)
     r = gather(world)
     md = reporting.render(r, "md")
@@ -144,7 +143,7 @@ def test_csv_cells_cannot_become_formulas(value: str, safe: str) -> None:
     assert reporting.spreadsheet_safe(value) == safe
 
 
-def test_csv_from_a_hostile_record_is_neutralised(world: World) -> None:  # noqa: F811
+def test_csv_from_a_hostile_record_is_neutralised(world: World) -> None:
     edit(
         world.registry,
         PEMPHIGUS,
@@ -156,7 +155,7 @@ def test_csv_from_a_hostile_record_is_neutralised(world: World) -> None:  # noqa
     assert sponsor.startswith("'=")
 
 
-def test_report_command(world: World, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_report_command(world: World, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CTMONITOR_DATABASE_URL", world.database.url)
     out = tmp_path / "report.html"
     assert main(["report", "--since", "2026-11-01", "--out", str(out)]) == 0

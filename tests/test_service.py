@@ -20,18 +20,12 @@ from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer
 from monitor.mailer import SmtpMailer
 from monitor.models import JobRun, PollRun
-from monitor.service import Service, last_due, next_runs, triggers
+from monitor.schedule import last_due, next_runs, triggers
+from monitor.service import Service
+from tests.harness import FakeClock
 from tests.smtp import SmtpServer, free_port
 
 ROOT = Path(__file__).parent.parent
-
-
-class Clock:
-    def __init__(self, t: datetime) -> None:
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
 
 
 def test_job_table_from_config() -> None:
@@ -73,7 +67,7 @@ def test_a_job_missed_while_down_runs_once_on_start(
     settings = settings_for(api.base_url)
     # Backfill off: its 12:00 run would be a second miss.
     settings = settings.model_copy(update={"schedule": ScheduleSettings(backfill="")})
-    clock = Clock(datetime(2026, 11, 23, 18, 0))  # 13:00 New York: the 10:30 poll was missed
+    clock = FakeClock(datetime(2026, 11, 23, 18, 0))  # 13:00 New York: the 10:30 poll was missed
     service = Service(settings, database, now=clock)
     assert [job for job, _ in service.missed()] == ["poll"]
     job, due = service.missed()[0]

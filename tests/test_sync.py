@@ -7,62 +7,18 @@ the registry, ctmonitor polls, and exactly the expected events exist afterwards.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from monitor import store
 from monitor.config import QuerySettings, Settings
-from monitor.ctgov import CtGovClient
 from monitor.db import Database
 from monitor.localapi import Fault, LocalApiServer, Registry
-from monitor.models import Event, PollRun, Snapshot, StudyRow
+from monitor.models import PollRun, Snapshot, StudyRow
 from monitor.normalize import raw_hash, raw_json
-from monitor.sync import Syncer
 from tests.conftest import registry_records
-
-Clock = Callable[[], datetime]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 2, 10, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def advance(self, **kw: Any) -> None:
-        self.t += timedelta(**kw)
-
-
-def poll(database: Database, settings: Settings, clock: Clock | None = None, *, full: bool = False):  # type: ignore[no-untyped-def]
-    with CtGovClient(settings.api) as client:
-        syncer = Syncer(database, client, settings, now=clock or FakeClock())
-        return syncer.poll(full=full)
-
-
-def events(database: Database, run_id: int | None = None) -> list[Event]:
-    with database.session() as s:
-        rows = store.list_events(s)
-    return [e for e in rows if run_id is None or e.run_id == run_id]
-
-
-def edit(
-    registry: Registry,
-    nct: str,
-    fn: Callable[[dict[str, Any]], None],
-    *,
-    posted: str = "2026-11-03",
-    timestamp: str = "2026-11-03T09:00:04",
-) -> None:
-    """Change a record in the registry the way the registry does: new content, new update date."""
-    raw = registry.studies[nct]
-    fn(raw["protocolSection"])
-    raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": posted, "type": "ACTUAL"}
-    registry.put(raw)
-    registry.data_timestamp = timestamp
+from tests.harness import FakeClock, edit, events, poll, shift_the_whole_registry
 
 
 def test_first_poll_records_every_study_once(database: Database, api: LocalApiServer, settings_for) -> None:
@@ -302,18 +258,6 @@ def test_editing_the_watch_queries_forces_a_full_poll(
     )
     second = poll(database, wide, clock)
     assert second.mode == "full" and second.new_studies > 0
-
-
-def shift_the_whole_registry(registry: Registry) -> None:
-    """What a registry-wide format change looks like from here: every study changes at once."""
-    for nct in list(registry.studies):
-        raw = registry.studies[nct]
-        for loc in raw["protocolSection"].get("contactsLocationsModule", {}).get("locations", []):
-            loc["status"] = "RECRUITING" if loc.get("status") != "RECRUITING" else "COMPLETED"
-        raw["protocolSection"]["statusModule"]["overallStatus"] = "WITHHELD"
-        raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-11-03"}
-        registry.put(raw)
-    registry.data_timestamp = "2026-11-03T09:00:00"
 
 
 def poll_a_shift(

@@ -23,7 +23,7 @@ from monitor.localapi import LocalApiServer, Registry, load_histories
 from monitor.normalize import to_study
 from monitor.timeline import Change, Version
 from tests.conftest import DATA, domain_records, make_settings
-from tests.test_sync import FakeClock, poll
+from tests.harness import FakeClock, poll
 
 KYSA = "NCT05938725"
 HISTORIES, CURRENT = load_histories(DATA / "history")

@@ -1,0 +1,220 @@
+"""The reading use cases the web serves: the landscape, one study's page, the change
+stream and the health check. The `Application` methods call these with a session; the
+results are plain data the templates and the JSON API both render."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor import store
+from monitor.app.overview import event_dict, study_dict
+from monitor.domain import EventKind, UserError
+from monitor.filters import StudyFilter
+from monitor.landscape import LandscapeQuery, LandscapeView, view
+
+KINDS = tuple(k.value for k in EventKind)
+PERIOD_BASES = ("detected", "registry")
+
+
+def landscape_rows(session: Session, *, include_out_of_scope: bool) -> list[dict[str, Any]]:
+    """Every tracked study as the landscape filters it, with what free-text search reads
+    (the evidence texts: product codes and names as the record writes them)."""
+    rows = []
+    for r in store.list_studies(session, in_scope=None if include_out_of_scope else True):
+        d = study_dict(r)
+        evidence = (r.classification or {}).get("evidence", [])
+        d["search"] = " ".join(
+            str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality")
+        )
+        rows.append(d)
+    return rows
+
+
+def landscape(session: Session, q: LandscapeQuery) -> LandscapeView:
+    return view(landscape_rows(session, include_out_of_scope=q.include_out_of_scope), q)
+
+
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A landscape row as the API and downloads give it (no internal search text)."""
+    return {k: v for k, v in row.items() if k != "search"}
+
+
+@dataclass(frozen=True)
+class StudyPage:
+    """Everything a study's page shows."""
+
+    row: dict[str, Any]  # study_dict
+    classification: dict[str, Any]  # with evidence, confidence, curated
+    current: Any  # domain.Study of the latest version (sites, dates, enrollment)
+    history: dict[str, Any]  # Application.history's data
+    sites_by_country: list[tuple[str, list[Any]]] = field(default_factory=list)
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.current
+        return {
+            **self.row,
+            "classification": self.classification,
+            "enrollment": {"count": c.enrollment_count, "type": c.enrollment_type} if c else None,
+            "dates": {
+                "start": c.start_date and c.start_date.date,
+                "primary_completion": c.primary_completion_date and c.primary_completion_date.date,
+                "completion": c.completion_date and c.completion_date.date,
+                "first_posted": c.first_post_date,
+                "last_update_posted": c.last_update_post_date,
+            }
+            if c
+            else None,
+            "sites": [
+                {
+                    "facility": s.facility,
+                    "city": s.city,
+                    "state": s.state,
+                    "country": s.country,
+                    "status": s.status,
+                }
+                for s in (c.sites if c else ())
+            ],
+            "statuses": self.history["statuses"],
+            "changes": self.history["changes"],
+            "versions": self.history["versions"],
+        }
+
+
+def sites_by_country(study: Any) -> list[tuple[str, list[Any]]]:
+    groups: dict[str, list[Any]] = {}
+    for s in study.sites if study else ():
+        groups.setdefault(s.country or "Country not given", []).append(s)
+    return sorted(((k, sorted(v, key=lambda s: s.label())) for k, v in groups.items()), key=lambda kv: kv[0])
+
+
+@dataclass(frozen=True)
+class ChangesQuery:
+    """The change stream's state: the landscape's study filters, plus kinds, a minimum
+    importance and a period read by detection date or by the registry's date."""
+
+    filter: StudyFilter = field(default_factory=StudyFilter)
+    kinds: tuple[str, ...] = ()
+    min_importance: int = 1
+    since: date | None = None
+    until: date | None = None
+    by: str = "detected"
+    include_backfill: bool = False
+    limit: int = 500
+
+    def check(self) -> ChangesQuery:
+        for k in self.kinds:
+            if k not in KINDS:
+                raise UserError(f"kind: unknown value {k!r}; valid: {', '.join(KINDS)}")
+        if self.by not in PERIOD_BASES:
+            raise UserError(f"by: {self.by!r}; valid: {', '.join(PERIOD_BASES)}")
+        if not 1 <= self.min_importance <= 3:
+            raise UserError(f"importance: {self.min_importance} is not 1, 2 or 3")
+        if self.since and self.until and self.since > self.until:
+            raise UserError("since is after until")
+        return self
+
+
+@dataclass(frozen=True)
+class ChangesView:
+    query: ChangesQuery
+    groups: list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (study, its changes newest first)
+    total: int
+    truncated: bool
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "truncated": self.truncated,
+            "studies": [{**public_row(study), "changes": events} for study, events in self.groups],
+        }
+
+
+def _day(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def changes(session: Session, q: ChangesQuery) -> ChangesView:
+    """Changes newest first, grouped by study as digests group them (the study with the
+    most recent change first). Held events are shown, marked; backfilled ones on request."""
+    since_dt = datetime.combine(q.since, datetime.min.time()) if q.since and q.by == "detected" else None
+    events = store.list_events(session, since=since_dt, kinds=q.kinds)
+    rows = {r.nct_id: r for r in store.list_studies(session, in_scope=None)}
+    picked: list[dict[str, Any]] = []
+    for e in reversed(events):  # newest first
+        if e.importance < q.min_importance or (e.origin == "backfill" and not q.include_backfill):
+            continue
+        day = _day(e.detected_at if q.by == "detected" else e.registry_date)
+        if q.since and (day is None or day < q.since):
+            continue
+        if q.until and (day is None or day > q.until):
+            continue
+        row = rows.get(e.nct_id)
+        if row is None or not q.filter.matches(row, leaving_scope=e.kind == EventKind.LEFT_SCOPE.value):
+            continue
+        picked.append(event_dict(e))
+    total = len(picked)
+    picked = picked[: q.limit]
+    groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+    for e in picked:
+        groups.setdefault(e["nct_id"], []).append(e)
+    return ChangesView(
+        q, [(study_dict(rows[n]), evs) for n, evs in groups.items()], total, truncated=total > len(picked)
+    )
+
+
+@dataclass(frozen=True)
+class Health:
+    """For an uptime monitor: ok while polls succeed and the data is fresh."""
+
+    last_poll: dict[str, Any] | None
+    last_successful_poll: datetime | None
+    data_timestamp: str | None
+    held_events: int
+    failing_jobs: list[str]
+    stale_after: timedelta
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def problems(self) -> list[str]:
+        out = []
+        if self.last_successful_poll is None:
+            out.append("no successful poll yet")
+        if self.failing_jobs:
+            out.append("failing: " + ", ".join(self.failing_jobs))
+        if self.held_events:
+            out.append(f"{self.held_events} events held for review")
+        return out
+
+    def fresh(self, now: datetime) -> bool:
+        return self.last_successful_poll is not None and now - self.last_successful_poll <= self.stale_after
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        problems = list(self.problems)
+        if self.last_successful_poll is not None and not self.fresh(now):
+            problems.append(f"no successful poll for more than {self.stale_after.days} days")
+        return {
+            "ok": not problems,
+            "problems": problems,
+            "last_poll": self.last_poll,
+            "last_successful_poll": self.last_successful_poll,
+            "registry_data_timestamp": self.data_timestamp,
+            "held_events": self.held_events,
+            "failing_jobs": self.failing_jobs,
+        }

@@ -1,0 +1,124 @@
+"""Results about one study: its timeline (statuses, changes, versions) and a comparison of
+two of its versions. The command line prints them; the web renders the same data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.app.style import Style, plain
+from monitor.describe import change_parts, status_label
+
+SOURCE_LABELS = {"backfill": "registry history", "registry-list": "registry version list"}
+
+
+def history_lines(h: dict[str, Any], style: Style = plain) -> list[str]:
+    """A study's timeline as `ctmonitor history` prints it."""
+    lines = [style(f"{h['nct_id']} · {h['title'] or '(no title)'}", bold=True)]
+    now = f"Now: {status_label(h['status'])}"
+    if h["merged_into"]:
+        now += f" · renumbered, now {h['merged_into']}"
+    if h["gone"]:
+        now += " · no longer in the registry"
+    if h["first_posted"]:
+        now += f" · first posted {h['first_posted']}"
+    now += f" · tracked since {h['tracked_since']}"
+    lines.append(now)
+    bf = h["backfill"]
+    if bf is None:
+        lines.append(
+            # first_polled is the registry date of the first version we polled, not the poll's date
+            f"Versions before {h['first_polled']} (the one our first poll saw): not backfilled yet "
+            f"(`ctmonitor backfill {h['nct_id']}` fetches the registry's own history)."
+        )
+    elif bf["status"] == "done":
+        lines.append(
+            f"Registry history: backfilled ({bf['registry_versions']} versions listed, "
+            f"0-{bf['stored_through']} stored)."
+        )
+    else:
+        lines.append(f"Registry history: {bf['status']}" + (f" ({bf['note']})" if bf["note"] else "") + ".")
+    lines += ["", style("Status", bold=True)]
+    width = max([len(status_label(p["status"])) for p in h["statuses"]] + [10])
+    rows = []
+    for p in h["statuses"]:
+        # A first status seen after the registration held by that date; it may be older.
+        since, at_least = ("since", "") if p["began_known"] else ("by   ", "≥")
+        if p["days"] is None:
+            span = ""
+        elif p["ended"]:
+            span = f"{at_least}{p['days']} days"
+        else:
+            span = f"{at_least}{p['days']} days so far"
+        rows.append(
+            (since, p["began"], status_label(p["status"]), span, SOURCE_LABELS.get(p["source"], "our poll"))
+        )
+    span_width = max([len(r[3]) for r in rows] + [15])
+    for since, began, label, span, source in rows:
+        lines.append(f"  {since} {began}  {label:<{width}}  {span:<{span_width}} ({source})")
+    lines += ["", style("Changes, oldest first", bold=True) + "  (R: registry history, P: our polls)"]
+    if not h["changes"]:
+        lines.append("  none recorded")
+    for ch in h["changes"]:
+        mark = "R" if ch["origin"] == "backfill" else "P"
+        held = style(" [HELD]", fg="yellow") if ch["held"] else ""
+        # The poll's "new study" is where our own record starts, not the registration.
+        label = "First polled" if ch["kind"] == "new_study" else ch["label"]
+        lines.append(f"  {ch['date']}  {mark}  {label}: {ch['text']}{held}")
+    versions = " · ".join(f"{v['label']} {v['date']}" for v in h["versions"])
+    lines += ["", f"Versions (for `ctmonitor diff --from/--to`): {versions}"]
+    return lines
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """One timeline per study asked for (JSON: one object, or a list for several)."""
+
+    studies: list[dict[str, Any]]
+    ok: bool = True
+
+    def to_json(self) -> Any:
+        return self.studies if len(self.studies) > 1 else self.studies[0]
+
+    def text(self, style: Style = plain) -> str:
+        return "\n\n".join("\n".join(history_lines(h, style)) for h in self.studies)
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """Two versions of a study (timeline.Version), older first, and what changed between them."""
+
+    nct_id: str
+    old: Any
+    new: Any
+    comparison: Any  # timeline.Comparison
+    versions: int
+    ok: bool = True
+
+    @property
+    def same(self) -> bool:
+        return bool(self.old.seq == self.new.seq)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.comparison.to_json()  # type: ignore[no-any-return]
+
+    def text(self, style: Style = plain) -> str:
+        n = len(self.comparison.changes)
+        head = f"{self.nct_id}: {self.old.describe()} -> {self.new.describe()}: "
+        if self.same:
+            return head + (
+                "the same version; nothing to compare" if self.versions > 1 else "only one version stored"
+            )
+        lines = [head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields")]
+        for ch in self.comparison.changes:
+            what, before, after = change_parts(ch.kind.value, ch.field, ch.before, ch.after)
+            if before is not None and after is not None:
+                text = f"{style(before, fg='red')} -> {style(after, fg='green')}"
+            elif after is not None:
+                text = style(f"+ {after}", fg="green")
+            elif before is not None:
+                text = style(f"- {before}", fg="red")
+            else:
+                text = ""
+            lines.append(f"  {what}: {text}")
+        return "\n".join(lines)

@@ -1,0 +1,252 @@
+"""The landscape view: filter, search, sort, count and page the tracked studies. Pure.
+
+A `LandscapeQuery` is the whole state of a landscape page, so that it round-trips through
+a URL's query string (a view can be bookmarked and shared) and the JSON API reads the same
+parameters. Values are checked against what the classifier and the registry can produce:
+a typo is a one-line error naming the valid values, never an empty page.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from monitor.describe import PHASE_LABELS, STATUS_LABELS
+from monitor.domain import UserError
+
+# column -> how rows sort by it (text case-folded; empty values last either way)
+SORT_KEYS: dict[str, str] = {
+    "updated": "last_update_post_date",
+    "nct": "nct_id",
+    "title": "title",
+    "status": "status",
+    "phase": "phases",
+    "modality": "modality",
+    "targets": "targets",
+    "indications": "indications",
+    "source": "cell_source",
+    "product": "product",
+    "sponsor": "sponsor",
+}
+PER_PAGE = (25, 50, 100, 500)
+CELL_SOURCES = ("autologous", "allogeneic", "in vivo")
+
+# URL parameter -> LandscapeQuery field (each may repeat: any of)
+LIST_PARAMS = {
+    "modality": "modalities",
+    "target": "targets",
+    "indication": "indications",
+    "status": "statuses",
+    "phase": "phases",
+    "sponsor": "sponsors",
+    "country": "countries",
+    "source": "cell_sources",
+    "product": "products",
+}
+
+
+def _fold(value: str | None) -> str:
+    return " ".join((value or "").casefold().split())
+
+
+@dataclass(frozen=True)
+class LandscapeQuery:
+    modalities: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    indications: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    sponsors: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    cell_sources: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    q: str = ""
+    include_out_of_scope: bool = False
+    needs_review: bool = False
+    sort: str = "updated"
+    descending: bool = True
+    page: int = 1
+    per_page: int = 50
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> LandscapeQuery:
+        """From a query string (each key with its list of values); bad values raise UserError."""
+        known = set(LIST_PARAMS) | {"q", "all", "review", "sort", "order", "page", "per_page"}
+        for key in params:
+            if key not in known:
+                raise UserError(f"unknown parameter {key!r}; known: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {
+            dest: tuple(v.strip() for v in params.get(name, ()) if v.strip())
+            for name, dest in LIST_PARAMS.items()
+        }
+        statuses = []
+        for s in values["statuses"]:
+            code = s.upper().replace(" ", "_").replace(",", "")
+            if code not in STATUS_LABELS:
+                raise UserError(f"status: unknown value {s!r}; valid: {', '.join(STATUS_LABELS)}")
+            statuses.append(code)
+        values["statuses"] = tuple(statuses)
+        phases = []
+        for p in values["phases"]:
+            code = p.upper().replace(" ", "")
+            if code not in PHASE_LABELS:
+                raise UserError(f"phase: unknown value {p!r}; valid: {', '.join(PHASE_LABELS)}")
+            phases.append(code)
+        values["phases"] = tuple(phases)
+        for s in values["cell_sources"]:
+            if _fold(s) not in CELL_SOURCES:
+                raise UserError(f"source: unknown value {s!r}; valid: {', '.join(CELL_SOURCES)}")
+        sort = _one(params, "sort", "updated")
+        if sort not in SORT_KEYS:
+            raise UserError(f"sort: unknown column {sort!r}; valid: {', '.join(SORT_KEYS)}")
+        order = _one(params, "order", "desc" if sort == "updated" else "asc")
+        if order not in ("asc", "desc"):
+            raise UserError(f"order: {order!r} is neither asc nor desc")
+        page = _int(params, "page", 1, 1, 10**6)
+        per_page = _int(params, "per_page", 50, 1, max(PER_PAGE))
+        return cls(
+            **values,
+            q=_one(params, "q", "").strip(),
+            include_out_of_scope=_flag(params, "all"),
+            needs_review=_flag(params, "review"),
+            sort=sort,
+            descending=order == "desc",
+            page=page,
+            per_page=per_page,
+        )
+
+    def to_params(self, **changes: Any) -> list[tuple[str, str]]:
+        """The query string pairs of this view (with `changes` applied), defaults left out."""
+        q = replace(self, **changes) if changes else self
+        out: list[tuple[str, str]] = []
+        for name, dest in LIST_PARAMS.items():
+            out += [(name, v) for v in getattr(q, dest)]
+        if q.q:
+            out.append(("q", q.q))
+        if q.include_out_of_scope:
+            out.append(("all", "1"))
+        if q.needs_review:
+            out.append(("review", "1"))
+        if q.sort != "updated":
+            out.append(("sort", q.sort))
+        if q.descending != (q.sort == "updated"):
+            out.append(("order", "desc" if q.descending else "asc"))
+        if q.per_page != 50:
+            out.append(("per_page", str(q.per_page)))
+        if q.page != 1:
+            out.append(("page", str(q.page)))
+        return out
+
+    @property
+    def filtered(self) -> bool:
+        return any(getattr(self, dest) for dest in LIST_PARAMS.values()) or bool(self.q) or self.needs_review
+
+
+def _one(params: Mapping[str, Sequence[str]], key: str, default: str) -> str:
+    values = params.get(key) or ()
+    return values[-1] if values else default
+
+
+def _flag(params: Mapping[str, Sequence[str]], key: str) -> bool:
+    return _one(params, key, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(params: Mapping[str, Sequence[str]], key: str, default: int, low: int, high: int) -> int:
+    raw = _one(params, key, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UserError(f"{key}: {raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise UserError(f"{key}: {value} is not between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class LandscapeView:
+    query: LandscapeQuery
+    rows: list[dict[str, Any]]  # this page
+    total: int  # matching, all pages
+    by_modality: list[tuple[str, int]] = field(default_factory=list)
+    by_indication: list[tuple[str, int]] = field(default_factory=list)
+    matching: list[dict[str, Any]] = field(default_factory=list)  # every matching row (downloads)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+
+def _any_of(wanted: Iterable[str], have: Iterable[str]) -> bool:
+    w = {_fold(x) for x in wanted}
+    return bool(w & {_fold(x) for x in have})
+
+
+def _antigens(targets: Iterable[str]) -> set[str]:
+    """Each antigen of the target labels: `CD19/BCMA` and `CD19xCD3` name both."""
+    out = set()
+    for t in targets:
+        for part in t.replace("x", "/").split("/"):
+            if part.strip():
+                out.add(part.strip())
+    return out
+
+
+def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
+    """True when a study (a `study_dict`) is in the view. Lists are "any of"; kinds all apply."""
+    if not q.include_out_of_scope and not row["in_scope"]:
+        return False
+    if q.needs_review and not row["needs_review"]:
+        return False
+    checks: list[tuple[tuple[str, ...], Iterable[str]]] = [
+        (q.modalities, [row["modality"] or ""]),
+        (q.targets, _antigens(row["targets"]) | set(row["targets"])),
+        (q.indications, row["indications"]),
+        (q.statuses, [row["status"] or ""]),
+        (q.phases, row["phases"]),
+        (q.countries, row["countries"]),
+        (q.cell_sources, [row["cell_source"] or ""]),
+    ]
+    for wanted, have in checks:
+        if wanted and not _any_of(wanted, have):
+            return False
+    if q.sponsors and not any(_fold(s) in _fold(row["sponsor"]) for s in q.sponsors):
+        return False
+    if q.products and not any(_fold(p) in _fold(row["product"]) for p in q.products):
+        return False
+    if q.q:
+        haystack = _fold(
+            " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
+        )
+        if not all(word in haystack for word in _fold(q.q).split()):
+            return False
+    return True
+
+
+def _sort_value(row: Mapping[str, Any], key: str) -> str:
+    v = row.get(SORT_KEYS[key])
+    if isinstance(v, list):
+        v = "|".join(v)
+    return _fold(str(v)) if v not in (None, "", []) else ""
+
+
+def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
+    """The page of `rows` the query asks for, with counts over everything it matches."""
+    hits = [dict(r) for r in rows if matches(r, q)]
+    filled = [r for r in hits if _sort_value(r, q.sort)]
+    empty = [r for r in hits if not _sort_value(r, q.sort)]
+    filled.sort(key=lambda r: r["nct_id"])  # a stable, documented tie-break
+    filled.sort(key=lambda r: _sort_value(r, q.sort), reverse=q.descending)
+    ordered = filled + sorted(empty, key=lambda r: r["nct_id"])
+    modality = Counter(r["modality"] or "none" for r in hits)
+    indication = Counter(i for r in hits for i in r["indications"] or ["none"])
+    start = (q.page - 1) * q.per_page
+    return LandscapeView(
+        q,
+        ordered[start : start + q.per_page],
+        len(hits),
+        sorted(modality.items(), key=lambda kv: (-kv[1], kv[0])),
+        sorted(indication.items(), key=lambda kv: (-kv[1], kv[0])),
+        ordered,
+    )

@@ -1,0 +1,72 @@
+"""The page renderer: Jinja2 with autoescaping (registry text is always escaped), the
+templates in templates/web, and the filters the pages share."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from monitor.config import Settings
+from monitor.describe import KIND_LABELS, change_parts, phases_label, status_label, targets_label
+from monitor.paths import resource_dir
+from monitor.worddiff import pieces
+
+# Status words carry the meaning; the colour class only adds to it.
+STATUS_CLASS = {
+    "RECRUITING": "go",
+    "NOT_YET_RECRUITING": "soon",
+    "ENROLLING_BY_INVITATION": "go",
+    "ACTIVE_NOT_RECRUITING": "active",
+    "COMPLETED": "done",
+    "SUSPENDED": "stop",
+    "TERMINATED": "stop",
+    "WITHDRAWN": "stop",
+}
+
+
+def registry_url(nct: str) -> str:
+    return f"https://clinicaltrials.gov/study/{nct}"
+
+
+def registry_compare_url(nct: str, a: int | None, b: int | None) -> str | None:
+    """The registry's own comparison of two of its version numbers (its history tab)."""
+    if a is None or b is None:
+        return None
+    return f"https://clinicaltrials.gov/study/{nct}?tab=history&a={a}&b={b}#version-content-panel"
+
+
+class Pages:
+    def __init__(self, settings: Settings) -> None:
+        self.folder = resource_dir("templates") / "web"
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.folder)),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            status=status_label,
+            phases=phases_label,
+            targets=lambda t: targets_label(t, "target undisclosed"),
+            kind=lambda k: KIND_LABELS.get(k, k),
+            day=lambda v: v.strftime("%Y-%m-%d") if hasattr(v, "strftime") else (v or ""),
+            when=lambda v: v.strftime("%Y-%m-%d %H:%M") if hasattr(v, "strftime") else (v or ""),
+            status_class=lambda s: STATUS_CLASS.get(s or "", "other"),
+            qs=lambda pairs: urlencode(list(pairs)),
+        )
+        self.env.globals.update(
+            registry_url=registry_url,
+            registry_compare_url=registry_compare_url,
+            change_parts=change_parts,
+            pieces=pieces,
+            base_url=settings.web.base_url,
+        )
+
+    def html(self, name: str, **context: Any) -> str:
+        return self.env.get_template(name).render(**context)
+
+    def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(self.html(name, **context), status_code=status_code)

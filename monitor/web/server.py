@@ -1,0 +1,437 @@
+"""The routes of `ctmonitor serve`: HTML pages, downloads, feeds, health and the JSON API.
+
+Every route is a GET that reads (no state changes on GET); every page's whole state is
+in its query string. Handlers are plain functions, which Starlette runs in its thread
+pool, so a slow database read never blocks the event loop; each opens its own session
+through the application, so several workers may serve one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from monitor.app import Application
+from monitor.app.application import NotTracked
+from monitor.app.browse import KINDS, public_row
+from monitor.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
+from monitor.domain import UserError, check_nct_id
+from monitor.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
+from monitor.web import params as P
+from monitor.web.pages import Pages
+from monitor.web.security import SecurityHeaders
+
+log = logging.getLogger(__name__)
+STYLESHEET = "style.css"
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, ensure_ascii=False, default=_json_default, indent=1)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _nct(raw: str) -> str:
+    try:
+        return check_nct_id(raw)
+    except UserError:
+        raise NotTracked(f"{raw!r} is not an NCT id") from None
+
+
+class Web:
+    """The handlers, bound to one Application and its page renderer."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.pages = Pages(app.settings)
+        self.base_url = app.settings.web.base_url
+
+    def absolute(self, request: Request, path: str) -> str:
+        return (self.base_url or str(request.base_url).rstrip("/")) + path
+
+    # -- the landscape ------------------------------------------------------------------------
+
+    def landscape(self, request: Request) -> Response:
+        params = _params(request)
+        fmt = P.one(params, "format", "html")
+        params.pop("format", None)
+        q = LandscapeQuery.from_params(params)
+        if fmt in ("csv", "json"):
+            q = LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]})
+        v = self.app.landscape(q)
+        if fmt == "json":
+            return json_response({"total": v.total, "studies": [public_row(r) for r in v.matching]})
+        if fmt == "csv":
+            return Response(
+                _csv(v.matching),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.csv"'},
+            )
+        if fmt != "html":
+            raise UserError(f"format: {fmt!r}; valid: html, csv, json")
+        vocab = self.app.classifier.vocabulary
+        choices = {
+            "modality": ["CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other"],
+            "target": list(vocab.target_order),
+            "indication": list(vocab.indication_order),
+            "status": list(STATUS_LABELS),
+            "phase": list(PHASE_LABELS),
+            "source": ["autologous", "allogeneic", "in vivo"],
+        }
+        return self.pages.render(
+            "landscape.html.j2",
+            view=v,
+            q=q,
+            choices=choices,
+            sort_keys=SORT_KEYS,
+            list_params=LIST_PARAMS,
+            url=lambda **ch: "/?" + urlencode(q.to_params(**ch)),
+            download=lambda fmt: "/?" + urlencode([*q.to_params(page=1), ("format", fmt)]),
+            title="Landscape",
+        )
+
+    # -- one study ------------------------------------------------------------------------------
+
+    def study(self, request: Request) -> Response:
+        nct = _nct(request.path_params["nct"])
+        if request.path_params["nct"] != nct:
+            return RedirectResponse(f"/studies/{nct}", status_code=301)
+        page = self.app.study_page(nct)
+        return self.pages.render("study.html.j2", p=page, title=f"{nct} · {page.row['title'] or ''}")
+
+    def compare(self, request: Request) -> Response:
+        nct = _nct(request.path_params["nct"])
+        params = _params(request)
+        P.check_keys(params, {"from", "to"})
+        result = self.app.compare(
+            nct, from_ref=P.one(params, "from") or None, to_ref=P.one(params, "to") or None
+        )
+        page = self.app.study_page(nct)
+        return self.pages.render(
+            "compare.html.j2", p=page, c=result, title=f"{nct} · {result.old.label} → {result.new.label}"
+        )
+
+    # -- the change stream, reports, feeds ---------------------------------------------------------
+
+    def changes(self, request: Request) -> Response:
+        params = _params(request)
+        q = P.changes_query(params)
+        self.app.check_labels(
+            modalities=q.filter.modalities, targets=q.filter.targets, indications=q.filter.indications
+        )
+        v = self.app.changes(q)
+        feed = "/feeds/changes.xml?" + urlencode(
+            [(k, x) for k, vals in params.items() if k in P.FILTER_PARAMS or k == "kind" for x in vals]
+        )
+        return self.pages.render(
+            "changes.html.j2",
+            v=v,
+            params=params,
+            kinds=KINDS,
+            kind_labels=KIND_LABELS,
+            feed=feed,
+            api="/api/events?" + urlencode([(k, x) for k, vals in params.items() for x in vals]),
+            title="Changes",
+        )
+
+    def report(self, request: Request) -> Response:
+        params = _params(request)
+        P.check_keys(params, set(P.FILTER_PARAMS) | P.REPORT_PARAMS)
+        flt = P.study_filter(params)
+        self.app.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        fmt = P.one(params, "format", "html")
+        if fmt not in ("html", "md", "csv", "json"):
+            raise UserError(f"format: {fmt!r}; valid: html, md, csv, json")
+        since, until = P.day(params, "since"), P.day(params, "until")
+        result = self.app.report(
+            flt,
+            fmt=fmt,
+            since=datetime.combine(since, datetime.min.time()) if since else None,
+            until=datetime.combine(until, datetime.max.time()) if until else None,
+            record=False,  # viewing a report is not sending one: the next report's baseline stays
+        )
+        media = {
+            "html": "text/html; charset=utf-8",
+            "md": "text/markdown; charset=utf-8",
+            "csv": "text/csv; charset=utf-8",
+            "json": "application/json",
+        }[fmt]
+        headers = {}
+        if fmt != "html" or P.one(params, "download"):
+            headers["Content-Disposition"] = f'attachment; filename="ctmonitor-report.{fmt}"'
+        # The report is one self-contained file with its own inline style (it is mailed and
+        # printed too); only its styles are allowed inline, never a script.
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'none'"
+        )
+        return Response(result.document, media_type=media, headers=headers)
+
+    def feed(self, request: Request) -> Response:
+        params = _params(request)
+        P.check_keys(params, set(P.FILTER_PARAMS) | {"kind", "limit"})
+        flt = P.study_filter(params)
+        self.app.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        kinds = P.multi(params, "kind")
+        for k in kinds:
+            if k not in KINDS:
+                raise UserError(f"kind: unknown value {k!r}; valid: {', '.join(KINDS)}")
+        limit = P.one(params, "limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise UserError(f"limit: {limit!r} is not a number from 1 to 1000")
+        self_url = self.absolute(
+            request, request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+        result = self.app.feed(flt, kinds=kinds, limit=int(limit), self_url=self_url)
+        return Response(result.document, media_type="application/atom+xml; charset=utf-8")
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def status(self, request: Request) -> Response:
+        health = self.app.health()
+        status = self.app.status(runs=10)
+        return self.pages.render(
+            "status.html.j2", h=health.to_json(self.app.now()), s=status.to_json(), title="Status"
+        )
+
+    def health(self, request: Request) -> Response:
+        data = self.app.health().to_json(self.app.now())
+        return json_response(data, status=200 if data["ok"] else 503)
+
+    # -- the JSON API -------------------------------------------------------------------------------
+
+    def api_studies(self, request: Request) -> Response:
+        q = LandscapeQuery.from_params(_params(request))
+        v = self.app.landscape(q)
+        return json_response(
+            {
+                "total": v.total,
+                "page": q.page,
+                "per_page": q.per_page,
+                "pages": v.pages,
+                "studies": [public_row(r) for r in v.rows],
+            }
+        )
+
+    def api_study(self, request: Request) -> Response:
+        nct = _nct(request.path_params["nct"])
+        return json_response(self.app.study_page(nct).to_json())
+
+    def api_versions(self, request: Request) -> Response:
+        nct = _nct(request.path_params["nct"])
+        return json_response(self.app.history([nct]).studies[0]["versions"])
+
+    def api_compare(self, request: Request) -> Response:
+        nct = _nct(request.path_params["nct"])
+        params = _params(request)
+        P.check_keys(params, {"from", "to"})
+        return json_response(
+            self.app.compare(
+                nct, from_ref=P.one(params, "from") or None, to_ref=P.one(params, "to") or None
+            ).to_json()
+        )
+
+    def api_events(self, request: Request) -> Response:
+        params = _params(request)
+        q = P.changes_query(params)
+        self.app.check_labels(
+            modalities=q.filter.modalities, targets=q.filter.targets, indications=q.filter.indications
+        )
+        return json_response(self.app.changes(q).to_json())
+
+    def api_openapi(self, request: Request) -> Response:
+        return json_response(openapi())
+
+    def stylesheet(self, request: Request) -> Response:
+        css = (Path(self.pages.folder) / STYLESHEET).read_text(encoding="utf-8")
+        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    from monitor.report import spreadsheet_safe
+
+    cols = [
+        "nct_id", "title", "status", "phases", "modality", "targets", "cell_source", "product",
+        "indications", "sponsor", "countries", "in_scope", "scope_reason", "last_update_post_date",
+    ]  # fmt: skip
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for r in rows:
+        w.writerow(
+            [
+                spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+                for v in (r[c] for c in cols)
+            ]
+        )
+    return buf.getvalue()
+
+
+def openapi() -> dict[str, Any]:
+    """A short OpenAPI description of the JSON API (the same parameters as the pages)."""
+
+    def param(name: str, desc: str, repeat: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = (
+            {"type": "array", "items": {"type": "string"}} if repeat else {"type": "string"}
+        )
+        return {"name": name, "in": "query", "description": desc, "schema": schema, "explode": True}
+
+    landscape = [param(k, f"only studies with this {k} (repeatable: any of)", True) for k in LIST_PARAMS] + [
+        param("q", "free text: NCT id, title, product code, sponsor"),
+        param("all", "1: include studies out of scope (with their reason)"),
+        param("review", "1: only studies that need a curator's review"),
+        param("sort", "column: " + ", ".join(SORT_KEYS)),
+        param("order", "asc or desc"),
+        param("page", "page number, from 1"),
+        param("per_page", "studies per page (at most 500)"),
+    ]
+    changes = [param(k, f"only studies with this {k} (repeatable)", True) for k in P.FILTER_PARAMS] + [
+        param("kind", "event kind (repeatable): " + ", ".join(KINDS), True),
+        param("importance", "minimum importance: 1 detail, 2 worth knowing, 3 act on it"),
+        param("since", "YYYY-MM-DD"),
+        param("until", "YYYY-MM-DD"),
+        param("by", "the period's date: detected (our poll) or registry (the registry's update)"),
+        param("backfill", "1: include changes taken from the registry's own history"),
+    ]
+    nct = {
+        "name": "nct",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^NCT\\d{8}$"},
+    }
+    ok = {
+        "200": {"description": "JSON"},
+        "400": {"description": "a bad parameter, named with the valid values"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ctmonitor",
+            "version": "1",
+            "description": "The tracked studies and every change.",
+        },
+        "paths": {
+            "/api/studies": {
+                "get": {
+                    "summary": "The landscape, filtered and paged",
+                    "parameters": landscape,
+                    "responses": ok,
+                }
+            },
+            "/api/studies/{nct}": {
+                "get": {
+                    "summary": "One study: labels, evidence, sites, timeline, changes",
+                    "parameters": [nct],
+                    "responses": {**ok, "404": {"description": "not tracked"}},
+                }
+            },
+            "/api/studies/{nct}/versions": {
+                "get": {"summary": "A study's stored versions", "parameters": [nct], "responses": ok}
+            },
+            "/api/studies/{nct}/compare": {
+                "get": {
+                    "summary": "Two versions compared",
+                    "parameters": [
+                        nct,
+                        param("from", "a version: latest, first, rN, #N or a date"),
+                        param("to", "as from"),
+                    ],
+                    "responses": ok,
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "summary": "The change stream, grouped by study",
+                    "parameters": changes,
+                    "responses": ok,
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "ok (200) or the problems (503)",
+                    "responses": {"200": {"description": "healthy"}, "503": {"description": "a problem"}},
+                }
+            },
+        },
+    }
+
+
+def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Request], Response]:
+    """One-line errors: 404 for an unknown or invalid study, 400 for a bad parameter."""
+
+    def endpoint(request: Request) -> Response:
+        api = request.url.path.startswith("/api/") or request.url.path == "/health"
+        try:
+            return fn(request)
+        except NotTracked as exc:
+            status, message = 404, str(exc)
+        except UserError as exc:
+            status, message = 400, str(exc)
+        if api:
+            return JSONResponse({"error": message}, status_code=status)
+        return pages.render(
+            "error.html.j2",
+            status_code=status,
+            message=message,
+            title="Not found" if status == 404 else "Bad request",
+        )
+
+    return endpoint
+
+
+def create_app(app: Application) -> Starlette:
+    """The ASGI application over one ctmonitor Application (the caller owns and closes it)."""
+    web = Web(app)
+    routes = [
+        ("/", web.landscape),
+        ("/studies/{nct}", web.study),
+        ("/studies/{nct}/compare", web.compare),
+        ("/changes", web.changes),
+        ("/report", web.report),
+        ("/feeds/changes.xml", web.feed),
+        ("/status", web.status),
+        ("/health", web.health),
+        ("/api/studies", web.api_studies),
+        ("/api/studies/{nct}", web.api_study),
+        ("/api/studies/{nct}/versions", web.api_versions),
+        ("/api/studies/{nct}/compare", web.api_compare),
+        ("/api/events", web.api_events),
+        ("/api/openapi.json", web.api_openapi),
+        ("/static/style.css", web.stylesheet),
+    ]
+    asgi = Starlette(
+        routes=[Route(path, _handle(fn, web.pages), methods=["GET", "HEAD"]) for path, fn in routes],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            404: lambda request, exc: web.pages.render(
+                "error.html.j2", status_code=404, message="No such page.", title="Not found"
+            ),
+            405: lambda request, exc: PlainTextResponse("Method not allowed", status_code=405),
+        },
+    )
+    return asgi

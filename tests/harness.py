@@ -1,0 +1,194 @@
+"""The shared test harness: a fake clock, the registry world of a scenario, poll helpers
+and records written for the classifier. Test files import from here and from conftest,
+never from each other.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor import delivery, store
+from monitor.classify import Classifier
+from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSettings
+from monitor.ctgov import CtGovClient
+from monitor.db import Database
+from monitor.localapi import LocalApiServer, Registry
+from monitor.mailer import SmtpMailer
+from monitor.models import DeliveredEvent, Event
+from monitor.normalize import to_study
+from monitor.sync import Syncer
+from tests.conftest import domain_records, make_settings
+
+# -- time and polls ----------------------------------------------------------------------
+
+Clock = Callable[[], datetime]
+
+
+class FakeClock:
+    """The one fake clock of the suite: a naive UTC time that tests set or advance."""
+
+    def __init__(self, t: datetime | None = None) -> None:
+        self.t = t or datetime(2026, 11, 2, 10, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: Any) -> None:
+        self.t += timedelta(**kw)
+
+
+def poll(database: Database, settings: Settings, clock: Clock | None = None, *, full: bool = False):  # type: ignore[no-untyped-def]
+    with CtGovClient(settings.api) as client:
+        syncer = Syncer(database, client, settings, now=clock or FakeClock())
+        return syncer.poll(full=full)
+
+
+def events(database: Database, run_id: int | None = None) -> list[Event]:
+    with database.session() as s:
+        rows = store.list_events(s)
+    return [e for e in rows if run_id is None or e.run_id == run_id]
+
+
+def edit(
+    registry: Registry,
+    nct: str,
+    fn: Callable[[dict[str, Any]], None],
+    *,
+    posted: str = "2026-11-03",
+    timestamp: str = "2026-11-03T09:00:04",
+) -> None:
+    """Change a record in the registry the way the registry does: new content, new update date."""
+    raw = registry.studies[nct]
+    fn(raw["protocolSection"])
+    raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": posted, "type": "ACTUAL"}
+    registry.put(raw)
+    registry.data_timestamp = timestamp
+
+
+def shift_the_whole_registry(registry: Registry) -> None:
+    """What a registry-wide format change looks like from here: every study changes at once."""
+    for nct in list(registry.studies):
+        raw = registry.studies[nct]
+        for loc in raw["protocolSection"].get("contactsLocationsModule", {}).get("locations", []):
+            loc["status"] = "RECRUITING" if loc.get("status") != "RECRUITING" else "COMPLETED"
+        raw["protocolSection"]["statusModule"]["overallStatus"] = "WITHHELD"
+        raw["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-11-03"}
+        registry.put(raw)
+    registry.data_timestamp = "2026-11-03T09:00:00"
+
+
+# -- a world of subscribers over the domain records --------------------------------------
+
+PEMPHIGUS = "NCT04422912"  # DSG3-CAART, Cabaletta, recruiting
+KYSA_LN = "NCT05938725"  # KYV-101 in lupus nephritis, active not recruiting
+MG = "NCT06359041"  # CABA-201 in myasthenia gravis, recruiting
+NEW_ID = "NCT07799901"
+
+SUBSCRIBERS = [
+    SubscriberSettings(name="lupus-team", email="lupus@example.org", indications=["SLE", "lupus nephritis"]),
+    SubscriberSettings(name="derm", email="derm@example.org", indications=["pemphigus"]),
+    SubscriberSettings(name="mg-coordinator", email="coord@example.org", nct_ids=[MG]),
+    SubscriberSettings(name="everything", email="all@example.org"),
+]
+
+
+@dataclass
+class World:
+    """The registry, the database and the clock of one scenario."""
+
+    database: Database
+    registry: Registry
+    api: LocalApiServer
+    clock: FakeClock
+    settings: Settings
+
+    def poll(self) -> Any:
+        self.clock.advance(days=1)
+        return poll(self.database, self.settings, self.clock)
+
+    def send(self, smtp: SmtpSettings | None = None, **kw: Any) -> list[delivery.Outcome]:
+        settings = self.with_smtp(smtp) if smtp else self.settings
+        mailer = kw.pop("mailer", None) or SmtpMailer(settings.smtp)
+        return delivery.send_due(
+            self.database, settings, Classifier.from_settings(settings), mailer, now=self.clock(), **kw
+        )
+
+    def with_smtp(self, smtp: SmtpSettings) -> Settings:
+        return self.settings.model_copy(update={"smtp": smtp})
+
+    def settled(self, subscriber: str) -> list[int]:
+        with self.database.session() as s:
+            return sorted(
+                s.scalars(select(DeliveredEvent.event_id).where(DeliveredEvent.subscriber == subscriber))
+            )
+
+
+def make_world(database: Database) -> Iterator[World]:
+    """The domain records served locally and polled once; subscribers as above (other tests reuse it)."""
+    registry = Registry()
+    registry.replace(domain_records(), "2026-11-02T09:00:05")
+    with LocalApiServer(registry) as api:
+        base = make_settings(api.base_url, page_size=50)
+        settings = base.model_copy(update={"subscribers": SUBSCRIBERS, "digest": DigestSettings()})
+        w = World(database, registry, api, FakeClock(), settings)
+        w.poll()
+        yield w
+
+
+def suspend(ps: dict[str, Any]) -> None:
+    ps["statusModule"]["overallStatus"] = "SUSPENDED"
+    ps["statusModule"]["whyStopped"] = "Manufacturing review"
+
+
+def changes_in_the_registry(w: World) -> None:
+    """A week in the registry: a suspension with its reason, an enrollment update, a new study."""
+
+    def enroll(ps: dict[str, Any]) -> None:
+        ps["designModule"]["enrollmentInfo"] = {"count": 24, "type": "ACTUAL"}
+
+    edit(w.registry, PEMPHIGUS, suspend, posted="2026-11-04")
+    edit(w.registry, KYSA_LN, enroll, posted="2026-11-04")
+    newcomer = copy.deepcopy(w.registry.studies[KYSA_LN])
+    ident = newcomer["protocolSection"]["identificationModule"]
+    ident["nctId"] = NEW_ID
+    ident["briefTitle"] = "Anti-CD19 CAR T Cells in Refractory Lupus Nephritis"
+    newcomer["protocolSection"]["statusModule"]["studyFirstPostDateStruct"] = {"date": "2026-11-04"}
+    w.registry.put(newcomer)
+    w.registry.data_timestamp = "2026-11-05T09:00:04"
+    w.poll()
+
+
+# -- records written for the classifier ---------------------------------------------------
+
+CLASSIFIER = Classifier()
+
+
+def record(
+    title: str,
+    interventions: list[dict[str, Any]],
+    conditions: list[str],
+    summary: str = "",
+    study_type: str = "INTERVENTIONAL",
+    arms: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT09900001", "briefTitle": title},
+            "statusModule": {"overallStatus": "RECRUITING"},
+            "descriptionModule": {"briefSummary": summary},
+            "conditionsModule": {"conditions": conditions},
+            "designModule": {"studyType": study_type},
+            "armsInterventionsModule": {"interventions": interventions, "armGroups": arms or []},
+        },
+        "hasResults": False,
+    }
+
+
+def c_of(raw: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return CLASSIFIER.classify(to_study(raw))

@@ -1,0 +1,143 @@
+"""ctmonitor's web in a real browser: Playwright driving the system Chromium (Debian's
+`chromium` package; `.ci/run` installs it) against `ctmonitor serve`'s application under
+uvicorn on 127.0.0.1, over a SQLite world.
+
+A person filters and searches the landscape, opens a study, compares two versions and
+follows a digest's link; every page is looked at 1280 px and 390 px wide, and must not
+scroll sideways. Hostile text planted in a registry record must never run.
+
+Without Chromium the test is skipped, unless CTMONITOR_REQUIRE_BROWSER=1 (CI sets it),
+when a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from monitor.app import Application
+from monitor.config import WebSettings
+from monitor.web import create_app
+from tests.harness import KYSA_LN, PEMPHIGUS, World, changes_in_the_registry, edit
+from tests.smtp import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTHS = (1280, 390)
+
+if CHROMIUM is None and os.environ.get("CTMONITOR_REQUIRE_BROWSER") != "1":
+    pytest.skip("no system Chromium (apt install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def site(world: World) -> Iterator[tuple[str, World, Application]]:
+    assert CHROMIUM, "CTMONITOR_REQUIRE_BROWSER=1 but no chromium on PATH (apt install chromium)"
+    changes_in_the_registry(world)
+
+    def plant(p: dict) -> None:  # type: ignore[type-arg]
+        p["identificationModule"]["officialTitle"] = "<script>window.pwned = 1</script>"
+        p["statusModule"]["whyStopped"] = 'Manufacturing review <img src=x onerror="window.pwned=2">'
+
+    edit(world.registry, PEMPHIGUS, plant, posted="2026-11-06", timestamp="2026-11-07T09:00:00")
+    world.poll()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = world.settings.model_copy(update={"web": WebSettings(base_url=base)})
+    app = Application(settings, database=world.database, now=world.clock)
+    server = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield base, world, app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
+    site: tuple[str, World, Application], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _world, app = site
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for width in WIDTHS:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                dialogs: list[str] = []
+                page.on("dialog", lambda d, seen=dialogs: (seen.append(d.message), d.dismiss()))
+
+                def look(name: str, page=page, width=width) -> None:  # type: ignore[no-untyped-def]
+                    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
+                    assert page.evaluate("window.pwned === undefined"), "planted script ran"
+
+                # the landscape: filter by modality, then search
+                page.goto(base + "/")
+                look("landscape")
+                page.select_option("select[name=modality]", "CAAR-T")
+                page.click("button:has-text('Show')")
+                assert "modality=CAAR-T" in page.url
+                assert page.locator("table.studies tbody tr").count() == 1
+                page.goto(base + "/")
+                page.fill("input[name=q]", "desmoglein")
+                page.press("input[name=q]", "Enter")
+                assert re.search(r"[?&]q=desmoglein", page.url)
+                look("search")
+
+                # open the study
+                page.click(f"a[href='/studies/{PEMPHIGUS}']")
+                assert page.url.endswith(f"/studies/{PEMPHIGUS}")
+                assert page.locator("h1").inner_text().startswith("A Phase 1/2")
+                assert "Suspended" in page.locator("text=Status timeline").locator("..").inner_text()
+                look("study")
+
+                # compare the first and the latest version with the form
+                page.select_option("select[name=from]", "#1")
+                page.select_option("select[name=to]", "#3")
+                page.click("button:has-text('Compare')")
+                assert "/compare?from=%231&to=%233" in page.url
+                diff = page.locator("table.diff").inner_text()
+                assert "Status" in diff and "Suspended" in diff and "Manufacturing review" in diff
+                look("compare")
+
+                for path in ("/changes", "/status", f"/studies/{KYSA_LN}"):
+                    page.goto(base + path)
+                    look(path.strip("/").replace("/", "-"))
+                assert dialogs == []
+                page.close()
+
+            # a digest's links: the reader's own change list, and from there the study's page
+            out = tmp_path / "digests"
+            app.preview_digests(out_dir=out, subscriber="derm")
+            html = (out / "derm.html").read_text(encoding="utf-8")
+            assert f'href="{base}/changes?indication=pemphigus"' in html
+            page = browser.new_page(viewport={"width": 390, "height": 900})
+            page.goto(f"{base}/changes?indication=pemphigus")
+            page.click(f"a[href='/studies/{PEMPHIGUS}']")
+            assert page.url.endswith(f"/studies/{PEMPHIGUS}") and page.locator("h1").is_visible()
+        finally:
+            browser.close()

@@ -32,6 +32,7 @@ bench: $(BIN)/ctmonitor
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) out *.egg-info .pytest_cache .ruff_cache

@@ -266,6 +266,56 @@ def list_studies(
     return rows
 
 
+SUMMARY_COLUMNS = (
+    "nct_id",
+    "brief_title",
+    "overall_status",
+    "phases",
+    "lead_sponsor",
+    "countries",
+    "in_scope",
+    "scope_reason",
+    "modality",
+    "targets",
+    "cell_source",
+    "product",
+    "indications",
+    "needs_review",
+    "last_update_post_date",
+)
+
+
+def study_summaries(
+    session: Session, *, in_scope: bool | None, with_classification: bool, current_only: bool = True
+) -> list[Any]:
+    """The tracked studies' summary columns as light rows (no ORM objects), newest update
+    first, as `list_studies` orders them: what the landscape filters and sorts, read fast.
+    The classification JSON (evidence, review, curated) only when asked for. `current_only`
+    leaves out studies gone from the registry or renumbered (the change stream keeps them:
+    their last changes say so)."""
+    cols = [getattr(StudyRow, c) for c in SUMMARY_COLUMNS]
+    if with_classification:
+        cols.append(StudyRow.classification)
+    stmt = select(*cols)
+    if current_only:
+        stmt = stmt.where(StudyRow.merged_into.is_(None), StudyRow.gone.is_(False))
+    if in_scope is not None:
+        stmt = stmt.where(StudyRow.in_scope.is_(in_scope))
+    return list(session.execute(stmt.order_by(StudyRow.last_update_post_date.desc(), StudyRow.nct_id)))
+
+
+def classifications(session: Session, nct_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored classification (with evidence) of these studies."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(nct_ids), 500):
+        chunk = list(nct_ids[i : i + 500])
+        for nct, c in session.execute(
+            select(StudyRow.nct_id, StudyRow.classification).where(StudyRow.nct_id.in_(chunk))
+        ):
+            out[nct] = c or {}
+    return out
+
+
 def recheck_candidates(session: Session) -> list[str]:
     """Studies we track and still expect in the registry: re-read by id when a query misses them."""
     return list(

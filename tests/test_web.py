@@ -90,6 +90,9 @@ def test_downloads_are_the_current_view(web: tuple[TestClient, World]) -> None:
     assert [r["nct_id"] for r in rows] == [s["nct_id"] for s in data["studies"]]
     assert len(rows) == data["total"] and all("SLE" in r["indications"] for r in rows)
     assert "search" not in data["studies"][0]
+    every = client.get("/", params={"all": "1", "format": "json"}).json()["studies"]
+    flagged = [s for s in every if s["needs_review"]]
+    assert flagged and all(s["review"] for s in flagged)  # every row whole, not only the first page's
 
 
 def test_out_of_scope_studies_show_with_their_reason_when_asked(web: tuple[TestClient, World]) -> None:
@@ -309,3 +312,19 @@ def test_with_a_base_url_digests_and_feeds_link_to_the_web(world: World) -> None
     changes_in_the_registry(world)
     feed = Application(served, database=world.database, now=world.clock).feed(StudyFilter())
     assert b"https://ct.example.org/studies/NCT" in feed.document
+
+
+def test_a_study_gone_from_the_registry_keeps_its_last_change_on_the_stream(
+    web: tuple[TestClient, World],
+) -> None:
+    from tests.harness import poll
+
+    client, w = web
+    w.registry.remove(PEMPHIGUS)
+    w.registry.data_timestamp = "2026-11-08T09:00:00"
+    w.clock.advance(days=1)
+    assert poll(w.database, w.settings, w.clock, full=True).outcome == "ok"
+    gone = client.get("/api/events", params={"kind": "gone_from_registry"}).json()["studies"]
+    assert [s["nct_id"] for s in gone] == [PEMPHIGUS]
+    assert PEMPHIGUS not in _ids(client.get("/").text)  # no longer in the landscape
+    assert "No longer in the registry" in client.get(f"/studies/{PEMPHIGUS}").text

@@ -369,13 +369,14 @@ class Application:
         )
         flt.check_labels(modalities=known, targets=vocab.target_order, indications=vocab.indication_order)
 
-    def landscape(self, query: LandscapeQuery) -> LandscapeView:
-        """The landscape page: filtered, searched, sorted, counted and paged."""
+    def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
+        """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
+        every matching row carries its review and curated marks (downloads)."""
         from monitor.app import browse
 
         self.check_labels(modalities=query.modalities, targets=query.targets, indications=query.indications)
         with self.database.session() as s:
-            return browse.landscape(s, query)
+            return browse.landscape(s, query, complete=complete)
 
     def study_page(self, nct_id: str) -> StudyPage:
         """One study: labels with evidence, current state, sites by country, timeline, versions."""

@@ -21,22 +21,35 @@ KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")
 
 
-def landscape_rows(session: Session, *, include_out_of_scope: bool) -> list[dict[str, Any]]:
-    """Every tracked study as the landscape filters it, with what free-text search reads
-    (the evidence texts: product codes and names as the record writes them)."""
+def _search_text(classification: dict[str, Any]) -> str:
+    """What free-text search reads beyond the columns: the evidence texts of the product and
+    modality labels (product codes and names as the record writes them)."""
+    evidence = classification.get("evidence", [])
+    return " ".join(str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality"))
+
+
+def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
+    """The landscape page. The stored classification JSON is the costly part of a row, so it
+    is read for every study only when a free-text search needs its evidence; otherwise
+    only for the rows on the page (their review and curated marks), or for every match
+    with `complete` (downloads)."""
+    searching = bool(q.q)
     rows = []
-    for r in store.list_studies(session, in_scope=None if include_out_of_scope else True):
+    for r in store.study_summaries(
+        session, in_scope=None if q.include_out_of_scope else True, with_classification=searching
+    ):
         d = study_dict(r)
-        evidence = (r.classification or {}).get("evidence", [])
-        d["search"] = " ".join(
-            str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality")
-        )
+        if searching:
+            d["search"] = _search_text(r.classification or {})
         rows.append(d)
-    return rows
-
-
-def landscape(session: Session, q: LandscapeQuery) -> LandscapeView:
-    return view(landscape_rows(session, include_out_of_scope=q.include_out_of_scope), q)
+    v = view(rows, q)
+    if not searching:
+        wanted = v.matching if complete else v.rows
+        labels = store.classifications(session, [r["nct_id"] for r in wanted])
+        for r in wanted:
+            c = labels.get(r["nct_id"], {})
+            r["review"], r["curated"] = c.get("review", []), c.get("curated", [])
+    return v
 
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +165,10 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
     most recent change first). Held events are shown, marked; backfilled ones on request."""
     since_dt = datetime.combine(q.since, datetime.min.time()) if q.since and q.by == "detected" else None
     events = store.list_events(session, since=since_dt, kinds=q.kinds)
-    rows = {r.nct_id: r for r in store.list_studies(session, in_scope=None)}
+    rows = {
+        r.nct_id: r
+        for r in store.study_summaries(session, in_scope=None, with_classification=False, current_only=False)
+    }
     picked: list[dict[str, Any]] = []
     for e in reversed(events):  # newest first
         if e.importance < q.min_importance or (e.origin == "backfill" and not q.include_backfill):

@@ -57,7 +57,9 @@ def _split(joined: str | None) -> list[str]:
 
 
 def study_dict(r: Any) -> dict[str, Any]:
-    """A tracked study's summary columns (models.StudyRow) as JSON."""
+    """A tracked study's summary columns (models.StudyRow, or a store.study_summaries row)
+    as JSON."""
+    classification = getattr(r, "classification", None) or {}
     return {
         "nct_id": r.nct_id,
         "title": r.brief_title,
@@ -73,8 +75,8 @@ def study_dict(r: Any) -> dict[str, Any]:
         "product": r.product,
         "indications": _split(r.indications),
         "needs_review": r.needs_review,
-        "review": (r.classification or {}).get("review", []),
-        "curated": (r.classification or {}).get("curated", []),
+        "review": classification.get("review", []),
+        "curated": classification.get("curated", []),
         "last_update_post_date": r.last_update_post_date,
     }
 

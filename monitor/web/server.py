@@ -83,7 +83,7 @@ class Web:
         q = LandscapeQuery.from_params(params)
         if fmt in ("csv", "json"):
             q = LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]})
-        v = self.app.landscape(q)
+        v = self.app.landscape(q, complete=fmt in ("csv", "json"))
         if fmt == "json":
             return json_response({"total": v.total, "studies": [public_row(r) for r in v.matching]})
         if fmt == "csv":

@@ -1,4 +1,4 @@
-"""The `ctmonitor` command: each subcommand parses, calls one library function, prints.
+"""The `ctmonitor` command: each subcommand parses, calls one Application method, prints.
 
 Exit codes: 0 done; 1 the work failed (registry or database trouble: see the message);
 2 bad input (arguments, config, files); 3 another ctmonitor process holds the lock.
@@ -119,6 +119,7 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
       ctmonitor poll            # sync with the registry (creates the database)
       ctmonitor status          # what the last polls did
       ctmonitor events --since 2026-11-01
+      ctmonitor serve           # the same in the browser, http://127.0.0.1:8000
     """
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

@@ -234,11 +234,12 @@ def _sort_value(row: Mapping[str, Any], key: str) -> str:
 def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
     """The page of `rows` the query asks for, with counts over everything it matches."""
     hits = [dict(r) for r in rows if matches(r, q)]
-    filled = [r for r in hits if _sort_value(r, q.sort)]
-    empty = [r for r in hits if not _sort_value(r, q.sort)]
-    filled.sort(key=lambda r: r["nct_id"])  # a stable, documented tie-break
-    filled.sort(key=lambda r: _sort_value(r, q.sort), reverse=q.descending)
-    ordered = filled + sorted(empty, key=lambda r: r["nct_id"])
+    keyed = [(_sort_value(r, q.sort), r) for r in hits]
+    filled = [kr for kr in keyed if kr[0]]
+    filled.sort(key=lambda kr: kr[1]["nct_id"])  # a stable, documented tie-break
+    filled.sort(key=lambda kr: kr[0], reverse=q.descending)
+    empty = sorted((r for k, r in keyed if not k), key=lambda r: r["nct_id"])
+    ordered = [r for _, r in filled] + empty
     modality = Counter(r["modality"] or "none" for r in hits)
     indication = Counter(i for r in hits for i in r["indications"] or ["none"])
     start = (q.page - 1) * q.per_page

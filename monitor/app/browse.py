@@ -12,13 +12,41 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor import store
-from monitor.app.overview import event_dict, study_dict
+from monitor.app.overview import event_dict
 from monitor.domain import EventKind, UserError
 from monitor.filters import StudyFilter
 from monitor.landscape import LandscapeQuery, LandscapeView, view
 
 KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")
+
+
+def _split(joined: str | None) -> list[str]:
+    return joined.split("|") if joined else []
+
+
+def summary_dict(r: Any) -> dict[str, Any]:
+    """A store.study_summaries row as `study_dict` gives it (review and curated filled in
+    later, from the classification, where they are shown)."""
+    return {
+        "nct_id": r.nct_id,
+        "title": r.brief_title,
+        "status": r.overall_status,
+        "phases": _split(r.phases),
+        "sponsor": r.lead_sponsor,
+        "countries": _split(r.countries),
+        "in_scope": r.in_scope,
+        "scope_reason": r.scope_reason,
+        "modality": r.modality,
+        "targets": _split(r.targets),
+        "cell_source": r.cell_source,
+        "product": r.product,
+        "indications": _split(r.indications),
+        "needs_review": r.needs_review,
+        "review": [],
+        "curated": [],
+        "last_update_post_date": r.last_update_post_date,
+    }
 
 
 def _search_text(classification: dict[str, Any]) -> str:
@@ -38,9 +66,11 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
     for r in store.study_summaries(
         session, in_scope=None if q.include_out_of_scope else True, with_classification=searching
     ):
-        d = study_dict(r)
+        d = summary_dict(r)
         if searching:
-            d["search"] = _search_text(r.classification or {})
+            c = r.classification or {}
+            d["review"], d["curated"] = c.get("review", []), c.get("curated", [])
+            d["search"] = _search_text(c)
         rows.append(d)
     v = view(rows, q)
     if not searching:
@@ -188,7 +218,7 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
     for e in picked:
         groups.setdefault(e["nct_id"], []).append(e)
     return ChangesView(
-        q, [(study_dict(rows[n]), evs) for n, evs in groups.items()], total, truncated=total > len(picked)
+        q, [(summary_dict(rows[n]), evs) for n, evs in groups.items()], total, truncated=total > len(picked)
     )
 
 

@@ -78,7 +78,7 @@ def site(world: World) -> Iterator[tuple[str, World, Application]]:
 def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
     site: tuple[str, World, Application], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     base, _world, app = site
     with sync_playwright() as pw:
@@ -100,16 +100,19 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
                 look("landscape")
                 page.select_option("select[name=modality]", "CAAR-T")
                 page.click("button:has-text('Show')")
+                page.wait_for_load_state("load")
                 assert "modality=CAAR-T" in page.url
                 assert page.locator("table.studies tbody tr").count() == 1
                 page.goto(base + "/")
                 page.fill("input[name=q]", "desmoglein")
                 page.press("input[name=q]", "Enter")
+                page.wait_for_load_state("load")
                 assert re.search(r"[?&]q=desmoglein", page.url)
                 look("search")
 
                 # open the study
                 page.click(f"a[href='/studies/{PEMPHIGUS}']")
+                page.wait_for_load_state("load")
                 assert page.url.endswith(f"/studies/{PEMPHIGUS}")
                 assert page.locator("h1").inner_text().startswith("A Phase 1/2")
                 assert "Suspended" in page.locator("text=Status timeline").locator("..").inner_text()
@@ -119,6 +122,7 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
                 page.select_option("select[name=from]", "#1")
                 page.select_option("select[name=to]", "#3")
                 page.click("button:has-text('Compare')")
+                page.wait_for_load_state("load")
                 assert "/compare?from=%231&to=%233" in page.url
                 diff = page.locator("table.diff").inner_text()
                 assert "Status" in diff and "Suspended" in diff and "Manufacturing review" in diff
@@ -138,6 +142,8 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
             page = browser.new_page(viewport={"width": 390, "height": 900})
             page.goto(f"{base}/changes?indication=pemphigus")
             page.click(f"a[href='/studies/{PEMPHIGUS}']")
-            assert page.url.endswith(f"/studies/{PEMPHIGUS}") and page.locator("h1").is_visible()
+            page.wait_for_load_state("load")
+            expect(page.locator("h1")).to_be_visible()
+            assert page.url.endswith(f"/studies/{PEMPHIGUS}")
         finally:
             browser.close()

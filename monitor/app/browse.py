@@ -254,7 +254,9 @@ class Health:
     def to_json(self, now: datetime) -> dict[str, Any]:
         problems = list(self.problems)
         if self.last_successful_poll is not None and not self.fresh(now):
-            problems.append(f"no successful poll for more than {self.stale_after.days} days")
+            hours = int(self.stale_after.total_seconds() // 3600)
+            span = f"{hours // 24} days" if hours % 24 == 0 else f"{hours} hours"
+            problems.append(f"no successful poll for more than {span}")
         return {
             "ok": not problems,
             "problems": problems,

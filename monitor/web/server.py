@@ -182,7 +182,7 @@ class Web:
             "json": "application/json",
         }[fmt]
         headers = {}
-        if fmt != "html" or P.one(params, "download"):
+        if fmt != "html":
             headers["Content-Disposition"] = f'attachment; filename="ctmonitor-report.{fmt}"'
         # The report is one self-contained file with its own inline style (it is mailed and
         # printed too); only its styles are allowed inline, never a script.

@@ -47,6 +47,18 @@ LIST_PARAMS = {
 }
 
 
+def status_codes(values: Iterable[str]) -> tuple[str, ...]:
+    """Statuses as the registry codes them ("Recruiting", "active not recruiting" and
+    "RECRUITING" all read); an unknown one is a UserError naming the valid codes."""
+    out = []
+    for s in values:
+        code = s.strip().upper().replace(" ", "_").replace(",", "")
+        if code not in STATUS_LABELS:
+            raise UserError(f"status: unknown value {s!r}; valid: {', '.join(STATUS_LABELS)}")
+        out.append(code)
+    return tuple(out)
+
+
 def _fold(value: str | None) -> str:
     return " ".join((value or "").casefold().split())
 
@@ -81,13 +93,7 @@ class LandscapeQuery:
             dest: tuple(v.strip() for v in params.get(name, ()) if v.strip())
             for name, dest in LIST_PARAMS.items()
         }
-        statuses = []
-        for s in values["statuses"]:
-            code = s.upper().replace(" ", "_").replace(",", "")
-            if code not in STATUS_LABELS:
-                raise UserError(f"status: unknown value {s!r}; valid: {', '.join(STATUS_LABELS)}")
-            statuses.append(code)
-        values["statuses"] = tuple(statuses)
+        values["statuses"] = status_codes(values["statuses"])
         phases = []
         for p in values["phases"]:
             code = p.upper().replace(" ", "")

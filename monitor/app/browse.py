@@ -12,41 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor import store
-from monitor.app.overview import event_dict
+from monitor.app.overview import event_dict, summary_dict
 from monitor.domain import EventKind, UserError
 from monitor.filters import StudyFilter
 from monitor.landscape import LandscapeQuery, LandscapeView, view
 
 KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")
-
-
-def _split(joined: str | None) -> list[str]:
-    return joined.split("|") if joined else []
-
-
-def summary_dict(r: Any) -> dict[str, Any]:
-    """A store.study_summaries row as `study_dict` gives it (review and curated filled in
-    later, from the classification, where they are shown)."""
-    return {
-        "nct_id": r.nct_id,
-        "title": r.brief_title,
-        "status": r.overall_status,
-        "phases": _split(r.phases),
-        "sponsor": r.lead_sponsor,
-        "countries": _split(r.countries),
-        "in_scope": r.in_scope,
-        "scope_reason": r.scope_reason,
-        "modality": r.modality,
-        "targets": _split(r.targets),
-        "cell_source": r.cell_source,
-        "product": r.product,
-        "indications": _split(r.indications),
-        "needs_review": r.needs_review,
-        "review": [],
-        "curated": [],
-        "last_update_post_date": r.last_update_post_date,
-    }
 
 
 def _search_text(classification: dict[str, Any]) -> str:

@@ -57,9 +57,15 @@ def _split(joined: str | None) -> list[str]:
 
 
 def study_dict(r: Any) -> dict[str, Any]:
-    """A tracked study's summary columns (models.StudyRow, or a store.study_summaries row)
-    as JSON."""
-    classification = getattr(r, "classification", None) or {}
+    """A tracked study's summary columns (models.StudyRow) as JSON, with its review and
+    curated marks."""
+    classification = r.classification or {}
+    return summary_dict(r, classification.get("review", []), classification.get("curated", []))
+
+
+def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | None = None) -> dict[str, Any]:
+    """The summary columns of a StudyRow or a store.study_summaries row as JSON; review and
+    curated come from the classification, where the caller has it."""
     return {
         "nct_id": r.nct_id,
         "title": r.brief_title,
@@ -75,8 +81,8 @@ def study_dict(r: Any) -> dict[str, Any]:
         "product": r.product,
         "indications": _split(r.indications),
         "needs_review": r.needs_review,
-        "review": classification.get("review", []),
-        "curated": classification.get("curated", []),
+        "review": review or [],
+        "curated": curated or [],
         "last_update_post_date": r.last_update_post_date,
     }
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from monitor.app.browse import ChangesQuery
-from monitor.describe import STATUS_LABELS
 from monitor.domain import UserError, check_nct_id
 from monitor.filters import StudyFilter
+from monitor.landscape import status_codes
 
 FILTER_PARAMS = {
     "modality": "modalities",
@@ -41,13 +41,7 @@ def check_keys(params: Mapping[str, Sequence[str]], allowed: set[str]) -> None:
 def study_filter(params: Mapping[str, Sequence[str]]) -> StudyFilter:
     """The filters reports, feeds and subscribers have, from a query string."""
     values = {dest: multi(params, name) for name, dest in FILTER_PARAMS.items()}
-    statuses = []
-    for s in values["statuses"]:
-        code = s.upper().replace(" ", "_").replace(",", "")
-        if code not in STATUS_LABELS:
-            raise UserError(f"status: unknown value {s!r}; valid: {', '.join(STATUS_LABELS)}")
-        statuses.append(code)
-    values["statuses"] = tuple(statuses)
+    values["statuses"] = status_codes(values["statuses"])
     values["nct_ids"] = tuple(check_nct_id(x) for x in values["nct_ids"])
     return StudyFilter(**values, include_out_of_scope=one(params, "all") in ("1", "true", "on", "yes"))
 

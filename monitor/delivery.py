@@ -41,7 +41,7 @@ from monitor.digest import (
     build_landscape_digest,
 )
 from monitor.domain import UserError
-from monitor.filters import StudyFilter
+from monitor.filters import MODALITIES, StudyFilter
 from monitor.locking import exclusive
 from monitor.mailer import Mailer, MailError
 from monitor.models import DeliveredEvent, Delivery, Event, PollRun, Snapshot, StudyRow
@@ -135,7 +135,7 @@ def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyF
     """The subscriber's filter, checked against the labels the classifier can produce."""
     f = StudyFilter.from_settings(sub)
     vocab = classifier.vocabulary
-    modalities = {"CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other", *vocab.modality_needs}
+    modalities = {*MODALITIES, *vocab.modality_needs}
     try:
         f.check_labels(modalities=modalities, targets=vocab.target_order, indications=vocab.indication_order)
     except UserError as exc:

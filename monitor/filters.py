@@ -29,6 +29,10 @@ class StudyFacts(Protocol):
     countries: str | None
 
 
+# The modalities the classifier labels (the vocabulary may add more).
+MODALITIES = ("CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other")
+
+
 def _fold(value: str) -> str:
     return " ".join(value.casefold().split())
 

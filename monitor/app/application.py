@@ -33,7 +33,7 @@ from monitor.classify import Classifier
 from monitor.config import Settings
 from monitor.ctgov import CtGovClient
 from monitor.domain import UserError
-from monitor.filters import StudyFilter
+from monitor.filters import MODALITIES, StudyFilter
 from monitor.landscape import LandscapeQuery, LandscapeView
 from monitor.mailer import Mailer, SmtpMailer
 from monitor.sync import utcnow
@@ -363,11 +363,16 @@ class Application:
     ) -> None:
         """Refuse a label the classifier never produces, naming the valid ones (UserError)."""
         vocab = self.classifier.vocabulary
-        known = {"CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other", *vocab.modality_needs}
+        known = {*MODALITIES, *vocab.modality_needs}
         flt = StudyFilter(
             modalities=tuple(modalities), targets=tuple(targets), indications=tuple(indications)
         )
         flt.check_labels(modalities=known, targets=vocab.target_order, indications=vocab.indication_order)
+
+    def check_filter(self, flt: StudyFilter) -> StudyFilter:
+        """A filter whose labels the classifier can produce (else a UserError naming them)."""
+        self.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        return flt
 
     def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
         """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
@@ -402,7 +407,7 @@ class Application:
         """The change stream, grouped by study, newest first."""
         from monitor.app import browse
 
-        query.check()
+        self.check_filter(query.check().filter)
         with self.database.session() as s:
             return browse.changes(s, query)
 

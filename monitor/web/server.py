@@ -29,6 +29,7 @@ from monitor.app.application import NotTracked
 from monitor.app.browse import KINDS, public_row
 from monitor.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.domain import UserError, check_nct_id
+from monitor.filters import MODALITIES
 from monitor.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
 from monitor.web import params as P
 from monitor.web.pages import Pages
@@ -96,7 +97,7 @@ class Web:
             raise UserError(f"format: {fmt!r}; valid: html, csv, json")
         vocab = self.app.classifier.vocabulary
         choices = {
-            "modality": ["CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other"],
+            "modality": list(MODALITIES),
             "target": list(vocab.target_order),
             "indication": list(vocab.indication_order),
             "status": list(STATUS_LABELS),
@@ -141,9 +142,6 @@ class Web:
     def changes(self, request: Request) -> Response:
         params = _params(request)
         q = P.changes_query(params)
-        self.app.check_labels(
-            modalities=q.filter.modalities, targets=q.filter.targets, indications=q.filter.indications
-        )
         v = self.app.changes(q)
         feed = "/feeds/changes.xml?" + urlencode(
             [(k, x) for k, vals in params.items() if k in P.FILTER_PARAMS or k == "kind" for x in vals]
@@ -162,8 +160,7 @@ class Web:
     def report(self, request: Request) -> Response:
         params = _params(request)
         P.check_keys(params, set(P.FILTER_PARAMS) | P.REPORT_PARAMS)
-        flt = P.study_filter(params)
-        self.app.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        flt = self.app.check_filter(P.study_filter(params))
         fmt = P.one(params, "format", "html")
         if fmt not in ("html", "md", "csv", "json"):
             raise UserError(f"format: {fmt!r}; valid: html, md, csv, json")
@@ -195,8 +192,7 @@ class Web:
     def feed(self, request: Request) -> Response:
         params = _params(request)
         P.check_keys(params, set(P.FILTER_PARAMS) | {"kind", "limit"})
-        flt = P.study_filter(params)
-        self.app.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        flt = self.app.check_filter(P.study_filter(params))
         kinds = P.multi(params, "kind")
         for k in kinds:
             if k not in KINDS:
@@ -259,9 +255,6 @@ class Web:
     def api_events(self, request: Request) -> Response:
         params = _params(request)
         q = P.changes_query(params)
-        self.app.check_labels(
-            modalities=q.filter.modalities, targets=q.filter.targets, indications=q.filter.indications
-        )
         return json_response(self.app.changes(q).to_json())
 
     def api_openapi(self, request: Request) -> Response:

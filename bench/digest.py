@@ -23,13 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from monitor import delivery  # noqa: E402
-from monitor.classify import Classifier  # noqa: E402
 from monitor.config import Settings, SmtpSettings, SubscriberSettings  # noqa: E402
-from monitor.db import open_database  # noqa: E402
-from monitor.domain import IMPORTANCE, EventKind  # noqa: E402
-from monitor.mailer import SmtpMailer  # noqa: E402
-from monitor.models import Event, PollRun, StudyRow  # noqa: E402
+from monitor.core.classify import Classifier  # noqa: E402
+from monitor.core.domain import IMPORTANCE, EventKind  # noqa: E402
+from monitor.publishing import delivery  # noqa: E402
+from monitor.publishing.mailer import SmtpMailer  # noqa: E402
+from monitor.store.db import open_database  # noqa: E402
+from monitor.store.models import Event, PollRun, StudyRow  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 MODALITIES = ["CAR-T"] * 6 + ["CAR-NK", "CAAR-T", "CAR-Treg", "bispecific"]

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import DEFAULT_FIELDS, ApiSettings, QuerySettings, Settings  # noqa: E402
-from monitor.localapi import LocalApiServer, Registry, load_records  # noqa: E402
+from monitor.registry.localserver import LocalApiServer, Registry, load_records  # noqa: E402
 
 CITIES = [
     ("Erlangen", "Germany"),
@@ -104,7 +104,7 @@ def phase_raw(url: str, interval: float = 0.0) -> dict[str, Any]:
     """Download and parse every page; with `interval`, at most one request per that many seconds."""
     import httpx
 
-    from monitor.ctgov import parse_json  # the client's own parser: the same work per byte
+    from monitor.registry.client import parse_json  # the client's own parser: the same work per byte
 
     params = {"pageSize": "1000", "fields": "|".join(DEFAULT_FIELDS), "query.term": "ALL"}
     n = requests = 0
@@ -129,9 +129,9 @@ def phase_raw(url: str, interval: float = 0.0) -> dict[str, Any]:
 
 def phase_sync(url: str, interval: float = 0.0) -> dict[str, Any]:
     """A first full sync; unpaced, then also a no-change poll and a full reconciliation."""
-    from monitor.ctgov import CtGovClient
-    from monitor.db import open_database
-    from monitor.sync import Syncer
+    from monitor.registry.client import CtGovClient
+    from monitor.store.db import open_database
+    from monitor.tracking.sync import Syncer
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -177,20 +177,20 @@ def phase_stages(n: int = 3000) -> dict[str, float]:
 
     The same functions the sync calls, on the same generated records as the server
     sends them (`fields`-projected), timed one step at a time, with the garbage collector
-    relaxed as during a poll (monitor.gc_relax).
+    relaxed as during a poll (monitor.tracking.gc_relax).
     """
     from datetime import datetime
 
     import orjson
 
     from monitor import store
-    from monitor.classify import Classifier
-    from monitor.ctgov import parse_json
-    from monitor.db import open_database
-    from monitor.diff import new_study_change
-    from monitor.gc_relax import gc_relaxed
-    from monitor.localapi import _project
-    from monitor.normalize import content_hash, raw_hash, raw_json, to_study
+    from monitor.core.classify import Classifier
+    from monitor.core.diff import new_study_change
+    from monitor.core.normalize import content_hash, raw_hash, raw_json, to_study
+    from monitor.registry.client import parse_json
+    from monitor.registry.localserver import _project
+    from monitor.store.db import open_database
+    from monitor.tracking.gc_relax import gc_relaxed
 
     records = [_project(r, list(DEFAULT_FIELDS)) for r in generate(n, seed=11)]
     classifier = Classifier()

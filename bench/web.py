@@ -29,8 +29,8 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from monitor.app import Application  # noqa: E402
 from monitor.config import ApiSettings, QuerySettings, Settings, SyncSettings  # noqa: E402
-from monitor.db import open_database  # noqa: E402
-from monitor.localapi import LocalApiServer, Registry, load_records  # noqa: E402
+from monitor.registry.localserver import LocalApiServer, Registry, load_records  # noqa: E402
+from monitor.store.db import open_database  # noqa: E402
 from monitor.web import create_app  # noqa: E402
 
 STATUSES = ["RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED"]

@@ -10,7 +10,7 @@ import time
 
 from alembic import context
 
-from monitor.models import Base
+from monitor.store.models import Base
 
 target_metadata = Base.metadata
 
@@ -19,7 +19,7 @@ def _engine():
     engine = context.config.attributes.get("engine")
     if engine is None:
         from monitor.config import load_settings
-        from monitor.db import make_engine
+        from monitor.store.db import make_engine
 
         engine = make_engine(load_settings().database_url())
     return engine

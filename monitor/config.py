@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from monitor import essie
-from monitor.domain import OVERALL_STATUSES, UserError, check_nct_id
+from monitor.core import essie
+from monitor.core.domain import OVERALL_STATUSES, UserError, check_nct_id
 
 ENV_CONFIG = "CTMONITOR_CONFIG"
 ENV_DB_URL = "CTMONITOR_DATABASE_URL"

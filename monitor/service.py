@@ -28,14 +28,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import select, update
 
 from monitor.app import Application
+from monitor.app.schedule import POLL_JOBS, _failures, _naive_utc, last_due, triggers
 from monitor.config import Settings
-from monitor.ctgov import CtGovClient
-from monitor.db import Database
-from monitor.locking import LockBusy
-from monitor.mailer import Mailer, SmtpMailer
-from monitor.models import Delivery, JobRun
-from monitor.schedule import POLL_JOBS, _failures, _naive_utc, last_due, triggers
-from monitor.sync import utcnow
+from monitor.publishing.mailer import Mailer, SmtpMailer
+from monitor.registry.client import CtGovClient
+from monitor.store.db import Database
+from monitor.store.locking import LockBusy
+from monitor.store.models import Delivery, JobRun
+from monitor.tracking.sync import utcnow
 
 log = logging.getLogger(__name__)
 

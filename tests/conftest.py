@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.config import ApiSettings, QuerySettings, Settings, SyncSettings
-from monitor.db import Database, open_database
-from monitor.localapi import LocalApiServer, Registry, load_records
+from monitor.registry.localserver import LocalApiServer, Registry, load_records
+from monitor.store.db import Database, open_database
 
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("CTMONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -13,16 +13,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from monitor import delivery, store
-from monitor.classify import Classifier
+from monitor import store
 from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSettings
-from monitor.ctgov import CtGovClient
-from monitor.db import Database
-from monitor.localapi import LocalApiServer, Registry
-from monitor.mailer import SmtpMailer
-from monitor.models import DeliveredEvent, Event
-from monitor.normalize import to_study
-from monitor.sync import Syncer
+from monitor.core.classify import Classifier
+from monitor.core.normalize import to_study
+from monitor.publishing import delivery
+from monitor.publishing.mailer import SmtpMailer
+from monitor.registry.client import CtGovClient
+from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.models import DeliveredEvent, Event
+from monitor.tracking.sync import Syncer
 from tests.conftest import domain_records, make_settings
 
 # -- time and polls ----------------------------------------------------------------------

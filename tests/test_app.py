@@ -14,11 +14,11 @@ import pytest
 
 from monitor.app import Application, WorkFailed
 from monitor.config import DatabaseSettings
-from monitor.db import Database
-from monitor.domain import UserError
-from monitor.filters import StudyFilter
-from monitor.localapi import LocalApiServer, Registry
-from monitor.locking import LockBusy, exclusive
+from monitor.core.domain import UserError
+from monitor.core.filters import StudyFilter
+from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.locking import LockBusy, exclusive
 from tests.conftest import DATA, make_settings, registry_records
 from tests.harness import FakeClock, edit
 

@@ -18,14 +18,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import delivery
-from monitor.backfill import BACKFILL_SEQ_BASE, REFUSALS_BEFORE_STOPPING, Backfiller, candidates, cut_version
 from monitor.cli import main
 from monitor.config import Settings
-from monitor.ctgov import CtGovClient, RegistryVersion
-from monitor.db import Database
-from monitor.localapi import Fault, LocalApiServer, Registry, load_histories
-from monitor.models import Backfill, Event, Snapshot
+from monitor.publishing import delivery
+from monitor.registry.client import CtGovClient, RegistryVersion
+from monitor.registry.localserver import Fault, LocalApiServer, Registry, load_histories
+from monitor.store.db import Database
+from monitor.store.models import Backfill, Event, Snapshot
+from monitor.tracking.backfill import (
+    BACKFILL_SEQ_BASE,
+    REFUSALS_BEFORE_STOPPING,
+    Backfiller,
+    candidates,
+    cut_version,
+)
 from tests.conftest import DATA, domain_records, make_settings
 from tests.harness import FakeClock, poll
 
@@ -418,8 +424,8 @@ def test_cli_backfill(world: World, tmp_path: Any, capsys: pytest.CaptureFixture
 
 def test_the_scheduled_backfill_job_takes_newly_tracked_studies(world: World) -> None:
     from monitor.config import BackfillSettings
-    from monitor.models import JobRun
     from monitor.service import Service
+    from monitor.store.models import JobRun
 
     world.poll()
     settings = world.settings.model_copy(update={"backfill": BackfillSettings(studies_per_run=2)})

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 
-from monitor.bulk import _plan, insert_rows
-from monitor.db import Database
-from monitor.models import Event, Snapshot, StudyRow
+from monitor.store.bulk import _plan, insert_rows
+from monitor.store.db import Database
+from monitor.store.models import Event, Snapshot, StudyRow
 
 NOW = datetime(2026, 11, 2, 9, 0, 5, 123456)
 LABELS = {"modality": "CAR-T", "targets": ["CD19"]}

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from monitor import essie
-from monitor.classify import Classifier, Vocabulary, load_overrides, tokens
 from monitor.config import Settings, load_settings
-from monitor.domain import UserError
-from monitor.localapi import _pieces
-from monitor.normalize import to_study
+from monitor.core import essie
+from monitor.core.classify import Classifier, Vocabulary, load_overrides, tokens
+from monitor.core.domain import UserError
+from monitor.core.normalize import to_study
+from monitor.registry.localserver import _pieces
 from tests.conftest import DATA, domain_records
 from tests.harness import c_of, record
 
@@ -288,7 +288,7 @@ def test_full_registry_record_without_car_is_out() -> None:
 
 
 def test_round_trip_of_the_stored_form() -> None:
-    from monitor.classify import Classification
+    from monitor.core.classify import Classification
 
     c = classify("NCT04422912")
     assert Classification.from_dict(c.to_dict()) == c

@@ -165,10 +165,10 @@ def test_targets_read_the_same_in_every_output() -> None:
     """README: `CD19/BCMA` is one dual-target product, `; ` parts alternatives. A CAAR-T
     study labelled with two separate targets reads the same in the landscape, the
     digest, the report and the feed."""
-    from monitor import feed, report
-    from monitor.describe import targets_label
-    from monitor.digest import StudyView, study_labels
-    from monitor.models import StudyRow
+    from monitor.core.describe import targets_label
+    from monitor.core.digest import StudyView, study_labels
+    from monitor.publishing import feed, report
+    from monitor.store.models import StudyRow
 
     row = StudyRow(
         nct_id="NCT09900002",

@@ -11,9 +11,9 @@ import click
 import pytest
 
 from monitor.cli import cli, main
-from monitor.db import Database
-from monitor.localapi import LocalApiServer, Registry
-from monitor.locking import exclusive
+from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.locking import exclusive
 from tests.conftest import registry_records
 from tests.harness import shift_the_whole_registry
 
@@ -130,7 +130,7 @@ def test_registry_down_is_exit_1_with_the_reason(
 def test_second_poll_while_one_runs_exits_3(config: Path, capsys, db_url: str) -> None:  # type: ignore[no-untyped-def]
     database = Database(db_url)
     try:
-        from monitor.db import upgrade
+        from monitor.store.db import upgrade
 
         upgrade(database.engine)
         with exclusive(database.engine):

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from monitor.config import ApiSettings
-from monitor.ctgov import CtGovClient
-from monitor.localapi import LocalApiServer
+from monitor.registry.client import CtGovClient
+from monitor.registry.localserver import LocalApiServer
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 import zstandard
 
 from monitor import store
-from monitor.normalize import raw_json
-from monitor.sync import _in_background
+from monitor.core.normalize import raw_json
+from monitor.tracking.sync import _in_background
 from tests.conftest import registry_records
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Settings, load_settings
-from monitor.domain import UserError
+from monitor.core.domain import UserError
 
 ROOT = Path(__file__).parent.parent
 

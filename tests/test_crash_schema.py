@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from monitor import db as dbmod
-from monitor.db import open_database
-from monitor.localapi import LocalApiServer
+from monitor.registry.localserver import LocalApiServer
+from monitor.store import db as dbmod
+from monitor.store.db import open_database
 from tests.conftest import registry_records
 
 N = len(registry_records())

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from monitor.config import ApiSettings
-from monitor.ctgov import (
+from monitor.registry.client import (
     MAX_EMPTY_PAGES,
     ApiForbidden,
     ApiHTTPError,
@@ -375,7 +375,7 @@ def test_history_index_falls_back_to_the_study_answer_with_history() -> None:
 
 @respx.mock
 def test_history_index_refused_everywhere_is_history_unavailable() -> None:
-    from monitor.ctgov import HistoryUnavailable
+    from monitor.registry.client import HistoryUnavailable
 
     respx.get(HISTORY).mock(return_value=httpx.Response(404, text="Not Found"))
     respx.get(f"{BASE}/api/int/studies/NCT03690141").mock(return_value=httpx.Response(403, text="Forbidden"))

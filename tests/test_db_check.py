@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from monitor.cli import main
-from monitor.db import Database
-from monitor.localapi import LocalApiServer
+from monitor.registry.localserver import LocalApiServer
+from monitor.store.db import Database
 from tests.harness import poll
 
 

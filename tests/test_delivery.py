@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor import delivery, store
-from monitor import feed as feeds
-from monitor import report as reporting
+from monitor import store
 from monitor.config import DigestSettings, SmtpSettings, SubscriberSettings
-from monitor.ctgov import CtGovClient
-from monitor.filters import StudyFilter
-from monitor.mailer import MailError, SmtpMailer
-from monitor.models import DeliveredEvent, Delivery, Event
-from monitor.sync import Syncer
+from monitor.core.filters import StudyFilter
+from monitor.publishing import delivery
+from monitor.publishing import feed as feeds
+from monitor.publishing import report as reporting
+from monitor.publishing.mailer import MailError, SmtpMailer
+from monitor.registry.client import CtGovClient
+from monitor.store.models import DeliveredEvent, Delivery, Event
+from monitor.tracking.sync import Syncer
 from tests.harness import (
     KYSA_LN,
     MG,
@@ -259,7 +260,7 @@ def test_tls_with_login(world: World, tmp_path: Path, security: str) -> None:
 def test_login_without_password_in_the_environment_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor.domain import UserError
+    from monitor.core.domain import UserError
 
     monkeypatch.delenv("CTMONITOR_SMTP_PASSWORD", raising=False)
     smtp = SmtpSettings(host="127.0.0.1", from_address="a@example.org", username="ctm")

@@ -6,7 +6,7 @@ import json
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from monitor.demo import NEW_STUDY_ID, run_demo
+from monitor.cli.demo import NEW_STUDY_ID, run_demo
 
 
 def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
@@ -39,8 +39,8 @@ def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
 
 def test_demo_backfills_one_history_without_touching_the_digest(tmp_path: Path) -> None:
     from monitor import store
-    from monitor.db import open_database
-    from monitor.demo import HISTORY_STUDY_ID
+    from monitor.cli.demo import HISTORY_STUDY_ID
+    from monitor.store.db import open_database
 
     result = run_demo(tmp_path / "out", echo=lambda _: None)
     assert result["backfill"] == {

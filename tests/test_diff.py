@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from monitor.diff import diff
-from monitor.domain import EventKind, FieldChange
-from monitor.normalize import content_hash, to_study
+from monitor.core.diff import diff
+from monitor.core.domain import EventKind, FieldChange
+from monitor.core.normalize import content_hash, to_study
 from tests.conftest import record, registry_records
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.digest import (
+from monitor.core.digest import (
     DigestOptions,
     EventView,
     Health,
@@ -22,9 +22,9 @@ from monitor.digest import (
     build_changes_digest,
     build_landscape_digest,
 )
-from monitor.domain import UserError
-from monitor.filters import StudyFilter
-from monitor.render import build_message, render_html, render_text, render_within
+from monitor.core.domain import UserError
+from monitor.core.filters import StudyFilter
+from monitor.publishing.render import build_message, render_html, render_text, render_within
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 23, 7, 0)

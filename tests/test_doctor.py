@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
-from monitor.localapi import Fault, LocalApiServer, Registry, load_histories
+from monitor.registry.localserver import Fault, LocalApiServer, Registry, load_histories
 from tests.conftest import DATA, domain_records
 
 QUERY = '"CAR-T" OR "chimeric antigen receptor" OR CART OR "ZQX-9917"'

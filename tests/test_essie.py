@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor import essie
+from monitor.core import essie
 
 TEXTS = {
     "interventionsearch": ["CD19 CAR-T cells", "Cyclophosphamide"],

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor import store
-from monitor.db import Database
-from monitor.localapi import Fault, LocalApiServer, Registry
-from monitor.locking import LockBusy
-from monitor.models import Event, PollRun, Snapshot, StudyRow
-from monitor.sync import utcnow
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.locking import LockBusy
+from monitor.store.models import Event, PollRun, Snapshot, StudyRow
+from monitor.tracking.sync import utcnow
 from tests.conftest import make_settings, registry_records
 from tests.harness import FakeClock, edit, events, poll, shift_the_whole_registry
 

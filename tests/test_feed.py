@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from monitor import feed as feeds
 from monitor.cli import main
-from monitor.db import Database
-from monitor.filters import StudyFilter
+from monitor.core.filters import StudyFilter
+from monitor.publishing import feed as feeds
+from monitor.store.db import Database
 from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, make_world
 
 A = "{http://www.w3.org/2005/Atom}"

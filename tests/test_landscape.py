@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from monitor.domain import UserError
-from monitor.landscape import LandscapeQuery, view
-from monitor.worddiff import pieces
+from monitor.core.domain import UserError
+from monitor.core.landscape import LandscapeQuery, view
+from monitor.core.worddiff import pieces
 
 
 def row(nct: str, **kw: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from monitor.localapi import Fault, LocalApiServer, Registry
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
 from tests.conftest import registry_records
 
 N = len(registry_records())

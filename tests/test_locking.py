@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from monitor.db import Database
-from monitor.localapi import LocalApiServer
-from monitor.locking import LockBusy, exclusive
+from monitor.registry.localserver import LocalApiServer
+from monitor.store.db import Database
+from monitor.store.locking import LockBusy, exclusive
 from tests.harness import poll
 
 
@@ -39,8 +39,8 @@ def test_lock_dies_with_its_process(database: Database) -> None:
     """A holder killed without cleanup does not leave a stale lock behind."""
     code = textwrap.dedent(f"""
         import os
-        from monitor.db import Database
-        from monitor.locking import exclusive
+        from monitor.store.db import Database
+        from monitor.store.locking import exclusive
         db = Database({database.url!r})
         with exclusive(db.engine):
             print("locked", flush=True)

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from monitor import db as dbmod
-from monitor.models import Base
+from monitor.store import db as dbmod
+from monitor.store.models import Base
 
 TABLES = {"alembic_version", "poll_runs", "studies", "snapshots", "events"}
 

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from monitor.domain import PartialDate, Study
-from monitor.normalize import (
+from monitor.core.domain import PartialDate, Study
+from monitor.core.normalize import (
     RecordError,
     clean_text,
     content_hash,

@@ -57,7 +57,7 @@ def test_the_wheel_ships_migrations_and_templates_and_uses_them(tmp_path: Path) 
         capture_output=True,
     )
     probe = (
-        "import json, monitor.db as db, monitor.render as render;"
+        "import json, monitor.store.db as db, monitor.publishing.render as render;"
         "print(json.dumps([str(db.MIGRATIONS_DIR), str(render.TEMPLATES_DIR), db.head_revision()]))"
     )
     out = subprocess.run(
@@ -71,6 +71,6 @@ def test_the_wheel_ships_migrations_and_templates_and_uses_them(tmp_path: Path) 
     migrations, templates, head = json.loads(out.stdout)
     assert Path(migrations) == site / "monitor" / "migrations"
     assert Path(templates) == site / "monitor" / "templates"
-    from monitor.db import head_revision
+    from monitor.store.db import head_revision
 
     assert head == head_revision()

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from monitor.config import MAX_QUERY_CHARS, QuerySettings, _encoded_length, default_queries
-from monitor.ctgov import CtGovClient
-from monitor.localapi import LocalApiServer, Registry
+from monitor.registry.client import CtGovClient
+from monitor.registry.localserver import LocalApiServer, Registry
 from tests.conftest import DATA, make_settings, record
 
 BASE_RECORD = "NCT05147467"  # a real /studies record, reshaped per scenario
@@ -160,8 +160,8 @@ def test_the_default_queries_fit_in_one_request_each() -> None:
 def test_the_classifier_does_not_take_antiretroviral_cart_for_a_car() -> None:
     """cART next to T cells (an HIV trial measuring CD4 T-cell recovery) is no CAR T; a real
     CAR T in people living with HIV, named with a strong CAR word, still is."""
-    from monitor.classify import Classifier
-    from monitor.normalize import to_study
+    from monitor.core.classify import Classifier
+    from monitor.core.normalize import to_study
 
     classifier = Classifier()
     hiv = study(

@@ -19,10 +19,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from monitor import normalize
-from monitor.db import Database
-from monitor.localapi import LocalApiServer, Registry
-from monitor.models import StudyRow
+from monitor.core import normalize
+from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.models import StudyRow
 from tests.harness import FakeClock, edit, events, poll
 
 _OLD_TAG = re.compile(r"<[^>]{1,200}>")
@@ -53,7 +53,7 @@ def test_an_upgrade_repairs_stored_text_without_events(
     with monkeypatch.context() as old:
         old.setattr(normalize, "_clean_short", _old_clean)
         old.setattr(normalize, "clean", _old_clean)
-        old.setattr("monitor.classify.NORMALIZER_VERSION", "1")
+        old.setattr("monitor.core.classify.NORMALIZER_VERSION", "1")
         first = poll(database, settings, clock)
     assert first.outcome == "ok"
     with database.session() as s:

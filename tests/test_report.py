@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from monitor import report as reporting
 from monitor.cli import main
-from monitor.digest import DigestOptions
-from monitor.filters import StudyFilter
+from monitor.core.digest import DigestOptions
+from monitor.core.filters import StudyFilter
+from monitor.publishing import report as reporting
 from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, edit
 
 SINCE = datetime(2026, 11, 3)

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from monitor.app.schedule import last_due, next_runs, triggers
 from monitor.config import ScheduleSettings, Settings, SubscriberSettings
-from monitor.db import Database
-from monitor.localapi import Fault, LocalApiServer
-from monitor.mailer import SmtpMailer
-from monitor.models import JobRun, PollRun
-from monitor.schedule import last_due, next_runs, triggers
+from monitor.publishing.mailer import SmtpMailer
+from monitor.registry.client import CtGovClient
+from monitor.registry.localserver import Fault, LocalApiServer
 from monitor.service import Service
+from monitor.store.db import Database
+from monitor.store.models import JobRun, PollRun
 from tests.harness import FakeClock
 from tests.smtp import SmtpServer, free_port
 
@@ -122,7 +123,7 @@ def test_failure_alert_fires_once_and_recovery_is_mailed(
 
         live = settings_for(api.base_url).api
         service.settings = settings.model_copy(update={"api": live})
-        service.client_factory = lambda: __import__("monitor.ctgov").ctgov.CtGovClient(live)
+        service.client_factory = lambda: CtGovClient(live)
         assert service.run_job("poll") == "ok"
         assert len(smtp.messages) == 2 and "Recovered" in smtp.messages[1]["Subject"]
         assert service.run_job("poll") == "ok"

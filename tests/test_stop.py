@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor.db import Database
-from monitor.localapi import Fault, LocalApiServer, Registry
-from monitor.models import JobRun, PollRun, StudyRow
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.models import JobRun, PollRun, StudyRow
 from tests.conftest import domain_records
 
 CLI = [sys.executable, "-c", "from monitor.cli import main; raise SystemExit(main())"]

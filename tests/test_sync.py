@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from monitor import store
 from monitor.config import QuerySettings, Settings
-from monitor.db import Database
-from monitor.localapi import Fault, LocalApiServer, Registry
-from monitor.models import PollRun, Snapshot, StudyRow
-from monitor.normalize import raw_hash, raw_json
+from monitor.core.normalize import raw_hash, raw_json
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.models import PollRun, Snapshot, StudyRow
 from tests.conftest import registry_records
 from tests.harness import FakeClock, edit, events, poll, shift_the_whole_registry
 
@@ -394,8 +394,8 @@ def test_poll_stores_labels_and_a_study_moving_out_of_scope_is_an_event(
 def test_vocabulary_change_relabels_stored_studies_without_fetching(
     database: Database, settings_for, tmp_path
 ) -> None:
-    from monitor.classify import Classifier
-    from monitor.sync import reclassify
+    from monitor.core.classify import Classifier
+    from monitor.tracking.sync import reclassify
 
     registry = _domain_registry()
     with LocalApiServer(registry) as api:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.normalize import clean_text, to_study
-from monitor.text import clean
+from monitor.core.normalize import clean_text, to_study
+from monitor.core.text import clean
 from tests.conftest import load_json, record
 
 

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from monitor import timeline
-from monitor.backfill import Backfiller
 from monitor.cli import cli, main
-from monitor.ctgov import CtGovClient
-from monitor.db import Database
-from monitor.domain import UserError
-from monitor.localapi import LocalApiServer, Registry, load_histories
-from monitor.normalize import to_study
-from monitor.timeline import Change, Version
+from monitor.core import timeline
+from monitor.core.domain import UserError
+from monitor.core.normalize import to_study
+from monitor.core.timeline import Change, Version
+from monitor.registry.client import CtGovClient
+from monitor.registry.localserver import LocalApiServer, Registry, load_histories
+from monitor.store.db import Database
+from monitor.tracking.backfill import Backfiller
 from tests.conftest import DATA, domain_records, make_settings
 from tests.harness import FakeClock, poll
 

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from monitor.app import Application
 from monitor.config import WebSettings
-from monitor.models import ReportRun
+from monitor.store.models import ReportRun
 from monitor.web import create_app
 from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, edit
 
@@ -298,8 +298,8 @@ def test_hostile_registry_text_is_escaped_everywhere(web: tuple[TestClient, Worl
 
 
 def test_with_a_base_url_digests_and_feeds_link_to_the_web(world: World) -> None:
-    from monitor import delivery
-    from monitor.filters import StudyFilter
+    from monitor.core.filters import StudyFilter
+    from monitor.publishing import delivery
 
     plain = delivery.options(world.settings)
     assert plain.study_url == "https://clinicaltrials.gov/study/{nct_id}" and plain.report_url == ""

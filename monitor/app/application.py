@@ -15,7 +15,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from monitor import db as dbmod
 from monitor import store
 from monitor.app.overview import (
     ClassifyResult,
@@ -29,14 +28,15 @@ from monitor.app.overview import (
 from monitor.app.publish import FeedResult, ReportResult, write_atomically
 from monitor.app.runs import BackfillResult, DigestResult, PollResult, ReclassifyResult, ReleaseResult
 from monitor.app.study import CompareResult, HistoryResult
-from monitor.classify import Classifier
 from monitor.config import Settings
-from monitor.ctgov import CtGovClient
-from monitor.domain import UserError
-from monitor.filters import MODALITIES, StudyFilter
-from monitor.landscape import LandscapeQuery, LandscapeView
-from monitor.mailer import Mailer, SmtpMailer
-from monitor.sync import utcnow
+from monitor.core.classify import Classifier
+from monitor.core.domain import UserError
+from monitor.core.filters import MODALITIES, StudyFilter
+from monitor.core.landscape import LandscapeQuery, LandscapeView
+from monitor.publishing.mailer import Mailer, SmtpMailer
+from monitor.registry.client import CtGovClient
+from monitor.store import db as dbmod
+from monitor.tracking.sync import utcnow
 
 if TYPE_CHECKING:
     from monitor.app.browse import ChangesQuery, ChangesView, Health, StudyPage
@@ -109,7 +109,7 @@ class Application:
         progress: Callable[[int, int | None, str], None] | None = None,
     ) -> PollResult:
         """Sync with the registry once (the writer lock is taken inside: LockBusy if held)."""
-        from monitor.sync import Syncer
+        from monitor.tracking.sync import Syncer
 
         with self.client_factory() as client:
             summary = Syncer(
@@ -124,7 +124,7 @@ class Application:
 
     def send_digests(self, *, subscriber: str | None = None) -> DigestResult:
         """Mail every digest that is due, exactly once (delivery's sending -> sent protocol)."""
-        from monitor import delivery
+        from monitor.publishing import delivery
 
         return DigestResult(
             delivery.send_due(
@@ -139,7 +139,7 @@ class Application:
 
     def preview_digests(self, *, out_dir: Path | None = None, subscriber: str | None = None) -> DigestResult:
         """Write each due digest as files; send nothing, settle nothing."""
-        from monitor import delivery
+        from monitor.publishing import delivery
 
         folder = out_dir or self.settings.path(self.settings.digest.preview_dir)
         assert folder is not None
@@ -164,7 +164,7 @@ class Application:
     ) -> BackfillResult:
         """Fetch registry histories: of these tracked studies, or of up to `limit` waiting ones
         (None: backfill.studies_per_run; 0: all)."""
-        from monitor.backfill import Backfiller
+        from monitor.tracking.backfill import Backfiller
 
         ids = list(nct_ids)
         if ids:
@@ -181,8 +181,8 @@ class Application:
 
     def reclassify(self, *, everything: bool = False) -> ReclassifyResult:
         """Relabel stored studies without fetching, under the writer lock."""
-        from monitor.locking import exclusive
-        from monitor.sync import reclassify as relabel
+        from monitor.store.locking import exclusive
+        from monitor.tracking.sync import reclassify as relabel
 
         with exclusive(self.database.engine):
             done, moved = relabel(
@@ -200,9 +200,9 @@ class Application:
     def status(self, *, runs: int = 10) -> StatusResult:
         import dataclasses
 
-        from monitor import delivery
-        from monitor.backfill import progress
-        from monitor.schedule import job_health
+        from monitor.app.schedule import job_health
+        from monitor.publishing import delivery
+        from monitor.tracking.backfill import progress
 
         with self.database.session() as s:
             last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
@@ -260,8 +260,8 @@ class Application:
 
     def classify_files(self, names: Sequence[str]) -> ClassifyResult:
         """Classify saved API JSON (a study or a /studies page) with the evidence; no database."""
-        from monitor.localapi import load_records
-        from monitor.normalize import RecordError, to_study
+        from monitor.core.normalize import RecordError, to_study
+        from monitor.registry.localserver import load_records
 
         out = []
         for name in names:
@@ -291,7 +291,7 @@ class Application:
             return HistoryResult([self._history(s, nct, today) for nct in nct_ids])
 
     def _history(self, s: Any, nct: str, today: date) -> dict[str, Any]:
-        from monitor import timeline
+        from monitor.core import timeline
 
         row = store.study_row(s, nct)
         if row is None:
@@ -336,7 +336,7 @@ class Application:
     ) -> CompareResult:
         """Two versions of a study and what changed: by default the latest against the one
         before; `since` a date (the version current before it); refs as `history` lists them."""
-        from monitor import timeline
+        from monitor.core import timeline
 
         if since and from_ref:
             raise UserError("use since or from, not both")
@@ -416,7 +416,7 @@ class Application:
         from datetime import timedelta
 
         from monitor.app import browse
-        from monitor.schedule import job_health
+        from monitor.app.schedule import job_health
 
         with self.database.session() as s:
             last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
@@ -449,8 +449,8 @@ class Application:
         from pydantic import ValidationError
 
         from monitor.config import SubscriberSettings
-        from monitor.delivery import subscriber_filter
-        from monitor.domain import check_nct_id
+        from monitor.core.domain import check_nct_id
+        from monitor.publishing.delivery import subscriber_filter
 
         try:
             sub = SubscriberSettings(
@@ -481,8 +481,8 @@ class Application:
     ) -> ReportResult:
         """A landscape report (compared with the previous one with the same filters). With
         `record`, it becomes that previous one for the next report; a web view does not."""
-        from monitor import delivery
-        from monitor import report as reporting
+        from monitor.publishing import delivery
+        from monitor.publishing import report as reporting
 
         if since and until and since > until:
             raise UserError("since is after until")
@@ -515,8 +515,8 @@ class Application:
         out: Path | None = None,
     ) -> FeedResult:
         """An Atom feed of the change stream; written atomically when `out` is given."""
-        from monitor import delivery
-        from monitor import feed as feeds
+        from monitor.publishing import delivery
+        from monitor.publishing import feed as feeds
 
         with self.database.session() as s:
             result = feeds.gather(
@@ -542,7 +542,7 @@ class Application:
         progress: Callable[[int, int, str], None] | None = None,
     ) -> DoctorResult:
         """Probe the live registry with the watch queries; needs no database."""
-        from monitor.doctor import Doctor
+        from monitor.tracking.doctor import Doctor
 
         with self.client_factory() as client:
             report = Doctor(
@@ -560,7 +560,7 @@ class DoctorResult:
         return bool(self.report.ok)
 
     def text(self) -> str:
-        from monitor.doctor import report_text
+        from monitor.tracking.doctor import report_text
 
         return report_text(self.report)
 

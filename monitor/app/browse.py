@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
-from monitor.domain import EventKind, UserError
-from monitor.filters import StudyFilter
-from monitor.landscape import LandscapeQuery, LandscapeView, view
+from monitor.core.domain import EventKind, UserError
+from monitor.core.filters import StudyFilter
+from monitor.core.landscape import LandscapeQuery, LandscapeView, view
 
 KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
+from monitor.core.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
 
 RUN_FIELDS = (
     "id",

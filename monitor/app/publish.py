@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.domain import UserError
+from monitor.core.domain import UserError
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -43,7 +43,7 @@ class ReportResult:
     def to_json(self) -> Any:
         import json
 
-        from monitor import report as reporting
+        from monitor.publishing import report as reporting
 
         return json.loads(reporting.to_json(self.report))
 
@@ -61,6 +61,6 @@ class FeedResult:
         return f"wrote {len(self.feed.entries)} entries to {self.written_to} ({self.feed.title})"
 
     def to_json(self) -> Any:
-        from monitor import feed as feeds
+        from monitor.publishing import feed as feeds
 
         return feeds.as_json(self.feed)

@@ -7,8 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.describe import KIND_LABELS
-from monitor.domain import PollSummary
+from monitor.core.describe import KIND_LABELS
+from monitor.core.domain import PollSummary
 
 
 def summary_text(s: PollSummary) -> str:

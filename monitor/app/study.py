@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.app.style import Style, plain
-from monitor.describe import change_parts, status_label
+from monitor.core.describe import change_parts, status_label
 
 SOURCE_LABELS = {"backfill": "registry history", "registry-list": "registry version list"}
 

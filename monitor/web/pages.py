@@ -10,9 +10,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
 from monitor.config import Settings
-from monitor.describe import KIND_LABELS, change_parts, phases_label, status_label, targets_label
+from monitor.core.describe import KIND_LABELS, change_parts, phases_label, status_label, targets_label
+from monitor.core.worddiff import pieces
 from monitor.paths import resource_dir
-from monitor.worddiff import pieces
 
 # Status words carry the meaning; the colour class only adds to it.
 STATUS_CLASS = {

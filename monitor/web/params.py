@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from monitor.app.browse import ChangesQuery
-from monitor.domain import UserError, check_nct_id
-from monitor.filters import StudyFilter
-from monitor.landscape import status_codes
+from monitor.core.domain import UserError, check_nct_id
+from monitor.core.filters import StudyFilter
+from monitor.core.landscape import status_codes
 
 FILTER_PARAMS = {
     "modality": "modalities",

@@ -27,10 +27,10 @@ from starlette.routing import Route
 from monitor.app import Application
 from monitor.app.application import NotTracked
 from monitor.app.browse import KINDS, public_row
-from monitor.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
-from monitor.domain import UserError, check_nct_id
-from monitor.filters import MODALITIES
-from monitor.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
+from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
+from monitor.core.domain import UserError, check_nct_id
+from monitor.core.filters import MODALITIES
+from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
 from monitor.web import params as P
 from monitor.web.pages import Pages
 from monitor.web.security import SecurityHeaders
@@ -266,7 +266,7 @@ class Web:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    from monitor.report import spreadsheet_safe
+    from monitor.publishing.report import spreadsheet_safe
 
     cols = [
         "nct_id", "title", "status", "phases", "modality", "targets", "cell_source", "product",

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from monitor import essie
-from monitor.classify import Classifier
 from monitor.config import QuerySettings, Settings
-from monitor.ctgov import ApiError, ApiForbidden, CtGovClient
-from monitor.normalize import READS, RecordError, to_study
+from monitor.core import essie
+from monitor.core.classify import Classifier
+from monitor.core.normalize import READS, RecordError, to_study
+from monitor.registry.client import ApiError, ApiForbidden, CtGovClient
 
 DEFAULT_BUDGET = 150
 DEFAULT_FLOOD_AT = 100  # studies a term finds that no other term of its query does

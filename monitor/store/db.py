@@ -23,9 +23,9 @@ from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from monitor import locking
-from monitor.domain import UserError
+from monitor.core.domain import UserError
 from monitor.paths import resource_dir
+from monitor.store import locking
 
 MIGRATIONS_DIR = resource_dir("migrations")
 
@@ -138,7 +138,7 @@ def _clear_half_made_schema(engine: Engine) -> None:
                 conn.exec_driver_sql(f'DROP TABLE "{name}"')
         if "alembic_version" in names:
             return
-        from monitor.models import Base
+        from monitor.store.models import Base
 
         ours = [n for n in names if n in Base.metadata.tables]
         if not ours:

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.describe import status_label
-from monitor.domain import UserError
+from monitor.core.describe import status_label
+from monitor.core.domain import UserError
 
 
 class StudyFacts(Protocol):

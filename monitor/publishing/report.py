@@ -20,12 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import charts, delivery, store
-from monitor.describe import phases_label, status_label, targets_label
-from monitor.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
-from monitor.filters import StudyFilter
-from monitor.models import Event, ReportRun, StudyRow
-from monitor.render import environment
+from monitor import store
+from monitor.core import charts
+from monitor.core.describe import phases_label, status_label, targets_label
+from monitor.core.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
+from monitor.core.filters import StudyFilter
+from monitor.publishing import delivery
+from monitor.publishing.render import environment
+from monitor.store.models import Event, ReportRun, StudyRow
 
 FORMATS = ("html", "md", "csv", "json")
 

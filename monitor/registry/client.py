@@ -24,8 +24,8 @@ import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from monitor.config import ApiSettings
-from monitor.gc_relax import gc_relaxed
-from monitor.normalize import RecordError, nct_id_of
+from monitor.core.normalize import RecordError, nct_id_of
+from monitor.tracking.gc_relax import gc_relaxed
 
 STUDIES = "/api/v2/studies"
 VERSION = "/api/v2/version"

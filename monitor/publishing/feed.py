@@ -29,10 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import store
-from monitor.delivery import baseline_runs
-from monitor.describe import KIND_LABELS, change_text, status_label, targets_label
-from monitor.filters import StudyFilter
-from monitor.models import Event, PollRun, StudyRow
+from monitor.core.describe import KIND_LABELS, change_text, status_label, targets_label
+from monitor.core.filters import StudyFilter
+from monitor.publishing.delivery import baseline_runs
+from monitor.store.models import Event, PollRun, StudyRow
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NS = uuid.UUID("8f4b9a52-3c1e-5d7a-9b61-2f0e4c8d1a37")  # ctmonitor's namespace for UUIDv5 ids

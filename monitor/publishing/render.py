@@ -19,7 +19,7 @@ from pathlib import Path
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from monitor.digest import Digest
+from monitor.core.digest import Digest
 from monitor.paths import resource_dir
 
 TEMPLATES_DIR = resource_dir("templates")

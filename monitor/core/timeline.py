@@ -23,9 +23,9 @@ from datetime import date, datetime
 from itertools import pairwise
 from typing import Any
 
-from monitor.describe import KIND_LABELS, change_text, status_label
-from monitor.diff import diff
-from monitor.domain import FieldChange, Study, UserError
+from monitor.core.describe import KIND_LABELS, change_text, status_label
+from monitor.core.diff import diff
+from monitor.core.domain import FieldChange, Study, UserError
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

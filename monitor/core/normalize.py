@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from monitor.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
-from monitor.text import clean
+from monitor.core.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
+from monitor.core.text import clean
 
 T = TypeVar("T")
 

@@ -28,10 +28,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor import store
-from monitor.classify import Classifier
 from monitor.config import REGISTRY_STUDY_URL, Settings, SubscriberSettings
-from monitor.db import Database
-from monitor.digest import (
+from monitor.core.classify import Classifier
+from monitor.core.digest import (
     Digest,
     DigestOptions,
     EventView,
@@ -40,12 +39,13 @@ from monitor.digest import (
     build_changes_digest,
     build_landscape_digest,
 )
-from monitor.domain import UserError
-from monitor.filters import MODALITIES, StudyFilter
-from monitor.locking import exclusive
-from monitor.mailer import Mailer, MailError
-from monitor.models import DeliveredEvent, Delivery, Event, PollRun, Snapshot, StudyRow
-from monitor.render import Rendered, build_message, render_within
+from monitor.core.domain import UserError
+from monitor.core.filters import MODALITIES, StudyFilter
+from monitor.publishing.mailer import Mailer, MailError
+from monitor.publishing.render import Rendered, build_message, render_within
+from monitor.store.db import Database
+from monitor.store.locking import exclusive
+from monitor.store.models import DeliveredEvent, Delivery, Event, PollRun, Snapshot, StudyRow
 
 log = logging.getLogger(__name__)
 DIGEST_KINDS = ("changes", "landscape", "nothing")

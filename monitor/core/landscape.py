@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.describe import PHASE_LABELS, STATUS_LABELS
-from monitor.domain import UserError
+from monitor.core.describe import PHASE_LABELS, STATUS_LABELS
+from monitor.core.domain import UserError
 
 # column -> how rows sort by it (text case-folded; empty values last either way)
 SORT_KEYS: dict[str, str] = {

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from monitor import essie
+from monitor.core import essie
 
 STATUSES = {
     "ACTIVE_NOT_RECRUITING",

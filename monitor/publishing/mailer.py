@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.config import ENV_SMTP_PASSWORD, SmtpSettings
-from monitor.domain import UserError
+from monitor.core.domain import UserError
 
 
 class MailError(Exception):

@@ -32,15 +32,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from monitor import locking, store
-from monitor.classify import Classification, Classifier
+from monitor import store
 from monitor.config import Settings
-from monitor.ctgov import ApiError, ApiNotFound, CtGovClient, Page
-from monitor.db import Database
-from monitor.diff import diff, new_study_change
-from monitor.domain import EventKind, FieldChange, PollSummary, Study
-from monitor.gc_relax import gc_relaxed
-from monitor.normalize import (
+from monitor.core.classify import Classification, Classifier
+from monitor.core.diff import diff, new_study_change
+from monitor.core.domain import EventKind, FieldChange, PollSummary, Study
+from monitor.core.normalize import (
     RecordError,
     canonical_json,
     content_hash,
@@ -49,6 +46,10 @@ from monitor.normalize import (
     raw_json,
     to_study,
 )
+from monitor.registry.client import ApiError, ApiNotFound, CtGovClient, Page
+from monitor.store import locking
+from monitor.store.db import Database
+from monitor.tracking.gc_relax import gc_relaxed
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class IncompleteResult(ApiError):
     """The registry returned fewer or more studies than it said it had."""
 
 
-# The collector is relaxed during a poll (monitor.gc_relax) and counts objects, not bytes:
+# The collector is relaxed during a poll (monitor.tracking.gc_relax) and counts objects, not bytes:
 # a library's reference cycle that holds a large buffer (httpx's did, a page's body) would
 # keep it until the poll ends. A young-generation pass every few pages bounds that too,
 # for a few milliseconds a page.
@@ -287,7 +288,7 @@ class Syncer:
         failure is recorded on the run and returned in the summary. `should_stop` is asked
         after every page: when it says yes the run ends as "stopped" (not a success, so the
         next poll reads the same window again). The garbage collector is relaxed for the
-        poll's span (monitor.gc_relax)."""
+        poll's span (monitor.tracking.gc_relax)."""
         self._should_stop = should_stop or (lambda: False)
         with locking.exclusive(self.db.engine), gc_relaxed():
             return self._poll_locked(full=full)

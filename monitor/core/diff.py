@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from monitor.domain import EventKind, FieldChange, PartialDate, Study
-from monitor.normalize import text_key
+from monitor.core.domain import EventKind, FieldChange, PartialDate, Study
+from monitor.core.normalize import text_key
 
 if TYPE_CHECKING:
-    from monitor.classify import Classification
+    from monitor.core.classify import Classification
 
 T = TypeVar("T")
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
-from monitor.domain import Study, UserError, check_nct_id
-from monitor.normalize import NORMALIZER_VERSION
+from monitor.core.domain import Study, UserError, check_nct_id
+from monitor.core.normalize import NORMALIZER_VERSION
+from monitor.paths import DATA_DIR
 
-VOCABULARY_FILE = Path(__file__).parent / "data" / "vocabulary.toml"
+VOCABULARY_FILE = DATA_DIR / "vocabulary.toml"
 MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
 LABELS = ("in_scope", "modality", "targets", "cell_source", "platform", "product", "indications")
 

@@ -22,15 +22,16 @@ from typing import Any
 
 from monitor import store
 from monitor.config import ApiSettings, Settings, SubscriberSettings, load_settings
-from monitor.db import open_database
-from monitor.describe import KIND_LABELS, change_text
-from monitor.filters import StudyFilter
-from monitor.localapi import LocalApiServer, Registry, load_records
-from monitor.mailer import FolderMailer
+from monitor.core.describe import KIND_LABELS, change_text
+from monitor.core.filters import StudyFilter
+from monitor.paths import DATA_DIR
+from monitor.publishing.mailer import FolderMailer
+from monitor.registry.localserver import LocalApiServer, Registry, load_records
 from monitor.service import Service
 from monitor.store import list_events, list_studies
+from monitor.store.db import open_database
 
-DATA = Path(__file__).parent / "data" / "demo_records.jsonl"
+DATA = DATA_DIR / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
 HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
 
@@ -109,7 +110,7 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
 
 def demo_history(record: dict[str, Any]) -> dict[str, Any]:
     """A made-up registry history for one demo record, in the shape the registry's
-    history endpoints answer (see `monitor.localapi.load_histories`): registered not yet
+    history endpoints answer (see `monitor.registry.localserver.load_histories`): registered not yet
     recruiting, then recruiting at its site, then the record as polled (version 2), so
     that the demo can show `ctmonitor backfill` and a timeline that starts before our
     first poll. Only the earlier versions are invented; the last one is the record."""

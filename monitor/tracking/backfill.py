@@ -33,20 +33,21 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from monitor import locking, store
-from monitor.ctgov import (
+from monitor import store
+from monitor.core.diff import diff
+from monitor.core.domain import FieldChange, Study
+from monitor.core.normalize import RecordError, content_hash, raw_hash, raw_json, to_study
+from monitor.registry.client import (
     ApiError,
     CtGovClient,
     HistoryUnavailable,
     RegistryVersion,
     RetriesExhausted,
 )
-from monitor.db import Database
-from monitor.diff import diff
-from monitor.domain import FieldChange, Study
-from monitor.models import Backfill, Snapshot, StudyRow
-from monitor.normalize import RecordError, content_hash, raw_hash, raw_json, to_study
-from monitor.sync import utcnow
+from monitor.store import locking
+from monitor.store.db import Database
+from monitor.store.models import Backfill, Snapshot, StudyRow
+from monitor.tracking.sync import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
-from monitor.models import JobRun
+from monitor.store.models import JobRun
 
 JOBS = ("poll", "full", "digest", "backfill")
 POLL_JOBS = ("poll", "full")

@@ -17,11 +17,11 @@ import zstandard
 from sqlalchemy import ColumnElement, Select, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from monitor.bulk import insert_rows
-from monitor.classify import Classification
-from monitor.domain import EventKind, FieldChange, Study
-from monitor.models import Backfill, Event, PollRun, Snapshot, StudyRow
-from monitor.timeline import Change, Version
+from monitor.core.classify import Classification
+from monitor.core.domain import EventKind, FieldChange, Study
+from monitor.core.timeline import Change, Version
+from monitor.store.bulk import insert_rows
+from monitor.store.models import Backfill, Event, PollRun, Snapshot, StudyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +184,7 @@ def stored_studies(session: Session, keys: Iterable[tuple[str, int]]) -> dict[st
     Deriving them (rather than storing a normalized copy) means an improved normalizer
     applies to what we stored before, and every write is half the size.
     """
-    from monitor.normalize import to_study
+    from monitor.core.normalize import to_study
 
     wanted = list(keys)
     out: dict[str, Study] = {}
@@ -638,7 +638,7 @@ def study_totals(session: Session) -> dict[str, int]:
 
 def study_versions(session: Session, nct_id: str) -> list[Version]:
     """Every stored version of a study, oldest first (seq order is chronological), normalized."""
-    from monitor.normalize import to_study
+    from monitor.core.normalize import to_study
 
     rows = session.execute(
         select(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monitor.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
+from monitor.core.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
 SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (

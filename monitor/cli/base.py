@@ -1,0 +1,134 @@
+"""What every subcommand shares: the click group, its context, output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from monitor.app import Application, WorkFailed
+from monitor.config import Settings, load_settings
+from monitor.core.domain import EventKind, UserError
+from monitor.registry.client import CtGovClient
+from monitor.store import db as dbmod
+from monitor.store.locking import LockBusy
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+
+
+Failed = WorkFailed  # the command ran but its work failed; exit 1 with this message
+
+
+class Context:
+    def __init__(self, config_path: str | None, debug: bool) -> None:
+        self.config_path, self.debug = config_path, debug
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @contextmanager
+    def app(self) -> Iterator[Application]:
+        """The application over the configured database (opened on first use, closed after)."""
+        with Application(self.settings) as application:
+            yield application
+
+    @contextmanager
+    def database(self) -> Iterator[dbmod.Database]:
+        with self.app() as application:
+            yield application.database
+
+    @contextmanager
+    def unmigrated_engine(self, failure: str) -> Iterator[Any]:
+        """The database engine as it is (no schema check), for the `db` commands; errors in one line."""
+        database = dbmod.Database(self.settings.database_url())
+        try:
+            yield database.engine
+        except (Failed, UserError, LockBusy):
+            raise
+        except Exception as exc:
+            raise Failed(f"{failure}: {dbmod.first_line(exc)}") from None
+        finally:
+            database.dispose()
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+KIND_CHOICES = sorted(k.value for k in EventKind)  # every --kind option's choices
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a use case's result: its JSON, or its text."""
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        click.echo(result.text())
+
+
+def _parse_date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CTMONITOR_CONFIG",
+    metavar="PATH",
+    help="Config file (default: $CTMONITOR_CONFIG, else ./config.toml, else built-in defaults).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="ctmonitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Follow CAR T, CAAR T, CAR-Treg and T-cell-engager trials in autoimmune disease on
+    ClinicalTrials.gov: poll the registry, keep every change, report it.
+
+    \b
+    Quick start:
+      ctmonitor poll            # sync with the registry (creates the database)
+      ctmonitor status          # what the last polls did
+      ctmonitor events --since 2026-11-01
+      ctmonitor serve           # the same in the browser, http://127.0.0.1:8000
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = Context(config_path, debug)
+
+
+
+
+def make_client(settings: Settings) -> CtGovClient:
+    return CtGovClient(settings.api)
+
+
+
+def _busy(exc: Exception) -> int:
+    click.echo(f"ctmonitor: {exc}; not starting a second one.", err=True)
+    return EXIT_BUSY
+
+

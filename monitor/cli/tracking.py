@@ -1,0 +1,235 @@
+"""Commands that follow the registry: poll, status, events, release, classify, studies, reclassify."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from monitor.cli.base import (
+    EXIT_FAILED,
+    KIND_CHOICES,
+    Context,
+    _busy,
+    _parse_date,
+    cli,
+    emit,
+    pass_ctx,
+)
+from monitor.core.domain import check_nct_id
+from monitor.store.locking import LockBusy
+
+# -- poll ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Fetch every study the queries reach, not only recent updates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+def poll(c: Context, full: bool, as_json: bool) -> None:
+    """Sync with ClinicalTrials.gov once and record every change.
+
+    Incremental by default (studies updated since the last good poll, with an overlap);
+    a full reconciliation runs on the first poll, when the watch queries change, every
+    `sync.full_every_days`, or with --full. SIGTERM stops it after the current page
+    (exit 1, run recorded as stopped); the next poll covers the rest.
+
+    \b
+    Example:
+      ctmonitor poll
+      ctmonitor --config /etc/ctmonitor.toml poll --full
+    """
+    with c.app() as app:
+        bar: Any = None
+        progress: Callable[[int, int | None, str], None] | None = None
+        if sys.stderr.isatty() and not as_json:
+
+            def progress(done: int, expected: int | None, name: str) -> None:
+                nonlocal bar
+                if bar is None:
+                    bar = click.progressbar(length=max(expected or 1, 1), label="Polling", file=sys.stderr)
+                    bar.__enter__()
+                bar.length = max(expected or done, done, 1)
+                bar.update(done - bar.pos)
+
+        stop = threading.Event()
+        main_thread = threading.current_thread() is threading.main_thread()
+        # SIGTERM stops the poll after its current page (each page is committed whole).
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
+        try:
+            result = app.poll(full=full, should_stop=stop.is_set, progress=progress)
+        except LockBusy as exc:
+            raise click.exceptions.Exit(_busy(exc)) from None
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    emit(result, as_json)
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+# -- status --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--runs", "n_runs", default=10, show_default=True, help="How many recent runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def status(c: Context, n_runs: int, as_json: bool) -> None:
+    """Show the last polls, their outcome, the totals and the registry's data timestamp.
+
+    \b
+    Example:
+      ctmonitor status --runs 5
+    """
+    with c.app() as app:
+        emit(app.status(runs=n_runs), as_json)
+
+
+# -- events --------------------------------------------------------------------------
+
+
+
+
+@cli.command()
+@click.option("--since", help="Only events detected on or after this date (YYYY-MM-DD).")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
+)
+@click.option("--study", "nct", help="Only this study (NCT id).")
+@click.option("--held", is_flag=True, help="Only events held for review.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def events(
+    c: Context,
+    since: str | None,
+    kinds: tuple[str, ...],
+    nct: str | None,
+    held: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """The change log, oldest first.
+
+    \b
+    Examples:
+      ctmonitor events --since 2026-11-01
+      ctmonitor events --study NCT05085418 --kind status_change
+      ctmonitor events --held
+    """
+    since_dt = _parse_date(since, "--since")
+    nct_id = check_nct_id(nct) if nct else None
+    with c.app() as app:
+        result = app.events(
+            since=since_dt, kinds=kinds, nct_id=nct_id, held=True if held else None, limit=limit
+        )
+    emit(result, as_json)
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Release only this run's events (default: all held).")
+@pass_ctx
+def release(c: Context, run_id: int | None) -> None:
+    """Release events held for review so that digests include them.
+
+    \b
+    Example:
+      ctmonitor release --run 42
+    """
+    with c.app() as app:
+        click.echo(app.release(run_id=run_id).text())
+
+
+# -- classification ------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def classify(c: Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Classify study records saved as API JSON (one study, or a /studies page), with the evidence.
+
+    Reads no database and no network: what you see is what the poll would store.
+
+    \b
+    Example:
+      ctmonitor classify NCT05938725.json page.json --json
+    """
+    with c.app() as app:
+        emit(app.classify_files(files), as_json)
+
+
+@cli.command()
+@click.option("--modality", help="Only this modality (CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific, other).")
+@click.option("--target", help="Only studies with this antigen among their targets (e.g. CD19, BCMA).")
+@click.option("--indication", help="Only this indication group (e.g. SLE, 'myasthenia gravis').")
+@click.option("--status", help="Only this overall status (e.g. RECRUITING).")
+@click.option(
+    "--needs-review", is_flag=True, help="Only studies whose labels are ambiguous or contradictory."
+)
+@click.option("--all", "include_all", is_flag=True, help="Include studies out of scope (with the reason).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def studies(
+    c: Context,
+    modality: str | None,
+    target: str | None,
+    indication: str | None,
+    status: str | None,
+    needs_review: bool,
+    include_all: bool,
+    as_json: bool,
+) -> None:
+    """The current landscape: tracked studies in scope with their labels and status.
+
+    \b
+    Examples:
+      ctmonitor studies --modality CAR-T --indication SLE
+      ctmonitor studies --target BCMA --status RECRUITING --json
+      ctmonitor studies --needs-review
+    """
+    with c.app() as app:
+        result = app.studies(
+            modality=modality,
+            target=target,
+            indication=indication,
+            status=status,
+            needs_review=needs_review,
+            include_out_of_scope=include_all,
+        )
+    emit(result, as_json)
+
+
+@cli.command()
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Relabel every study, not only those labelled with an older vocabulary or overrides file.",
+)
+@pass_ctx
+def reclassify(c: Context, everything: bool) -> None:
+    """Relabel stored studies after the vocabulary or the overrides changed, without fetching.
+
+    Studies that move in or out of scope get an event, as they would in a poll.
+
+    \b
+    Example:
+      ctmonitor reclassify
+    """
+    with c.app() as app:
+        try:
+            result = app.reclassify(everything=everything)
+        except LockBusy as exc:
+            raise click.exceptions.Exit(_busy(exc)) from None
+    click.echo(result.text())
+
+

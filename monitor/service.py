@@ -25,19 +25,20 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import select, update
 
+from monitor import store
 from monitor.app import Application
 from monitor.app.schedule import POLL_JOBS, _failures, _naive_utc, last_due, triggers
 from monitor.config import Settings
+from monitor.core.domain import DeliveryKind, DeliveryStatus, JobOutcome
 from monitor.publishing.mailer import Mailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.store.db import Database
 from monitor.store.locking import LockBusy
-from monitor.store.models import Delivery, JobRun
 from monitor.tracking.sync import utcnow
 
 log = logging.getLogger(__name__)
+ADMIN_KINDS = (DeliveryKind.ALERT, DeliveryKind.RECOVERY)
 
 
 class Service:
@@ -66,42 +67,35 @@ class Service:
 
     # -- one job ------------------------------------------------------------------------
 
-    def run_job(self, job: str, scheduled_for: datetime | None = None) -> str:
+    def run_job(self, job: str, scheduled_for: datetime | None = None) -> JobOutcome:
         """Run one job now and record it; returns its outcome (ok, failed or skipped)."""
         with self.db.session() as s:
-            row = JobRun(
-                job=job,
+            run_id = store.start_job(
+                s,
+                job,
                 scheduled_for=_naive_utc(scheduled_for) if scheduled_for else None,
-                started_at=self.now(),
-                outcome="running",
+                now=self.now(),
                 host=socket.gethostname(),
             )
-            s.add(row)
-            s.flush()
-            run_id = row.id
-        outcome, detail = "failed", None
+        outcome, detail = JobOutcome.FAILED, None
         try:
             outcome, detail = self._body(job)
         except LockBusy as exc:
-            outcome, detail = "skipped", str(exc)
+            outcome, detail = JobOutcome.SKIPPED, str(exc)
         except Exception as exc:  # a job never takes the service down; the error is recorded
             log.exception("job %s failed", job)
-            outcome, detail = "failed", f"{type(exc).__name__}: {exc}"
+            outcome, detail = JobOutcome.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
             with self.db.session() as s:
-                s.execute(
-                    update(JobRun)
-                    .where(JobRun.id == run_id)
-                    .values(outcome=outcome, detail=detail, finished_at=self.now())
-                )
+                store.end_job(s, run_id, outcome, detail, self.now())
         log.info("job %s: %s%s", job, outcome, f" ({detail})" if detail else "")
-        if job in POLL_JOBS and outcome != "skipped":
+        if job in POLL_JOBS and outcome != JobOutcome.SKIPPED:
             self._alerts()
         return outcome
 
-    def _body(self, job: str) -> tuple[str, str | None]:
+    def _body(self, job: str) -> tuple[JobOutcome, str | None]:
         """A job is one use case of the application; its result says how the job went."""
-        jobs: dict[str, Callable[[], tuple[str, str | None]]] = {
+        jobs: dict[str, Callable[[], tuple[JobOutcome, str | None]]] = {
             "poll": lambda: self._poll(full=False),
             "full": lambda: self._poll(full=True),
             "digest": self._digest,
@@ -111,19 +105,17 @@ class Service:
             raise ValueError(f"unknown job {job!r}")
         return jobs[job]()
 
-    def _poll(self, *, full: bool) -> tuple[str, str | None]:
+    def _poll(self, *, full: bool) -> tuple[JobOutcome, str | None]:
         result = self.app.poll(full=full, should_stop=self.stopping.is_set)
-        # SIGTERM (stopped) is not a failure; the next poll covers the rest
-        outcome = "stopped" if result.stopped else "ok" if result.ok else "failed"
-        return outcome, result.job_detail()
+        return result.job_outcome(), result.job_detail()
 
-    def _digest(self) -> tuple[str, str | None]:
+    def _digest(self) -> tuple[JobOutcome, str | None]:
         result = self.app.send_digests()
-        return ("ok" if result.ok else "failed"), result.job_detail()
+        return result.job_outcome(), result.job_detail()
 
-    def _backfill(self) -> tuple[str, str | None]:
+    def _backfill(self) -> tuple[JobOutcome, str | None]:
         result = self.app.backfill(should_stop=self.stopping.is_set)  # backfill.studies_per_run
-        return ("failed" if result.job_failed else "ok"), result.summary.text()
+        return result.job_outcome(), result.summary.text()
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -131,29 +123,10 @@ class Service:
         """One alert after N failed polls in a row, one recovery mail when polling works again."""
         n = self.settings.schedule.alert_after_failures
         with self.db.session() as s:
-            outcomes = list(
-                s.scalars(
-                    select(JobRun.outcome)
-                    .where(JobRun.job.in_(POLL_JOBS))
-                    .order_by(JobRun.id.desc())
-                    .limit(max(n, 1) + 50)
-                )
-            )
-            details = list(
-                s.scalars(
-                    select(JobRun.detail)
-                    .where(JobRun.job.in_(POLL_JOBS), JobRun.outcome == "failed")
-                    .order_by(JobRun.id.desc())
-                    .limit(n)
-                )
-            )
-            last = s.scalars(
-                select(Delivery)
-                .where(Delivery.kind.in_(("alert", "recovery")), Delivery.status == "sent")
-                .order_by(Delivery.id.desc())
-                .limit(1)
-            ).first()
-            alerted = last is not None and last.kind == "alert"
+            outcomes = [r.outcome for r in store.recent_jobs(s, POLL_JOBS, max(n, 1) + 50)]
+            details = store.recent_failure_details(s, POLL_JOBS, n)
+            last = store.last_sent_of_kinds(s, ADMIN_KINDS)
+            alerted = last is not None and last.kind == DeliveryKind.ALERT
         failures = _failures(outcomes)
         if failures >= n and not alerted:
             body = (
@@ -164,18 +137,20 @@ class Service:
                 "You will get one more mail when a poll succeeds again.\n"
             )
             self._admin_mail(
-                "alert",
+                DeliveryKind.ALERT,
                 f"{self.settings.digest.subject_prefix} ALERT: {failures} polls failed in a row",
                 body,
             )
-        elif failures == 0 and outcomes and outcomes[0] == "ok" and alerted:
+        elif failures == 0 and outcomes and outcomes[0] == JobOutcome.OK and alerted:
             when = f"{self.now():%Y-%m-%d %H:%M} UTC"
             body = f"ctmonitor on {socket.gethostname()}: polling works again ({when}).\n"
             self._admin_mail(
-                "recovery", f"{self.settings.digest.subject_prefix} Recovered: polls succeed again", body
+                DeliveryKind.RECOVERY,
+                f"{self.settings.digest.subject_prefix} Recovered: polls succeed again",
+                body,
             )
 
-    def _admin_mail(self, kind: str, subject: str, body: str) -> None:
+    def _admin_mail(self, kind: DeliveryKind, subject: str, body: str) -> None:
         admin = self.settings.schedule.admin_email
         if not admin:
             log.error("%s (no schedule.admin_email configured): %s", subject, body.splitlines()[0])
@@ -193,31 +168,24 @@ class Service:
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(body)
         with self.db.session() as s:
-            row = Delivery(
+            row_id = store.begin_delivery(
+                s,
                 subscriber="admin",
                 address=admin,
                 kind=kind,
-                status="sending",
                 created_at=now,
                 period_end=now,
                 message_id=msg["Message-ID"],
                 subject=subject,
-            )
-            s.add(row)
-            s.flush()
-            row_id = row.id
+            ).id
         try:
             self.mailer_factory().send(msg)
-            status, error = "sent", None
+            status, error = DeliveryStatus.SENT, None
         except Exception as exc:  # MailError, or a config problem such as no smtp.host
             log.error("cannot send the %s mail to %s: %s", kind, admin, exc)
-            status, error = "failed", str(exc)
+            status, error = DeliveryStatus.FAILED, str(exc)
         with self.db.session() as s:
-            s.execute(
-                update(Delivery)
-                .where(Delivery.id == row_id)
-                .values(status=status, error=error, finished_at=now)
-            )
+            store.end_delivery(s, row_id, status, now, error=error)
 
     # -- scheduling ----------------------------------------------------------------------
 
@@ -231,12 +199,7 @@ class Service:
                 due = last_due(trig, now, grace)
                 if due is None:
                     continue
-                latest = s.scalar(
-                    select(JobRun.started_at)
-                    .where(JobRun.job == job, JobRun.outcome != "skipped")
-                    .order_by(JobRun.id.desc())
-                    .limit(1)
-                )
+                latest = store.last_job_start(s, job)
                 if latest is None or latest < _naive_utc(due):
                     out.append((job, due))
         return out

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from monitor import store
 from monitor.cli import main
 from monitor.config import Settings
-from monitor.publishing import delivery
 from monitor.registry.client import CtGovClient, RegistryVersion
 from monitor.registry.localserver import Fault, LocalApiServer, Registry, load_histories
 from monitor.store.db import Database
@@ -29,7 +29,6 @@ from monitor.tracking.backfill import (
     BACKFILL_SEQ_BASE,
     REFUSALS_BEFORE_STOPPING,
     Backfiller,
-    candidates,
     cut_version,
 )
 from tests.conftest import DATA, domain_records, make_settings
@@ -253,7 +252,7 @@ def test_a_study_with_an_empty_history(world: World) -> None:
     assert row is not None and row.status == "empty" and row.versions == []
     assert [s.origin for s in world.snapshots(EMPTY)] == ["poll"]
     with world.database.session() as s:
-        assert EMPTY not in candidates(s)  # settled: not asked again
+        assert EMPTY not in store.backfill_candidates(s)  # settled: not asked again
 
 
 def test_versions_published_after_our_first_poll_are_left_to_the_polls(world: World) -> None:
@@ -371,7 +370,7 @@ def test_backfilled_events_are_never_news(world: World) -> None:
     world.poll()
     world.backfill([KYSA, ACTT])
     with world.database.session() as s:
-        due = list(delivery.pending_events(s, "anyone"))
+        due = list(store.pending_events(s, "anyone"))
     assert due and all(e.origin == "poll" for e in due)
 
 

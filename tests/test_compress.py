@@ -9,6 +9,7 @@ import zstandard
 
 from monitor import store
 from monitor.core.normalize import raw_json
+from monitor.store import blobs as store_blobs
 from monitor.tracking.sync import _in_background
 from tests.conftest import registry_records
 
@@ -33,7 +34,7 @@ def test_without_the_c_backends_batch_call_it_compresses_one_by_one(monkeypatch:
         def compress(self, data: bytes) -> bytes:
             return self.inner.compress(data)
 
-    monkeypatch.setattr(store, "_compressor", NoBatch)
+    monkeypatch.setattr(store_blobs, "_compressor", NoBatch)
     blobs = _blobs()[:5]
     assert store.compress_many(blobs) == [zstandard.ZstdCompressor(level=3).compress(b) for b in blobs]
 

@@ -202,7 +202,6 @@ class Application:
 
         from monitor.app.schedule import job_health
         from monitor.publishing import delivery
-        from monitor.tracking.backfill import progress
 
         with self.database.session() as s:
             last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
@@ -215,7 +214,7 @@ class Application:
                 "runs": [run_dict(r) for r in store.recent_runs(s, runs)],
                 "subscribers": [dataclasses.asdict(x) for x in delivery.subscriber_states(s, self.settings)],
                 "jobs": [dataclasses.asdict(x) for x in job_health(s, self.settings, self.now())],
-                "backfill": progress(s),
+                "backfill": store.backfill_progress(s),
             }
             last = run_dict(last_ok) if last_ok else None
         return StatusResult(data, last, self.settings.schedule.timezone)

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
 from monitor.core.domain import EventKind, UserError
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
+from monitor.store import Session
 
 KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")

@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.describe import KIND_LABELS
-from monitor.core.domain import PollSummary
+from monitor.core.domain import JobOutcome, PollSummary, RunOutcome
 
 
 def summary_text(s: PollSummary) -> str:
     """The one paragraph a poll ends with."""
-    if s.outcome == "unchanged":
+    if s.outcome == RunOutcome.UNCHANGED:
         return (
             f"Poll #{s.run_id}: the registry's data has not changed since the last poll "
             f"(data timestamp {s.data_timestamp}); {s.requests} request, {s.seconds:.1f}s."
         )
     head = f"Poll #{s.run_id} ({s.mode})"
-    if s.outcome == "failed":
+    if s.outcome == RunOutcome.FAILED:
         head += f" FAILED: {s.error}."
-    elif s.outcome == "stopped":
+    elif s.outcome == RunOutcome.STOPPED:
         head += f" STOPPED: {s.error}."
     else:
         head += " done."
@@ -41,9 +41,9 @@ def summary_text(s: PollSummary) -> str:
             "last successful one), so these events are HELD for review: "
             "see `ctmonitor events --held`, then `ctmonitor release`."
         )
-    if s.outcome == "failed":
+    if s.outcome == RunOutcome.FAILED:
         body += " What was stored before the failure is consistent; the next poll covers the rest."
-    elif s.outcome == "stopped":
+    elif s.outcome == RunOutcome.STOPPED:
         body += " Every page stored is whole."
     return head + body
 
@@ -54,22 +54,27 @@ class PollResult:
 
     @property
     def ok(self) -> bool:
-        return self.summary.outcome not in ("failed", "stopped")
+        return self.summary.outcome not in (RunOutcome.FAILED, RunOutcome.STOPPED)
 
     @property
     def stopped(self) -> bool:
-        return self.summary.outcome == "stopped"
+        return self.summary.outcome == RunOutcome.STOPPED
 
     def text(self) -> str:
         return summary_text(self.summary)
 
+    def job_outcome(self) -> JobOutcome:
+        """The service's word for this poll: a stop request (SIGTERM) is not a failure; the
+        next poll covers the rest."""
+        return JobOutcome.STOPPED if self.stopped else JobOutcome.OK if self.ok else JobOutcome.FAILED
+
     def job_detail(self) -> str:
         """What the service's job table records for this poll."""
         s = self.summary
-        if s.outcome == "failed":
+        if s.outcome == RunOutcome.FAILED:
             return f"run #{s.run_id}: {s.error}"
         detail = f"run #{s.run_id} {s.mode}: {s.events} events, {s.fetched} fetched"
-        return f"{detail}; {s.error}" if s.outcome == "stopped" else detail
+        return f"{detail}; {s.error}" if s.outcome == RunOutcome.STOPPED else detail
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self.summary), "events": self.summary.events}
@@ -95,6 +100,9 @@ class DigestResult:
 
     def text(self) -> str:
         return "\n".join(o.line() for o in self.outcomes)
+
+    def job_outcome(self) -> JobOutcome:
+        return JobOutcome.OK if self.ok else JobOutcome.FAILED
 
     def job_detail(self) -> str:
         if self.failed:
@@ -122,6 +130,9 @@ class BackfillResult:
         s = self.summary
         interrupted = s.stopped == "asked to stop"
         return s.count("failed") > 0 or (s.stopped is not None and not interrupted)
+
+    def job_outcome(self) -> JobOutcome:
+        return JobOutcome.FAILED if self.job_failed else JobOutcome.OK
 
     def text(self) -> str:
         lines = []

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from monitor import store
 from monitor.config import Settings
-from monitor.store.models import JobRun
+from monitor.core.domain import JobOutcome
+from monitor.store import Session
 
 JOBS = ("poll", "full", "digest", "backfill")
 POLL_JOBS = ("poll", "full")
@@ -89,9 +89,7 @@ class JobHealth:
 def job_health(session: Session, settings: Settings, now: datetime) -> list[JobHealth]:
     out = []
     for job, nxt in next_runs(settings, now).items():
-        runs = list(
-            session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(50))
-        )
+        runs = store.recent_jobs(session, [job], 50)
         last = runs[0] if runs else None
         out.append(
             JobHealth(
@@ -110,8 +108,8 @@ def _failures(outcomes: list[str]) -> int:
     """Failed runs in a row, newest first (skipped and running runs neither count nor break the run)."""
     n = 0
     for o in outcomes:
-        if o == "failed":
+        if o == JobOutcome.FAILED:
             n += 1
-        elif o == "ok":
+        elif o == JobOutcome.OK:
             break
     return n

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy.orm import Session
 
 from monitor import store
 from monitor.cli.base import (
@@ -12,6 +11,7 @@ from monitor.cli.base import (
     cli,
     pass_ctx,
 )
+from monitor.store import Session
 from monitor.store import db as dbmod
 
 # -- db ------------------------------------------------------------------------------
@@ -94,5 +94,3 @@ def db_current(c: Context) -> None:
         f"database: {current or 'empty'}; needed: {head}"
         + ("" if current == head else " (run `ctmonitor db upgrade`)")
     )
-
-

@@ -118,6 +118,71 @@ IMPORTANCE: dict[EventKind, int] = {
 }
 
 
+# -- outcomes: one vocabulary for how runs, jobs, deliveries and backfills end ---------------
+# StrEnum members equal their strings, so the stored values (and every --json output) are
+# the same words as before; code compares against these names, not string literals.
+
+
+class RunOutcome(StrEnum):
+    """How a poll ended. OK and UNCHANGED are successes; the rest leave their window to the next poll."""
+
+    RUNNING = "running"
+    OK = "ok"
+    UNCHANGED = "unchanged"  # the registry's data timestamp had not moved: nothing to read
+    FAILED = "failed"
+    CRASHED = "crashed"  # the process died; the next poll says so
+    STOPPED = "stopped"  # asked to stop (SIGTERM); not a failure
+
+
+SUCCESSFUL_RUNS = (RunOutcome.OK, RunOutcome.UNCHANGED)
+UNSUCCESSFUL_RUNS = (RunOutcome.FAILED, RunOutcome.CRASHED, RunOutcome.STOPPED)
+
+
+class JobOutcome(StrEnum):
+    """How a scheduled job ended (the service's jobs table)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another ctmonitor process held the lock
+    STOPPED = "stopped"  # the service was stopping; the next run covers the rest
+
+
+class DeliveryStatus(StrEnum):
+    """A mail's bookkeeping: `sending` is written before the SMTP call, `sent` after it."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # left `sending` by a process that died; its events stay due
+
+
+class DeliveryKind(StrEnum):
+    LANDSCAPE = "landscape"  # a subscriber's first digest: the picture, not a backlog
+    CHANGES = "changes"
+    NOTHING = "nothing"  # an empty digest, for subscribers who asked for one
+    ALERT = "alert"  # to the administrator: polls keep failing
+    RECOVERY = "recovery"  # to the administrator: polls work again
+
+
+DIGEST_KINDS = (DeliveryKind.CHANGES, DeliveryKind.LANDSCAPE, DeliveryKind.NOTHING)
+
+
+class Settlement(StrEnum):
+    """Why an event no longer waits for a subscriber."""
+
+    LISTED = "listed"  # shown in a sent digest
+    SUMMARISED = "summarised"  # counted in a sent digest, over its size cap
+    FILTERED = "filtered"  # outside the subscriber's filters: settled without mail
+
+
+class BackfillStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    EMPTY = "empty"  # the registry has no version before our first poll
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class PartialDate:
     """A registry date as written (`2024`, `2024-03` or `2024-03-15`) and its type."""

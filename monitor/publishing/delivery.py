@@ -16,16 +16,11 @@ One digest process at a time (the "digest" lock), so two service instances never
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
 
 from monitor import store
 from monitor.config import REGISTRY_STUDY_URL, Settings, SubscriberSettings
@@ -39,16 +34,23 @@ from monitor.core.digest import (
     build_changes_digest,
     build_landscape_digest,
 )
-from monitor.core.domain import UserError
+from monitor.core.domain import (
+    DIGEST_KINDS,
+    DeliveryKind,
+    DeliveryStatus,
+    EventKind,
+    RunOutcome,
+    Settlement,
+    UserError,
+)
 from monitor.core.filters import MODALITIES, StudyFilter
 from monitor.publishing.mailer import Mailer, MailError
 from monitor.publishing.render import Rendered, build_message, render_within
+from monitor.store import Event, Session
 from monitor.store.db import Database
 from monitor.store.locking import exclusive
-from monitor.store.models import DeliveredEvent, Delivery, Event, PollRun, Snapshot, StudyRow
 
 log = logging.getLogger(__name__)
-DIGEST_KINDS = ("changes", "landscape", "nothing")
 
 
 @dataclass(slots=True)
@@ -148,11 +150,9 @@ def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyF
 
 def health(session: Session) -> Health:
     last_ok = store.last_run(session, outcomes=store.SUCCESSFUL)
-    last_full_ok = store.last_run(session, outcomes=("ok",), mode="full")
-    last = session.scalars(
-        select(PollRun).where(PollRun.outcome != "running").order_by(PollRun.id.desc()).limit(1)
-    ).first()
-    held = session.scalar(select(func.count()).select_from(Event).where(Event.held.is_(True))) or 0
+    last_full_ok = store.last_run(session, outcomes=(RunOutcome.OK,), mode="full")
+    last = store.last_finished_run(session)
+    held = store.count_held_events(session)
     basis = last_full_ok or last_ok
     return Health(
         last_ok_at=last_ok.finished_at if last_ok else None,
@@ -167,102 +167,24 @@ def health(session: Session) -> Health:
     )
 
 
-def baseline_runs(session: Session) -> frozenset[int]:
-    """Runs that reached studies in bulk because the watch queries were new to the database.
-
-    A run is a baseline run until a successful run has completed with the same query hash:
-    the first poll ever (and its retries), and the first after the queries changed.
-    """
-    done: set[str | None] = set()
-    out: set[int] = set()
-    for run_id, qhash, outcome in session.execute(
-        select(PollRun.id, PollRun.query_hash, PollRun.outcome).order_by(PollRun.id)
-    ):
-        if qhash not in done:
-            out.add(run_id)
-        if outcome == "ok":
-            done.add(qhash)
-    return frozenset(out)
-
-
-def _last_sent(session: Session, name: str) -> Delivery | None:
-    return session.scalars(
-        select(Delivery)
-        .where(Delivery.subscriber == name, Delivery.status == "sent", Delivery.kind.in_(DIGEST_KINDS))
-        .order_by(Delivery.id.desc())
-        .limit(1)
-    ).first()
-
-
-def _baseline_event_id(session: Session, name: str) -> int | None:
-    return session.scalar(
-        select(func.max(Delivery.upto_event_id)).where(Delivery.subscriber == name, Delivery.status == "sent")
-    )
-
-
-def _due(session: Session, name: str) -> list[Any]:
-    """The conditions of "due for this subscriber": published (not held, not backfilled, not
-    from a poll still running), not settled, after the landscape cursor."""
-    settled = select(DeliveredEvent.event_id).where(
-        DeliveredEvent.subscriber == name, DeliveredEvent.event_id == Event.id
-    )
-    conditions = [*store.published(), ~settled.exists()]
-    floor = _baseline_event_id(session, name)
-    if floor is not None:
-        conditions.append(Event.id > floor)
-    return conditions
-
-
-def pending_events(session: Session, name: str) -> Iterator[Event]:
-    """Events not yet settled for this subscriber, oldest first (held and backfilled ones never are)."""
-    stmt = select(Event).where(*_due(session, name)).order_by(Event.id)
-    yield from session.scalars(stmt.execution_options(yield_per=2000))
-
-
-def _studies(session: Session, ids: Sequence[str] | None = None) -> dict[str, StudyRow]:
-    stmt = select(StudyRow)
-    if ids is not None:
-        stmt = stmt.where(StudyRow.nct_id.in_(list(ids)))
-    return {r.nct_id: r for r in session.scalars(stmt)}
-
-
-def _versions(session: Session, events: Sequence[Event]) -> dict[int, tuple[int | None, int | None]]:
-    """Registry version numbers of an event's snapshot and the one before, where known (backfill)."""
-    keys = {(e.nct_id, e.snapshot_seq) for e in events if e.snapshot_seq and e.snapshot_seq > 1}
-    if not keys:
-        return {}
-    wanted = {(n, q) for n, q in keys} | {(n, q - 1) for n, q in keys}
-    ids = sorted({n for n, _ in wanted})
-    known: dict[tuple[str, int], int] = {}
-    for n, q, v in session.execute(
-        select(Snapshot.nct_id, Snapshot.seq, Snapshot.registry_version).where(
-            Snapshot.nct_id.in_(ids), Snapshot.registry_version.is_not(None)
-        )
-    ):
-        known[(n, q)] = v
-    out = {}
-    for e in events:
-        if e.snapshot_seq and (e.nct_id, e.snapshot_seq) in known and (e.nct_id, e.snapshot_seq - 1) in known:
-            out[e.id] = (known[(e.nct_id, e.snapshot_seq - 1)], known[(e.nct_id, e.snapshot_seq)])
-    return out
-
-
 def prepare(
     session: Session, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, now: datetime
 ) -> Prepared | None:
     """Build and render this subscriber's digest from the database. None: nothing to send."""
     opts = options(settings, flt)
     h = health(session)
-    rows = _studies(session)
-    last = _last_sent(session, sub.name)
+    rows = store.study_rows(session)
+    last = store.last_sent_digest(session, sub.name)
     first = last is None
     due: list[Event] = []
     filtered: list[int] = []
     max_id = 0
-    for e in pending_events(session, sub.name):
+    for e in store.pending_events(session, sub.name):
         max_id = max(max_id, e.id)
         row = rows.get(e.nct_id)
-        follows = row is not None and flt.matches(row, leaving_scope=e.kind in ("left_scope", "left_query"))
+        follows = row is not None and flt.matches(
+            row, leaving_scope=e.kind in (EventKind.LEFT_SCOPE, EventKind.LEFT_QUERY)
+        )
         if follows and e.importance >= sub.min_importance:
             due.append(e)
         else:
@@ -290,13 +212,13 @@ def prepare(
 
         rendered = render_within(build_landscape, settings.digest.max_items, max_html)
         # Everything up to now is accounted for by the landscape; nothing is "filtered" on top.
-        return Prepared(sub, rendered, [], max_id or _max_event_id(session))
+        return Prepared(sub, rendered, [], max_id or store.max_published_event_id(session))
     if not due and not sub.send_empty:
         return Prepared(sub, None, filtered, None) if filtered else None
-    versions = _versions(session, due)
+    versions = store.registry_versions(session, due)
     views = [EventView.of(e, versions.get(e.id, (None, None))) for e in due]
     studies = {n: StudyView.of(rows[n]) for n in {e.nct_id for e in due}}
-    base = baseline_runs(session)
+    base = store.baseline_runs(session)
 
     def build_changes(limit: int) -> Digest:
         return build_changes_digest(
@@ -313,12 +235,6 @@ def prepare(
         )
 
     return Prepared(sub, render_within(build_changes, settings.digest.max_items, max_html), filtered, None)
-
-
-def _max_event_id(session: Session) -> int | None:
-    """The landscape's cursor when nothing was due: the last published event. (A running
-    poll's events come after it, so they stay due once that poll ends.)"""
-    return session.scalar(select(func.max(Event.id)).where(*store.published()))
 
 
 # -- preview and send --------------------------------------------------------------------
@@ -401,24 +317,6 @@ def preview(
     return outcomes
 
 
-def interrupt_stale(session: Session, now: datetime) -> int:
-    """Deliveries left `sending` by a process that died: their events were never settled."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.status == "sending")
-        .values(status="interrupted", finished_at=now, error="the sending process stopped before recording")
-    )
-    return result.rowcount or 0
-
-
-def _settle(session: Session, name: str, ids: Sequence[int], how: str, delivery_id: int | None) -> None:
-    if ids:
-        session.execute(
-            insert(DeliveredEvent),
-            [{"subscriber": name, "event_id": i, "delivery_id": delivery_id, "how": how} for i in ids],
-        )
-
-
 def send_due(
     db: Database,
     settings: Settings,
@@ -437,7 +335,7 @@ def send_due(
     outcomes = []
     with exclusive(db.engine, "digest"):
         with db.session() as s:
-            if n := interrupt_stale(s, now):
+            if n := store.interrupt_stale_deliveries(s, now, DIGEST_KINDS):
                 log.warning(
                     "%s digest deliveries were interrupted earlier; their events will be sent again", n
                 )
@@ -453,17 +351,17 @@ def _send_one(
         p = prepare(s, settings, sub, flt, now)
         if p is not None:
             # Outside the filters: settled without mail, so they are not re-read every week.
-            _settle(s, sub.name, p.filtered_ids, "filtered", None)
+            store.settle(s, sub.name, p.filtered_ids, Settlement.FILTERED, None)
     if p is None or p.rendered is None:
         return Outcome(sub.name, "nothing-due")
     rendered = p.rendered
     d = rendered.digest
     with db.session() as s:
-        row = Delivery(
+        row = store.begin_delivery(
+            s,
             subscriber=sub.name,
             address=sub.email,
             kind=d.kind,
-            status="sending",
             created_at=now,
             period_start=d.period_start,
             period_end=d.period_end,
@@ -474,8 +372,6 @@ def _send_one(
             size_bytes=0,
             upto_event_id=p.upto_event_id,
         )
-        s.add(row)
-        s.flush()
         delivery_id = row.id
         row.message_id = f"<ctmonitor.digest.{delivery_id}.{sub.name}@{_domain(settings)}>"
         message_id = row.message_id
@@ -486,23 +382,15 @@ def _send_one(
         mailer.send(msg)
     except MailError as exc:
         with db.session() as s:
-            s.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id)
-                .values(status="failed", finished_at=now, error=str(exc), size_bytes=size)
-            )
+            store.end_delivery(s, delivery_id, DeliveryStatus.FAILED, now, error=str(exc), size_bytes=size)
         outcome.status, outcome.error = "failed", str(exc)
         return outcome
     # Accepted: settle its events and the delivery together.
     with db.session() as s:
-        if d.kind != "landscape":  # a landscape settles its backlog through upto_event_id
-            _settle(s, sub.name, sorted(d.listed_ids), "listed", delivery_id)
-            _settle(s, sub.name, sorted(d.all_ids - d.listed_ids), "summarised", delivery_id)
-        s.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id)
-            .values(status="sent", finished_at=now, size_bytes=size)
-        )
+        if d.kind != DeliveryKind.LANDSCAPE:  # a landscape settles its backlog through upto_event_id
+            store.settle(s, sub.name, sorted(d.listed_ids), Settlement.LISTED, delivery_id)
+            store.settle(s, sub.name, sorted(d.all_ids - d.listed_ids), Settlement.SUMMARISED, delivery_id)
+        store.end_delivery(s, delivery_id, DeliveryStatus.SENT, now, size_bytes=size)
     return outcome
 
 
@@ -523,12 +411,10 @@ class SubscriberState:
 def subscriber_states(session: Session, settings: Settings) -> list[SubscriberState]:
     out = []
     for sub in settings.subscribers:
-        last_sent = _last_sent(session, sub.name)
-        latest = session.scalars(
-            select(Delivery).where(Delivery.subscriber == sub.name).order_by(Delivery.id.desc()).limit(1)
-        ).first()
-        pending = select(func.count()).select_from(Event).where(*_due(session, sub.name))
-        failed = latest if latest is not None and latest.status in ("failed", "interrupted") else None
+        last_sent = store.last_sent_digest(session, sub.name)
+        latest = store.latest_delivery(session, sub.name)
+        failing = (DeliveryStatus.FAILED, DeliveryStatus.INTERRUPTED)
+        failed = latest if latest is not None and latest.status in failing else None
         out.append(
             SubscriberState(
                 sub.name,
@@ -537,7 +423,7 @@ def subscriber_states(session: Session, settings: Settings) -> list[SubscriberSt
                 last_sent.kind if last_sent else None,
                 failed.error if failed else None,
                 failed.finished_at if failed else None,
-                session.scalar(pending) or 0,
+                store.count_pending(session, sub.name),
             )
         )
     return out

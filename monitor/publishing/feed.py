@@ -25,14 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from monitor import store
 from monitor.core.describe import KIND_LABELS, change_text, status_label, targets_label
+from monitor.core.domain import EventKind
 from monitor.core.filters import StudyFilter
-from monitor.publishing.delivery import baseline_runs
-from monitor.store.models import Event, PollRun, StudyRow
+from monitor.store import Event, Session, StudyRow
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NS = uuid.UUID("8f4b9a52-3c1e-5d7a-9b61-2f0e4c8d1a37")  # ctmonitor's namespace for UUIDv5 ids
@@ -150,35 +147,22 @@ def gather(
     study_url: str,
 ) -> Feed:
     """The feed for these filters from the stored change log."""
-    baseline = baseline_runs(session)
-    stmt = select(Event).where(*store.published())
-    if kinds:
-        stmt = stmt.where(Event.kind.in_(list(kinds)))
-    if since is not None:
-        stmt = stmt.where(Event.detected_at >= since)
+    baseline = store.baseline_runs(session)
     events = [
         e
-        for e in session.scalars(stmt.order_by(Event.id))
-        if not (e.kind == "new_study" and e.run_id in baseline)
+        for e in store.published_events(session, kinds=kinds, since=since)
+        if not (e.kind == EventKind.NEW_STUDY and e.run_id in baseline)
     ]
     ids = {e.nct_id for e in events}
-    studies = (
-        {r.nct_id: r for r in session.scalars(select(StudyRow).where(StudyRow.nct_id.in_(ids)))}
-        if ids
-        else {}
-    )
+    studies = store.study_rows(session, sorted(ids)) if ids else {}
     entries = build(events, studies, flt, study_url=study_url, limit=limit)
     description = flt.describe()
     kinds_text = ", ".join(KIND_LABELS.get(k, k) for k in kinds) if kinds else "All changes"
     if entries:
         updated: datetime | None = max(e.updated for e in entries)
     else:  # nothing yet: the last successful poll says how current the (empty) feed is
-        updated = session.scalar(
-            select(PollRun.finished_at)
-            .where(PollRun.outcome.in_(store.SUCCESSFUL))
-            .order_by(PollRun.id.desc())
-            .limit(1)
-        )
+        last_ok = store.last_run(session, outcomes=store.SUCCESSFUL)
+        updated = last_ok.finished_at if last_ok else None
     return Feed(
         id=feed_id(description, kinds),
         title=f"ctmonitor · {kinds_text} · {description}",

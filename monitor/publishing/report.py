@@ -17,9 +17,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from monitor import store
 from monitor.core import charts
 from monitor.core.describe import phases_label, status_label, targets_label
@@ -27,7 +24,7 @@ from monitor.core.digest import DigestOptions, EventView, Section, StudyView, bu
 from monitor.core.filters import StudyFilter
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
-from monitor.store.models import Event, ReportRun, StudyRow
+from monitor.store import Event, Session, StudyRow
 
 FORMATS = ("html", "md", "csv", "json")
 
@@ -150,7 +147,7 @@ def gather(
     opts = opts or DigestOptions()
     until = until or now
     since = since or until - timedelta(days=7)
-    rows = list(session.scalars(select(StudyRow).where(StudyRow.merged_into.is_(None))))
+    rows = store.current_study_rows(session)
     gone = [r for r in rows if r.gone]
     screened = [r for r in rows if not r.gone]
     in_scope = [r for r in screened if r.in_scope]
@@ -177,17 +174,7 @@ def gather(
 
     # What changed: the digest's grouping over every event detected in the period.
     ids = {r.nct_id for r in matching}
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(
-                Event.detected_at >= since,
-                Event.detected_at <= until,
-                *store.published(),
-            )
-            .order_by(Event.id)
-        )
-    )
+    events = store.published_events(session, since=since, until=until)
     by_id = {r.nct_id: r for r in rows}
     events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
     health = delivery.health(session)
@@ -195,7 +182,7 @@ def gather(
         subscriber="report",
         events=[EventView.of(e) for e in events],
         studies={n: StudyView.of(by_id[n]) for n in {e.nct_id for e in events} if n in by_id},
-        baseline_runs=delivery.baseline_runs(session),
+        baseline_runs=store.baseline_runs(session),
         period_start=since,
         now=until,
         health=health,
@@ -213,9 +200,7 @@ def gather(
         matching=len(matching),
     )
     filters_text = flt.describe()
-    previous = session.scalars(
-        select(ReportRun).where(ReportRun.filters == filters_text).order_by(ReportRun.id.desc()).limit(1)
-    ).first()
+    previous = store.previous_report(session, filters_text)
     if previous is not None:
         before = set(previous.study_ids or [])
         selection.previous_at = previous.created_at
@@ -223,19 +208,18 @@ def gather(
         selection.added = sorted(ids - before)
         selection.removed = sorted(before - ids)
     if record:
-        session.add(
-            ReportRun(
-                created_at=now,
-                filters=filters_text,
-                since=since,
-                until=until,
-                study_ids=sorted(ids),
-                selection={
-                    k: v
-                    for k, v in asdict(selection).items()
-                    if k not in ("added", "removed", "previous_at", "previous_matching")
-                },
-            )
+        store.record_report(
+            session,
+            created_at=now,
+            filters=filters_text,
+            since=since,
+            until=until,
+            study_ids=sorted(ids),
+            selection={
+                k: v
+                for k, v in asdict(selection).items()
+                if k not in ("added", "removed", "previous_at", "previous_matching")
+            },
         )
     return Report(
         generated_at=now,

@@ -30,9 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.orm import Session
-
 from monitor import store
 from monitor.core.diff import diff
 from monitor.core.domain import FieldChange, Study
@@ -46,7 +43,6 @@ from monitor.registry.client import (
 )
 from monitor.store import locking
 from monitor.store.db import Database
-from monitor.store.models import Backfill, Snapshot, StudyRow
 from monitor.tracking.sync import utcnow
 
 log = logging.getLogger(__name__)
@@ -133,29 +129,6 @@ class BackfillSummary:
         return text
 
 
-def candidates(session: Session, limit: int | None = None) -> list[str]:
-    """Studies in scope with no finished backfill: interrupted ones first, then new, then failed.
-
-    Failed ones go last so that one study the registry will not serve never blocks the rest.
-    """
-    order = case((Backfill.status == "running", 0), (Backfill.status.is_(None), 1), else_=2)
-    stmt = (
-        select(StudyRow.nct_id)
-        .outerjoin(Backfill, Backfill.nct_id == StudyRow.nct_id)
-        .where(
-            StudyRow.in_scope.is_(True),
-            StudyRow.merged_into.is_(None),
-            StudyRow.gone.is_(False),
-            StudyRow.snapshot_count > 0,
-            Backfill.status.is_(None) | Backfill.status.not_in(("done", "empty")),
-        )
-        .order_by(order, StudyRow.nct_id)
-    )
-    if limit:
-        stmt = stmt.limit(limit)
-    return list(session.scalars(stmt))
-
-
 def cut_version(versions: Sequence[RegistryVersion], first_posted_update: str | None) -> int | None:
     """The last registry version dated on or before our first polled record's last-update date.
 
@@ -205,7 +178,7 @@ class Backfiller:
         with locking.exclusive(self.db.engine, LOCK):
             if nct_ids is None:
                 with self.db.session() as s:
-                    nct_ids = candidates(s, limit)
+                    nct_ids = store.backfill_candidates(s, limit)
             for nct in nct_ids:
                 if should_stop():
                     summary.stopped = "asked to stop"
@@ -256,29 +229,21 @@ class Backfiller:
 
     def _failed(self, nct: str, error: str) -> None:
         with self.db.session() as s:
-            row = s.get(Backfill, nct) or Backfill(nct_id=nct, events=0, requests=0, started_at=self.now())
-            s.add(row)
-            row.status, row.error, row.finished_at = "failed", error[:2000], self.now()
+            store.record_backfill_failure(s, nct, error, self.now())
 
     def _count_requests(self, nct: str, n: int) -> None:
         with self.db.session() as s:
-            s.execute(update(Backfill).where(Backfill.nct_id == nct).values(requests=Backfill.requests + n))
+            store.count_backfill_requests(s, nct, n)
 
     def _study(self, nct: str, should_stop: Callable[[], bool]) -> StudyBackfill:
         with self.db.session() as s:
-            first = s.execute(
-                select(Snapshot.seq, Snapshot.raw, Snapshot.fetched_at)
-                .where(Snapshot.nct_id == nct, Snapshot.seq > 0)
-                .order_by(Snapshot.seq)
-                .limit(1)
-            ).first()
-            row = s.get(Backfill, nct)
+            first = store.first_polled_snapshot(s, nct)
+            row = store.backfill_state(s, nct)
             if first is None:
                 return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
-            if row is not None and row.status in ("done", "empty"):
+            if row is not None and row.status in store.BACKFILL_FINISHED:
                 return StudyBackfill(nct, "skipped", detail="already backfilled")
             listed = [RegistryVersion.from_json(v) for v in row.versions] if row and row.versions else None
-        first_seq = first.seq
         first_study = to_study(store.decompress(first.raw))
         bound = first_study.last_update_post_date or first.fetched_at.date().isoformat()
 
@@ -286,19 +251,9 @@ class Backfiller:
             listed = self.client.history_index(nct)
             cut = cut_version(listed, bound)
             with self.db.session() as s:
-                row = s.get(Backfill, nct)
-                if row is None:
-                    row = Backfill(nct_id=nct, events=0, requests=0, started_at=self.now())
-                    s.add(row)
-                row.versions = [v.to_json() for v in listed]
-                row.cut_version, row.status, row.error = cut, "running", None
-                row.stored_through = self._stored_through(s, nct)
+                store.start_backfill(s, nct, [v.to_json() for v in listed], cut, self.now())
         with self.db.session() as s:
-            row = s.get(Backfill, nct)
-            assert row is not None
-            cut, through = row.cut_version, row.stored_through if row.stored_through is not None else -1
-            if row.status == "failed":
-                row.status, row.error = "running", None
+            cut, through = store.resume_backfill(s, nct)
         result = StudyBackfill(nct, "done", versions_listed=len(listed))
 
         if not listed or cut is None:
@@ -310,37 +265,9 @@ class Backfiller:
             self._finish(nct, "empty", detail)
             result.outcome, result.detail = "empty", detail
             return result
-
-        previous: Study | None = None
-        if through >= 0:
-            with self.db.session() as s:
-                previous = store.stored_studies(s, [(nct, backfill_seq(through))]).get(nct)
-        dates = {v.version: v.date for v in listed}
-        for version in range(through + 1, cut + 1):
-            if should_stop():
-                result.outcome, result.detail = "stopped", f"stopped after version {version - 1}"
-                return result
-            body = self.client.history_version(nct, version)
-            study = to_study(body)
-            if study.nct_id != nct:
-                raise RecordError(f"version {version} of {nct} carries the id {study.nct_id}")
-            if (
-                first_study.last_update_post_date
-                and study.last_update_post_date
-                and study.last_update_post_date > first_study.last_update_post_date
-            ):
-                # Posted after the record our first poll saw: polls cover it. The cut ends here.
-                cut = version - 1
-                with self.db.session() as s:
-                    s.execute(update(Backfill).where(Backfill.nct_id == nct).values(cut_version=cut))
-                break
-            changes = diff(previous, study) if previous is not None else []
-            registry_date = study.last_update_post_date or dates.get(version)
-            self._store_version(nct, version, body, study, changes, registry_date)
-            result.versions_stored += 1
-            result.events += len(changes)
-            previous = study
-
+        previous, cut = self._walk(nct, listed, first_study, cut, through, should_stop, result)
+        if result.outcome == "stopped":
+            return result
         if previous is None:  # every listed version turned out to postdate our first record
             self._finish(nct, "empty", "no registry version predates our first polled record")
             result.outcome = "empty"
@@ -356,38 +283,57 @@ class Backfiller:
                     now=self.now(),
                     registry_date=first_study.last_update_post_date,
                     origin="backfill",
-                    snapshot_seq=first_seq,
+                    snapshot_seq=first.seq,
                 )
             else:  # our first polled record is that registry version: say so (digests link versions)
-                s.execute(
-                    update(Snapshot)
-                    .where(
-                        Snapshot.nct_id == nct, Snapshot.seq == first_seq, Snapshot.registry_version.is_(None)
-                    )
-                    .values(registry_version=cut)
-                )
-            s.execute(
-                update(Backfill)
-                .where(Backfill.nct_id == nct)
-                .values(
-                    status="done",
-                    finished_at=self.now(),
-                    events=Backfill.events + len(link),
-                    error=None,
-                )
-            )
+                store.name_snapshot_version(s, nct, first.seq, cut)
+            store.finish_backfill(s, nct, "done", self.now(), None, events=len(link))
         result.events += len(link)
         return result
 
-    @staticmethod
-    def _stored_through(s: Session, nct: str) -> int:
-        """The highest registry version already stored for this study (-1: none)."""
-        value = s.scalar(
-            select(func.max(Snapshot.registry_version)).where(
-                Snapshot.nct_id == nct, Snapshot.origin == "backfill"
-            )
-        )
-        return -1 if value is None else int(value)
+    def _walk(
+        self,
+        nct: str,
+        listed: Sequence[RegistryVersion],
+        first_study: Study,
+        cut: int,
+        through: int,
+        should_stop: Callable[[], bool],
+        result: StudyBackfill,
+    ) -> tuple[Study | None, int]:
+        """Fetch and store the versions after `through` up to the cut, one transaction each.
+        Returns the last version stored (None: none predates our first record) and the cut,
+        which ends early at the first version posted after our first polled record."""
+        previous: Study | None = None
+        if through >= 0:
+            with self.db.session() as s:
+                previous = store.stored_studies(s, [(nct, backfill_seq(through))]).get(nct)
+        dates = {v.version: v.date for v in listed}
+        for version in range(through + 1, cut + 1):
+            if should_stop():
+                result.outcome, result.detail = "stopped", f"stopped after version {version - 1}"
+                return previous, cut
+            body = self.client.history_version(nct, version)
+            study = to_study(body)
+            if study.nct_id != nct:
+                raise RecordError(f"version {version} of {nct} carries the id {study.nct_id}")
+            if (
+                first_study.last_update_post_date
+                and study.last_update_post_date
+                and study.last_update_post_date > first_study.last_update_post_date
+            ):
+                # Posted after the record our first poll saw: polls cover it. The cut ends here.
+                cut = version - 1
+                with self.db.session() as s:
+                    store.set_backfill_cut(s, nct, cut)
+                break
+            changes = diff(previous, study) if previous is not None else []
+            registry_date = study.last_update_post_date or dates.get(version)
+            self._store_version(nct, version, body, study, changes, registry_date)
+            result.versions_stored += 1
+            result.events += len(changes)
+            previous = study
+        return previous, cut
 
     def _store_version(
         self,
@@ -400,62 +346,21 @@ class Backfiller:
     ) -> None:
         """One version, its events and the resume point, in one transaction."""
         data = raw_json(body)
-        seq = backfill_seq(version)
-        now = self.now()
         with self.db.session() as s:
-            s.execute(
-                insert(Snapshot.__table__),
-                [
-                    {
-                        "nct_id": nct,
-                        "seq": seq,
-                        "raw_hash": raw_hash(data),
-                        "content_hash": content_hash(study),
-                        "raw": store.compress(data),
-                        "last_update_post_date": study.last_update_post_date or registry_date,
-                        "origin": "backfill",
-                        "registry_version": version,
-                        "run_id": None,
-                        "fetched_at": now,
-                    }
-                ],
-            )
-            store.add_events(
+            store.store_backfill_version(
                 s,
                 nct,
-                changes,
-                run_id=None,
-                now=now,
+                version=version,
+                seq=backfill_seq(version),
+                raw_hash=raw_hash(data),
+                content_hash=content_hash(study),
+                raw=store.compress(data),
+                last_update_post_date=study.last_update_post_date or registry_date,
+                changes=changes,
                 registry_date=registry_date,
-                origin="backfill",
-                snapshot_seq=seq,
-            )
-            s.execute(
-                update(Backfill)
-                .where(Backfill.nct_id == nct)
-                .values(stored_through=version, events=Backfill.events + len(changes))
+                now=self.now(),
             )
 
     def _finish(self, nct: str, status: str, detail: str | None) -> None:
         with self.db.session() as s:
-            s.execute(
-                update(Backfill)
-                .where(Backfill.nct_id == nct)
-                .values(status=status, finished_at=self.now(), error=detail)
-            )
-
-
-def progress(session: Session) -> dict[str, Any]:
-    """How far backfill has got: studies by state, those waiting, the latest failure."""
-    counts = dict(session.execute(select(Backfill.status, func.count()).group_by(Backfill.status)).all())
-    failed = session.scalars(
-        select(Backfill).where(Backfill.status == "failed").order_by(Backfill.finished_at.desc()).limit(1)
-    ).first()
-    return {
-        "done": counts.get("done", 0),
-        "empty": counts.get("empty", 0),
-        "failed": counts.get("failed", 0),
-        "running": counts.get("running", 0),
-        "waiting": len(candidates(session)),
-        "last_failure": f"{failed.nct_id}: {failed.error}" if failed else None,
-    }
+            store.finish_backfill(s, nct, status, self.now(), detail)

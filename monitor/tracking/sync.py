@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
-
 from monitor import store
 from monitor.config import Settings
-from monitor.core.classify import Classification, Classifier
-from monitor.core.diff import diff, new_study_change
+from monitor.core.classify import Classifier
+from monitor.core.decide import Incoming, decide, match, scope_change
+from monitor.core.decide import untouched as is_untouched
 from monitor.core.domain import EventKind, FieldChange, PollSummary, Study
 from monitor.core.normalize import (
     RecordError,
@@ -47,7 +46,7 @@ from monitor.core.normalize import (
     to_study,
 )
 from monitor.registry.client import ApiError, ApiNotFound, CtGovClient, Page
-from monitor.store import locking
+from monitor.store import Session, locking
 from monitor.store.db import Database
 from monitor.tracking.gc_relax import gc_relaxed
 
@@ -162,21 +161,6 @@ def _in_background(fn: Callable[[A], R], arg: A) -> Callable[[], R]:
     return result
 
 
-def scope_change(before: bool | None, label: Classification) -> list[FieldChange]:
-    """An event when a study moves into or out of scope (nothing on first classification)."""
-    if before is None or before == label.in_scope:
-        return []
-    kind = EventKind.ENTERED_SCOPE if label.in_scope else EventKind.LEFT_SCOPE
-    after = {
-        "in_scope": label.in_scope,
-        "reason": label.scope_reason,
-        "modality": label.modality,
-        "targets": label.target_label,
-        "indications": ", ".join(label.indications),
-    }
-    return [FieldChange(kind, "scope", before={"in_scope": before}, after=after)]
-
-
 def reclassify(
     db: Database, classifier: Classifier, *, run_id: int | None, now: datetime, only_stale: bool
 ) -> tuple[int, int]:
@@ -221,31 +205,6 @@ def reclassify(
                     events += len(changes)
                 done += 1
     return done, events
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One fetched record with its hashes and what is stored for it."""
-
-    study: Study
-    blob: bytes
-    rhash: str
-    chash: str
-    prev: store.CurrentState | None
-    merged_from: store.CurrentState | None
-
-    @property
-    def base(self) -> store.CurrentState:
-        """The stored study this record is compared with (itself, or the id it replaces)."""
-        base = self.prev or self.merged_from
-        assert base is not None
-        return base
-
-    @property
-    def needs_previous(self) -> bool:
-        if self.prev is not None:
-            return self.chash != self.prev.content_hash
-        return self.merged_from is not None
 
 
 @dataclass
@@ -519,8 +478,7 @@ class Syncer:
             for nct, raw in items:
                 blob = raw_json(raw)
                 rhash = raw_hash(blob)
-                prev = current.get(nct)
-                if prev and rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
+                if is_untouched(current.get(nct), rhash, in_query):
                     untouched.append(nct)
                 else:
                     fresh.append((raw, blob, rhash))
@@ -532,20 +490,23 @@ class Syncer:
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
             if aliases - current.keys():
                 current.update(store.load_current(s, aliases - current.keys()))
-            prepared = [self._prepare(st, blob, rhash, current) for st, blob, rhash in pending]
+            incoming = [match(st, blob, rhash, content_hash(st), current) for st, blob, rhash in pending]
             # The previous version is re-read only for records whose tracked content moved.
-            needed = {(p.base.nct_id, p.base.snapshot_count) for p in prepared if p.needs_previous}
+            needed = {(i.base.nct_id, i.base.snapshot_count) for i in incoming if i.needs_previous}
             previous = store.stored_studies(s, needed) if needed else {}
             writes: list[store.StudyWrite] = []
-            for p in prepared:
-                write = self._compare(s, p, previous, in_query=in_query)
+            for item in incoming:
+                write = self._decide(item, previous, in_query=in_query)
                 if write is None:
-                    untouched.append(p.study.nct_id)
+                    untouched.append(item.study.nct_id)
                 else:
                     writes.append(write)
             by_hash = dict(zip((rhash for _, _, rhash in pending), packed(), strict=True))
             for w in writes:
                 w.raw_compressed = by_hash[w.raw_hash]
+            for w in writes:
+                if w.merges is not None:  # the id it replaces is kept, marked as merged into this one
+                    store.mark_merged(s, w.merges, w.study.nct_id)
             state.events += store.write_batch(s, writes, run_id=state.run_id, now=now)
             store.touch(s, untouched, now)
         for w in writes:
@@ -555,66 +516,26 @@ class Syncer:
                 state.changed += 1
         return returned
 
-    @staticmethod
-    def _prepare(study: Study, blob: bytes, rhash: str, current: dict[str, store.CurrentState]) -> _Prepared:
-        prev = current.get(study.nct_id)
-        merged_from = None
-        if prev is None:
-            # A record under a new id that lists one we track as an alias: the same study, renumbered.
-            merged_from = next(
-                (current[a] for a in study.aliases if a in current and current[a].merged_into is None), None
-            )
-        return _Prepared(study, blob, rhash, content_hash(study), prev, merged_from)
-
-    def _compare(
-        self, session: Session, p: _Prepared, previous: dict[str, Study], *, in_query: bool
+    def _decide(
+        self, item: Incoming, previous: dict[str, Study], *, in_query: bool
     ) -> store.StudyWrite | None:
-        study, prev = p.study, p.prev
-        label = self.classifier.classify(study)
-        labels = store.classification_values(label, self.classifier.version)
-        if prev is None:
-            if p.merged_from is not None:
-                old = p.merged_from
-                changes = [FieldChange(EventKind.ID_CHANGED, "nct_id", before=old.nct_id, after=study.nct_id)]
-                changes += diff(previous[old.nct_id], study)
-                changes += scope_change(old.in_scope, label)
-                store.mark_merged(session, old.nct_id, study.nct_id)
-            else:
-                changes = [new_study_change(study, label)]
-            return store.StudyWrite(
-                study,
-                p.blob,
-                p.rhash,
-                p.chash,
-                in_query,
-                is_new=True,
-                snapshot_seq=1,
-                changes=changes,
-                classification=labels,
-            )
-        if p.rhash == prev.raw_hash and prev.in_query == in_query and not prev.gone:
+        """Classify the record and decide it (monitor.core.decide); None: untouched."""
+        label = self.classifier.classify(item.study)
+        prior = previous.get(item.base.nct_id) if item.needs_previous else None
+        d = decide(item, prior, label, in_query=in_query)
+        if d is None:
             return None
-        changes = diff(previous[study.nct_id], study) if p.needs_previous else []
-        changes += scope_change(prev.in_scope, label)
-        if prev.gone:
-            changes.append(
-                FieldChange(EventKind.RESTORED, "registry", before=None, after=study.overall_status)
-            )
-        if prev.in_query and not in_query:
-            changes.append(FieldChange(EventKind.LEFT_QUERY, "query", before=True, after=False))
-        elif in_query and not prev.in_query:
-            changes.append(FieldChange(EventKind.REJOINED_QUERY, "query", before=False, after=True))
-        seq = prev.snapshot_count + 1 if p.rhash != prev.raw_hash else None
         return store.StudyWrite(
-            study,
-            p.blob,
-            p.rhash,
-            p.chash,
+            item.study,
+            item.blob,
+            item.rhash,
+            item.chash,
             in_query,
-            is_new=False,
-            snapshot_seq=seq,
-            changes=changes,
-            classification=labels,
+            is_new=d.is_new,
+            snapshot_seq=d.snapshot_seq,
+            changes=d.changes,
+            classification=store.classification_values(label, self.classifier.version),
+            merges=d.merges,
         )
 
     def _guard(self, s: Session, run_id: int, tracked: int) -> bool:

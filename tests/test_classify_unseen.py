@@ -174,15 +174,15 @@ def test_targets_read_the_same_in_every_output() -> None:
         nct_id="NCT09900002",
         brief_title="DSG3-CAART and CD19 CAR-T in Pemphigus Vulgaris",
         overall_status="RECRUITING",
-        phases="PHASE1",
+        phases=("PHASE1",),
         lead_sponsor="Example Bio",
         modality="CAAR-T",
-        targets="DSG3|CD19/BCMA",
-        indications="pemphigus",
+        targets=("DSG3", "CD19/BCMA"),
+        indications=("pemphigus",),
         cell_source="autologous",
         in_scope=True,
         first_post_date="2026-01-05",
-        countries="United States",
+        countries=("United States",),
     )
     want = "DSG3; CD19/BCMA"
     assert targets_label(row.targets) == want == targets_label(["DSG3", "CD19/BCMA"])

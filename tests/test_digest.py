@@ -48,6 +48,9 @@ def study(nct: str, **kw: Any) -> StudyView:
         "first_post_date": "2024-03-01",
     }
     values.update(kw)
+    for name in ("phases", "targets", "indications"):  # written "|"-joined above for brevity
+        if isinstance(values[name], str):
+            values[name] = tuple(filter(None, values[name].split("|")))
     return StudyView(**values)
 
 
@@ -295,14 +298,15 @@ def test_health_warnings() -> None:
 )
 def test_filters(flt: StudyFilter, expected: set[str]) -> None:
     class Row:
-        def __init__(self, s: StudyView, countries: str) -> None:
+        def __init__(self, s: StudyView, countries: tuple[str, ...]) -> None:
             self.__dict__.update({k: getattr(s, k) for k in StudyView.__dataclass_fields__})
             self.countries = countries
 
     rows = [
-        Row(s, "Germany|United States" if s.nct_id == "NCT06359041" else "China") for s in STUDIES.values()
+        Row(s, ("Germany", "United States") if s.nct_id == "NCT06359041" else ("China",))
+        for s in STUDIES.values()
     ]
-    rows[0].targets = "CD19/BCMA"
+    rows[0].targets = ("CD19/BCMA",)
     assert {r.nct_id for r in rows if flt.matches(r)} == expected
 
 

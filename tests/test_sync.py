@@ -370,8 +370,8 @@ def test_poll_stores_labels_and_a_study_moving_out_of_scope_is_an_event(
             assert (kysa.in_scope, kysa.modality, kysa.targets, kysa.indications) == (
                 True,
                 "CAR-T",
-                "CD19",
-                "lupus nephritis",
+                ("CD19",),
+                ("lupus nephritis",),
             )
             assert s.get(StudyRow, "NCT02348216").in_scope is False  # ZUMA-1: CAR-T in lymphoma
 

@@ -52,8 +52,8 @@ def event_dict(e: Any) -> dict[str, Any]:
     }
 
 
-def _split(joined: str | None) -> list[str]:
-    return joined.split("|") if joined else []
+def _split(labels: tuple[str, ...] | None) -> list[str]:
+    return list(labels or ())
 
 
 def study_dict(r: Any) -> dict[str, Any]:

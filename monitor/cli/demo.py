@@ -23,6 +23,7 @@ from typing import Any
 from monitor import store
 from monitor.config import ApiSettings, Settings, SubscriberSettings, load_settings
 from monitor.core.describe import KIND_LABELS, change_text
+from monitor.core.domain import PollSummary
 from monitor.core.filters import StudyFilter
 from monitor.paths import DATA_DIR
 from monitor.publishing.mailer import FolderMailer
@@ -278,23 +279,10 @@ class _Clock:
         return self.t
 
 
-def _last_poll(database: Any) -> Any:
+def _last_poll(database: Any) -> PollSummary:
+    """The poll the service just ran, read back from the runs table."""
     with database.session() as s:
-        run = store.recent_runs(s, 1)[0]
-        s.expunge(run)
-    by_kind = {}
-    with database.session() as s:
-        by_kind = store.count_events_by_kind(s, run.id)
-    return _Poll(run, by_kind)
-
-
-class _Poll:
-    """A finished poll run, read back (the service records runs; the demo reports them)."""
-
-    def __init__(self, run: Any, by_kind: dict[str, int]) -> None:
-        self.run_id, self.mode, self.outcome = run.id, run.mode, run.outcome
-        self.fetched, self.new_studies, self.requests = run.fetched, run.new_studies, run.requests
-        self.events, self.events_by_kind = run.events, by_kind
+        return store.poll_summary(s, store.recent_runs(s, 1)[0])
 
 
 def _summary(s: Any) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def status_label(value: str | None) -> str:
 def targets_label(targets: Any, none: str = "") -> str:
     """A study's targets as every output shows them: each target as labelled (`CD19/BCMA`
     one dual-target product, `CD19xCD3` an engager), alternatives parted by `; `.
-    `targets` is the stored "|"-joined form or a sequence."""
+    `targets` is a sequence of labels, or (in a stored event's payload) "|"-joined text."""
     if not targets:
         return none
     if isinstance(targets, str):

@@ -124,11 +124,11 @@ class StudyView:
     nct_id: str
     brief_title: str | None
     overall_status: str | None
-    phases: str | None
+    phases: tuple[str, ...]
     lead_sponsor: str | None
     modality: str | None
-    targets: str | None
-    indications: str | None
+    targets: tuple[str, ...]
+    indications: tuple[str, ...]
     cell_source: str | None
     in_scope: bool | None
     first_post_date: str | None
@@ -317,7 +317,7 @@ def study_labels(s: StudyView) -> str:
     if s.cell_source:
         parts.append(s.cell_source)
     if s.indications:
-        parts.append(s.indications.replace("|", ", "))
+        parts.append(", ".join(s.indications))
     if s.in_scope is False:
         parts.append("out of scope")
     return " · ".join(parts)
@@ -338,7 +338,7 @@ def study_block(s: StudyView, opts: DigestOptions) -> StudyBlock:
 
 
 def _unknown_study(nct_id: str) -> StudyView:
-    return StudyView(nct_id, None, None, None, None, None, None, None, None, None, None)
+    return StudyView(nct_id, None, None, (), None, None, (), (), None, None, None)
 
 
 def change_line(e: EventView, study: StudyView | None, block: StudyBlock, news: bool) -> ChangeLine:
@@ -553,7 +553,7 @@ def build_landscape_digest(
             ChangeLine("new_study", "Registered", f"first posted {s.first_post_date}", s.first_post_date, 3)
         )
         recent.append(block)
-    indications = [i for s in studies for i in (s.indications or "").split("|")]
+    indications = [i for s in studies for i in s.indications]
     landscape = Landscape(
         studies=len(studies),
         by_modality=_ranked(s.modality or "not stated" for s in studies),

@@ -360,11 +360,14 @@ class FieldChange:
 
 @dataclass(slots=True)
 class PollSummary:
-    """What one poll did, for the CLI, the scheduler and the runs table."""
+    """One poll, the one record of it: filled in by the sync as it runs, written to the
+    runs table when it ends (store.finish_run), read back from it (store.poll_summary),
+    and shown by the CLI, the service, the demo and the web."""
 
     run_id: int
-    mode: str
-    outcome: str
+    mode: str  # "full" or "incremental"
+    outcome: str  # a RunOutcome
+    window_start: str | None = None  # an incremental poll's LastUpdatePostDate lower bound
     fetched: int = 0
     expected: int = 0
     new_studies: int = 0

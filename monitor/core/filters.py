@@ -22,11 +22,11 @@ class StudyFacts(Protocol):
     nct_id: str
     in_scope: bool | None
     modality: str | None
-    targets: str | None
-    indications: str | None
+    targets: tuple[str, ...]
+    indications: tuple[str, ...]
     overall_status: str | None
     lead_sponsor: str | None
-    countries: str | None
+    countries: tuple[str, ...]
 
 
 # The modalities the classifier labels (the vocabulary may add more).
@@ -37,18 +37,18 @@ def _fold(value: str) -> str:
     return " ".join(value.casefold().split())
 
 
-def _target_parts(label: str | None) -> set[str]:
+def _target_parts(labels: Sequence[str] | None) -> set[str]:
     """`CD19/BCMA` (a dual-target product) names each antigen; a filter on BCMA matches it."""
     parts: set[str] = set()
-    for one in (label or "").split("|"):
+    for one in labels or ():
         for piece in one.split("/"):
             if piece.strip():
                 parts.add(_fold(piece))
     return parts
 
 
-def _split(joined: str | None) -> set[str]:
-    return {_fold(p) for p in (joined or "").split("|") if p.strip()}
+def _split(labels: Sequence[str] | None) -> set[str]:
+    return {_fold(p) for p in labels or () if p.strip()}
 
 
 @dataclass(frozen=True, slots=True)

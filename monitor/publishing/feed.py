@@ -85,7 +85,7 @@ def _study_line(row: StudyRow) -> str:
         for x in (
             row.modality,
             targets_label(row.targets),
-            (row.indications or "").replace("|", ", "),
+            ", ".join(row.indications),
         )
         if x
     ]

@@ -116,11 +116,11 @@ def _study(r: StudyRow, study_url: str) -> ReportStudy:
         modality=r.modality or "not stated",
         targets=targets_label(r.targets, "undisclosed"),
         cell_source=r.cell_source or "not stated",
-        indications=(r.indications or "").replace("|", ", "),
+        indications=", ".join(r.indications),
         status=status_label(r.overall_status),
         phase=phases_label(r.phases),
         sponsor=r.lead_sponsor or "",
-        countries=(r.countries or "").replace("|", ", "),
+        countries=", ".join(r.countries),
         first_posted=r.first_post_date or "",
         last_update=r.last_update_post_date or "",
         url=study_url.format(nct_id=r.nct_id),
@@ -156,14 +156,14 @@ def gather(
     studies = [_study(r, opts.study_url) for r in matching]
 
     by_modality = _ranked([s.modality for s in studies])
-    by_indication = _ranked([i for r in matching for i in (r.indications or "").split("|")])
+    by_indication = _ranked([i for r in matching for i in r.indications])
     modalities = [m for m, _ in by_modality]
     indications = [i for i, _ in by_indication]
     matrix: dict[str, dict[str, int]] = {m: dict.fromkeys(indications, 0) for m in modalities}
     for r, s in zip(matching, studies, strict=True):
-        for ind in filter(None, (r.indications or "").split("|")):
+        for ind in r.indications:
             matrix[s.modality][ind] += 1
-    countries = [c for r in matching for c in (r.countries or "").split("|")]
+    countries = [c for r in matching for c in r.countries]
     years = Counter((s.first_posted or "")[:4] for s in studies if s.first_posted)
     first_year = min(years, default=None)
     by_year = (

@@ -158,13 +158,6 @@ def list_events(
     return list(session.scalars(stmt))
 
 
-def count_events_by_kind(session: Session, run_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Event.kind, func.count()).where(Event.run_id == run_id).group_by(Event.kind)
-    )
-    return {k: n for k, n in rows}
-
-
 def study_changes(session: Session, nct_id: str, labels: dict[int, str]) -> list[Change]:
     """A study's events as timeline changes; `labels` maps snapshot seq to version label."""
     return [

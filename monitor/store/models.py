@@ -25,8 +25,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -40,6 +42,37 @@ NAMING = {
 Json = JSON().with_variant(JSONB(), "postgresql")
 # 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LabelList(TypeDecorator[tuple[str, ...]]):
+    """A short list of labels (phases, countries, targets, indication groups) kept as one
+    "|"-joined text column, so a row filters and sorts without a join. The joining and
+    splitting happen here only: Python sees a tuple (empty for none), the database sees
+    text or NULL. A label never contains "|" (the vocabulary and the registry's phase and
+    country names do not)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: object, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            raise TypeError(f"a LabelList column takes a sequence of labels, not the string {value!r}")
+        labels = [str(v) for v in value]  # type: ignore[attr-defined]
+        if any("|" in v for v in labels):
+            raise ValueError(f"a label cannot contain '|': {labels!r}")
+        return "|".join(labels) or None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(value.split("|")) if value else ()
+
+
+class ShortLabelList(LabelList):
+    """A LabelList in a bounded column (the phases: at most two, "PHASE1|PHASE2")."""
+
+    impl = String(64)
+    cache_ok = True
 
 
 class Base(DeclarativeBase):
@@ -83,9 +116,9 @@ class StudyRow(Base):
     brief_title: Mapped[str | None] = mapped_column(Text)
     overall_status: Mapped[str | None] = mapped_column(String(32), index=True)
     study_type: Mapped[str | None] = mapped_column(String(32))
-    phases: Mapped[str | None] = mapped_column(String(64))
+    phases: Mapped[tuple[str, ...]] = mapped_column(ShortLabelList, nullable=True)
     lead_sponsor: Mapped[str | None] = mapped_column(Text)
-    countries: Mapped[str | None] = mapped_column(Text)  # "|"-joined
+    countries: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)
     first_post_date: Mapped[str | None] = mapped_column(String(10))
     last_update_post_date: Mapped[str | None] = mapped_column(String(10))
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -101,8 +134,8 @@ class StudyRow(Base):
     in_scope: Mapped[bool | None] = mapped_column(Boolean, index=True)
     scope_reason: Mapped[str | None] = mapped_column(Text)
     modality: Mapped[str | None] = mapped_column(String(32), index=True)
-    targets: Mapped[str | None] = mapped_column(Text)  # "|"-joined labels, e.g. "CD19/BCMA"
-    indications: Mapped[str | None] = mapped_column(Text)  # "|"-joined groups
+    targets: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)  # e.g. ("CD19/BCMA",)
+    indications: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)  # indication groups
     cell_source: Mapped[str | None] = mapped_column(String(32))
     product: Mapped[str | None] = mapped_column(Text)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.core.domain import SUCCESSFUL_RUNS, UNSUCCESSFUL_RUNS, RunOutcome
-from monitor.store.models import PollRun
+from monitor.core.domain import SUCCESSFUL_RUNS, UNSUCCESSFUL_RUNS, PollSummary, RunOutcome
+from monitor.store.models import Event, PollRun
 
 SUCCESSFUL = SUCCESSFUL_RUNS  # a successful poll: it read the registry, or found its data unchanged
 UNSUCCESSFUL = UNSUCCESSFUL_RUNS  # ended before it finished: the next poll covers its window
@@ -55,8 +54,48 @@ def mark_crashed_runs(session: Session, now: datetime) -> list[int]:
     return ids
 
 
-def finish_run(session: Session, run_id: int, **values: Any) -> None:
-    session.execute(update(PollRun).where(PollRun.id == run_id).values(**values))
+def finish_run(session: Session, summary: PollSummary, finished_at: datetime) -> None:
+    """Write a poll's record to its run row; its events are counted from the change log."""
+    summary.events_by_kind = count_events_by_kind(session, summary.run_id)
+    session.execute(
+        update(PollRun)
+        .where(PollRun.id == summary.run_id)
+        .values(
+            outcome=summary.outcome,
+            finished_at=finished_at,
+            window_start=summary.window_start,
+            data_timestamp=summary.data_timestamp,
+            requests=summary.requests,
+            fetched=summary.fetched,
+            expected=summary.expected,
+            new_studies=summary.new_studies,
+            changed_studies=summary.changed_studies,
+            events=summary.events,
+            held=summary.held,
+            error=summary.error,
+        )
+    )
+
+
+def poll_summary(session: Session, run: PollRun) -> PollSummary:
+    """A stored run read back as the poll's record."""
+    started, finished = run.started_at, run.finished_at
+    return PollSummary(
+        run_id=run.id,
+        mode=run.mode,
+        outcome=run.outcome,
+        window_start=run.window_start,
+        fetched=run.fetched,
+        expected=run.expected,
+        new_studies=run.new_studies,
+        changed_studies=run.changed_studies,
+        requests=run.requests,
+        seconds=(finished - started).total_seconds() if finished and started else 0.0,
+        events_by_kind=count_events_by_kind(session, run.id),
+        held=run.held,
+        data_timestamp=run.data_timestamp,
+        error=run.error,
+    )
 
 
 def last_run(session: Session, *, outcomes: Sequence[str], mode: str | None = None) -> PollRun | None:
@@ -105,3 +144,10 @@ def baseline_runs(session: Session) -> frozenset[int]:
         if outcome == RunOutcome.OK:
             done.add(qhash)
     return frozenset(out)
+
+
+def count_events_by_kind(session: Session, run_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Event.kind, func.count()).where(Event.run_id == run_id).group_by(Event.kind)
+    )
+    return {k: n for k, n in rows}

@@ -92,8 +92,8 @@ def classification_values(c: Classification, version: str) -> dict[str, Any]:
         "in_scope": c.in_scope,
         "scope_reason": c.scope_reason,
         "modality": c.modality,
-        "targets": "|".join(c.targets) or None,
-        "indications": "|".join(c.indications) or None,
+        "targets": tuple(c.targets),
+        "indications": tuple(c.indications),
         "cell_source": c.cell_source,
         "product": c.product,
         "needs_review": c.needs_review,
@@ -142,14 +142,17 @@ def list_studies(
         stmt = stmt.where(func.lower(StudyRow.modality) == modality.strip().lower())
     rows = list(session.scalars(stmt.order_by(StudyRow.last_update_post_date.desc(), StudyRow.nct_id)))
 
-    def has(joined: str | None, wanted: str, split: str) -> bool:
-        parts = {p.strip().lower() for label in (joined or "").split("|") for p in label.split(split)}
-        return wanted.strip().lower() in parts
+    def folded(labels: Iterable[str]) -> set[str]:
+        return {label.strip().lower() for label in labels}
 
     if target:
-        rows = [r for r in rows if has((r.targets or "").replace("x", "/"), target, "/")]
+        wanted = target.strip().lower()
+        rows = [
+            r for r in rows if wanted in folded(a for t in r.targets for a in t.replace("x", "/").split("/"))
+        ]
     if indication:
-        rows = [r for r in rows if has(r.indications, indication, "|")]
+        wanted = indication.strip().lower()
+        rows = [r for r in rows if wanted in folded(r.indications)]
     return rows
 
 
@@ -248,9 +251,9 @@ def study_columns(st: Study, chash: str) -> dict[str, Any]:
         "brief_title": st.title,
         "overall_status": st.overall_status,
         "study_type": st.study_type,
-        "phases": "|".join(st.phases) or None,
+        "phases": tuple(st.phases),
         "lead_sponsor": st.lead_sponsor,
-        "countries": "|".join(st.countries) or None,
+        "countries": tuple(st.countries),
         "first_post_date": st.first_post_date,
         "last_update_post_date": st.last_update_post_date,
         "content_hash": chash,

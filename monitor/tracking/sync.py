@@ -26,7 +26,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -35,7 +34,7 @@ from monitor.config import Settings
 from monitor.core.classify import Classifier
 from monitor.core.decide import Incoming, decide, match, scope_change
 from monitor.core.decide import untouched as is_untouched
-from monitor.core.domain import EventKind, FieldChange, PollSummary, Study
+from monitor.core.domain import EventKind, FieldChange, PollSummary, RunOutcome, Study
 from monitor.core.normalize import (
     RecordError,
     canonical_json,
@@ -207,20 +206,6 @@ def reclassify(
     return done, events
 
 
-@dataclass
-class _RunState:
-    run_id: int
-    mode: str
-    window_start: str | None
-    started: datetime
-    seen: set[str]
-    fetched: int = 0
-    expected: int = 0
-    new: int = 0
-    changed: int = 0
-    events: int = 0
-
-
 class Syncer:
     """One poll of the registry into the database. The CLI and the scheduler both call `poll()`."""
 
@@ -268,81 +253,56 @@ class Syncer:
             for run in crashed:
                 self._guard(s, run, tracked)
             last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
-            last_full = store.last_run(s, outcomes=("ok",), mode="full")
+            last_full = store.last_run(s, outcomes=(RunOutcome.OK,), mode="full")
             mode = "full" if full or self._full_due(last_ok, last_full, qhash) else "incremental"
             run_id = store.start_run(
                 s, mode=mode, now=self.now(), host=socket.gethostname(), query_hash=qhash
             )
             last_ts = last_ok.data_timestamp if last_ok else None
             window = None if mode == "full" or last_ok is None else self._window_start(last_ok)
-        state = _RunState(run_id=run_id, mode=mode, window_start=window, started=self.now(), seen=set())
-        summary = PollSummary(run_id=run_id, mode=mode, outcome="running")
+        summary = PollSummary(run_id=run_id, mode=mode, outcome=RunOutcome.RUNNING, window_start=window)
+        self._seen: set[str] = set()  # ids processed by this poll (a study two queries reach counts once)
         tracked_before: int | None = None  # set once the queries start: the hold guard's base
         try:
             # A vocabulary or overrides edit since the last poll: relabel from the stored records first.
-            state.events += reclassify(
-                self.db, self.classifier, run_id=run_id, now=self.now(), only_stale=True
-            )[1]
+            reclassify(self.db, self.classifier, run_id=run_id, now=self.now(), only_stale=True)
             info = self.client.version()
             summary.data_timestamp = info.data_timestamp
             if mode == "incremental" and info.data_timestamp and info.data_timestamp == last_ts:
-                summary.outcome = "unchanged"
+                summary.outcome = RunOutcome.UNCHANGED
             else:
                 tracked_before = self._count_tracked()
-                self._run_queries(state)
-                self._recheck_missing(state)
-                summary.outcome = "ok"
+                self._run_queries(summary)
+                self._recheck_missing(summary)
+                summary.outcome = RunOutcome.OK
         except PollStopped as exc:
-            summary.outcome, summary.error = "stopped", str(exc)
+            summary.outcome, summary.error = RunOutcome.STOPPED, str(exc)
         except Exception as exc:  # recorded on the run; the CLI prints it in one line
             if not isinstance(exc, (ApiError, RecordError)):
                 log.exception("poll %s failed", run_id)
-            summary.outcome = "failed"
+            summary.outcome = RunOutcome.FAILED
             summary.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ApiError) else str(exc)
         except BaseException:
-            summary.outcome = "failed"
+            summary.outcome = RunOutcome.FAILED
             summary.error = "interrupted"
-            self._finish(state, summary, t0, requests_before, tracked_before)
+            self._finish(summary, t0, requests_before, tracked_before)
             raise
-        self._finish(state, summary, t0, requests_before, tracked_before)
+        self._finish(summary, t0, requests_before, tracked_before)
         return summary
 
     def _finish(
-        self,
-        state: _RunState,
-        summary: PollSummary,
-        t0: float,
-        requests_before: int,
-        tracked_before: int | None,
+        self, summary: PollSummary, t0: float, requests_before: int, tracked_before: int | None
     ) -> None:
         """End the run: its events are published by this transaction, or held by it.
 
         A failed run is judged like a successful one: what it stored before failing is as
         real, and as likely to be a format shift."""
-        summary.fetched, summary.expected = state.fetched, state.expected
-        summary.new_studies, summary.changed_studies = state.new, state.changed
         summary.requests = self.client.requests - requests_before
         summary.seconds = time.monotonic() - t0
         with self.db.session() as s:
             if tracked_before is not None:
-                summary.held = self._guard(s, state.run_id, tracked_before)
-            store.finish_run(
-                s,
-                state.run_id,
-                outcome=summary.outcome,
-                finished_at=self.now(),
-                window_start=state.window_start,
-                data_timestamp=summary.data_timestamp,
-                requests=summary.requests,
-                fetched=state.fetched,
-                expected=state.expected,
-                new_studies=state.new,
-                changed_studies=state.changed,
-                events=state.events,
-                held=summary.held,
-                error=summary.error,
-            )
-            summary.events_by_kind = store.count_events_by_kind(s, state.run_id)
+                summary.held = self._guard(s, summary.run_id, tracked_before)
+            store.finish_run(s, summary, self.now())
 
     def _full_due(self, last_ok: Any, last_full: Any, qhash: str) -> bool:
         if last_ok is None or last_full is None:
@@ -366,19 +326,19 @@ class Syncer:
 
     # -- fetching ------------------------------------------------------------------
 
-    def _run_queries(self, state: _RunState) -> None:
+    def _run_queries(self, run: PollSummary) -> None:
         for q in self.settings.queries:
             if q.ids:
                 for batch in _chunks(q.ids, self.settings.api.ids_per_request):
-                    params = _window_param({"filter.ids": "|".join(batch)}, state.window_start)
-                    self._fetch_all(state, q.name, params, in_query=True)
+                    params = _window_param({"filter.ids": "|".join(batch)}, run.window_start)
+                    self._fetch_all(run, q.name, params, in_query=True)
             else:
                 searches = q.searches()
                 for n, params in enumerate(searches, 1):
                     name = q.name if len(searches) == 1 else f"{q.name} (part {n} of {len(searches)})"
-                    self._fetch_all(state, name, _window_param(params, state.window_start), in_query=True)
+                    self._fetch_all(run, name, _window_param(params, run.window_start), in_query=True)
 
-    def _fetch_all(self, state: _RunState, name: str, params: dict[str, str], *, in_query: bool) -> set[str]:
+    def _fetch_all(self, run: PollSummary, name: str, params: dict[str, str], *, in_query: bool) -> set[str]:
         """Every page of one search, each committed as it arrives; checks the count at the end."""
         expected: int | None = None
         fetched = 0
@@ -388,14 +348,14 @@ class Syncer:
                 if page.total_count is None:
                     raise IncompleteResult(f"query {name!r}: the registry did not report totalCount")
                 expected = page.total_count
-                state.expected += expected
+                run.expected += expected
             fetched += len(page.studies)
-            returned |= self._apply_page(state, page.studies, in_query=in_query)
+            returned |= self._apply_page(run, page.studies, in_query=in_query)
             self._check_stop()
             if page.number % _PAGES_PER_COLLECTION == 0:
                 gc.collect(0)  # see _PAGES_PER_COLLECTION
             if self.progress:
-                self.progress(state.fetched, state.expected, name)
+                self.progress(run.fetched, run.expected, name)
         if expected is not None and fetched != expected:
             raise IncompleteResult(
                 f"query {name!r}: the registry reported {expected} studies but {fetched} were returned; "
@@ -403,24 +363,24 @@ class Syncer:
             )
         return returned
 
-    def _recheck_missing(self, state: _RunState) -> None:
+    def _recheck_missing(self, run: PollSummary) -> None:
         """Tracked studies the queries did not return: re-read by id so none is forgotten."""
         with self.db.session() as s:
-            missing = [n for n in store.recheck_candidates(s) if n not in state.seen]
+            missing = [n for n in store.recheck_candidates(s) if n not in self._seen]
         if not missing:
             return
         returned: set[str] = set()
         for batch in _chunks(missing, self.settings.api.ids_per_request):
-            params = _window_param({"filter.ids": "|".join(batch)}, state.window_start)
-            returned |= self._fetch_all(state, "tracked studies", params, in_query=False)
-        if state.mode != "full":
+            params = _window_param({"filter.ids": "|".join(batch)}, run.window_start)
+            returned |= self._fetch_all(run, "tracked studies", params, in_query=False)
+        if run.mode != "full":
             return  # outside the window, silence only means "not updated"
         with self.db.session() as s:
             # a returned record may carry a new id and list the old one as an alias
             still_missing = [
                 n
                 for n in missing
-                if n not in state.seen
+                if n not in self._seen
                 and n not in returned
                 and store.load_current(s, [n])[n].merged_into is None
             ]
@@ -429,11 +389,11 @@ class Syncer:
             try:
                 raw = self.client.get_study(nct)
             except ApiNotFound:
-                self._record_gone(state, nct)
+                self._record_gone(run, nct)
                 continue
-            self._apply_page(state, [raw], in_query=False)
+            self._apply_page(run, [raw], in_query=False)
 
-    def _record_gone(self, state: _RunState, nct: str) -> None:
+    def _record_gone(self, run: PollSummary, nct: str) -> None:
         now = self.now()
         with self.db.session() as s:
             cur = store.load_current(s, [nct])[nct]
@@ -442,17 +402,16 @@ class Syncer:
                 s,
                 nct,
                 [change],
-                run_id=state.run_id,
+                run_id=run.run_id,
                 now=now,
                 registry_date=cur.last_update_post_date,
             )
             store.mark_gone(s, nct)
-        state.events += 1
-        state.changed += 1
+        run.changed_studies += 1
 
     # -- processing ----------------------------------------------------------------
 
-    def _apply_page(self, state: _RunState, records: Iterable[dict[str, Any]], *, in_query: bool) -> set[str]:
+    def _apply_page(self, run: PollSummary, records: Iterable[dict[str, Any]], *, in_query: bool) -> set[str]:
         """Compare and store one page in one transaction. Returns the ids it carried.
 
         A record whose bytes hash as before is not even normalized: that is most records
@@ -463,10 +422,10 @@ class Syncer:
         for raw in records:
             nct = nct_id_of(raw)
             returned.add(nct)
-            state.fetched += 1
-            if nct in state.seen:
+            run.fetched += 1
+            if nct in self._seen:
                 continue  # reached by two queries; processed once per run
-            state.seen.add(nct)
+            self._seen.add(nct)
             items.append((nct, raw))
         if not items:
             return returned
@@ -507,13 +466,13 @@ class Syncer:
             for w in writes:
                 if w.merges is not None:  # the id it replaces is kept, marked as merged into this one
                     store.mark_merged(s, w.merges, w.study.nct_id)
-            state.events += store.write_batch(s, writes, run_id=state.run_id, now=now)
+            store.write_batch(s, writes, run_id=run.run_id, now=now)
             store.touch(s, untouched, now)
         for w in writes:
             if w.is_new and not any(c.kind == EventKind.ID_CHANGED for c in w.changes):
-                state.new += 1
+                run.new_studies += 1
             elif w.changes:
-                state.changed += 1
+                run.changed_studies += 1
         return returned
 
     def _decide(

@@ -31,9 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.core.classify import VOCABULARY_FILE, Classifier, Vocabulary  # noqa: E402
+from monitor.core.classify import Classifier  # noqa: E402
 from monitor.core.normalize import to_study  # noqa: E402
-from monitor.registry.localserver import load_records  # noqa: E402
+from monitor.core.vocabulary import VOCABULARY_FILE, Vocabulary  # noqa: E402
+from monitor.registry.localdata import load_records  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "domain"
 

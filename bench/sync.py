@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import DEFAULT_FIELDS, ApiSettings, QuerySettings, Settings  # noqa: E402
-from monitor.registry.localserver import LocalApiServer, Registry, load_records  # noqa: E402
+from monitor.registry.localdata import load_records  # noqa: E402
+from monitor.registry.localserver import LocalApiServer, Registry  # noqa: E402
 
 CITIES = [
     ("Erlangen", "Germany"),
@@ -177,7 +178,7 @@ def phase_stages(n: int = 3000) -> dict[str, float]:
 
     The same functions the sync calls, on the same generated records as the server
     sends them (`fields`-projected), timed one step at a time, with the garbage collector
-    relaxed as during a poll (monitor.tracking.gc_relax).
+    relaxed as during a poll (monitor.gc_relax).
     """
     from datetime import datetime
 
@@ -187,10 +188,10 @@ def phase_stages(n: int = 3000) -> dict[str, float]:
     from monitor.core.classify import Classifier
     from monitor.core.diff import new_study_change
     from monitor.core.normalize import content_hash, raw_hash, raw_json, to_study
+    from monitor.gc_relax import gc_relaxed
     from monitor.registry.client import parse_json
-    from monitor.registry.localserver import _project
+    from monitor.registry.localdata import _project
     from monitor.store.db import open_database
-    from monitor.tracking.gc_relax import gc_relaxed
 
     records = [_project(r, list(DEFAULT_FIELDS)) for r in generate(n, seed=11)]
     classifier = Classifier()

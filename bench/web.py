@@ -29,7 +29,8 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from monitor.app import Application  # noqa: E402
 from monitor.config import ApiSettings, QuerySettings, Settings, SyncSettings  # noqa: E402
-from monitor.registry.localserver import LocalApiServer, Registry, load_records  # noqa: E402
+from monitor.registry.localdata import load_records  # noqa: E402
+from monitor.registry.localserver import LocalApiServer, Registry  # noqa: E402
 from monitor.store.db import open_database  # noqa: E402
 from monitor.web import create_app  # noqa: E402
 

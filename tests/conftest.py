@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.config import ApiSettings, QuerySettings, Settings, SyncSettings
-from monitor.registry.localserver import LocalApiServer, Registry, load_records
+from monitor.registry.localdata import load_records
+from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.store.db import Database, open_database
 
 DATA = Path(__file__).parent / "data"

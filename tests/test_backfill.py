@@ -22,7 +22,8 @@ from monitor import store
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.registry.client import CtGovClient, RegistryVersion
-from monitor.registry.localserver import Fault, LocalApiServer, Registry, load_histories
+from monitor.registry.localdata import load_histories
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
 from monitor.store.db import Database
 from monitor.store.models import Backfill, Event, Snapshot
 from monitor.tracking.backfill import (

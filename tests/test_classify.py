@@ -17,10 +17,11 @@ import pytest
 
 from monitor.config import Settings, load_settings
 from monitor.core import essie
-from monitor.core.classify import Classifier, Vocabulary, load_overrides, tokens
+from monitor.core.classify import Classifier
 from monitor.core.domain import UserError
 from monitor.core.normalize import to_study
-from monitor.registry.localserver import _pieces
+from monitor.core.vocabulary import Vocabulary, load_overrides, tokens
+from monitor.registry.localdata import _pieces
 from tests.conftest import DATA, domain_records
 from tests.harness import c_of, record
 

@@ -10,7 +10,7 @@ import zstandard
 from monitor import store
 from monitor.core.normalize import raw_json
 from monitor.store import blobs as store_blobs
-from monitor.tracking.sync import _in_background
+from monitor.tracking.overlap import in_background
 from tests.conftest import registry_records
 
 
@@ -46,12 +46,12 @@ def test_background_work_returns_its_result_or_raises_its_error_where_awaited() 
         names.append(threading.current_thread().name)
         return x * 2
 
-    assert _in_background(work, 21)() == 42
+    assert in_background(work, 21)() == 42
     assert names == ["background"]
 
     def fail(_: int) -> int:
         raise ValueError("bad blob")
 
-    wait = _in_background(fail, 1)
+    wait = in_background(fail, 1)
     with pytest.raises(ValueError, match="bad blob"):
         wait()

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
-from monitor.registry.localserver import Fault, LocalApiServer, Registry, load_histories
+from monitor.registry.localdata import load_histories
+from monitor.registry.localserver import Fault, LocalApiServer, Registry
 from tests.conftest import DATA, domain_records
 
 QUERY = '"CAR-T" OR "chimeric antigen receptor" OR CART OR "ZQX-9917"'

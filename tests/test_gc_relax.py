@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.tracking.gc_relax import RELAXED_THRESHOLD, gc_relaxed
+from monitor.gc_relax import RELAXED_THRESHOLD, gc_relaxed
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ from monitor.core.domain import UserError
 from monitor.core.normalize import to_study
 from monitor.core.timeline import Change, Version
 from monitor.registry.client import CtGovClient
-from monitor.registry.localserver import LocalApiServer, Registry, load_histories
+from monitor.registry.localdata import load_histories
+from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.store.db import Database
 from monitor.tracking.backfill import Backfiller
 from tests.conftest import DATA, domain_records, make_settings

@@ -5,6 +5,7 @@ of them orchestrates the core or the store itself. Each method returns a typed r
 with `ok`, a human-readable `text()` and `to_json()`, and takes the locks its work needs.
 """
 
-from monitor.app.application import Application, WorkFailed
+from monitor.app.application import Application
+from monitor.app.errors import NotTracked, WorkFailed
 
-__all__ = ["Application", "WorkFailed"]
+__all__ = ["Application", "NotTracked", "WorkFailed"]

@@ -27,7 +27,8 @@ from monitor.core.domain import PollSummary
 from monitor.core.filters import StudyFilter
 from monitor.paths import DATA_DIR
 from monitor.publishing.mailer import FolderMailer
-from monitor.registry.localserver import LocalApiServer, Registry, load_records
+from monitor.registry.localdata import load_records
+from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.service import Service
 from monitor.store import list_events, list_studies
 from monitor.store.db import open_database

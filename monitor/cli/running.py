@@ -267,7 +267,8 @@ def serve_local(data: str, port: int, data_timestamp: str, history: str | None) 
     """
     import time
 
-    from monitor.registry.localserver import LocalApiServer, Registry, load_histories, load_records
+    from monitor.registry.localdata import load_histories, load_records
+    from monitor.registry.localserver import LocalApiServer, Registry
 
     registry = Registry()
     try:

@@ -2,7 +2,7 @@
 
 Reads the whole normalized record (interventions and their other names and
 descriptions, arm groups, titles, keywords, conditions and their MeSH terms, the brief
-summary) against the vocabulary in `data/vocabulary.toml`, and keeps the evidence for
+summary) against the vocabulary (monitor.core.vocabulary, `data/vocabulary.toml`), and keeps the evidence for
 every label: which field, which words. Nothing here knows an NCT id: labels come from
 what the record says.
 
@@ -17,57 +17,29 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
-import unicodedata
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
-from itertools import compress
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
-from monitor.core.domain import Study, UserError, check_nct_id
+from monitor.core.domain import Study, UserError
 from monitor.core.normalize import NORMALIZER_VERSION
-from monitor.paths import DATA_DIR
+from monitor.core.vocabulary import (
+    Override,
+    Product,
+    Vocabulary,
+    load_overrides,
+    tokens,
+)
 
-VOCABULARY_FILE = DATA_DIR / "vocabulary.toml"
 MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
-LABELS = ("in_scope", "modality", "targets", "cell_source", "platform", "product", "indications")
 
 # Field roles: what a mention there proves.
 STRONG = ("interventions", "arms", "titles")
 MEDIUM = ("keywords", "conditions")
 WEAK = ("summary",)
-_SHORT_TEXT = 160  # texts up to this length are cached by Vocabulary.find
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
-
-
-# Every byte that is not an ASCII letter or digit becomes a space (letters are lower-cased first).
-_SEPARATE = bytes(c if chr(c).isascii() and chr(c).isalnum() else 0x20 for c in range(256))
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case ASCII word tokens: accents, hyphens, slashes and '+' become boundaries.
-
-    Accents are dropped, not boundaries ("Sjögren" is "sjogren"); any other character
-    that is not an ASCII letter or digit separates words. Most registry text is ASCII,
-    which skips the Unicode decomposition; the split itself is a byte translation (a
-    regex over a summary took four times as long).
-    """
-    if not text.isascii():
-        folded = unicodedata.normalize("NFKD", text).casefold()
-        # what is left outside ASCII (Greek, CJK, symbols) separates words, as "?" does
-        text = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return text.encode("ascii", "replace").lower().translate(_SEPARATE).decode("ascii").split()
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    name: str
-    modality: str
-    targets: tuple[str, ...]
-    source: str | None
-    platform: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,157 +112,6 @@ class Classification:
             evidence=tuple(Evidence(**e) for e in d.get("evidence") or ()),
             curated=tuple(d.get("curated") or ()),
         )
-
-
-# -- vocabulary ------------------------------------------------------------------------
-
-
-class Vocabulary:
-    """The data file compiled into a phrase index: token tuple -> what it means."""
-
-    def __init__(self, data: dict[str, Any], version: str) -> None:
-        self.version = version
-        self.index: dict[tuple[str, ...], list[tuple[str, str]]] = {}
-        self.products: dict[str, Product] = {}
-        self.target_order: list[str] = list(data.get("targets", {}))
-        self.indication_order: list[str] = list(data.get("indication", {}))
-        self.modality_needs: dict[str, set[str]] = {}
-        for modality, spec in data.get("modality", {}).items():
-            for term in spec.get("strong", []):
-                self._add(term, "modality", modality)
-            for term in spec.get("weak", []):
-                self._add(term, "modality_weak", modality)
-            if spec.get("needs"):
-                self.modality_needs[modality] = {t for term in spec["needs"] for t in tokens(term)}
-        for p in data.get("product", []):
-            product = Product(
-                p["name"], p["modality"], tuple(p.get("targets", [])), p.get("source"), p.get("platform")
-            )
-            self.products[p["name"]] = product
-            for alias in [p["name"], *p.get("aliases", [])]:
-                self._add(alias, "product", p["name"])
-        for target, terms in data.get("targets", {}).items():
-            for term in terms:
-                self._add(term, "target", target)
-        for source, terms in data.get("source", {}).items():
-            for term in terms:
-                self._add(term, "source", source)
-        for platform, terms in data.get("platform", {}).items():
-            for term in terms:
-                self._add(term, "platform", platform)
-        for group, terms in data.get("indication", {}).items():
-            for term in terms:
-                self._add(term, "indication", group)
-        for term in data.get("oncology", {}).get("terms", []):
-            self._add(term, "oncology", "oncology")
-        for term in data.get("not_autoimmune", {}).get("terms", []):
-            self._add(term, "not_autoimmune", "not autoimmune")
-        for term in data.get("traps", {}).get("not_engagers", []):
-            self._add(term, "trap", "not an engager")
-        for term in data.get("traps", {}).get("not_car", []):
-            self._add(term, "trap_car", "not a CAR")
-        self.starts: dict[str, list[int]] = {}
-        for phrase in self.index:
-            lengths = self.starts.setdefault(phrase[0], [])
-            if len(phrase) not in lengths:
-                lengths.append(len(phrase))
-        for lengths in self.starts.values():
-            lengths.sort(reverse=True)
-        self.pairs = {phrase[:2] for phrase in self.index if len(phrase) > 1}  # the first two words
-        self._find_short = lru_cache(maxsize=8192)(self._find)
-
-    def _add(self, term: str, kind: str, value: str) -> None:
-        key = tuple(tokens(term))
-        if key and (kind, value) not in self.index.setdefault(key, []):
-            self.index[key].append((kind, value))
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> Vocabulary:
-        file = path or VOCABULARY_FILE
-        try:
-            raw = file.read_bytes()
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UserError(f"cannot read the vocabulary {file}: {exc}") from None
-        return cls(data, hashlib.sha256(raw).hexdigest()[:12])
-
-    def find(self, text: str) -> tuple[tuple[str, str, str], ...]:
-        """(kind, value, matched words) for every vocabulary phrase in `text`, longest match first.
-
-        Short texts (condition and MeSH terms, keywords, intervention names, arm labels)
-        recur across thousands of records and are looked up once, in a bounded cache.
-        """
-        if len(text) <= _SHORT_TEXT:
-            return self._find_short(text)
-        return self._find(text)
-
-    def _find(self, text: str) -> tuple[tuple[str, str, str], ...]:
-        toks = tokens(text)
-        n = len(toks)
-        out: list[tuple[str, str, str]] = []
-        resume = 0  # a match consumes its words: the next one starts after it
-        # Only words that begin some phrase are looked at; the scan for them runs in C.
-        for i in compress(range(n), map(self.starts.__contains__, toks)):
-            if i < resume:
-                continue
-            # Unless some phrase begins with these two words, only a one-word phrase can match.
-            longer = i + 1 < n and (toks[i], toks[i + 1]) in self.pairs
-            for length in self.starts[toks[i]] if longer else (1,):
-                if i + length <= n:
-                    key = tuple(toks[i : i + length])
-                    hits = self.index.get(key)
-                    if hits:
-                        words = " ".join(key)
-                        out += [(kind, value, words) for kind, value in hits]
-                        resume = i + length
-                        break
-        return tuple(out)
-
-
-# -- overrides -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Override:
-    nct_id: str
-    field: str
-    value: Any
-    reason: str
-
-
-def load_overrides(path: Path | None) -> dict[str, list[Override]]:
-    """A curator's pinned labels: [[override]] nct_id, field, value, reason."""
-    if path is None or not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read the overrides file {path}: {exc}") from None
-    out: dict[str, list[Override]] = {}
-    for i, entry in enumerate(data.get("override", []), start=1):
-        where = f"{path}: override #{i}"
-        unknown = set(entry) - {"nct_id", "field", "value", "reason"}
-        if unknown:
-            raise UserError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-        missing = {"nct_id", "field", "value", "reason"} - set(entry)
-        if missing:
-            raise UserError(f"{where}: missing {sorted(missing)[0]!r}")
-        nct = check_nct_id(str(entry["nct_id"]))
-        name, value = entry["field"], entry["value"]
-        if name not in LABELS:
-            raise UserError(f"{where}: field must be one of {', '.join(LABELS)}, not {name!r}")
-        if name == "in_scope" and not isinstance(value, bool):
-            raise UserError(f"{where}: in_scope takes true or false")
-        if name in ("targets", "indications"):
-            value = [value] if isinstance(value, str) else value
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise UserError(f"{where}: {name} takes a list of strings")
-        elif name != "in_scope" and not (isinstance(value, str) or value is None):
-            raise UserError(f"{where}: {name} takes a string")
-        if not str(entry["reason"]).strip():
-            raise UserError(f"{where}: give a reason")
-        out.setdefault(nct, []).append(Override(nct, name, value, str(entry["reason"])))
-    return out
 
 
 # -- the classifier ----------------------------------------------------------------------
@@ -374,6 +195,62 @@ _POPULATION = re.compile(
 )
 
 
+Hit = tuple[str, str, str, str, str]  # (field, text, kind, value, words): one vocabulary match
+
+
+@dataclass(slots=True)
+class _Working:
+    """What the classifier gathers on its way through one record."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    confidence: dict[str, str] = field(default_factory=dict)
+    review: list[str] = field(default_factory=list)
+
+    def note(self, label: str, value: str, hit: Hit) -> None:
+        snippet = hit[1] if len(hit[1]) <= 160 else f"…{hit[4]}…"
+        self.evidence.append(Evidence(label, value, hit[0], snippet))
+
+
+def _scope(
+    study: Study,
+    modality: str | None,
+    indications: list[str],
+    oncology: list[Hit],
+    excluded: list[Hit],
+    treated: str | None,
+    cancer_treated: bool,
+    w: _Working,
+) -> tuple[bool, str]:
+    """In scope or not, with the reason; what is in scope but doubtful goes to review."""
+    if not modality:
+        in_scope, reason = False, "no CAR, CAAR, CAR-Treg, CAR-NK or T-cell-engager therapy named"
+    elif study.study_type == "OBSERVATIONAL":
+        in_scope, reason = False, "observational study"
+    elif cancer_treated:
+        in_scope, reason = False, f"oncology indication: {treated}"
+    elif not indications or (w.confidence.get("indications") == "low" and (oncology or excluded)):
+        # A disease met only in the summary does not outweigh conditions that name another one.
+        in_scope = False
+        if oncology:
+            reason = "oncology indication"
+        elif excluded:
+            reason = f"not an autoimmune indication ({excluded[0][4]})"
+        else:
+            reason = "no autoimmune indication named"
+    else:
+        in_scope, reason = True, "in scope"
+        if oncology:
+            w.review.append(f"treats an oncology indication ({oncology[0][4]}) beside autoimmune disease")
+        if w.confidence.get("modality") == "low":
+            w.review.append("the therapy is named only in the summary or the detailed description")
+        if w.confidence.get("indications") == "low":
+            w.review.append(
+                "the autoimmune indication is named only in the summary or the detailed description"
+            )
+    w.confidence["in_scope"] = "high" if not w.review else "medium"
+    return in_scope, reason
+
+
 class Classifier:
     """Vocabulary + overrides. `version` changes whenever either file does, or the
     normalizer (the classifier reads normalized text, and studies store both)."""
@@ -420,80 +297,141 @@ class Classifier:
         return _Found(hits), fields
 
     def _classify(self, study: Study) -> Classification:
+        """The labels in the order each depends on the last: products, modality, targets,
+        cell source and platform, product name, indications, then scope."""
         found, _ = self._scan(study)
-        vocab = self.vocabulary
-        evidence: list[Evidence] = []
-        confidence: dict[str, str] = {}
-        review: list[str] = []
+        w = _Working()
+        products = self._products(found)
+        trapped = bool(found.of("trap", STRONG))
+        modality, modalities = self._modality(found, products, trapped, w)
+        targets = self._targets(found, products, modality, w)
+        cell_source, platform = self._source_and_platform(found, products, modality, w)
+        product = self._product_name(found, products, modality)
+        indications = self._indications(found, w.evidence, w.confidence, study)
+        oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
+        excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
 
-        def note(label: str, value: str, hit: tuple[str, str, str, str, str]) -> None:
-            snippet = hit[1] if len(hit[1]) <= 160 else f"…{hit[4]}…"
-            evidence.append(Evidence(label, value, hit[0], snippet))
+        # Recall first: an autoimmune study whose product no vocabulary knows yet, but
+        # looks like an engineered cell therapy, is in scope at low confidence, for review.
+        if not modality and indications:
+            guess = self._unknown_product(study)
+            if guess is not None:
+                modality, code, where, text = guess
+                modalities = (modality,)
+                product = product or code
+                w.evidence.append(Evidence("modality", modality, where, text))
+                if _CAR_STEM.fullmatch(code):  # the naming rules say what it is
+                    w.confidence["modality"] = "medium"
+                else:
+                    w.confidence["modality"] = "low"
+                    w.review.append(
+                        f"{code} is no product the vocabulary knows, but looks like an engineered cell "
+                        "therapy: confirm it (add it to the vocabulary) or pin the study with an override"
+                    )
 
-        # Products: the most specific evidence there is.
-        products: list[tuple[Product, tuple[str, str, str, str, str]]] = []
+        # The indication treated, not the population: "lymphoma in patients with lupus" treats
+        # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
+        treated = self._treated_and_population(study)
+        if treated == "autoimmune":
+            oncology = []  # the cancer is who is treated, not what
+        cancer_treated = treated is not None and treated != "autoimmune"
+        in_scope, reason = _scope(
+            study, modality, indications, oncology, excluded, treated, cancer_treated, w
+        )
+        return Classification(
+            in_scope=in_scope,
+            scope_reason=reason,
+            modality=modality,
+            modalities=modalities,
+            targets=tuple(targets),
+            cell_source=cell_source,
+            platform=platform,
+            product=product,
+            indications=tuple(indications),
+            confidence=w.confidence,
+            review=tuple(w.review),
+            evidence=tuple(w.evidence),
+        )
+
+    def _products(self, found: _Found) -> list[tuple[Product, Hit]]:
+        """Known products named in the record, strong fields first: the most specific evidence there is."""
+        products: list[tuple[Product, Hit]] = []
         for hit in found.of("product", STRONG + MEDIUM) + found.of("product", WEAK):
-            p = vocab.products[hit[3]]
+            p = self.vocabulary.products[hit[3]]
             if all(p.name != q.name for q, _ in products):
                 products.append((p, hit))
-        trapped = bool(found.of("trap", STRONG))
+        return products
 
-        # Modalities named in the record.
-        modality_strength: dict[str, str] = {}
+    def _modality(
+        self, found: _Found, products: list[tuple[Product, Hit]], trapped: bool, w: _Working
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """(the primary modality, every modality named): the strongest evidence wins."""
+        strength_of: dict[str, str] = {}
         for p, hit in products:
             strength = "high" if hit[0] in STRONG + MEDIUM else "low"
-            if _RANK[strength] > _RANK.get(modality_strength.get(p.modality, ""), 0):
-                modality_strength[p.modality] = strength
-                note("modality", p.modality, hit)
+            if _RANK[strength] > _RANK.get(strength_of.get(p.modality, ""), 0):
+                strength_of[p.modality] = strength
+                w.note("modality", p.modality, hit)
         for hit in found.of("modality"):
             m, strength = hit[3], _strength(hit[0])
             if m == "bispecific" and not self._engager_ok(found, trapped):
                 continue
-            if _RANK[strength] > _RANK.get(modality_strength.get(m, ""), 0):
-                modality_strength[m] = strength
-                note("modality", m, hit)
+            if _RANK[strength] > _RANK.get(strength_of.get(m, ""), 0):
+                strength_of[m] = strength
+                w.note("modality", m, hit)
         for hit in found.of("modality_weak"):
             m, strength = hit[3], _strength(hit[0])
-            if _RANK[strength] <= _RANK.get(modality_strength.get(m, ""), 0):
+            if _RANK[strength] <= _RANK.get(strength_of.get(m, ""), 0):
                 continue
             if not self._weak_ok(m, hit, found, trapped):
                 continue
-            modality_strength[m] = strength
-            note("modality", m, hit)
-        modalities = tuple(m for m in MODALITY_ORDER if m in modality_strength)
-        best = max((_RANK[s] for s in modality_strength.values()), default=0)
-        modality = next((m for m in modalities if _RANK[modality_strength[m]] == best), None)
+            strength_of[m] = strength
+            w.note("modality", m, hit)
+        modalities = tuple(m for m in MODALITY_ORDER if m in strength_of)
+        best = max((_RANK[s] for s in strength_of.values()), default=0)
+        modality = next((m for m in modalities if _RANK[strength_of[m]] == best), None)
         if modality:
-            confidence["modality"] = modality_strength[modality]
+            w.confidence["modality"] = strength_of[modality]
+        return modality, modalities
 
-        # Targets.
+    def _targets(
+        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: _Working
+    ) -> list[str]:
+        """The primary modality's products first, then other products the study gives (a
+        sub-study arm); failing those, what the text says the therapy targets."""
         targets: list[str] = []
-        # The primary modality's products first, then other products the study gives (a sub-study arm).
         for p, hit in sorted(products, key=lambda ph: ph[0].modality != modality):
             if p.targets:
                 label = "/".join(p.targets)
                 if label not in targets:
                     targets.append(label)
-                    note("targets", label, hit)
+                    w.note("targets", label, hit)
         if not targets and modality:
-            targets = self._targets_from_text(found, modality, evidence)
+            targets = self._targets_from_text(found, modality, w.evidence)
         if targets:
-            confidence["targets"] = (
-                "high"
-                if any(e.label == "targets" and e.field in STRONG + MEDIUM for e in evidence)
-                else "medium"
-            )
+            strong = any(e.label == "targets" and e.field in STRONG + MEDIUM for e in w.evidence)
+            w.confidence["targets"] = "high" if strong else "medium"
+        return targets
 
-        # Cell source and platform.
-        cell_source = self._pick(found, "source", products, "source", evidence, confidence, review, modality)
-        platform = self._pick(found, "platform", products, "platform", evidence, confidence, review, modality)
+    def _source_and_platform(
+        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: _Working
+    ) -> tuple[str | None, str | None]:
+        cell_source = self._pick(
+            found, "source", products, "source", w.evidence, w.confidence, w.review, modality
+        )
+        platform = self._pick(
+            found, "platform", products, "platform", w.evidence, w.confidence, w.review, modality
+        )
         if modality == "CAR-NK" and cell_source is None:
-            cell_source, confidence["cell_source"] = "allogeneic", "low"  # NK products are donor-derived
+            cell_source, w.confidence["cell_source"] = "allogeneic", "low"  # NK products are donor-derived
         if modality == "bispecific":
             cell_source = None
-            confidence.pop("cell_source", None)
+            w.confidence.pop("cell_source", None)
+        return cell_source, platform
 
-        # Product name: a known product, else the intervention that carries the modality.
+    @staticmethod
+    def _product_name(found: _Found, products: list[tuple[Product, Hit]], modality: str | None) -> str | None:
+        """A known product, else the intervention that carries the modality."""
         product = next((p.name for p, _ in products if p.modality == modality), None)
         if product is None and modality:
             product = next(
@@ -507,79 +445,7 @@ class Classifier:
                 ),
                 None,
             )
-
-        # Indications.
-        indications = self._indications(found, evidence, confidence, study)
-        oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
-        excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
-
-        # Recall first: an autoimmune study whose product no vocabulary knows yet, but
-        # looks like an engineered cell therapy, is in scope at low confidence, for review.
-        if not modality and indications:
-            guess = self._unknown_product(study)
-            if guess is not None:
-                modality, code, where, text = guess
-                modalities = (modality,)
-                product = product or code
-                evidence.append(Evidence("modality", modality, where, text))
-                if _CAR_STEM.fullmatch(code):  # the naming rules say what it is
-                    confidence["modality"] = "medium"
-                else:
-                    confidence["modality"] = "low"
-                    review.append(
-                        f"{code} is no product the vocabulary knows, but looks like an engineered cell "
-                        "therapy: confirm it (add it to the vocabulary) or pin the study with an override"
-                    )
-
-        # The indication treated, not the population: "lymphoma in patients with lupus" treats
-        # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
-        treated = self._treated_and_population(study)
-        if treated == "autoimmune":
-            oncology = []  # the cancer is who is treated, not what
-        cancer_treated = treated is not None and treated != "autoimmune"
-
-        # Scope.
-        if not modality:
-            in_scope, reason = False, "no CAR, CAAR, CAR-Treg, CAR-NK or T-cell-engager therapy named"
-        elif study.study_type == "OBSERVATIONAL":
-            in_scope, reason = False, "observational study"
-        elif cancer_treated:
-            in_scope, reason = False, f"oncology indication: {treated}"
-        elif not indications or (confidence.get("indications") == "low" and (oncology or excluded)):
-            # A disease met only in the summary does not outweigh conditions that name another one.
-            in_scope = False
-            if oncology:
-                reason = "oncology indication"
-            elif excluded:
-                reason = f"not an autoimmune indication ({excluded[0][4]})"
-            else:
-                reason = "no autoimmune indication named"
-        else:
-            in_scope, reason = True, "in scope"
-            if oncology:
-                review.append(f"treats an oncology indication ({oncology[0][4]}) beside autoimmune disease")
-            if confidence.get("modality") == "low":
-                review.append("the therapy is named only in the summary or the detailed description")
-            if confidence.get("indications") == "low":
-                review.append(
-                    "the autoimmune indication is named only in the summary or the detailed description"
-                )
-        confidence["in_scope"] = "high" if not review else "medium"
-
-        return Classification(
-            in_scope=in_scope,
-            scope_reason=reason,
-            modality=modality,
-            modalities=modalities,
-            targets=tuple(targets),
-            cell_source=cell_source,
-            platform=platform,
-            product=product,
-            indications=tuple(indications),
-            confidence=confidence,
-            review=tuple(review),
-            evidence=tuple(evidence),
-        )
+        return product
 
     @staticmethod
     def _unknown_product(study: Study) -> tuple[str, str, str, str] | None:

@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 # Bumped whenever normalizing gives other values for the same record (2: markup is
 # removed only where it is markup, so comparisons such as `\<18` survive). Stored studies
-# are then re-derived from their raw records at the next poll (see sync.reclassify),
+# are then re-derived from their raw records at the next poll (see monitor.tracking.reclassify),
 # without change events: a text that changed only because our cleaning did is not news.
 NORMALIZER_VERSION = "3"  # 3: the detailed description is read (for the classifier)
 

@@ -21,18 +21,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import queue
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from monitor import store
 from monitor.config import Settings
 from monitor.core.classify import Classifier
-from monitor.core.decide import Incoming, decide, match, scope_change
+from monitor.core.decide import Incoming, decide, match
 from monitor.core.decide import untouched as is_untouched
 from monitor.core.domain import EventKind, FieldChange, PollSummary, RunOutcome, Study
 from monitor.core.normalize import (
@@ -44,10 +42,12 @@ from monitor.core.normalize import (
     raw_json,
     to_study,
 )
-from monitor.registry.client import ApiError, ApiNotFound, CtGovClient, Page
+from monitor.gc_relax import gc_relaxed
+from monitor.registry.client import ApiError, ApiNotFound, CtGovClient
 from monitor.store import Session, locking
 from monitor.store.db import Database
-from monitor.tracking.gc_relax import gc_relaxed
+from monitor.tracking.overlap import in_background, prefetched
+from monitor.tracking.reclassify import reclassify
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,11 @@ class IncompleteResult(ApiError):
     """The registry returned fewer or more studies than it said it had."""
 
 
-# The collector is relaxed during a poll (monitor.tracking.gc_relax) and counts objects, not bytes:
+# The collector is relaxed during a poll (monitor.gc_relax) and counts objects, not bytes:
 # a library's reference cycle that holds a large buffer (httpx's did, a page's body) would
 # keep it until the poll ends. A young-generation pass every few pages bounds that too,
 # for a few milliseconds a page.
 _PAGES_PER_COLLECTION = 10
-
-A = TypeVar("A")
-R = TypeVar("R")
 
 
 def utcnow() -> datetime:
@@ -96,114 +93,6 @@ def _window_param(params: dict[str, str], window_start: str | None) -> dict[str,
     existing = out.get("filter.advanced")
     out["filter.advanced"] = f"({existing}) AND {clause}" if existing else clause
     return out
-
-
-def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
-    """Download the next page while the current one is written: at most one page ahead,
-    so memory stays flat; an error in the download surfaces where the page would have."""
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def offer(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def worker() -> None:
-        try:
-            for page in pages:
-                if not offer(("page", page)):
-                    return
-            offer(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            offer(("error", exc))
-
-    thread = threading.Thread(target=worker, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-
-
-def _in_background(fn: Callable[[A], R], arg: A) -> Callable[[], R]:
-    """Start `fn(arg)` on a thread of its own; the returned function waits for its result
-    (or raises its error). For work that releases the GIL, so that it truly overlaps."""
-    box: list[tuple[bool, Any]] = []
-
-    def run() -> None:
-        try:
-            box.append((True, fn(arg)))
-        except BaseException as exc:  # handed to whoever waits, raised there
-            box.append((False, exc))
-
-    thread = threading.Thread(target=run, name="background", daemon=True)
-    thread.start()
-
-    def result() -> R:
-        thread.join()
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value
-
-    return result
-
-
-def reclassify(
-    db: Database, classifier: Classifier, *, run_id: int | None, now: datetime, only_stale: bool
-) -> tuple[int, int]:
-    """Relabel studies from their stored raw records, without fetching anything.
-
-    Returns (studies relabelled, scope events). `only_stale` limits it to studies labelled
-    with another vocabulary/overrides/normalizer version. The row's normalized columns and
-    content hash are re-derived too, so a better normalizer repairs what was stored
-    before; that makes no field events (our cleaning changed, not the study). A study that
-    moves into or out of scope does make a scope event (origin "reclassify"), since what
-    users see changed.
-    """
-    with db.session() as s:
-        todo = store.stale_classifications(s, classifier.version if only_stale else None)
-    done = events = 0
-    for start in range(0, len(todo), 200):
-        batch = todo[start : start + 200]
-        with db.session() as s:
-            studies = store.stored_studies(s, [(nct, seq) for nct, seq, _ in batch])
-            for nct, _, before in batch:
-                study = studies.get(nct)
-                if study is None:
-                    continue
-                label = classifier.classify(study)
-                store.set_classification(
-                    s,
-                    nct,
-                    store.classification_values(label, classifier.version)
-                    | store.study_columns(study, content_hash(study)),
-                )
-                changes = scope_change(before, label)
-                if changes:
-                    store.add_events(
-                        s,
-                        nct,
-                        changes,
-                        run_id=run_id,
-                        now=now,
-                        registry_date=study.last_update_post_date,
-                        origin="reclassify",
-                    )
-                    events += len(changes)
-                done += 1
-    return done, events
 
 
 class Syncer:
@@ -232,7 +121,7 @@ class Syncer:
         failure is recorded on the run and returned in the summary. `should_stop` is asked
         after every page: when it says yes the run ends as "stopped" (not a success, so the
         next poll reads the same window again). The garbage collector is relaxed for the
-        poll's span (monitor.tracking.gc_relax)."""
+        poll's span (monitor.gc_relax)."""
         self._should_stop = should_stop or (lambda: False)
         with locking.exclusive(self.db.engine), gc_relaxed():
             return self._poll_locked(full=full)
@@ -343,7 +232,7 @@ class Syncer:
         expected: int | None = None
         fetched = 0
         returned: set[str] = set()
-        for page in _prefetched(self.client.iter_pages(params)):
+        for page in prefetched(self.client.iter_pages(params)):
             if page.number == 1:
                 if page.total_count is None:
                     raise IncompleteResult(f"query {name!r}: the registry did not report totalCount")
@@ -443,7 +332,7 @@ class Syncer:
                     fresh.append((raw, blob, rhash))
             # Compressed on another thread while these are normalized and classified (zstd
             # releases the GIL); a record whose bytes did not move is compressed for nothing, rarely.
-            packed = _in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
+            packed = in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
             pending = [(to_study(raw), blob, rhash) for raw, blob, rhash in fresh]
             # Ids a new record lists as its aliases may be studies we track under the old id.
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}

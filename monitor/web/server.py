@@ -24,8 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from monitor.app import Application
-from monitor.app.application import NotTracked
+from monitor.app import Application, NotTracked
 from monitor.app.browse import KINDS, public_row
 from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.core.domain import UserError, check_nct_id

@@ -1,0 +1,356 @@
+"""The use cases that read what ctmonitor keeps: events, studies, a study's history and
+version comparison, the landscape and the web's pages, reports and feeds. Application
+inherits them; they share its database, classifier, clock and settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor import store
+from monitor.app.errors import not_tracked
+from monitor.app.overview import (
+    ClassifyResult,
+    EventsResult,
+    StudiesResult,
+    event_dict,
+    run_dict,
+    study_dict,
+)
+from monitor.app.publish import FeedResult, ReportResult, write_atomically
+from monitor.app.study import CompareResult, HistoryResult
+from monitor.config import Settings
+from monitor.core.classify import Classifier
+from monitor.core.domain import UserError
+from monitor.core.filters import MODALITIES, StudyFilter
+from monitor.core.landscape import LandscapeQuery, LandscapeView
+
+if TYPE_CHECKING:
+    from monitor.app.browse import ChangesQuery, ChangesView, Health, StudyPage
+    from monitor.store.db import Database
+
+
+class ReadUseCases:
+    """Mixed into Application (monitor.app.application), which provides these."""
+
+    settings: Settings
+    now: Callable[[], datetime]
+    database: Database
+    classifier: Classifier
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        kinds: Iterable[str] = (),
+        nct_id: str | None = None,
+        held: bool | None = None,
+        limit: int | None = None,
+    ) -> EventsResult:
+        with self.database.session() as s:
+            rows = store.list_events(
+                s, since=since, kinds=tuple(kinds), nct_id=nct_id, held=held, limit=limit
+            )
+            return EventsResult([event_dict(e) for e in rows])
+
+    def studies(
+        self,
+        *,
+        modality: str | None = None,
+        target: str | None = None,
+        indication: str | None = None,
+        status: str | None = None,
+        needs_review: bool = False,
+        include_out_of_scope: bool = False,
+    ) -> StudiesResult:
+        """The landscape: tracked studies in scope (or all), newest update first."""
+        with self.database.session() as s:
+            rows = store.list_studies(
+                s,
+                modality=modality,
+                target=target,
+                indication=indication,
+                status=status,
+                needs_review=needs_review,
+                in_scope=None if include_out_of_scope else True,
+            )
+            return StudiesResult([study_dict(r) for r in rows])
+
+    def classify_files(self, names: Sequence[str]) -> ClassifyResult:
+        """Classify saved API JSON (a study or a /studies page) with the evidence; no database."""
+        from monitor.core.normalize import RecordError, to_study
+        from monitor.registry.localdata import load_records
+
+        out = []
+        for name in names:
+            path = Path(name)
+            if not path.is_file():
+                raise UserError(f"no such file: {name}")
+            try:
+                records = load_records(path)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{name}: not a JSON study record or /studies page ({exc})") from None
+            if not records:
+                raise UserError(
+                    f"{name}: no study records found (expected API JSON: a study or a page of studies)"
+                )
+            for raw in records:
+                try:
+                    study = to_study(raw)
+                except RecordError as exc:
+                    raise UserError(f"{name}: {exc}") from None
+                out.append((study, self.classifier.classify(study)))
+        return ClassifyResult(out)
+
+    def history(self, nct_ids: Sequence[str]) -> HistoryResult:
+        """Each study's timeline: statuses with durations, changes, versions."""
+        today = self.now().date()
+        with self.database.session() as s:
+            return HistoryResult([self._history(s, nct, today) for nct in nct_ids])
+
+    def _history(self, s: Any, nct: str, today: date) -> dict[str, Any]:
+        from monitor.core import timeline
+
+        row = store.study_row(s, nct)
+        if row is None:
+            raise not_tracked(nct)
+        versions = store.study_versions(s, nct)
+        labels = {v.seq: v.label for v in versions}
+        changes = timeline.order_changes(store.study_changes(s, nct, labels))
+        bf = store.backfill_state(s, nct)
+        periods = timeline.status_periods(versions, bf.versions if bf else None, today)
+        polled = [v for v in versions if v.origin == "poll"]
+        return {
+            "nct_id": nct,
+            "title": row.brief_title,
+            "status": row.overall_status,
+            "merged_into": row.merged_into,
+            "gone": row.gone,
+            "first_posted": versions[-1].study.first_post_date if versions else None,
+            "tracked_since": row.first_seen_at.date().isoformat(),
+            "first_polled": polled[0].when if polled else None,
+            "backfill": (
+                {
+                    "status": bf.status,
+                    "registry_versions": len(bf.versions or []),
+                    "stored_through": bf.stored_through,
+                    "note": bf.error,
+                }
+                if bf
+                else None
+            ),
+            "statuses": [p.to_json() for p in periods],
+            "changes": [c.to_json() for c in changes],
+            "versions": [v.to_json() for v in versions],
+        }
+
+    def compare(
+        self,
+        nct_id: str,
+        *,
+        since: str | None = None,
+        from_ref: str | None = None,
+        to_ref: str | None = None,
+    ) -> CompareResult:
+        """Two versions of a study and what changed: by default the latest against the one
+        before; `since` a date (the version current before it); refs as `history` lists them."""
+        from monitor.core import timeline
+
+        if since and from_ref:
+            raise UserError("use since or from, not both")
+        with self.database.session() as s:
+            if store.study_row(s, nct_id) is None:
+                raise not_tracked(nct_id)
+            versions = store.study_versions(s, nct_id)
+        new = timeline.resolve(versions, to_ref or "latest")
+        if since:
+            old = timeline.resolve(versions, since, before_date=True)
+        elif from_ref:
+            old = timeline.resolve(versions, from_ref)
+        else:
+            earlier = [v for v in versions if v.seq < new.seq]
+            old = earlier[-1] if earlier else new
+        if old.seq > new.seq:
+            old, new = new, old  # always older -> newer
+        return CompareResult(nct_id, old, new, timeline.compare(nct_id, old, new), len(versions))
+
+    # -- browsing (the web) ----------------------------------------------------------------
+
+    def check_labels(
+        self, *, modalities: Iterable[str] = (), targets: Iterable[str] = (), indications: Iterable[str] = ()
+    ) -> None:
+        """Refuse a label the classifier never produces, naming the valid ones (UserError)."""
+        vocab = self.classifier.vocabulary
+        known = {*MODALITIES, *vocab.modality_needs}
+        flt = StudyFilter(
+            modalities=tuple(modalities), targets=tuple(targets), indications=tuple(indications)
+        )
+        flt.check_labels(modalities=known, targets=vocab.target_order, indications=vocab.indication_order)
+
+    def check_filter(self, flt: StudyFilter) -> StudyFilter:
+        """A filter whose labels the classifier can produce (else a UserError naming them)."""
+        self.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
+        return flt
+
+    def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
+        """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
+        every matching row carries its review and curated marks (downloads)."""
+        from monitor.app import browse
+
+        self.check_labels(modalities=query.modalities, targets=query.targets, indications=query.indications)
+        with self.database.session() as s:
+            return browse.landscape(s, query, complete=complete)
+
+    def study_page(self, nct_id: str) -> StudyPage:
+        """One study: labels with evidence, current state, sites by country, timeline, versions."""
+        from monitor.app import browse
+
+        today = self.now().date()
+        with self.database.session() as s:
+            row = store.study_row(s, nct_id)
+            if row is None:
+                raise not_tracked(nct_id)
+            history = self._history(s, nct_id, today)
+            versions = store.study_versions(s, nct_id)
+            current = versions[-1].study if versions else None
+            return browse.StudyPage(
+                study_dict(row),
+                dict(row.classification or {}),
+                current,
+                history,
+                browse.sites_by_country(current),
+            )
+
+    def changes(self, query: ChangesQuery) -> ChangesView:
+        """The change stream, grouped by study, newest first."""
+        from monitor.app import browse
+
+        self.check_filter(query.check().filter)
+        with self.database.session() as s:
+            return browse.changes(s, query)
+
+    def health(self) -> Health:
+        """Last poll, data freshness, held events, failing jobs: for /status and uptime checks."""
+        from datetime import timedelta
+
+        from monitor.app import browse
+        from monitor.app.schedule import job_health
+
+        with self.database.session() as s:
+            last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
+            recent = store.recent_runs(s, 1)
+            failing = [j.job for j in job_health(s, self.settings, self.now()) if j.failures_in_a_row]
+            return browse.Health(
+                run_dict(recent[0]) if recent else None,
+                last_ok.finished_at if last_ok else None,
+                last_ok.data_timestamp if last_ok else None,
+                len(store.list_events(s, held=True)),
+                failing,
+                timedelta(hours=self.settings.web.stale_after_hours),
+            )
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def study_filter(
+        self,
+        *,
+        modalities: Iterable[str] = (),
+        targets: Iterable[str] = (),
+        indications: Iterable[str] = (),
+        statuses: Iterable[str] = (),
+        sponsors: Iterable[str] = (),
+        countries: Iterable[str] = (),
+        nct_ids: Iterable[str] = (),
+        include_out_of_scope: bool = False,
+    ) -> StudyFilter:
+        """A StudyFilter checked like a subscriber's: unknown labels are a one-line UserError."""
+        from pydantic import ValidationError
+
+        from monitor.config import SubscriberSettings
+        from monitor.core.domain import check_nct_id
+        from monitor.publishing.delivery import subscriber_filter
+
+        try:
+            sub = SubscriberSettings(
+                name="cli",
+                email="cli@example.org",
+                modalities=list(modalities),
+                targets=list(targets),
+                indications=list(indications),
+                statuses=list(statuses),
+                sponsors=list(sponsors),
+                countries=list(countries),
+                nct_ids=[check_nct_id(x) for x in nct_ids],
+                include_out_of_scope=include_out_of_scope,
+            )
+        except ValidationError as exc:
+            raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return subscriber_filter(sub, self.classifier)
+
+    def report(
+        self,
+        flt: StudyFilter,
+        *,
+        fmt: str = "md",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        out: Path | None = None,
+        record: bool = True,
+    ) -> ReportResult:
+        """A landscape report (compared with the previous one with the same filters). With
+        `record`, it becomes that previous one for the next report; a web view does not."""
+        from monitor.publishing import delivery
+        from monitor.publishing import report as reporting
+
+        if since and until and since > until:
+            raise UserError("since is after until")
+        with self.database.session() as s:
+            rep = reporting.gather(
+                s,
+                flt,
+                now=self.now(),
+                since=since,
+                until=until,
+                opts=delivery.options(self.settings),
+                record=record,
+            )
+            document = reporting.render(rep, fmt)
+        if out is not None:
+            try:
+                out.write_text(document, encoding="utf-8", newline="")
+            except OSError as exc:
+                raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+        return ReportResult(rep, fmt, document, out)
+
+    def feed(
+        self,
+        flt: StudyFilter,
+        *,
+        kinds: Iterable[str] = (),
+        since: datetime | None = None,
+        limit: int = 100,
+        self_url: str | None = None,
+        out: Path | None = None,
+    ) -> FeedResult:
+        """An Atom feed of the change stream; written atomically when `out` is given."""
+        from monitor.publishing import delivery
+        from monitor.publishing import feed as feeds
+
+        with self.database.session() as s:
+            result = feeds.gather(
+                s,
+                flt,
+                kinds=tuple(kinds),
+                since=since,
+                limit=limit,
+                study_url=delivery.options(self.settings).study_url,
+            )
+        data = feeds.render(result, self_url=self_url)
+        if out is not None:
+            write_atomically(out, data)
+        return FeedResult(result, data, out)
+
+    # -- the registry, before a first poll ---------------------------------------------------

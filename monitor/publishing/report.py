@@ -148,10 +148,7 @@ def gather(
     until = until or now
     since = since or until - timedelta(days=7)
     rows = store.current_study_rows(session)
-    gone = [r for r in rows if r.gone]
     screened = [r for r in rows if not r.gone]
-    in_scope = [r for r in screened if r.in_scope]
-    excluded = _ranked([exclusion_reason(r.scope_reason) for r in screened if not r.in_scope])
     matching = sorted((r for r in screened if flt.matches(r)), key=lambda r: r.nct_id)
     studies = [_study(r, opts.study_url) for r in matching]
 
@@ -172,41 +169,13 @@ def gather(
     period = (since.date().isoformat(), until.date().isoformat())
     new = [s for s in studies if s.first_posted and period[0] <= s.first_posted <= period[1]]
 
-    # What changed: the digest's grouping over every event detected in the period.
-    ids = {r.nct_id for r in matching}
-    events = store.published_events(session, since=since, until=until)
     by_id = {r.nct_id: r for r in rows}
-    events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
+    ids = {r.nct_id for r in matching}
     health = delivery.health(session)
-    digest = build_changes_digest(
-        subscriber="report",
-        events=[EventView.of(e) for e in events],
-        studies={n: StudyView.of(by_id[n]) for n in {e.nct_id for e in events} if n in by_id},
-        baseline_runs=store.baseline_runs(session),
-        period_start=since,
-        now=until,
-        health=health,
-        filters=flt.describe(),
-        opts=opts,
-        max_items=len(events) + 1,
-    )
+    digest = _period_changes(session, flt, ids, by_id, since=since, until=until, health=health, opts=opts)
 
-    selection = Selection(
-        identified=len(rows),
-        gone=len(gone),
-        screened=len(screened),
-        excluded=excluded,
-        in_scope=len(in_scope),
-        matching=len(matching),
-    )
     filters_text = flt.describe()
-    previous = store.previous_report(session, filters_text)
-    if previous is not None:
-        before = set(previous.study_ids or [])
-        selection.previous_at = previous.created_at
-        selection.previous_matching = len(before)
-        selection.added = sorted(ids - before)
-        selection.removed = sorted(before - ids)
+    selection = _selection(session, rows, screened, matching, filters_text)
     if record:
         store.record_report(
             session,
@@ -244,6 +213,60 @@ def gather(
         first_reached=digest.omitted_total,
         health=health.summary(),
     )
+
+
+def _period_changes(
+    session: Session,
+    flt: StudyFilter,
+    ids: set[str],
+    by_id: dict[str, StudyRow],
+    *,
+    since: datetime,
+    until: datetime,
+    health: Any,
+    opts: DigestOptions,
+) -> Any:
+    """What changed: the digest's grouping over every event detected in the period, for the
+    matching studies and those that left the selection while followed."""
+    events = store.published_events(session, since=since, until=until)
+    events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
+    return build_changes_digest(
+        subscriber="report",
+        events=[EventView.of(e) for e in events],
+        studies={n: StudyView.of(by_id[n]) for n in {e.nct_id for e in events} if n in by_id},
+        baseline_runs=store.baseline_runs(session),
+        period_start=since,
+        now=until,
+        health=health,
+        filters=flt.describe(),
+        opts=opts,
+        max_items=len(events) + 1,
+    )
+
+
+def _selection(
+    session: Session, rows: list[StudyRow], screened: list[StudyRow], matching: list[StudyRow], filters: str
+) -> Selection:
+    """How the studies in the report were selected (identified, screened, excluded and
+    why, in scope, matching), and what moved in and out since the last recorded report
+    with the same filters."""
+    selection = Selection(
+        identified=len(rows),
+        gone=len(rows) - len(screened),
+        screened=len(screened),
+        excluded=_ranked([exclusion_reason(r.scope_reason) for r in screened if not r.in_scope]),
+        in_scope=sum(1 for r in screened if r.in_scope),
+        matching=len(matching),
+    )
+    previous = store.previous_report(session, filters)
+    if previous is not None:
+        ids = {r.nct_id for r in matching}
+        before = set(previous.study_ids or [])
+        selection.previous_at = previous.created_at
+        selection.previous_matching = len(before)
+        selection.added = sorted(ids - before)
+        selection.removed = sorted(before - ids)
+    return selection
 
 
 # -- formats -------------------------------------------------------------------------------

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.core import essie
 from monitor.core.domain import OVERALL_STATUSES, UserError, check_nct_id
@@ -379,6 +387,8 @@ class Settings(_Section):
 
     # Where the file was read from; relative paths in it are resolved against its folder.
     source: Path | None = Field(default=None, exclude=True)
+    # The database named on the command line (--db): before the environment and the file.
+    _command_line_url: str | None = PrivateAttr(default=None)
 
     @field_validator("queries")
     @classmethod
@@ -412,9 +422,23 @@ class Settings(_Section):
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base_dir / p
 
+    def with_database(self, db: str) -> Settings:
+        """These settings on another database: a SQLAlchemy URL, or the path of a SQLite file
+        (relative to the current folder, as a command-line path is). Wins over
+        $CTMONITOR_DATABASE_URL and the file's [database]."""
+        url = db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+        try:
+            DatabaseSettings(url=url)
+        except ValidationError as exc:
+            raise UserError(f"--db {db!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        out = self.model_copy()
+        out._command_line_url = url
+        return out
+
     def database_url(self) -> str:
-        """The SQLAlchemy URL: env override, then database.url, then SQLite at database.path."""
-        url = os.environ.get(ENV_DB_URL) or self.database.url
+        """The SQLAlchemy URL: --db, then the env override, then database.url, then SQLite at
+        database.path."""
+        url = self._command_line_url or os.environ.get(ENV_DB_URL) or self.database.url
         if not url:
             path = Path(self.database.path)
             if not path.is_absolute():

@@ -409,3 +409,60 @@ def test_run_jobs_table(config: Path, capsys) -> None:  # type: ignore[no-untype
         and "backfill 0 12 * * mon-fri" in out
         and "America/New_York" in out
     )
+
+
+# -- choosing the database and the config, wherever the options are written ----------------
+
+
+def test_global_options_may_follow_the_command(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`ctmonitor status --config x.toml` is `ctmonitor --config x.toml status`."""
+    assert run(capsys, "poll", "--config", str(config))[0] == 0
+    code, out, err = run(capsys, "status", f"--config={config}", "--runs", "1")
+    assert code == 0, err
+    assert f"Studies: {N} tracked" in out
+
+
+@pytest.mark.parametrize(
+    "args,hoisted",
+    [
+        (["status", "--config", "x.toml"], ["--config", "x.toml", "status"]),
+        (["history", "NCT04422912", "--db", "x.db"], ["--db", "x.db", "history", "NCT04422912"]),
+        (["--db", "status", "poll"], ["--db", "status", "poll"]),  # a database file named "status"
+        (["db", "check", "--db=a.db", "--debug"], ["--db=a.db", "--debug", "db", "check"]),
+        (["events", "--", "--db"], ["events", "--", "--db"]),
+        (["--config", "c.toml", "status"], ["--config", "c.toml", "status"]),
+    ],
+)
+def test_which_options_move_before_the_command(args: list[str], hoisted: list[str]) -> None:
+    from monitor.cli import hoist_global_options
+
+    assert hoist_global_options(args) == hoisted
+
+
+def test_db_names_the_database_for_any_command(config: Path, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--db (a path or a URL) wins over CTMONITOR_DATABASE_URL and the config's [database]."""
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    db = tmp_path / "chosen.db"
+    code, out, err = run(capsys, "--config", str(config), "poll", "--db", str(db))
+    assert code == 0, err
+    assert db.exists() and not (tmp_path / "elsewhere.db").exists()
+    code, out, err = run(capsys, "status", "--db", str(db), "--config", str(config), "--json")
+    assert code == 0, err
+    assert json.loads(out)["studies"]["tracked"] == N
+    code, out, err = run(capsys, "--db", f"sqlite:///{db}", "history", "NCT06171568", "--config", str(config))
+    assert code == 0 and "NCT06171568" in out, err
+
+
+def test_a_read_only_command_never_creates_an_empty_database(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    for args in (["history", "NCT04422912"], ["status"], ["events"], ["studies"], ["db", "check"]):
+        code, _, err = run(capsys, *args, "--db", "typo.db")
+        assert code == 2, args
+        assert err.strip() == (
+            f"ctmonitor: error: --db typo.db: no database at {tmp_path / 'typo.db'} "
+            "(`ctmonitor --db typo.db poll` creates one)"
+        )
+        assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = run(capsys, "status", "--db", "mysql://host/x")
+    assert code == 2 and "must be a sqlite:/// or postgresql+psycopg:// URL" in err

@@ -60,3 +60,25 @@ def test_demo_backfills_one_history_without_touching_the_digest(tmp_path: Path) 
     assert all(e.origin == "backfill" for e in events if e.kind != "new_study")
     # Backfilled changes are history, not news: the weekly digest does not list them.
     assert HISTORY_STUDY_ID not in (tmp_path / "out" / "digest.txt").read_text()
+
+
+def test_the_demos_closing_lines_run_as_printed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each suggested command, pasted without any environment prefix, reads the demo's
+    database (and no ./ctmonitor.db is created on the way)."""
+    import shlex
+
+    from monitor.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CTMONITOR_DATABASE_URL", raising=False)
+    lines: list[str] = []
+    run_demo(Path("out"), echo=lines.append)
+    suggested = [line.strip().split("#")[0].strip() for line in lines if "--db out/demo.db" in line]
+    assert len(suggested) >= 4
+    for command in suggested:
+        argv = shlex.split(command)
+        assert argv[1:3] == ["--db", "out/demo.db"]
+        if argv[3] == "serve":
+            continue  # a server: started by `make serve`, tested in test_web
+        assert main(argv[1:]) == 0, command
+    assert not (tmp_path / "ctmonitor.db").exists()

@@ -7,6 +7,7 @@ with `UPDATE_GOLDEN=1 pytest tests/test_digest.py` and review the diff.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -213,6 +214,15 @@ def test_sections_come_in_order_of_importance_one_block_per_study() -> None:
     ]
     assert d.subject == "[ctmonitor] 2 new studies, 2 status changes, 4 other changes · 16 Nov – 23 Nov 2026"
     assert d.listed == d.events == len(EVENTS) and d.omitted == []
+
+
+def test_a_same_day_period_names_the_day_once() -> None:
+    """A digest sent the same day as the last one: "23 Nov 2026", not "23 Nov – 23 Nov 2026"."""
+    today = [replace(e, detected_at=NOW.replace(hour=6)) for e in EVENTS]
+    d = changes(events=today, period_start=NOW.replace(hour=0, minute=5))
+    assert d.subject.endswith(f"· {NOW:%d %b %Y}") and "–" not in d.subject.rpartition("·")[2]
+    across_years = changes(period_start=NOW.replace(year=NOW.year - 1))
+    assert across_years.subject.endswith(f"{NOW.year - 1} – {NOW:%d %b %Y}")
 
 
 def test_new_is_judged_by_the_registry_first_posted_date() -> None:

@@ -32,9 +32,47 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+GLOBAL_VALUE_OPTIONS = ("--config", "--db")
+GLOBAL_FLAGS = ("--debug",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ctmonitor's own options given after the command name to before it, so that
+    `ctmonitor status --config x.toml` means `ctmonitor --config x.toml status`. Only the
+    options no subcommand has of its own move; everything after `--` stays."""
+    command_at = next(
+        (
+            i
+            for i, a in enumerate(args)
+            if a in cli.commands and not (i and args[i - 1] in GLOBAL_VALUE_OPTIONS)
+        ),
+        None,
+    )
+    if command_at is None:
+        return args
+    head, tail, moved = list(args[:command_at]), [], []
+    rest = args[command_at:]
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            tail += rest[i:]
+            break
+        if a in GLOBAL_VALUE_OPTIONS and i + 1 < len(rest):
+            moved += [a, rest[i + 1]]
+            i += 2
+            continue
+        if (a.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in a) or a in GLOBAL_FLAGS:
+            moved.append(a)
+        else:
+            tail.append(a)
+        i += 1
+    return head + moved + tail
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, no tracebacks (unless --debug)."""
-    args = sys.argv[1:] if argv is None else argv
+    args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in args
     try:
         result = cli.main(args=args, prog_name="ctmonitor", standalone_mode=False)
@@ -71,5 +109,3 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_FAILED
-
-

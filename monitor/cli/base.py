@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,16 +25,36 @@ EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 Failed = WorkFailed  # the command ran but its work failed; exit 1 with this message
 
 
+# Commands that may create the database they are pointed at; any other command given
+# `--db` of a SQLite file that does not exist says so instead of creating an empty one.
+CREATES_DATABASE = frozenset({"poll", "run", "upgrade", "backfill", "reclassify"})
+
+
 class Context:
-    def __init__(self, config_path: str | None, debug: bool) -> None:
-        self.config_path, self.debug = config_path, debug
+    def __init__(self, config_path: str | None, debug: bool, db: str | None = None) -> None:
+        self.config_path, self.debug, self.db = config_path, debug, db
         self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            if self.db:
+                settings = settings.with_database(self.db)
+                self._check_exists(settings.database_url())
+            self._settings = settings
         return self._settings
+
+    def _check_exists(self, url: str) -> None:
+        command = click.get_current_context(silent=True)
+        name = command.info_name if command is not None else None
+        if not url.startswith("sqlite:///") or name in CREATES_DATABASE:
+            return
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise UserError(
+                f"--db {self.db}: no database at {path} (`ctmonitor --db {self.db} poll` creates one)"
+            )
 
     @contextmanager
     def app(self) -> Iterator[Application]:
@@ -100,10 +121,16 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
     metavar="PATH",
     help="Config file (default: $CTMONITOR_CONFIG, else ./config.toml, else built-in defaults).",
 )
+@click.option(
+    "--db",
+    metavar="PATH|URL",
+    help="The database: a SQLite file or a SQLAlchemy URL (default: the config's [database], or "
+    "$CTMONITOR_DATABASE_URL). Only poll, run, backfill, reclassify and db upgrade create a missing file.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(package_name="ctmonitor")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, db: str | None, debug: bool) -> None:
     """Follow CAR T, CAAR T, CAR-Treg and T-cell-engager trials in autoimmune disease on
     ClinicalTrials.gov: poll the registry, keep every change, report it.
 
@@ -113,22 +140,19 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
       ctmonitor status          # what the last polls did
       ctmonitor events --since 2026-11-01
       ctmonitor serve           # the same in the browser, http://127.0.0.1:8000
+
+    The options above may also follow the command: `ctmonitor status --db out/demo.db`.
     """
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config_path, debug)
-
-
+    ctx.obj = Context(config_path, debug, db)
 
 
 def make_client(settings: Settings) -> CtGovClient:
     return CtGovClient(settings.api)
 
 
-
 def _busy(exc: Exception) -> int:
     click.echo(f"ctmonitor: {exc}; not starting a second one.", err=True)
     return EXIT_BUSY
-
-

@@ -260,16 +260,42 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         echo(f"Weekly digest mailed (into {out / 'mail'}): {html} and {text}")
     echo(f"Report: {out / 'report.html'} (also {out / 'report.md'}); changes as JSON: {out / 'changes.json'}")
     db_file = out / "demo.db"
-    echo(f"Database: {db_file} (try: CTMONITOR_DATABASE_URL=sqlite:///{db_file} ctmonitor status)")
+    ctm = f"{command_name()} --db {db_file}"  # each line below runs as it is printed
+    tries = [(f"{ctm} status", "what the polls did")]
     if result["changes"]:
         nct = result["changes"][0]["nct_id"]
-        echo(
-            f"A study's timeline and last diff: CTMONITOR_DATABASE_URL=sqlite:///{db_file} "
-            f"ctmonitor history {nct}; ... ctmonitor diff {nct}"
-        )
-    echo(f"A timeline that starts before our first poll: ... ctmonitor history {HISTORY_STUDY_ID}")
+        tries += [(f"{ctm} history {nct}", "a study's timeline"), (f"{ctm} diff {nct}", "its last change")]
+    tries += [
+        (f"{ctm} history {HISTORY_STUDY_ID}", "a timeline that starts before our first poll"),
+        (f"{ctm} serve", "all of it in the browser"),
+    ]
+    width = max(len(c) for c, _ in tries)
+    echo(f"Database: {db_file}. Try:")
+    for command, what in tries:
+        echo(f"  {command:<{width}}  # {what}")
     result["digests"] = [str(p) for p in mailer.sent]
     return result
+
+
+def command_name() -> str:
+    """How this shell reaches ctmonitor: `ctmonitor` on the PATH, else the script's own
+    path (`.venv/bin/ctmonitor` after `make demo`), relative to here when it is below."""
+    import shutil
+    import sys
+
+    if shutil.which("ctmonitor"):
+        return "ctmonitor"
+    script = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name == "ctmonitor" else None
+    if script is None:
+        candidate = Path(sys.executable).parent / "ctmonitor"
+        script = candidate if candidate.exists() else None
+    if script is None:
+        return "ctmonitor"
+    script = script.absolute()
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 class _Clock:

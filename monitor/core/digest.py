@@ -204,6 +204,8 @@ def _plural(n: int, nouns: tuple[str, str]) -> str:
 def _period_text(start: datetime | None, end: datetime) -> str:
     if start is None:
         return f"to {end:%d %b %Y}"
+    if start.date() == end.date():  # "01 Dec 2026", not "01 Dec – 01 Dec 2026"
+        return f"{end:%d %b %Y}"
     if start.year == end.year:
         return f"{start:%d %b} – {end:%d %b %Y}"
     return f"{start:%d %b %Y} – {end:%d %b %Y}"

@@ -124,8 +124,8 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
 @click.option(
     "--db",
     metavar="PATH|URL",
-    help="The database: a SQLite file or a SQLAlchemy URL (default: the config's [database], or "
-    "$CTMONITOR_DATABASE_URL). Only poll, run, backfill, reclassify and db upgrade create a missing file.",
+    help="The database: a SQLite file or a SQLAlchemy URL (default: $CTMONITOR_DATABASE_URL, else the "
+    "config's [database]). Only poll, run, backfill, reclassify and db upgrade create a missing file.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(package_name="ctmonitor")

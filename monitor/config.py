@@ -42,6 +42,10 @@ DEFAULT_FIELDS = [
     "protocolSection.designModule",
     "protocolSection.armsInterventionsModule",
     "protocolSection.contactsLocationsModule",
+    "protocolSection.eligibilityModule",
+    "protocolSection.outcomesModule",
+    "protocolSection.referencesModule",
+    "protocolSection.ipdSharingStatementModule",
     "derivedSection.conditionBrowseModule.meshes",
     "derivedSection.conditionBrowseModule.ancestors",
     "derivedSection.interventionBrowseModule.meshes",
@@ -93,6 +97,18 @@ class ApiSettings(_Section):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http(s) URL such as https://clinicaltrials.gov, got {v!r}")
         return v.rstrip("/")
+
+    @field_validator("fields")
+    @classmethod
+    def _keep_what_is_tracked(cls, v: list[str]) -> list[str]:
+        """The parts ctmonitor reads are always fetched: an older config.toml's list (from
+        before eligibility, outcomes and references were tracked) gains them, so that the
+        change log does not silently stop at what that list named."""
+        out = [f.strip() for f in v if f.strip()]
+        for part in DEFAULT_FIELDS:
+            if not any(part == f or part.startswith(f + ".") for f in out):
+                out.append(part)
+        return out
 
 
 class SyncSettings(_Section):

@@ -17,5 +17,6 @@ def resource_dir(name: str) -> Path:
     installed = PACKAGE_DIR / name
     return installed if installed.is_dir() else PACKAGE_DIR.parent / name
 
+
 # Shipped data (vocabulary, default queries, demo records) lives in monitor/data/.
 DATA_DIR = PACKAGE_DIR / "data"

@@ -107,16 +107,29 @@ def test_a_real_synonym_is_no_flood(world, tmp_path, capsys) -> None:  # type: i
     assert synonym["count"] >= 5 and synonym["verdict"] == "ok"
 
 
-def test_a_field_left_out_of_api_fields_is_named(world, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_field_left_out_of_api_fields_is_fetched_all_the_same(world, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # An older or trimmed config.toml: the parts ctmonitor reads are asked for anyway.
     fields = (
         'fields = ["protocolSection.identificationModule", "protocolSection.statusModule", '
         '"protocolSection.conditionsModule", "protocolSection.armsInterventionsModule"]'
     )
     code, out = doctor(capsys, config(tmp_path, world.base_url, fields))
+    assert code == 0, out
+    assert "OK   fields: " in out and "FAIL fields" not in out
+
+
+def test_a_part_the_registry_stops_sending_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    records = copy.deepcopy(domain_records())
+    for raw in records:
+        raw["protocolSection"].pop("contactsLocationsModule", None)
+    registry = Registry()
+    registry.replace(records, "2026-11-02T09:00:05")
+    with LocalApiServer(registry) as api:
+        code, out = doctor(capsys, config(tmp_path, api.base_url))
     assert code == 1
     assert "FAIL fields: " in out
     assert "protocolSection.contactsLocationsModule.locations (sites) is missing from all 20 records" in out
-    assert "add it to api.fields" in out
+    assert "the registry did not send it" in out
     assert "Not ready" in out
 
 

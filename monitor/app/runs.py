@@ -35,6 +35,11 @@ def summary_text(s: PollSummary) -> str:
         + (f" ({kinds})" if kinds else "")
         + f"; {s.requests} requests in {s.seconds:.1f}s."
     )
+    if s.baselined:
+        body += (
+            f" {s.baselined} studies gained their eligibility, outcomes and publications as a baseline "
+            "(no events: their earlier records were fetched without them; changes from now on are tracked)."
+        )
     if s.held:
         body += (
             " An unusually large share of studies changed at once (with those of any failed poll since the "

@@ -307,5 +307,3 @@ def feed(
         echo_json(result.to_json())
     else:
         click.echo(result.text(), nl=bool(out))
-
-

@@ -317,5 +317,3 @@ def demo(ctx: click.Context, out: str) -> None:
 
     c: Context = ctx.obj
     run_demo(Path(out), Path(c.config_path) if c.config_path else None, echo=click.echo)
-
-

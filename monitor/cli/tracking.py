@@ -95,8 +95,6 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
 # -- events --------------------------------------------------------------------------
 
 
-
-
 @cli.command()
 @click.option("--since", help="Only events detected on or after this date (YYYY-MM-DD).")
 @click.option(
@@ -231,5 +229,3 @@ def reclassify(c: Context, everything: bool) -> None:
         except LockBusy as exc:
             raise click.exceptions.Exit(_busy(exc)) from None
     click.echo(result.text())
-
-

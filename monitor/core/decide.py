@@ -10,7 +10,8 @@ The rules, in the order they apply:
 - an id we do not track: a new study, unless it lists a tracked id as an alias, in which
   case the study was renumbered: one `id_changed` event plus its field changes;
 - otherwise the field changes against the stored version (only re-read when the content
-  hash moved), a scope change, `restored` for a study that had gone, `left_query` /
+  hash moved; parts of the record first fetched now are a baseline, not changes), a
+  scope change, `restored` for a study that had gone, `left_query` /
   `rejoined_query` when the query membership flipped; a new snapshot only when the bytes
   moved (a membership flip alone keeps the snapshot).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from monitor.core.classify import Classification
 from monitor.core.diff import diff, new_study_change
 from monitor.core.domain import EventKind, FieldChange, Study
+from monitor.core.protocol import FIELDS_VERSION, unknown_families
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class CurrentState:
     overall_status: str | None
     last_update_post_date: str | None
     in_scope: bool | None
+    fields_version: int = FIELDS_VERSION  # the field list its latest record was fetched with
 
 
 def untouched(prev: CurrentState | None, raw_hash: str, in_query: bool) -> bool:
@@ -91,6 +94,15 @@ class Decision:
     snapshot_seq: int | None  # the new snapshot's number; None: keep the snapshot we have
     changes: list[FieldChange] = field(default_factory=list)
     merges: str | None = None  # the tracked id this record replaces (mark it merged)
+    # field families recorded as they are, without events: the stored record was fetched
+    # before ctmonitor asked for them (monitor.core.protocol.unknown_families)
+    baseline: frozenset[str] = frozenset()
+
+
+def baseline_for(base: CurrentState, previous: Study) -> frozenset[str]:
+    """The families the stored version cannot know: none once it was fetched with today's
+    field list; otherwise those whose module its record does not carry."""
+    return frozenset() if base.fields_version >= FIELDS_VERSION else unknown_families(previous)
 
 
 def scope_change(before: bool | None, label: Classification) -> list[FieldChange]:
@@ -119,16 +131,19 @@ def decide(
         if old is None:
             return Decision(is_new=True, snapshot_seq=1, changes=[new_study_change(study, label)])
         assert previous is not None, "a renumbered study is compared with the one it replaces"
+        baseline = baseline_for(old, previous)
         changes = [FieldChange(EventKind.ID_CHANGED, "nct_id", before=old.nct_id, after=study.nct_id)]
-        changes += diff(previous, study)
+        changes += diff(previous, study, baseline=baseline)
         changes += scope_change(old.in_scope, label)
-        return Decision(is_new=True, snapshot_seq=1, changes=changes, merges=old.nct_id)
+        return Decision(is_new=True, snapshot_seq=1, changes=changes, merges=old.nct_id, baseline=baseline)
     if untouched(prev, item.rhash, in_query):
         return None
     changes = []
+    baseline: frozenset[str] = frozenset()
     if item.needs_previous:
         assert previous is not None, "a moved content hash is compared with the stored version"
-        changes = diff(previous, study)
+        baseline = baseline_for(prev, previous)
+        changes = diff(previous, study, baseline=baseline)
     changes += scope_change(prev.in_scope, label)
     if prev.gone:
         changes.append(FieldChange(EventKind.RESTORED, "registry", before=None, after=study.overall_status))
@@ -137,4 +152,4 @@ def decide(
     elif in_query and not prev.in_query:
         changes.append(FieldChange(EventKind.REJOINED_QUERY, "query", before=False, after=True))
     seq = prev.snapshot_count + 1 if item.rhash != prev.raw_hash else None
-    return Decision(is_new=False, snapshot_seq=seq, changes=changes)
+    return Decision(is_new=False, snapshot_seq=seq, changes=changes, baseline=baseline)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.core.protocol import pair_criteria
+from monitor.core.worddiff import pieces as word_pieces
+
 STATUS_LABELS = {
     "NOT_YET_RECRUITING": "Not yet recruiting",
     "RECRUITING": "Recruiting",
@@ -55,7 +58,48 @@ KIND_LABELS = {
     "id_changed": "NCT id changed",
     "entered_scope": "Now in scope",
     "left_scope": "No longer in scope",
+    "eligibility_change": "Eligibility",
+    "outcome_added": "Outcome added",
+    "outcome_removed": "Outcome removed",
+    "outcome_change": "Outcome changed",
+    "design_change": "Design",
+    "publication_added": "Publication added",
+    "publication_removed": "Publication removed",
 }
+# The registry's own words for its design, sex and reference enums (as its site shows them).
+DESIGN_LABELS = {
+    "RANDOMIZED": "Randomized",
+    "NON_RANDOMIZED": "Non-randomized",
+    "NA": "Not applicable",
+    "SINGLE_GROUP": "Single group assignment",
+    "PARALLEL": "Parallel assignment",
+    "CROSSOVER": "Crossover assignment",
+    "FACTORIAL": "Factorial assignment",
+    "SEQUENTIAL": "Sequential assignment",
+    "NONE": "None (open label)",
+    "SINGLE": "Single",
+    "DOUBLE": "Double",
+    "TRIPLE": "Triple",
+    "QUADRUPLE": "Quadruple",
+    "TREATMENT": "Treatment",
+    "PREVENTION": "Prevention",
+    "DIAGNOSTIC": "Diagnostic",
+    "SUPPORTIVE_CARE": "Supportive care",
+    "SCREENING": "Screening",
+    "HEALTH_SERVICES_RESEARCH": "Health services research",
+    "BASIC_SCIENCE": "Basic science",
+    "DEVICE_FEASIBILITY": "Device feasibility",
+    "ECT": "Educational/counseling/training",
+    "OTHER": "Other",
+}
+SEX_LABELS = {"ALL": "All", "FEMALE": "Female", "MALE": "Male"}
+OUTCOME_LABELS = {"PRIMARY": "Primary outcome", "SECONDARY": "Secondary outcome", "OTHER": "Other outcome"}
+REFERENCE_LABELS = {
+    "RESULT": "Results publication",
+    "BACKGROUND": "Background reference",
+    "DERIVED": "Publication",
+}
+CITATION_MAX = 240
 FIELD_LABELS = {
     "start_date": "Start date",
     "primary_completion_date": "Primary completion",
@@ -65,6 +109,15 @@ FIELD_LABELS = {
     "acronym": "Acronym",
     "lead_sponsor": "Lead sponsor",
     "collaborators": "Collaborator",
+    "minimum_age": "Minimum age",
+    "maximum_age": "Maximum age",
+    "sex": "Sex",
+    "healthy_volunteers": "Accepts healthy volunteers",
+    "criteria": "Criteria",
+    "allocation": "Allocation",
+    "intervention_model": "Intervention model",
+    "masking": "Masking",
+    "primary_purpose": "Primary purpose",
 }
 
 
@@ -124,8 +177,140 @@ def _text(v: Any) -> str:
     return "none" if v in (None, "") else str(v)
 
 
+def design_label(value: Any) -> str:
+    if value in (None, ""):
+        return "not given"
+    return DESIGN_LABELS.get(str(value), str(value).replace("_", " ").capitalize())
+
+
+def _eligibility_value(field: str, v: Any) -> str:
+    if v is None or v == "":
+        return "not given"
+    if field == "sex":
+        return SEX_LABELS.get(str(v), str(v).capitalize())
+    if field == "healthy_volunteers":
+        return "yes" if v else "no"
+    return str(v)
+
+
+def _quote(text: str | None) -> str:
+    return f"“{text}”" if text else "none"
+
+
+def criteria_edits(before: Any, after: Any) -> list[tuple[str, str | None, str | None]]:
+    """A criteria change as edits a reader follows: (which criterion, old wording, new
+    wording), a reworded criterion paired with its earlier wording; None on the side where
+    it did not exist."""
+    removed = [c for c in before or () if isinstance(c, dict)]
+    added = [c for c in after or () if isinstance(c, dict)]
+    out = []
+    for old, new in pair_criteria(removed, added):
+        section = (new or old or {}).get("section") or ""
+        what = f"{section} criterion" if section else "Criterion"
+        out.append((what, old["text"] if old else None, new["text"] if new else None))
+    return out
+
+
+def _criteria_text(before: Any, after: Any) -> str:
+    edits = criteria_edits(before, after)
+    if not edits:
+        return "the same criteria, listed in another order"
+    parts = []
+    for what, old, new in edits:
+        if old and new:
+            parts.append(f"{what} reworded: {_quote(old)} → {_quote(new)}")
+        elif new:
+            parts.append(f"{what} added: {_quote(new)}")
+        else:
+            parts.append(f"{what} removed: {_quote(old)}")
+    return "; ".join(parts)
+
+
+def _outcome_text(kind: str, before: Any, after: Any) -> str:
+    a, b = before or {}, after or {}
+    o = b or a
+    what = OUTCOME_LABELS.get(o.get("type") or "", "Outcome")
+    frame = f" (time frame: {o['time_frame']})" if o.get("time_frame") else ""
+    if kind == "outcome_added":
+        return f"{what} added: {_quote(o.get('measure'))}{frame}"
+    if kind == "outcome_removed":
+        return f"{what} removed: {_quote(o.get('measure'))}{frame}"
+    parts = []
+    if a.get("type") != b.get("type"):
+        parts.append(
+            f"now a {OUTCOME_LABELS.get(b.get('type') or '', 'outcome').lower()} "
+            f"(was {OUTCOME_LABELS.get(a.get('type') or '', 'outcome').lower()})"
+        )
+    if a.get("measure") != b.get("measure"):
+        parts.append(f"measure {_quote(a.get('measure'))} → {_quote(b.get('measure'))}")
+    if (a.get("time_frame") or "") != (b.get("time_frame") or ""):
+        parts.append(f"time frame {_quote(a.get('time_frame'))} → {_quote(b.get('time_frame'))}")
+    if (a.get("description") or "") != (b.get("description") or ""):
+        parts.append(f"description {_quote(a.get('description'))} → {_quote(b.get('description'))}")
+    return f"{what} {_quote(b.get('measure'))}: " + ("; ".join(parts) or "re-worded")
+
+
+def _reference_text(kind: str, v: Any) -> str:
+    r = v or {}
+    what = REFERENCE_LABELS.get(r.get("type") or "", "Publication")
+    citation = r.get("citation") or ""
+    if len(citation) > CITATION_MAX:
+        citation = citation[: CITATION_MAX - 1].rstrip() + "…"
+    pmid = f" (PMID {r['pmid']})" if r.get("pmid") else ""
+    verb = "added" if kind == "publication_added" else "removed"
+    return f"{what} {verb}: {citation or 'no citation'}{pmid}"
+
+
+def change_edits(kind: str, field: str, before: Any, after: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """For changes to long texts: each changed criterion or description as (what, pieces),
+    the pieces word by word ("same", "del", "ins"), so a page or a mail can mark exactly the
+    words that changed. Empty for every other change."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    if kind == "eligibility_change" and field == "criteria":
+        for what, old, new in criteria_edits(before, after):
+            if old and new:
+                out.append((f"{what}, reworded", word_pieces(old, new)))
+            elif new:
+                out.append((f"{what}, added", [("ins", new)]))
+            elif old:
+                out.append((f"{what}, removed", [("del", old)]))
+    elif kind == "outcome_change":
+        a, b = before or {}, after or {}
+        for name, label in (
+            ("measure", "Measure"),
+            ("time_frame", "Time frame"),
+            ("description", "Description"),
+        ):
+            x, y = a.get(name) or "", b.get(name) or ""
+            if x != y:
+                out.append((label, word_pieces(x, y)))
+    return out
+
+
+def change_lead(kind: str, field: str, before: Any, after: Any) -> str:
+    """The words before a change's edits (see change_edits): which criteria or outcome."""
+    if kind == "eligibility_change" and field == "criteria":
+        n = len(criteria_edits(before, after))
+        return f"{n} {'criterion' if n == 1 else 'criteria'} changed"
+    if kind == "outcome_change":
+        o = after or before or {}
+        return f"{OUTCOME_LABELS.get(o.get('type') or '', 'Outcome')} {_quote(o.get('measure'))}"
+    return change_text(kind, field, before, after)
+
+
 def change_text(kind: str, field: str, before: Any, after: Any) -> str:
     """One line saying what changed, as a clinician would write it."""
+    if kind == "eligibility_change":
+        if field == "criteria":
+            return _criteria_text(before, after)
+        label = FIELD_LABELS.get(field, field)
+        return f"{label}: {_eligibility_value(field, before)} → {_eligibility_value(field, after)}"
+    if kind in ("outcome_added", "outcome_removed", "outcome_change"):
+        return _outcome_text(kind, before, after)
+    if kind == "design_change":
+        return f"{FIELD_LABELS.get(field, field)}: {design_label(before)} → {design_label(after)}"
+    if kind in ("publication_added", "publication_removed"):
+        return _reference_text(kind, after if kind == "publication_added" else before)
     if kind == "new_study":
         a = after or {}
         first = f"first posted {a['first_posted']}" if a.get("first_posted") else "first posted: not given"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from monitor.core import protocol
 from monitor.core.domain import EventKind, FieldChange, PartialDate, Study
 from monitor.core.normalize import text_key
 
@@ -42,8 +43,11 @@ def _set_changes(
     return out
 
 
-def diff(old: Study, new: Study) -> list[FieldChange]:
-    """Every tracked change from `old` to `new`, in a stable order (most important kinds first)."""
+def diff(old: Study, new: Study, *, baseline: frozenset[str] = frozenset()) -> list[FieldChange]:
+    """Every tracked change from `old` to `new`, in a stable order (most important kinds first).
+
+    `baseline` names field families `old` cannot know (monitor.core.protocol.FAMILIES): they
+    are recorded as they are now, without events."""
     out: list[FieldChange] = []
 
     if (old.overall_status, old.last_known_status) != (new.overall_status, new.last_known_status):
@@ -146,6 +150,7 @@ def diff(old: Study, new: Study) -> list[FieldChange]:
         EventKind.ARM_REMOVED,
         "arms",
     )
+    out += protocol.changes(old, new, skip=baseline)
     for name in ("brief_title", "official_title", "acronym"):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:

@@ -14,7 +14,15 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monitor.core.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
+from monitor.core.describe import (
+    KIND_LABELS,
+    change_edits,
+    change_lead,
+    change_text,
+    phases_label,
+    status_label,
+    targets_label,
+)
 from monitor.core.digest_views import (
     ChangeLine,
     Digest,
@@ -37,11 +45,22 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
             {"status_change", "why_stopped_change", "gone_from_registry", "back_in_registry", "id_changed"}
         ),
     ),
-    ("results", "Results", frozenset({"results_posted", "results_removed"})),
+    (
+        "results",
+        "Results and publications",
+        frozenset({"results_posted", "results_removed", "publication_added", "publication_removed"}),
+    ),
     (
         "timeline",
         "Enrollment, dates and phase",
         frozenset({"enrollment_change", "date_change", "phase_change"}),
+    ),
+    (
+        "protocol",
+        "Eligibility, outcomes and design",
+        frozenset(
+            {"eligibility_change", "outcome_added", "outcome_removed", "outcome_change", "design_change"}
+        ),
     ),
     ("sites", "Sites", frozenset({"site_added", "site_removed", "site_status_change"})),
     (
@@ -74,6 +93,7 @@ COUNT_NOUNS = {
     "status": ("status change", "status changes"),
     "results": ("results update", "results updates"),
     "timeline": ("enrollment/date change", "enrollment/date changes"),
+    "protocol": ("eligibility/outcome change", "eligibility/outcome changes"),
     "sites": ("site change", "site changes"),
     "design": ("design change", "design changes"),
     "leaving": ("study leaving scope", "studies leaving scope"),
@@ -179,7 +199,9 @@ def change_line(e: EventView, study: StudyView | None, block: StudyBlock, news: 
     old, new = e.versions
     if old is not None and new is not None:
         compare = f"{block.history_url}&a={old}&b={new}#version-content-panel"
-    return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare)
+    edits = tuple((what, tuple(pieces)) for what, pieces in change_edits(e.kind, e.field, e.before, e.after))
+    lead = change_lead(e.kind, e.field, e.before, e.after) if edits else ""
+    return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare, edits, lead)
 
 
 def _sort_key(e: EventView) -> tuple[Any, ...]:

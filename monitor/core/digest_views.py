@@ -130,6 +130,9 @@ class ChangeLine:
     registry_date: str | None
     importance: int
     compare_url: str | None = None
+    # changed criteria or outcome texts, word by word: ((what, ((op, words), ...)), ...)
+    edits: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    lead: str = ""  # the words before the edits ("2 criteria changed")
 
 
 @dataclass(slots=True)

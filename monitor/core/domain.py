@@ -85,6 +85,13 @@ class EventKind(StrEnum):
     ID_CHANGED = "id_changed"
     ENTERED_SCOPE = "entered_scope"
     LEFT_SCOPE = "left_scope"
+    ELIGIBILITY = "eligibility_change"
+    OUTCOME_ADDED = "outcome_added"
+    OUTCOME_REMOVED = "outcome_removed"
+    OUTCOME_CHANGE = "outcome_change"
+    DESIGN = "design_change"
+    PUBLICATION_ADDED = "publication_added"
+    PUBLICATION_REMOVED = "publication_removed"
 
 
 # 3 = act on it (status, results, new study), 2 = worth knowing, 1 = detail.
@@ -115,7 +122,34 @@ IMPORTANCE: dict[EventKind, int] = {
     EventKind.ARM_ADDED: 1,
     EventKind.ARM_REMOVED: 1,
     EventKind.TITLE: 1,
+    EventKind.ELIGIBILITY: 2,
+    EventKind.DESIGN: 2,
+    # Outcomes: 2 for a primary outcome, 1 for the others; publications: 3 for a results
+    # publication, 1 for the others (see `importance_of`). These are the kinds' floors.
+    EventKind.OUTCOME_ADDED: 1,
+    EventKind.OUTCOME_REMOVED: 1,
+    EventKind.OUTCOME_CHANGE: 1,
+    EventKind.PUBLICATION_ADDED: 1,
+    EventKind.PUBLICATION_REMOVED: 1,
 }
+
+_OUTCOME_KINDS = frozenset({EventKind.OUTCOME_ADDED, EventKind.OUTCOME_REMOVED, EventKind.OUTCOME_CHANGE})
+
+
+def importance_of(kind: EventKind, before: Any, after: Any) -> int:
+    """An event's importance: its kind's, raised where the change itself says more.
+
+    A primary outcome added, dropped or re-specified is ranked above a secondary one; a
+    results publication above a background reference; criteria that only moved within the
+    list (the same criteria, another order) are a detail."""
+    if kind in _OUTCOME_KINDS:
+        types = {v.get("type") for v in (before, after) if isinstance(v, dict)}
+        return 2 if "PRIMARY" in types else 1
+    if kind == EventKind.PUBLICATION_ADDED:
+        return 3 if isinstance(after, dict) and after.get("type") == "RESULT" else 1
+    if kind == EventKind.ELIGIBILITY and before == [] and after == []:
+        return 1
+    return IMPORTANCE[kind]
 
 
 # -- outcomes: one vocabulary for how runs, jobs, deliveries and backfills end ---------------
@@ -234,6 +268,38 @@ class Arm:
 
 
 @dataclass(frozen=True, slots=True)
+class Criterion:
+    """One eligibility criterion (or one sentence of a criteria paragraph), in its section."""
+
+    section: str  # "Inclusion", "Exclusion" or "" (criteria before any heading)
+    text: str  # as the registry writes it, list marker removed
+
+    def to_json(self) -> dict[str, str]:
+        return {"section": self.section, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One outcome measure: what is measured, when, and how it is ranked."""
+
+    key: str
+    type: str  # PRIMARY, SECONDARY or OTHER
+    measure: str
+    time_frame: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A publication the record cites: RESULT (of this study), BACKGROUND or DERIVED."""
+
+    key: str  # the PMID, or the citation's comparison key when it has none
+    type: str | None
+    pmid: str | None
+    citation: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MeshTerm:
     id: str | None
     term: str
@@ -279,6 +345,27 @@ class Study:
     # Read by the classifier only (a product code-named everywhere else may be called a
     # CAR T here); not a tracked field, so its edits are no events.
     detailed_description: str | None = None
+    # Who may enrol (eligibilityModule): the criteria list, ages as the registry writes
+    # them ("18 Years"), sex (ALL, FEMALE, MALE), healthy volunteers, age groups.
+    criteria: tuple[Criterion, ...] = ()
+    minimum_age: str | None = None
+    maximum_age: str | None = None
+    sex: str | None = None
+    healthy_volunteers: bool | None = None
+    std_ages: tuple[str, ...] = ()
+    # What is measured (outcomesModule), how the study is designed (designModule.designInfo).
+    outcomes: tuple[Outcome, ...] = ()
+    allocation: str | None = None
+    intervention_model: str | None = None
+    masking: str | None = None
+    primary_purpose: str | None = None
+    # What is published (referencesModule) and the IPD sharing statement.
+    references: tuple[Reference, ...] = ()
+    ipd_sharing: str | None = None
+    ipd_description: str | None = None
+    # Which of the optional protocol modules the record carried (eligibilityModule, ...):
+    # a module missing from a record fetched before ctmonitor asked for it is unknown, not empty.
+    modules: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -324,7 +411,10 @@ class Study:
             Arm(**{**a, "intervention_names": tuple(a.get("intervention_names") or ())})
             for a in d.get("arms") or ()
         )
-        for name in ("aliases", "phases", "conditions", "keywords", "collaborators"):
+        d["criteria"] = tuple(Criterion(**c) for c in d.get("criteria") or ())
+        d["outcomes"] = tuple(Outcome(**o) for o in d.get("outcomes") or ())
+        d["references"] = tuple(Reference(**r) for r in d.get("references") or ())
+        for name in ("aliases", "phases", "conditions", "keywords", "collaborators", "std_ages", "modules"):
             d[name] = tuple(d.get(name) or ())
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -334,7 +424,7 @@ _STUDY_FIELDS = tuple(Study.__dataclass_fields__)
 
 
 def _plain(x: Any) -> Any:
-    if isinstance(x, (Site, Intervention, Arm, MeshTerm)):
+    if isinstance(x, (Site, Intervention, Arm, MeshTerm, Criterion, Outcome, Reference)):
         return {
             k: (list(v) if isinstance(v, tuple) else v)
             for k in x.__dataclass_fields__
@@ -355,7 +445,7 @@ class FieldChange:
 
     @property
     def importance(self) -> int:
-        return IMPORTANCE[self.kind]
+        return importance_of(self.kind, self.before, self.after)
 
 
 @dataclass(slots=True)
@@ -378,6 +468,9 @@ class PollSummary:
     held: bool = False
     data_timestamp: str | None = None
     error: str | None = None
+    # studies whose newly fetched parts (eligibility, outcomes, references) were recorded
+    # as a baseline, without events: their earlier records were fetched without them
+    baselined: int = 0
 
     @property
     def events(self) -> int:

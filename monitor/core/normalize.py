@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from monitor.core import protocol
 from monitor.core.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
 from monitor.core.text import clean
 
@@ -27,7 +28,9 @@ T = TypeVar("T")
 # removed only where it is markup, so comparisons such as `\<18` survive). Stored studies
 # are then re-derived from their raw records at the next poll (see monitor.tracking.reclassify),
 # without change events: a text that changed only because our cleaning did is not news.
-NORMALIZER_VERSION = "3"  # 3: the detailed description is read (for the classifier)
+# 3: the detailed description is read (for the classifier); 4: eligibility, outcomes,
+# design, references and the IPD statement are read (monitor.core.protocol).
+NORMALIZER_VERSION = "4"
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
@@ -66,6 +69,10 @@ READS = (
         needed=False,
     ),
     Read("protocolSection.contactsLocationsModule.locations", "sites"),
+    Read("protocolSection.eligibilityModule.eligibilityCriteria", "eligibility criteria", needed=False),
+    Read("protocolSection.outcomesModule.primaryOutcomes", "primary outcomes", needed=False),
+    Read("protocolSection.designModule.designInfo", "the design (allocation, masking)", needed=False),
+    Read("protocolSection.referencesModule.references", "publications", needed=False),
     Read("derivedSection.conditionBrowseModule", "condition MeSH terms", needed=False),
     Read("hasResults", "results", needed=False),
 )
@@ -353,6 +360,7 @@ def to_study(raw: dict[str, Any]) -> Study:
         last_update_submit_date=clean_text(status.get("lastUpdateSubmitDate")),
         brief_summary=clean_text(desc.get("briefSummary")),
         detailed_description=clean_text(desc.get("detailedDescription")),
+        **protocol.read(ps),
     )
 
 
@@ -395,6 +403,7 @@ def tracked_view(study: Study) -> dict[str, Any]:
         "sponsor": [text_key(study.lead_sponsor), sorted(text_key(c) for c in study.collaborators)],
         "sites": sorted([s.key, s.status] for s in study.sites),
         "results": study.has_results,
+        **protocol.tracked(study),
     }
 
 

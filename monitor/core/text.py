@@ -60,7 +60,8 @@ _REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
-def _strip_markup(text: str) -> str:
+def _strip_markup(text: str, block: str = " ") -> str:
+    """Markup removed; an inline element leaves nothing (or ^/~), a block element `block`."""
     out: list[str] = []
     last = 0
     for m in _MARKUP.finditer(text):
@@ -73,7 +74,7 @@ def _strip_markup(text: str) -> str:
             if name not in _ELEMENTS or (m.group(1) and m.group(3)):
                 continue  # `<lupus>`, or an end tag with attributes: not markup
         out.append(text[last:start])
-        out.append(_INLINE.get(name, " ") if name else " ")
+        out.append(_INLINE.get(name, block) if name else " ")
         last = m.end()
     if last == 0:
         return text
@@ -108,3 +109,19 @@ def clean(text: str) -> str | None:
         text = _ESCAPE.sub(r"\1", text)
     # str.split and the regex \s agree on what whitespace is, in a third of a regex's time.
     return " ".join(text.split()) or None
+
+
+def clean_lines(text: str) -> list[str]:
+    """The text's lines as a reader sees them: like `clean`, but a line break, or an HTML
+    block boundary (`<li>`, `<p>`, `<br/>`), ends a line. Empty lines are dropped.
+
+    Eligibility criteria are lists: the data API writes them as Markdown lines, the history
+    versions as `<ol><li>`; both read as the same lines here, so they can be compared
+    criterion by criterion."""
+    if "<" in text:
+        text = _strip_markup(text, block="\n")
+    if "&" in text:
+        text = _REFERENCE.sub(_reference, text)
+    if "\\" in text:
+        text = _ESCAPE.sub(r"\1", text)
+    return [line for raw in text.splitlines() if (line := " ".join(raw.split()))]

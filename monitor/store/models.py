@@ -100,6 +100,8 @@ class PollRun(Base):
     changed_studies: Mapped[int] = mapped_column(Integer, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[bool] = mapped_column(Boolean, default=False)
+    # studies whose newly fetched fields were recorded as a baseline (migration 0007)
+    baselined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     host: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -127,6 +129,8 @@ class StudyRow(Base):
     in_query: Mapped[bool] = mapped_column(Boolean, default=True)
     gone: Mapped[bool] = mapped_column(Boolean, default=False)
     merged_into: Mapped[str | None] = mapped_column(String(11))
+    # the field list the latest record was fetched with (monitor.core.protocol.FIELDS_VERSION)
+    fields_version: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     first_seen_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"))

@@ -73,6 +73,7 @@ def finish_run(session: Session, summary: PollSummary, finished_at: datetime) ->
             events=summary.events,
             held=summary.held,
             error=summary.error,
+            baselined=summary.baselined,
         )
     )
 
@@ -95,6 +96,7 @@ def poll_summary(session: Session, run: PollRun) -> PollSummary:
         held=run.held,
         data_timestamp=run.data_timestamp,
         error=run.error,
+        baselined=run.baselined or 0,
     )
 
 

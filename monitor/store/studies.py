@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.core.classify import Classification
 from monitor.core.decide import CurrentState
 from monitor.core.domain import FieldChange, Study
+from monitor.core.protocol import FIELDS_VERSION
 from monitor.core.timeline import Version
 from monitor.store.blobs import compress, decompress
 from monitor.store.bulk import insert_rows
@@ -40,6 +41,7 @@ class StudyWrite:
     classification: dict[str, Any] | None = None  # classification_values(...)
     raw_compressed: bytes | None = None  # compress(raw_json), when done ahead (compress_many)
     merges: str | None = None  # the tracked id this record replaces (renumbered study)
+    baselined: bool = False  # parts first fetched now were recorded without events
 
 
 def load_current(session: Session, nct_ids: Iterable[str]) -> dict[str, CurrentState]:
@@ -58,6 +60,7 @@ def load_current(session: Session, nct_ids: Iterable[str]) -> dict[str, CurrentS
                 StudyRow.overall_status,
                 StudyRow.last_update_post_date,
                 StudyRow.in_scope,
+                StudyRow.fields_version,
             ).where(StudyRow.nct_id.in_(ids[start : start + 900]))
         )
         for r in rows:
@@ -239,10 +242,30 @@ def count_tracked(session: Session) -> int:
 
 
 def touch(session: Session, nct_ids: Sequence[str], now: datetime) -> None:
+    """Studies a poll fetched unchanged: seen now, and fetched with today's field list (a
+    record whose bytes did not move had nothing in the parts newly asked for)."""
     for start in range(0, len(nct_ids), 900):
         session.execute(
-            update(StudyRow).where(StudyRow.nct_id.in_(nct_ids[start : start + 900])).values(last_seen_at=now)
+            update(StudyRow)
+            .where(StudyRow.nct_id.in_(nct_ids[start : start + 900]))
+            .values(last_seen_at=now, fields_version=FIELDS_VERSION)
         )
+
+
+def count_stale_fields(session: Session) -> int:
+    """Tracked studies last fetched with an earlier field list (a full poll brings them up)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(StudyRow)
+            .where(
+                StudyRow.fields_version < FIELDS_VERSION,
+                StudyRow.gone.is_(False),
+                StudyRow.merged_into.is_(None),
+            )
+        )
+        or 0
+    )
 
 
 def study_columns(st: Study, chash: str) -> dict[str, Any]:
@@ -266,6 +289,7 @@ def _study_values(w: StudyWrite) -> dict[str, Any]:
         "raw_hash": w.raw_hash,
         "in_query": w.in_query,
         "gone": False,
+        "fields_version": FIELDS_VERSION,
         **(w.classification or {}),
     }
 

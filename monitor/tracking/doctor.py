@@ -226,7 +226,9 @@ class Doctor:
             if (read.every_record and present < len(studies)) or (not read.every_record and present == 0):
                 where = "some records" if read.every_record else f"all {len(studies)} records"
                 missing[read.needed].append(f"{read.path} ({read.what}) is missing from {where}")
-        fix = ": add it to api.fields, or leave api.fields at its default"
+        # api.fields always includes what ctmonitor reads (config.ApiSettings), so a part
+        # missing here is one the registry did not send although it was asked for.
+        fix = ": the registry did not send it although it was asked for (has the API changed?)"
         if missing[True]:
             report.checks.append(Check("fields", False, "; ".join(missing[True]) + fix))
         if missing[False]:

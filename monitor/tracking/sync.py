@@ -143,7 +143,7 @@ class Syncer:
                 self._guard(s, run, tracked)
             last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
             last_full = store.last_run(s, outcomes=(RunOutcome.OK,), mode="full")
-            mode = "full" if full or self._full_due(last_ok, last_full, qhash) else "incremental"
+            mode = "full" if full or self._full_due(s, last_ok, last_full, qhash) else "incremental"
             run_id = store.start_run(
                 s, mode=mode, now=self.now(), host=socket.gethostname(), query_hash=qhash
             )
@@ -193,11 +193,13 @@ class Syncer:
                 summary.held = self._guard(s, summary.run_id, tracked_before)
             store.finish_run(s, summary, self.now())
 
-    def _full_due(self, last_ok: Any, last_full: Any, qhash: str) -> bool:
+    def _full_due(self, s: Session, last_ok: Any, last_full: Any, qhash: str) -> bool:
         if last_ok is None or last_full is None:
             return True
         if last_ok.query_hash != qhash:
             return True  # new or edited watch queries: the date window would miss older studies
+        if store.count_stale_fields(s):
+            return True  # studies fetched before parts of the record were asked for: fetch all once
         return self.now() - last_full.started_at >= timedelta(days=self.settings.sync.full_every_days)
 
     def _window_start(self, last_ok: Any) -> str:
@@ -358,6 +360,7 @@ class Syncer:
             store.write_batch(s, writes, run_id=run.run_id, now=now)
             store.touch(s, untouched, now)
         for w in writes:
+            run.baselined += w.baselined
             if w.is_new and not any(c.kind == EventKind.ID_CHANGED for c in w.changes):
                 run.new_studies += 1
             elif w.changes:
@@ -384,6 +387,7 @@ class Syncer:
             changes=d.changes,
             classification=store.classification_values(label, self.classifier.version),
             merges=d.merges,
+            baselined=bool(d.baseline),
         )
 
     def _guard(self, s: Session, run_id: int, tracked: int) -> bool:

@@ -10,7 +10,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
 from monitor.config import Settings
-from monitor.core.describe import KIND_LABELS, change_parts, phases_label, status_label, targets_label
+from monitor.core.describe import (
+    KIND_LABELS,
+    change_edits,
+    change_lead,
+    change_parts,
+    phases_label,
+    status_label,
+    targets_label,
+)
 from monitor.core.worddiff import pieces
 from monitor.paths import resource_dir
 
@@ -61,6 +69,8 @@ class Pages:
             registry_url=registry_url,
             registry_compare_url=registry_compare_url,
             change_parts=change_parts,
+            change_edits=change_edits,
+            change_lead=change_lead,
             pieces=pieces,
             base_url=settings.web.base_url,
         )

@@ -1,0 +1,333 @@
+"""The parts of a protocol a coordinator reads after the status: who may enrol, what is
+measured, how the study is designed, what has been published. Pure.
+
+Reading them from a raw record, and comparing two versions of them. The registry
+reformats these texts more than any other (the history versions are HTML lists, the
+data API's records Markdown lines; bullets, numbering, spacing and escapes change over
+the years), so the comparison is made on what a reader would read:
+
+- criteria are split into their lines (one criterion each; a long paragraph into its
+  sentences), list markers and section headings taken off; the whole list is compared
+  as one text with case and spacing folded, so re-wrapping, re-numbering or a new bullet
+  style is no change, and when it did change the event names just the criteria that
+  differ, pairing a reworded one with its earlier wording;
+- outcomes are matched by their measure, references by PMID, design fields by value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.core.domain import Criterion, EventKind, FieldChange, Outcome, Reference, Study
+from monitor.core.text import clean, clean_lines
+
+# The version of the list of record parts a poll fetches (config: api.fields). 2 added
+# eligibility, outcomes, references and the IPD statement. A study last fetched with an
+# earlier list gains the new parts at its next poll as a baseline (see `unknown_families`).
+FIELDS_VERSION = 2
+
+# The optional modules a record may lack: absent from a record fetched before ctmonitor
+# asked for them means "unknown", which is why a Study says which ones it carried.
+MODULES = ("eligibilityModule", "outcomesModule", "referencesModule", "ipdSharingStatementModule")
+
+# Families of tracked fields, and the module each is read from. A family the previous
+# version cannot know (its module was never fetched) is a baseline, not a change.
+FAMILIES = {
+    "eligibility": "eligibilityModule",
+    "outcomes": "outcomesModule",
+    "references": "referencesModule",
+}
+
+_HEADING = re.compile(r"^(?:key\s+|main\s+|major\s+)?(inclusion|exclusion)(?:\s+criteria)?\s*:?\s*$", re.I)
+_MARKER = re.compile(r"^(?:[*\-+•·▪◦‣○●–—]+|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\(?[ivxIVX]{1,4}[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
+_PARAGRAPH = 250  # a line longer than this with no list marker is read sentence by sentence
+_OUTCOME_TYPES = (
+    ("primaryOutcomes", "PRIMARY"),
+    ("secondaryOutcomes", "SECONDARY"),
+    ("otherOutcomes", "OTHER"),
+)
+_REWORDED = 0.6  # word-level similarity above which a removed and an added criterion are one edit
+
+
+def loose_key(text: str | None) -> str:
+    """A comparison key that ignores case and spacing but keeps every symbol (`>=` is not `>`)."""
+    if not text:
+        return ""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def criteria(text: Any) -> tuple[Criterion, ...]:
+    """The criteria of an eligibility text, each in its section, in the registry's order."""
+    if not isinstance(text, str) or not text.strip():
+        return ()
+    out: list[Criterion] = []
+    section = ""
+    for line in clean_lines(text):
+        heading = _HEADING.match(line)
+        if heading:
+            section = heading.group(1).title()
+            continue
+        marked = False
+        while (m := _MARKER.match(line)) is not None:
+            line, marked = line[m.end() :], True
+        if not line:
+            continue
+        if not marked and len(line) > _PARAGRAPH:
+            out += [Criterion(section, s) for s in _SENTENCE_END.split(line) if s.strip()]
+        else:
+            out.append(Criterion(section, line))
+    return tuple(out)
+
+
+def criteria_key(items: Iterable[Criterion]) -> str:
+    """The criteria as one text, as compared: headings, words and symbols, not layout."""
+    parts: list[str] = []
+    section = None
+    for c in items:
+        if c.section != section:
+            parts.append(f"[{c.section.lower()}]")
+            section = c.section
+        parts.append(loose_key(c.text))
+    return " ".join(parts)
+
+
+def _text(value: Any) -> str | None:
+    return clean(str(value)) if value is not None else None
+
+
+def _upper(value: Any) -> str | None:
+    return str(value).strip().upper() or None if value else None
+
+
+def outcomes(module: Any) -> tuple[Outcome, ...]:
+    """Outcome measures by type, keyed by their measure (a repeated measure gets `#2`)."""
+    if not isinstance(module, dict):
+        return ()
+    rows: list[Outcome] = []
+    seen: Counter[str] = Counter()
+    for list_name, kind in _OUTCOME_TYPES:
+        for o in module.get(list_name) or ():
+            if not isinstance(o, dict) or not (measure := _text(o.get("measure"))):
+                continue
+            key = loose_key(measure)
+            seen[key] += 1
+            if seen[key] > 1:
+                key = f"{key} #{seen[key]}"
+            rows.append(Outcome(key, kind, measure, _text(o.get("timeFrame")), _text(o.get("description"))))
+    return tuple(rows)
+
+
+def references(module: Any) -> tuple[Reference, ...]:
+    """Publications, keyed by PMID (a citation's wording may be corrected; its PMID stays)."""
+    if not isinstance(module, dict):
+        return ()
+    out: dict[str, Reference] = {}
+    for r in module.get("references") or ():
+        if not isinstance(r, dict):
+            continue
+        pmid = str(r["pmid"]).strip() if r.get("pmid") else None
+        citation = _text(r.get("citation"))
+        key = f"pmid:{pmid}" if pmid else loose_key(citation)[:300]
+        if key and key not in out:
+            out[key] = Reference(key, _upper(r.get("type")), pmid, citation)
+    return tuple(out[k] for k in sorted(out))
+
+
+def read(ps: dict[str, Any]) -> dict[str, Any]:
+    """The Study fields these modules give, from a record's protocolSection."""
+    elig = ps.get("eligibilityModule") or {}
+    design = (ps.get("designModule") or {}).get("designInfo") or {}
+    ipd = ps.get("ipdSharingStatementModule") or {}
+    hv = elig.get("healthyVolunteers")
+    return {
+        "criteria": criteria(elig.get("eligibilityCriteria")),
+        "minimum_age": _text(elig.get("minimumAge")),
+        "maximum_age": _text(elig.get("maximumAge")),
+        "sex": _upper(elig.get("sex")),
+        "healthy_volunteers": hv if isinstance(hv, bool) else None,
+        "std_ages": tuple(sorted({str(a).upper() for a in elig.get("stdAges") or () if a})),
+        "outcomes": outcomes(ps.get("outcomesModule")),
+        "allocation": _upper(design.get("allocation")),
+        "intervention_model": _upper(design.get("interventionModel")),
+        "masking": _upper((design.get("maskingInfo") or {}).get("masking")),
+        "primary_purpose": _upper(design.get("primaryPurpose")),
+        "references": references(ps.get("referencesModule")),
+        "ipd_sharing": _upper(ipd.get("ipdSharing")),
+        "ipd_description": _text(ipd.get("description")),
+        "modules": tuple(m for m in MODULES if isinstance(ps.get(m), dict)),
+    }
+
+
+def tracked(study: Study) -> dict[str, Any]:
+    """The part of the content hash these fields make: exactly what `changes` compares."""
+    return {
+        "eligibility": [
+            criteria_key(study.criteria),
+            loose_key(study.minimum_age),
+            loose_key(study.maximum_age),
+            study.sex,
+            study.healthy_volunteers,
+        ],
+        "outcomes": sorted(
+            [o.key, o.type, loose_key(o.time_frame), loose_key(o.description)] for o in study.outcomes
+        ),
+        "design": [study.allocation, study.intervention_model, study.masking, study.primary_purpose],
+        "references": sorted(r.key for r in study.references),
+    }
+
+
+# -- comparing -------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    return loose_key(text).split()
+
+
+def similarity(a: str, b: str) -> float:
+    """How much of two texts' wording is shared (0..1), word by word."""
+    return difflib.SequenceMatcher(None, _words(a), _words(b), autojunk=False).ratio()
+
+
+def pair_criteria(
+    removed: list[dict[str, str]], added: list[dict[str, str]]
+) -> list[tuple[dict[str, str] | None, dict[str, str] | None]]:
+    """Removed and added criteria as edits: (old, new) for a reworded criterion, (old, None)
+    for one dropped, (None, new) for one added. Greedy by similarity, within a section;
+    in the order of the newer list, the dropped ones last."""
+    pairs: list[tuple[float, int, int]] = []
+    for i, old in enumerate(removed):
+        for j, new in enumerate(added):
+            if old.get("section") == new.get("section"):
+                score = similarity(old["text"], new["text"])
+                if score >= _REWORDED:
+                    pairs.append((score, i, j))
+    used_old: dict[int, int] = {}
+    used_new: set[int] = set()
+    for _, i, j in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
+        if i not in used_old and j not in used_new:
+            used_old[i] = j
+            used_new.add(j)
+    by_new = {j: i for i, j in used_old.items()}
+    out: list[tuple[dict[str, str] | None, dict[str, str] | None]] = [
+        (removed[by_new[j]] if j in by_new else None, new) for j, new in enumerate(added)
+    ]
+    out += [(old, None) for i, old in enumerate(removed) if i not in used_old]
+    return out
+
+
+def _criteria_changes(old: tuple[Criterion, ...], new: tuple[Criterion, ...]) -> list[FieldChange]:
+    if criteria_key(old) == criteria_key(new):
+        return []
+    a = Counter((c.section, loose_key(c.text)) for c in old)
+    b = Counter((c.section, loose_key(c.text)) for c in new)
+    gone, came = a - b, b - a
+
+    def pick(items: tuple[Criterion, ...], wanted: Counter[tuple[str, str]]) -> list[dict[str, str]]:
+        left = Counter(wanted)
+        out = []
+        for c in items:
+            k = (c.section, loose_key(c.text))
+            if left[k] > 0:
+                left[k] -= 1
+                out.append(c.to_json())
+        return out
+
+    # Empty lists on both sides: the same criteria, in another order.
+    return [FieldChange(EventKind.ELIGIBILITY, "criteria", before=pick(old, gone), after=pick(new, came))]
+
+
+def _outcome_json(o: Outcome) -> dict[str, Any]:
+    return {"type": o.type, "measure": o.measure, "time_frame": o.time_frame, "description": o.description}
+
+
+def _outcome_changes(old: tuple[Outcome, ...], new: tuple[Outcome, ...]) -> list[FieldChange]:
+    a, b = {o.key: o for o in old}, {o.key: o for o in new}
+    out: list[FieldChange] = []
+    for k in sorted(a.keys() & b.keys()):
+        x, y = a[k], b[k]
+        if (x.type, loose_key(x.time_frame), loose_key(x.description)) != (
+            y.type,
+            loose_key(y.time_frame),
+            loose_key(y.description),
+        ):
+            out.append(
+                FieldChange(EventKind.OUTCOME_CHANGE, "outcomes", k, _outcome_json(x), _outcome_json(y))
+            )
+    gone = [a[k] for k in sorted(a.keys() - b.keys())]
+    came = [b[k] for k in sorted(b.keys() - a.keys())]
+    # A measure re-worded in place (same type, most words kept) is one re-specified outcome.
+    for x in list(gone):
+        best = max(
+            (y for y in came if y.type == x.type),
+            key=lambda y: similarity(x.measure, y.measure),
+            default=None,
+        )
+        if best is not None and similarity(x.measure, best.measure) >= 0.75:
+            out.append(
+                FieldChange(
+                    EventKind.OUTCOME_CHANGE, "outcomes", best.key, _outcome_json(x), _outcome_json(best)
+                )
+            )
+            gone.remove(x)
+            came.remove(best)
+    out += [FieldChange(EventKind.OUTCOME_REMOVED, "outcomes", o.key, _outcome_json(o), None) for o in gone]
+    out += [FieldChange(EventKind.OUTCOME_ADDED, "outcomes", o.key, None, _outcome_json(o)) for o in came]
+    # Primary outcomes first: they are what a study is judged on.
+    rank = {"PRIMARY": 0, "SECONDARY": 1, "OTHER": 2}
+    out.sort(key=lambda c: rank.get((c.after or c.before or {}).get("type"), 3))
+    return out
+
+
+def _reference_json(r: Reference) -> dict[str, Any]:
+    return {"type": r.type, "pmid": r.pmid, "citation": r.citation}
+
+
+def changes(old: Study, new: Study, *, skip: frozenset[str] = frozenset()) -> list[FieldChange]:
+    """Eligibility, outcome, design and publication changes from `old` to `new`.
+
+    `skip` names the families (see FAMILIES) that `old` cannot know, because its record
+    was fetched before ctmonitor asked for them: those are taken as they are now (a
+    baseline), never reported as added."""
+    out: list[FieldChange] = []
+    if "eligibility" not in skip:
+        out += _criteria_changes(old.criteria, new.criteria)
+        for name in ("minimum_age", "maximum_age"):
+            a, b = getattr(old, name), getattr(new, name)
+            if loose_key(a) != loose_key(b):
+                out.append(FieldChange(EventKind.ELIGIBILITY, name, before=a, after=b))
+        for name in ("sex", "healthy_volunteers"):
+            a, b = getattr(old, name), getattr(new, name)
+            if a != b:
+                out.append(FieldChange(EventKind.ELIGIBILITY, name, before=a, after=b))
+    if "outcomes" not in skip:
+        out += _outcome_changes(old.outcomes, new.outcomes)
+    for name in ("allocation", "intervention_model", "masking", "primary_purpose"):
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            out.append(FieldChange(EventKind.DESIGN, name, before=a, after=b))
+    if "references" not in skip:
+        a_refs, b_refs = {r.key: r for r in old.references}, {r.key: r for r in new.references}
+        out += [
+            FieldChange(EventKind.PUBLICATION_ADDED, "references", k, None, _reference_json(b_refs[k]))
+            for k in sorted(b_refs.keys() - a_refs.keys())
+        ]
+        out += [
+            FieldChange(EventKind.PUBLICATION_REMOVED, "references", k, _reference_json(a_refs[k]), None)
+            for k in sorted(a_refs.keys() - b_refs.keys())
+        ]
+    return out
+
+
+def unknown_families(old: Study) -> frozenset[str]:
+    """The families a record fetched with the earlier field list cannot know: those whose
+    module it does not carry (a module it does carry was fetched, and is compared)."""
+    return frozenset(f for f, module in FAMILIES.items() if module not in old.modules)

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from monitor.core import essie
-from monitor.core.domain import OVERALL_STATUSES, UserError, check_nct_id
+from monitor.core.domain import OVERALL_STATUSES, UserError, check_kinds, check_nct_id
 
 ENV_CONFIG = "CTMONITOR_CONFIG"
 ENV_DB_URL = "CTMONITOR_DATABASE_URL"
@@ -280,6 +280,8 @@ class SubscriberSettings(_Section):
     countries: list[str] = Field(default_factory=list)
     nct_ids: list[str] = Field(default_factory=list)
     min_importance: Annotated[int, Field(ge=1, le=3)] = 1
+    # Only these kinds of change (empty: every kind), e.g. ["eligibility_change", "outcome_change"].
+    kinds: list[str] = Field(default_factory=list)
     include_out_of_scope: bool = False
     send_empty: bool = False
 
@@ -287,6 +289,14 @@ class SubscriberSettings(_Section):
     @classmethod
     def _check_email(cls, v: str) -> str:
         return _check_address(v)
+
+    @field_validator("kinds")
+    @classmethod
+    def _check_kinds(cls, v: list[str]) -> list[str]:
+        try:
+            return list(check_kinds(v))
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("statuses")
     @classmethod

@@ -196,6 +196,30 @@ def test_html_in_history_versions_creates_no_change(world: World) -> None:
     assert world.snapshots(ACTT)[-1].registry_version == 3
 
 
+def test_the_history_shows_when_eligibility_and_endpoints_changed_before_our_first_poll(world: World) -> None:
+    """The backfill compares the same fields as a poll: in ACTT-1's (HTML) version 2 the
+    sponsor drops an exclusion criterion and shortens a secondary outcome's time frame."""
+    allergy = "<li>Allergy to any study medication.</li>"
+    versions = world.registry.histories[ACTT]["versions"]
+    for later in [*(versions[n]["study"] for n in (2, 3)), world.registry.studies[ACTT]]:
+        ps = later["protocolSection"]
+        ps["eligibilityModule"]["eligibilityCriteria"] = ps["eligibilityModule"][
+            "eligibilityCriteria"
+        ].replace(allergy, "")
+        ps["outcomesModule"]["secondaryOutcomes"][0]["timeFrame"] = "Day 1 through Day 15"
+    old_frame = versions[1]["study"]["protocolSection"]["outcomesModule"]["secondaryOutcomes"][0]["timeFrame"]
+    world.poll()
+    world.backfill([ACTT])
+    got = [
+        (e.snapshot_seq - BACKFILL_SEQ_BASE, e.kind, e.before, e.after)
+        for e in world.backfilled_events(ACTT)
+        if e.kind in ("eligibility_change", "outcome_change")
+    ]
+    assert [(v, k) for v, k, _, _ in got] == [(2, "eligibility_change"), (2, "outcome_change")]
+    assert got[0][2:] == ([{"section": "Exclusion", "text": "Allergy to any study medication."}], [])
+    assert (got[1][2]["time_frame"], got[1][3]["time_frame"]) == (old_frame, "Day 1 through Day 15")
+
+
 def test_running_it_again_changes_nothing_and_fetches_nothing(world: World) -> None:
     world.poll()
     world.backfill([KYSA])

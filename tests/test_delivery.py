@@ -438,3 +438,43 @@ def test_hostile_strings_from_the_registry_are_escaped(world: World, tmp_path: P
         assert "evil.example" not in html and "onerror=" not in html
         assert "DSG3 &amp; CAART" in html and "&lt;18 y" in html
         assert "Terminated" in text and "Funding &" in text
+
+
+def test_a_subscriber_who_follows_protocol_amendments_gets_just_those(world: World, tmp_path: Path) -> None:
+    """A coordinator screening for a lupus nephritis CAR T trial wants eligibility and
+    endpoint changes, not every site and status line; the words that changed are marked."""
+    screening = SubscriberSettings(
+        name="screening",
+        email="screening@example.org",
+        nct_ids=[KYSA_LN],
+        kinds=["eligibility_change", "outcome_change", "outcome_added"],
+    )
+    world.settings = world.settings.model_copy(update={"subscribers": [screening]})
+    criteria = "Inclusion Criteria:\n\n* Biopsy-proven lupus nephritis class III or IV\n* Age 18 to 65 years"
+    edit(world.registry, KYSA_LN, lambda ps: ps["eligibilityModule"].update(eligibilityCriteria=criteria))
+    with SmtpServer(tmp_path) as server:
+        world.poll()
+        assert [o.kind for o in world.send(server.settings())] == ["landscape"]
+
+        def amend(ps: dict[str, Any]) -> None:
+            ps["eligibilityModule"]["eligibilityCriteria"] = criteria.replace("18 to 65", "16 to 70")
+            ps["eligibilityModule"]["minimumAge"] = "16 Years"
+            ps["outcomesModule"]["primaryOutcomes"].append(
+                {"measure": "Complete renal response", "timeFrame": "Week 52"}
+            )
+            ps["statusModule"]["overallStatus"] = "RECRUITING"
+
+        edit(world.registry, KYSA_LN, amend, posted="2026-11-04", timestamp="2026-11-04T09:00:00")
+        world.poll()
+        (out,) = world.send(server.settings())
+        assert out.status == "sent"
+        text, html = parts(server.messages[-1])
+        assert "ELIGIBILITY, OUTCOMES AND DESIGN (3)" in text
+        flat = " ".join(text.split())
+        assert "Eligibility: Inclusion criterion reworded: “Age 18 to 65 years” → “Age 16 to 70 years”" in flat
+        assert "Eligibility: Minimum age: 18 Years → 16 Years" in flat
+        assert "Outcome added: Primary outcome “Complete renal response” (time frame: Week 52)" in flat
+        assert "STATUS CHANGES" not in text and "Now recruiting" not in text  # not a kind they follow
+        # in the HTML part, just the changed words are marked, each edit named in words
+        assert '<del title="removed"' in html and "Inclusion criterion, reworded:" in html
+        assert "18 to 65" not in html.replace("=\n", "")

@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
-from monitor.core.domain import EventKind, UserError
+from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
 from monitor.store import Session
@@ -122,9 +122,7 @@ class ChangesQuery:
     limit: int = 500
 
     def check(self) -> ChangesQuery:
-        for k in self.kinds:
-            if k not in KINDS:
-                raise UserError(f"kind: unknown value {k!r}; valid: {', '.join(KINDS)}")
+        check_kinds(self.kinds)
         if self.by not in PERIOD_BASES:
             raise UserError(f"by: {self.by!r}; valid: {', '.join(PERIOD_BASES)}")
         if not 1 <= self.min_importance <= 3:

@@ -24,7 +24,7 @@ from monitor.app.publish import FeedResult, ReportResult, write_atomically
 from monitor.app.study import CompareResult, HistoryResult
 from monitor.config import Settings
 from monitor.core.classify import Classifier
-from monitor.core.domain import UserError
+from monitor.core.domain import UserError, check_kinds
 from monitor.core.filters import MODALITIES, StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView
 
@@ -299,6 +299,7 @@ class ReadUseCases:
         until: datetime | None = None,
         out: Path | None = None,
         record: bool = True,
+        kinds: Sequence[str] = (),
     ) -> ReportResult:
         """A landscape report (compared with the previous one with the same filters). With
         `record`, it becomes that previous one for the next report; a web view does not."""
@@ -316,6 +317,7 @@ class ReadUseCases:
                 until=until,
                 opts=delivery.options(self.settings),
                 record=record,
+                kinds=check_kinds(kinds),
             )
             document = reporting.render(rep, fmt)
         if out is not None:

@@ -216,10 +216,23 @@ def make_filter(app: Application, values: dict[str, Any]) -> Any:
     help="Output format (default: from the --out suffix, else md).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KIND_CHOICES),
+    help="Only changes of this kind in 'What changed' (repeatable), e.g. eligibility_change.",
+)
 @filter_options
 @pass_ctx
 def report(
-    c: Context, since: str | None, until: str | None, fmt: str | None, out: str | None, **filters: Any
+    c: Context,
+    since: str | None,
+    until: str | None,
+    fmt: str | None,
+    out: str | None,
+    kinds: tuple[str, ...],
+    **filters: Any,
 ) -> None:
     """A landscape report on demand: the studies in scope today, what changed in the
     period, new registrations, and how the set was selected (compared with the previous
@@ -248,7 +261,12 @@ def report(
             fmt = "md"
     with c.app() as app:
         result = app.report(
-            make_filter(app, filters), fmt=fmt, since=start, until=end, out=Path(out) if out else None
+            make_filter(app, filters),
+            fmt=fmt,
+            since=start,
+            until=end,
+            out=Path(out) if out else None,
+            kinds=kinds,
         )
     click.echo(result.text(), nl=bool(out))
 

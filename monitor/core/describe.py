@@ -231,10 +231,8 @@ def _outcome_text(kind: str, before: Any, after: Any) -> str:
     o = b or a
     what = OUTCOME_LABELS.get(o.get("type") or "", "Outcome")
     frame = f" (time frame: {o['time_frame']})" if o.get("time_frame") else ""
-    if kind == "outcome_added":
-        return f"{what} added: {_quote(o.get('measure'))}{frame}"
-    if kind == "outcome_removed":
-        return f"{what} removed: {_quote(o.get('measure'))}{frame}"
+    if kind in ("outcome_added", "outcome_removed"):
+        return f"{what} {_quote(o.get('measure'))}{frame}"
     parts = []
     if a.get("type") != b.get("type"):
         parts.append(
@@ -257,8 +255,7 @@ def _reference_text(kind: str, v: Any) -> str:
     if len(citation) > CITATION_MAX:
         citation = citation[: CITATION_MAX - 1].rstrip() + "…"
     pmid = f" (PMID {r['pmid']})" if r.get("pmid") else ""
-    verb = "added" if kind == "publication_added" else "removed"
-    return f"{what} {verb}: {citation or 'no citation'}{pmid}"
+    return f"{what}: {citation or 'no citation'}{pmid}"
 
 
 def change_edits(kind: str, field: str, before: Any, after: Any) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -94,6 +94,19 @@ class EventKind(StrEnum):
     PUBLICATION_REMOVED = "publication_removed"
 
 
+def check_kinds(values: Any) -> tuple[str, ...]:
+    """Event kinds as given by a user (an option, a URL, config.toml), or UserError naming
+    the valid ones."""
+    valid = [k.value for k in EventKind]
+    out = []
+    for v in values or ():
+        k = str(v).strip().lower()
+        if k not in valid:
+            raise UserError(f"kind: unknown value {v!r}; valid: {', '.join(valid)}")
+        out.append(k)
+    return tuple(out)
+
+
 # 3 = act on it (status, results, new study), 2 = worth knowing, 1 = detail.
 IMPORTANCE: dict[EventKind, int] = {
     EventKind.NEW_STUDY: 3,

@@ -264,14 +264,20 @@ def _outcome_changes(old: tuple[Outcome, ...], new: tuple[Outcome, ...]) -> list
             )
     gone = [a[k] for k in sorted(a.keys() - b.keys())]
     came = [b[k] for k in sorted(b.keys() - a.keys())]
-    # A measure re-worded in place (same type, most words kept) is one re-specified outcome.
-    for x in list(gone):
-        best = max(
-            (y for y in came if y.type == x.type),
-            key=lambda y: similarity(x.measure, y.measure),
-            default=None,
+
+    # A measure re-worded in place (same type, most words kept, or half of them with the
+    # same time frame and description) is one re-specified outcome, not a drop and an add.
+    def alike(x: Outcome, y: Outcome) -> float:
+        score = similarity(x.measure, y.measure)
+        same_rest = (loose_key(x.time_frame), loose_key(x.description)) == (
+            loose_key(y.time_frame),
+            loose_key(y.description),
         )
-        if best is not None and similarity(x.measure, best.measure) >= 0.75:
+        return score if score >= 0.75 or (same_rest and score >= 0.5) else 0.0
+
+    for x in list(gone):
+        best = max((y for y in came if y.type == x.type), key=lambda y: alike(x, y), default=None)
+        if best is not None and alike(x, best) > 0:
             out.append(
                 FieldChange(
                     EventKind.OUTCOME_CHANGE, "outcomes", best.key, _outcome_json(x), _outcome_json(best)

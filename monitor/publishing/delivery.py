@@ -185,7 +185,7 @@ def prepare(
         follows = row is not None and flt.matches(
             row, leaving_scope=e.kind in (EventKind.LEFT_SCOPE, EventKind.LEFT_QUERY)
         )
-        if follows and e.importance >= sub.min_importance:
+        if follows and e.importance >= sub.min_importance and (not sub.kinds or e.kind in sub.kinds):
             due.append(e)
         else:
             filtered.append(e.id)

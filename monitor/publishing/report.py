@@ -141,6 +141,7 @@ def gather(
     until: datetime | None = None,
     opts: DigestOptions | None = None,
     record: bool = True,
+    kinds: Sequence[str] = (),
 ) -> Report:
     """Read the landscape and the period's changes; with `record`, remember this report's
     selection so the next report with the same filters can say what moved in and out."""
@@ -172,7 +173,9 @@ def gather(
     by_id = {r.nct_id: r for r in rows}
     ids = {r.nct_id for r in matching}
     health = delivery.health(session)
-    digest = _period_changes(session, flt, ids, by_id, since=since, until=until, health=health, opts=opts)
+    digest = _period_changes(
+        session, flt, ids, by_id, since=since, until=until, health=health, opts=opts, kinds=kinds
+    )
 
     filters_text = flt.describe()
     selection = _selection(session, rows, screened, matching, filters_text)
@@ -225,11 +228,14 @@ def _period_changes(
     until: datetime,
     health: Any,
     opts: DigestOptions,
+    kinds: Sequence[str] = (),
 ) -> Any:
     """What changed: the digest's grouping over every event detected in the period, for the
     matching studies and those that left the selection while followed."""
     events = store.published_events(session, since=since, until=until)
     events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
+    if kinds:
+        events = [e for e in events if e.kind in kinds]
     return build_changes_digest(
         subscriber="report",
         events=[EventView.of(e) for e in events],

@@ -20,7 +20,7 @@ FILTER_PARAMS = {
     "study": "nct_ids",
 }
 CHANGE_PARAMS = {"kind", "importance", "since", "until", "by", "backfill", "all"}
-REPORT_PARAMS = {"since", "until", "format", "all"}
+REPORT_PARAMS = {"since", "until", "format", "all", "kind"}
 
 
 def multi(params: Mapping[str, Sequence[str]], key: str) -> tuple[str, ...]:

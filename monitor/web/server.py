@@ -170,6 +170,7 @@ class Web:
             since=datetime.combine(since, datetime.min.time()) if since else None,
             until=datetime.combine(until, datetime.max.time()) if until else None,
             record=False,  # viewing a report is not sending one: the next report's baseline stays
+            kinds=P.multi(params, "kind"),
         )
         media = {
             "html": "text/html; charset=utf-8",

@@ -471,7 +471,8 @@ def test_a_subscriber_who_follows_protocol_amendments_gets_just_those(world: Wor
         text, html = parts(server.messages[-1])
         assert "ELIGIBILITY, OUTCOMES AND DESIGN (3)" in text
         flat = " ".join(text.split())
-        assert "Eligibility: Inclusion criterion reworded: “Age 18 to 65 years” → “Age 16 to 70 years”" in flat
+        reworded = "Eligibility: Inclusion criterion reworded: “Age 18 to 65 years” → “Age 16 to 70 years”"
+        assert reworded in flat
         assert "Eligibility: Minimum age: 18 Years → 16 Years" in flat
         assert "Outcome added: Primary outcome “Complete renal response” (time frame: Week 52)" in flat
         assert "STATUS CHANGES" not in text and "Now recruiting" not in text  # not a kind they follow

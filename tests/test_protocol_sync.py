@@ -85,6 +85,17 @@ def test_amendments_and_a_results_paper_are_polled_as_ranked_events(
     assert crit.after == [
         {"section": "Inclusion", "text": "Stable insulin-free glucose control for 3 months"}
     ]
+    # a report of just the period's eligibility changes
+    with database.session() as s:
+        rep = reporting.gather(
+            s,
+            StudyFilter(include_out_of_scope=True),
+            now=clock(),
+            record=False,
+            kinds=("eligibility_change",),
+        )
+    assert [(c.key, [b.nct_id for b in c.blocks]) for c in rep.changes] == [("protocol", [CF])]
+    assert [c.kind for c in rep.changes[0].blocks[0].changes] == ["eligibility_change"] * 2
     # one more poll of the same registry: nothing again
     clock.advance(days=1)
     assert poll(database, settings, clock, full=True).events == 0
@@ -164,7 +175,7 @@ def test_a_subscriber_s_kinds_are_checked_and_the_valid_ones_named() -> None:
     import pytest
 
     with pytest.raises(
-        ValueError, match="unknown value 'eligibility'; valid: new_study, .*eligibility_change"
+        ValueError, match=r"unknown value 'eligibility'; valid: new_study, .*eligibility_change"
     ):
         SubscriberSettings(name="x", email="x@example.org", kinds=["eligibility"])
     assert SubscriberSettings(name="x", email="x@example.org", kinds=["Outcome_Added"]).kinds == [

@@ -313,3 +313,27 @@ def test_every_real_record_reads_and_compares_with_itself() -> None:
         assert diff(s, to_study(copy.deepcopy(raw))) == []
         if "eligibilityModule" in raw["protocolSection"]:
             assert s.criteria, s.nct_id
+
+
+def test_the_diff_command_shows_only_the_changed_criteria_word_by_word() -> None:
+    from datetime import datetime
+
+    from monitor.app.study import CompareResult
+    from monitor.core.timeline import Version, compare
+
+    raw = record(CF)
+    after = copy.deepcopy(raw)
+    set_criteria(
+        after["protocolSection"],
+        criteria_text(after["protocolSection"]).replace(
+            "stable within 5% for 3 months", "stable within 10% for 3 months"
+        ),
+    )
+    old = Version(1, "poll", None, "2026-10-01", datetime(2026, 10, 2), to_study(raw))
+    new = Version(2, "poll", None, "2026-11-01", datetime(2026, 11, 2), to_study(after))
+    text = CompareResult(CF, old, new, compare(CF, old, new), versions=2).text()
+    assert text.splitlines()[1:] == [
+        "  Eligibility: 1 criterion changed",
+        "    Inclusion criterion, reworded: Weight must be stable within [-5%-]{+10%+} for 3 months prior to "
+        "initiation visit",
+    ]

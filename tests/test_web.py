@@ -328,3 +328,44 @@ def test_a_study_gone_from_the_registry_keeps_its_last_change_on_the_stream(
     assert [s["nct_id"] for s in gone] == [PEMPHIGUS]
     assert PEMPHIGUS not in _ids(client.get("/").text)  # no longer in the landscape
     assert "No longer in the registry" in client.get(f"/studies/{PEMPHIGUS}").text
+
+
+def test_a_study_page_shows_who_may_enrol_and_what_changed_in_the_criteria(
+    web: tuple[TestClient, World],
+) -> None:
+    client, world = web
+    criteria = "Inclusion Criteria:\n\n* Biopsy-proven lupus nephritis class III or IV\n* Age 18 to 65 years"
+
+    def add(ps: dict[str, Any]) -> None:
+        ps["eligibilityModule"]["eligibilityCriteria"] = criteria
+
+    def amend(ps: dict[str, Any]) -> None:
+        ps["eligibilityModule"]["eligibilityCriteria"] = criteria.replace("18 to 65", "16 to 70")
+        ps["outcomesModule"]["primaryOutcomes"][0]["timeFrame"] = "Week 52"
+
+    edit(world.registry, KYSA_LN, add, posted="2026-11-10", timestamp="2026-11-10T09:00:00")
+    world.poll()
+    edit(world.registry, KYSA_LN, amend, posted="2026-11-11", timestamp="2026-11-11T09:00:00")
+    world.poll()
+
+    page = client.get(f"/studies/{KYSA_LN}").text
+    assert "Who may enrol" in page and "Inclusion criteria" in page
+    assert "<li>Age 16 to 70 years</li>" in page and "18 Years to no maximum" in page
+    assert "What is measured" in page and "Week 52" in page
+    # the change log names the one reworded criterion, the changed words marked
+    assert "1 criterion changed" in page
+    marked = '<del title="removed">18</del><ins title="added">16</ins> to <del title="removed">65</del>'
+    assert marked in page
+
+    changes = client.get("/changes", params={"kind": "eligibility_change"}).text
+    assert "Inclusion criterion, reworded" in changes and "<b>Outcome changed</b>" not in changes
+    assert client.get("/changes", params={"kind": "eligibility"}).status_code == 400
+
+    history = client.get(f"/api/studies/{KYSA_LN}/versions").json()
+    labels = (
+        [v["label"] for v in history["versions"]]
+        if isinstance(history, dict)
+        else [v["label"] for v in history]
+    )
+    compare = client.get(f"/studies/{KYSA_LN}/compare", params={"from": labels[-2], "to": labels[-1]}).text
+    assert marked in compare and "Time frame" in compare

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.app.style import Style, plain
-from monitor.core.describe import change_parts, status_label
+from monitor.core.describe import change_edits, change_lead, change_parts, status_label
 
 SOURCE_LABELS = {"backfill": "registry history", "registry-list": "registry version list"}
 
@@ -70,6 +70,20 @@ def history_lines(h: dict[str, Any], style: Style = plain) -> list[str]:
     return lines
 
 
+def marked(pieces: list[tuple[str, str]], style: Style = plain) -> str:
+    """Word pieces as a terminal shows them: removed words [-like this-], added ones
+    {+like this+} (the marks wdiff uses, readable without colour), coloured when styled."""
+    out = []
+    for op, text in pieces:
+        if op == "del":
+            out.append(style(f"[-{text}-]", fg="red"))
+        elif op == "ins":
+            out.append(style(f"{{+{text}+}}", fg="green"))
+        else:
+            out.append(text)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class HistoryResult:
     """One timeline per study asked for (JSON: one object, or a list for several)."""
@@ -112,6 +126,11 @@ class CompareResult:
         lines = [head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields")]
         for ch in self.comparison.changes:
             what, before, after = change_parts(ch.kind.value, ch.field, ch.before, ch.after)
+            edits = change_edits(ch.kind.value, ch.field, ch.before, ch.after)
+            if edits:
+                lines.append(f"  {what}: {change_lead(ch.kind.value, ch.field, ch.before, ch.after)}")
+                lines += [f"    {label}: {marked(pieces, style)}" for label, pieces in edits]
+                continue
             if before is not None and after is not None:
                 text = f"{style(before, fg='red')} -> {style(after, fg='green')}"
             elif after is not None:

@@ -93,6 +93,16 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
     touch(growing)
     done.append(f"{_ident(growing)['nctId']} adds two sites")
 
+    amended = by_status["RECRUITING"][3]
+    eligibility = amended["protocolSection"].setdefault("eligibilityModule", {})
+    eligibility["maximumAge"] = "80 Years"
+    outcomes = amended["protocolSection"].setdefault("outcomesModule", {})
+    outcomes.setdefault("primaryOutcomes", []).append(
+        {"measure": "Proportion of participants in drug-free remission", "timeFrame": "Month 12"}
+    )
+    touch(amended)
+    done.append(f"{_ident(amended)['nctId']} raises its upper age limit and adds a primary endpoint")
+
     newcomer = copy.deepcopy(by_status["RECRUITING"][2])
     _ident(newcomer)["nctId"] = NEW_STUDY_ID
     _ident(newcomer)["briefTitle"] = (

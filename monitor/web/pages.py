@@ -15,6 +15,7 @@ from monitor.core.describe import (
     change_edits,
     change_lead,
     change_parts,
+    design_label,
     phases_label,
     status_label,
     targets_label,
@@ -71,6 +72,7 @@ class Pages:
             change_parts=change_parts,
             change_edits=change_edits,
             change_lead=change_lead,
+            design_label=design_label,
             pieces=pieces,
             base_url=settings.web.base_url,
         )

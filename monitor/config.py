@@ -461,6 +461,16 @@ class Settings(_Section):
         out._command_line_url = url
         return out
 
+    def database_source(self) -> str:
+        """Where `database_url` comes from, in the words a user can act on."""
+        if self._command_line_url:
+            return "--db"
+        if os.environ.get(ENV_DB_URL):
+            return ENV_DB_URL
+        if self.database.url:
+            return "[database] url in the config"
+        return "[database] path in the config" if self.source else "the default, ./ctmonitor.db"
+
     def database_url(self) -> str:
         """The SQLAlchemy URL: --db, then the env override, then database.url, then SQLite at
         database.path."""

@@ -89,6 +89,10 @@ def test_a_database_that_cannot_be_used_is_one_line_and_left_alone(  # type: ign
     monkeypatch.setenv("CTMONITOR_DATABASE_URL", url.format(tmp=tmp_path))
     for command in ("status", "poll"):
         got, out, err = run(capsys, command)
+        if command == "status" and url.endswith("/a-file/x.db"):
+            # a command that only reads does not try to create it: it says there is none
+            assert got == 2 and err.startswith("ctmonitor: error: no database at "), err
+            continue
         assert got == code and err.startswith(message) and len(err.strip().splitlines()) == 1, err
         assert "Traceback" not in out + err
     assert (tmp_path / "not-a-db.sqlite").read_bytes() == precious
@@ -141,6 +145,9 @@ def test_second_poll_while_one_runs_exits_3(config: Path, capsys, db_url: str) -
 
 
 def test_release_held_events(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(capsys, "--config", str(config), "release")
+    assert code == 2 and "no database at" in err  # nothing is created to release nothing from
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
     code, out, _ = run(capsys, "--config", str(config), "release")
     assert code == 0 and "no held events" in out
 
@@ -373,6 +380,7 @@ def test_digest_send_through_smtp_and_failure_is_exit_1_and_shown_in_status(  # 
 )
 def test_digest_bad_input_is_exit_2(config: Path, capsys, extra: str, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     cfg = _with_subscribers(config)
+    assert run(capsys, "--config", str(cfg), "db", "upgrade")[0] == 0  # a database to read
     cfg.write_text(cfg.read_text() + extra)
     code, out, err = run(capsys, "--config", str(cfg), *args)
     assert code == 2, out + err
@@ -459,10 +467,28 @@ def test_a_read_only_command_never_creates_an_empty_database(tmp_path: Path, cap
         code, _, err = run(capsys, *args, "--db", "typo.db")
         assert code == 2, args
         assert err.strip() == (
-            f"ctmonitor: error: --db typo.db: no database at {tmp_path / 'typo.db'} "
-            "(`ctmonitor --db typo.db poll` creates one)"
+            f"ctmonitor: error: no database at {tmp_path / 'typo.db'} (from --db); "
+            "`ctmonitor --db typo.db poll` creates one, or name another with --db"
         )
         assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+    # without --db too: the demo's database is elsewhere, ./ctmonitor.db is not made up
+    code, _, err = run(capsys, "history", "NCT04422912")
+    assert code == 2 and err.strip() == (
+        f"ctmonitor: error: no database at {tmp_path / 'ctmonitor.db'} (from the default, ./ctmonitor.db); "
+        "`ctmonitor poll` creates one, or name another with --db"
+    )
+    assert list(tmp_path.iterdir()) == []
     code, _, err = run(capsys, "status", "--db", "mysql://host/x")
     assert code == 2 and "must be a sqlite:/// or postgresql+psycopg:// URL" in err
+
+
+def test_an_empty_database_and_an_unknown_id_say_which_database_was_read(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "fresh.db"
+    assert run(capsys, "--db", str(db), "db", "upgrade")[0] == 0
+    code, out, _ = run(capsys, "--db", str(db), "studies")
+    assert code == 0 and out.strip() == f"No studies yet: {db} holds none (`ctmonitor poll` fills it)."
+    code, _, err = run(capsys, "--db", str(db), "history", "NCT04422912")
+    assert code == 2 and err.strip() == (
+        f"ctmonitor: error: NCT04422912 is not tracked in {db}: it holds no studies yet (`ctmonitor poll` fills it)"
+    )

@@ -43,8 +43,12 @@ class Application(ReadUseCases):
         now: Callable[[], datetime] = utcnow,
         client_factory: Callable[[], CtGovClient] | None = None,
         mailer_factory: Callable[[], Mailer] | None = None,
+        before_open: Callable[[], None] | None = None,
     ) -> None:
         self.settings, self.now = settings, now
+        # called before the database is first opened (the CLI's check that a command which
+        # only reads does not create a missing SQLite file)
+        self._before_open = before_open
         self._database, self._owns_database = database, database is None
         self.client_factory = client_factory or (lambda: CtGovClient(settings.api))
         self.mailer_factory = mailer_factory or (lambda: SmtpMailer(settings.smtp))
@@ -56,6 +60,8 @@ class Application(ReadUseCases):
     def database(self) -> dbmod.Database:
         if self._database is None:
             s = self.settings
+            if self._before_open is not None:
+                self._before_open()
             try:
                 self._database = dbmod.open_database(s.database_url(), auto_upgrade=s.database.auto_upgrade)
             except dbmod.DatabaseError as exc:

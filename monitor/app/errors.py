@@ -13,5 +13,15 @@ class NotTracked(UserError):
     """No study with this id is tracked (the web answers 404)."""
 
 
-def not_tracked(nct: str) -> NotTracked:
+def not_tracked(nct: str, database: str = "", tracked: int | None = None) -> NotTracked:
+    """Says which database was read and what it holds: an empty one (a first poll not yet
+    run, or the wrong file) reads differently from a full one without this id."""
+    where = f" in {database}" if database else ""
+    if tracked == 0:
+        return NotTracked(f"{nct} is not tracked{where}: it holds no studies yet (`ctmonitor poll` fills it)")
+    if tracked is not None:
+        return NotTracked(
+            f"{nct} is not tracked{where} ({tracked} studies are): check the id, or follow it with "
+            "`ids = [...]` in a [[queries]] entry"
+        )
     return NotTracked(f"{nct} is not tracked: run `ctmonitor poll` first, or check the id")

@@ -189,6 +189,7 @@ class EventsResult:
 @dataclass(frozen=True)
 class StudiesResult:
     rows: list[dict[str, Any]]
+    empty_in: str = ""  # the database read, when it holds no studies at all
     ok: bool = True
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -196,6 +197,8 @@ class StudiesResult:
 
     def text(self) -> str:
         if not self.rows:
+            if self.empty_in:
+                return f"No studies yet: {self.empty_in} holds none (`ctmonitor poll` fills it)."
             return "No studies match."
         lines = []
         for d in self.rows:

@@ -41,6 +41,16 @@ class ReadUseCases:
     database: Database
     classifier: Classifier
 
+    def database_label(self) -> str:
+        """The database read, as a user names it (a SQLite file's path; a URL without password)."""
+        from monitor.store.db import make_url_safe
+
+        url = self.settings.database_url()
+        return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else make_url_safe(url)
+
+    def _not_tracked(self, s: Any, nct: str) -> Exception:
+        return not_tracked(nct, self.database_label(), store.count_tracked(s))
+
     def events(
         self,
         *,
@@ -77,7 +87,10 @@ class ReadUseCases:
                 needs_review=needs_review,
                 in_scope=None if include_out_of_scope else True,
             )
-            return StudiesResult([study_dict(r) for r in rows])
+            empty = not rows and store.count_tracked(s) == 0
+            return StudiesResult(
+                [study_dict(r) for r in rows], empty_in=self.database_label() if empty else ""
+            )
 
     def classify_files(self, names: Sequence[str]) -> ClassifyResult:
         """Classify saved API JSON (a study or a /studies page) with the evidence; no database."""
@@ -116,7 +129,7 @@ class ReadUseCases:
 
         row = store.study_row(s, nct)
         if row is None:
-            raise not_tracked(nct)
+            raise self._not_tracked(s, nct)
         versions = store.study_versions(s, nct)
         labels = {v.seq: v.label for v in versions}
         changes = timeline.order_changes(store.study_changes(s, nct, labels))
@@ -163,7 +176,7 @@ class ReadUseCases:
             raise UserError("use since or from, not both")
         with self.database.session() as s:
             if store.study_row(s, nct_id) is None:
-                raise not_tracked(nct_id)
+                raise self._not_tracked(s, nct_id)
             versions = store.study_versions(s, nct_id)
         new = timeline.resolve(versions, to_ref or "latest")
         if since:
@@ -212,7 +225,7 @@ class ReadUseCases:
         with self.database.session() as s:
             row = store.study_row(s, nct_id)
             if row is None:
-                raise not_tracked(nct_id)
+                raise self._not_tracked(s, nct_id)
             history = self._history(s, nct_id, today)
             versions = store.study_versions(s, nct_id)
             current = versions[-1].study if versions else None

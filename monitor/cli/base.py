@@ -25,8 +25,9 @@ EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 Failed = WorkFailed  # the command ran but its work failed; exit 1 with this message
 
 
-# Commands that may create the database they are pointed at; any other command given
-# `--db` of a SQLite file that does not exist says so instead of creating an empty one.
+# Commands that may create the database they are pointed at; any other command pointed at
+# a SQLite file that does not exist says so instead of creating an empty one (a typo in
+# --db, or a command run from another folder than the demo's, is then one clear line).
 CREATES_DATABASE = frozenset({"poll", "run", "upgrade", "backfill", "reclassify"})
 
 
@@ -41,25 +42,29 @@ class Context:
             settings = load_settings(self.config_path)
             if self.db:
                 settings = settings.with_database(self.db)
-                self._check_exists(settings.database_url())
             self._settings = settings
         return self._settings
 
-    def _check_exists(self, url: str) -> None:
+    def _check_exists(self) -> None:
+        """A command that only reads never creates a missing SQLite file: it says which
+        database it was pointed at, and how one is made."""
+        url = self.settings.database_url()
         command = click.get_current_context(silent=True)
         name = command.info_name if command is not None else None
         if not url.startswith("sqlite:///") or name in CREATES_DATABASE:
             return
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
+            source = self.settings.database_source()
+            poll = f"ctmonitor --db {self.db} poll" if self.db else "ctmonitor poll"
             raise UserError(
-                f"--db {self.db}: no database at {path} (`ctmonitor --db {self.db} poll` creates one)"
+                f"no database at {path} (from {source}); `{poll}` creates one, or name another with --db"
             )
 
     @contextmanager
     def app(self) -> Iterator[Application]:
         """The application over the configured database (opened on first use, closed after)."""
-        with Application(self.settings) as application:
+        with Application(self.settings, before_open=self._check_exists) as application:
             yield application
 
     @contextmanager
@@ -70,6 +75,7 @@ class Context:
     @contextmanager
     def unmigrated_engine(self, failure: str) -> Iterator[Any]:
         """The database engine as it is (no schema check), for the `db` commands; errors in one line."""
+        self._check_exists()
         database = dbmod.Database(self.settings.database_url())
         try:
             yield database.engine

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -122,7 +123,10 @@ def check_config(c: Context, connect: bool) -> None:
             click.echo(f"  {name}: FAILED, {dbmod.first_line(exc)}")
 
     def database() -> str:
-        engine = dbmod.Database(settings.database_url())
+        url = settings.database_url()
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            return f"no database yet at {url.removeprefix('sqlite:///')}; the first poll creates it"
+        engine = dbmod.Database(url)
         try:
             rev = dbmod.current_revision(engine.engine)
         finally:

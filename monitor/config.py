@@ -301,15 +301,12 @@ class SubscriberSettings(_Section):
     @field_validator("statuses")
     @classmethod
     def _check_statuses(cls, v: list[str]) -> list[str]:
-        out = []
-        for status in v:
-            key = status.strip().upper().replace(" ", "_").replace(",", "")
-            if key not in OVERALL_STATUSES:
-                raise ValueError(
-                    f"unknown status {status!r}; use one of {', '.join(sorted(OVERALL_STATUSES))}"
-                )
-            out.append(key)
-        return out
+        from monitor.core.filters import resolve_statuses
+
+        try:
+            return list(resolve_statuses(v, OVERALL_STATUSES))
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("nct_ids")
     @classmethod

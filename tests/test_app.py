@@ -97,8 +97,24 @@ def test_reports_and_feeds_are_written_where_asked(app: Application, tmp_path: P
 
 def test_filters_are_checked_like_a_subscriber_s(app: Application) -> None:
     assert app.study_filter(modalities=["CAR-T"]).modalities == ("CAR-T",)
-    with pytest.raises(UserError, match="unknown label 'CART'"):
-        app.study_filter(modalities=["CART"])
+    # what people type reads as the labels it stands for
+    assert app.study_filter(modalities=["CART", "car t"]).modalities == ("CAR-T",)
+    lupus = app.study_filter(indications=["lupus"], statuses=["active"])
+    assert lupus.indications == ("SLE", "lupus nephritis")
+    assert lupus.statuses == (
+        "NOT_YET_RECRUITING",
+        "RECRUITING",
+        "ENROLLING_BY_INVITATION",
+        "ACTIVE_NOT_RECRUITING",
+    )
+    assert app.study_filter(indications=["Sjogrens", "myasthenia"]).indications == (
+        "Sjögren's",
+        "myasthenia gravis",
+    )
+    with pytest.raises(
+        UserError, match=r"modalities: unknown value 'CARX'; valid: bispecific, CAAR-T, .*\(or: "
+    ):
+        app.study_filter(modalities=["CARX"])
 
 
 def test_reclassify_owns_the_writer_lock(app: Application, database: Database) -> None:

@@ -280,6 +280,39 @@ def test_studies_filters_and_needs_review(
     assert any(not d["in_scope"] for d in everything) and len(everything) > len(data)
     code, out, _ = run(capsys, "--config", str(cfg), "studies", "--needs-review", "--json")
     assert all(d["needs_review"] and d["review"] for d in json.loads(out))
+
+    # what people type: aliases read as the labels they stand for, never "No studies match."
+    def ids(*args: str) -> set[str]:
+        code, out, err = run(capsys, "--config", str(cfg), "studies", *args, "--json")
+        assert code == 0, err
+        return {d["nct_id"] for d in json.loads(out)}
+
+    lupus = ids("--indication", "lupus")
+    assert lupus == ids("--indication", "SLE", "--indication", "lupus nephritis") and "NCT05938725" in lupus
+    assert ids("--modality", "CART") == ids("--modality", "CAR-T")
+    assert ids("--indication", "myasthenia") == ids("--indication", "myasthenia gravis")
+    active = ids("--status", "active")
+    assert active and active == ids(
+        *(
+            x
+            for s in ("NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING")
+            for x in ("--status", s)
+        )
+    )
+    assert ids("--search", "KYV-101") >= {"NCT05938725"}
+    assert ids("--search", "nct05938725") == {"NCT05938725"}
+    kyverna = ids("--sponsor", "kyverna")
+    assert "NCT05938725" in kyverna and kyverna <= lupus | ids("--all")
+    germany = ids("--country", "Germany")
+    assert germany and germany < ids()
+    assert ids("--phase", "PHASE1") and ids("--phase", "PHASE3") < ids()
+    for args, message in (
+        (["--indication", "lupos"], "indications: unknown value 'lupos'; valid: "),
+        (["--status", "activ"], "status: unknown value 'activ'; valid: "),
+        (["--phase", "3"], "phase: unknown value '3'; valid: EARLY_PHASE1"),
+    ):
+        code, _, err = run(capsys, "--config", str(cfg), "studies", *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "subscriber" not in err
     code, out, _ = run(capsys, "--config", str(cfg), "reclassify")
     assert code == 0 and "already labelled" in out
     code, out, _ = run(capsys, "--config", str(cfg), "reclassify", "--all")
@@ -366,14 +399,14 @@ def test_digest_send_through_smtp_and_failure_is_exit_1_and_shown_in_status(  # 
             "subscribers.2.email: not a valid",
         ),
         (
-            '\n[[subscribers]]\nname = "x"\nemail = "x@example.org"\nmodalities = ["CART"]\n',
+            '\n[[subscribers]]\nname = "x"\nemail = "x@example.org"\nmodalities = ["CARX"]\n',
             ["digest"],
-            "subscriber 'x': modalities: unknown label 'CART'",
+            "subscriber 'x': modalities: unknown value 'CARX'",
         ),
         (
             '\n[[subscribers]]\nname = "x"\nemail = "x@example.org"\nstatuses = ["open"]\n',
             ["digest"],
-            "unknown status 'open'",
+            "status: unknown value 'open'; valid: ACTIVE_NOT_RECRUITING",
         ),
         ('\n[smtp]\nhost = "mail.example.org"\n', ["digest"], "from_address is needed"),
     ],
@@ -490,5 +523,6 @@ def test_an_empty_database_and_an_unknown_id_say_which_database_was_read(tmp_pat
     assert code == 0 and out.strip() == f"No studies yet: {db} holds none (`ctmonitor poll` fills it)."
     code, _, err = run(capsys, "--db", str(db), "history", "NCT04422912")
     assert code == 2 and err.strip() == (
-        f"ctmonitor: error: NCT04422912 is not tracked in {db}: it holds no studies yet (`ctmonitor poll` fills it)"
+        f"ctmonitor: error: NCT04422912 is not tracked in {db}: "
+        "it holds no studies yet (`ctmonitor poll` fills it)"
     )

@@ -334,8 +334,13 @@ def test_filter_description_and_unknown_labels() -> None:
         "studies in scope with modality CAR-T or CAAR-T; indication SLE; current status Recruiting"
     )
     assert StudyFilter(nct_ids=("NCT04422912",)).describe() == "only NCT04422912"
-    with pytest.raises(UserError, match="indications: unknown label 'Lupus'"):
-        StudyFilter(indications=("Lupus",)).check_labels(modalities=[], targets=[], indications=["SLE"])
+    with pytest.raises(UserError, match="indications: unknown value 'Lupos'; valid: SLE"):
+        StudyFilter(indications=("Lupos",)).check_labels(modalities=[], targets=[], indications=["SLE"])
+    # an alias stands for the labels it names, where the classifier has them
+    lupus = StudyFilter(indications=("Lupus",)).resolved(
+        modalities=[], targets=[], indications=["SLE", "lupus nephritis"]
+    )
+    assert lupus.indications == ("SLE", "lupus nephritis")
 
 
 # -- rendering --------------------------------------------------------------------------------

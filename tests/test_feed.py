@@ -129,6 +129,6 @@ def test_cli_feed_writes_the_file(world: World, tmp_path: Path, capsys: pytest.C
     assert main(["--config", str(cfg), "feed", "--indication", "lupus nephritis", "--json"]) == 0
     assert '"nct_id": "NCT05938725"' in capsys.readouterr().out
     assert main(["--config", str(cfg), "feed", "--modality", "CAR-X"]) == 2
-    assert "unknown label" in capsys.readouterr().err
+    assert "modalities: unknown value 'CAR-X'" in capsys.readouterr().err
     assert main(["--config", str(cfg), "feed", "--out", str(tmp_path / "no" / "such" / "dir.xml")]) == 2
     assert "cannot write" in capsys.readouterr().err

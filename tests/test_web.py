@@ -108,8 +108,8 @@ def test_out_of_scope_studies_show_with_their_reason_when_asked(web: tuple[TestC
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"modality": "CART"}, "unknown label 'CART'; known: CAAR-T, CAR-NK, CAR-T"),
-        ({"status": "active"}, "status: unknown value 'active'; valid: NOT_YET_RECRUITING"),
+        ({"modality": "CARX"}, "modalities: unknown value 'CARX'; valid: bispecific, CAAR-T, CAR-NK, CAR-T"),
+        ({"status": "activ"}, "status: unknown value 'activ'; valid: ACTIVE_NOT_RECRUITING"),
         ({"phase": "3"}, "phase: unknown value '3'; valid: EARLY_PHASE1"),
         ({"sort": "colour"}, "sort: unknown column 'colour'; valid: updated, nct"),
         ({"page": "two"}, "page: 'two' is not a whole number"),

@@ -5,6 +5,7 @@ inherits them; they share its database, classifier, clock and settings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -69,28 +70,39 @@ class ReadUseCases:
     def studies(
         self,
         *,
-        modality: str | None = None,
-        target: str | None = None,
-        indication: str | None = None,
-        status: str | None = None,
+        modalities: Iterable[str] = (),
+        targets: Iterable[str] = (),
+        indications: Iterable[str] = (),
+        statuses: Iterable[str] = (),
+        phases: Iterable[str] = (),
+        sponsors: Iterable[str] = (),
+        countries: Iterable[str] = (),
+        search: str = "",
         needs_review: bool = False,
         include_out_of_scope: bool = False,
     ) -> StudiesResult:
-        """The landscape: tracked studies in scope (or all), newest update first."""
+        """The landscape as a list: tracked studies in scope (or all), newest update first,
+        through the web landscape's query (one validation, the same aliases and search)."""
+        params = {
+            "modality": list(modalities),
+            "target": list(targets),
+            "indication": list(indications),
+            "status": list(statuses),
+            "phase": list(phases),
+            "sponsor": list(sponsors),
+            "country": list(countries),
+        }
+        query = LandscapeQuery.from_params({k: v for k, v in params.items() if v})
+        query = dataclasses.replace(
+            query, q=search.strip(), include_out_of_scope=include_out_of_scope, needs_review=needs_review
+        )
+        view = self.landscape(query, complete=True)
+        rows = [{k: v for k, v in r.items() if k != "search"} for r in view.matching]
+        if rows:
+            return StudiesResult(rows)
         with self.database.session() as s:
-            rows = store.list_studies(
-                s,
-                modality=modality,
-                target=target,
-                indication=indication,
-                status=status,
-                needs_review=needs_review,
-                in_scope=None if include_out_of_scope else True,
-            )
-            empty = not rows and store.count_tracked(s) == 0
-            return StudiesResult(
-                [study_dict(r) for r in rows], empty_in=self.database_label() if empty else ""
-            )
+            empty = store.count_tracked(s) == 0
+        return StudiesResult([], empty_in=self.database_label() if empty else "")
 
     def classify_files(self, names: Sequence[str]) -> ClassifyResult:
         """Classify saved API JSON (a study or a /studies page) with the evidence; no database."""
@@ -192,28 +204,27 @@ class ReadUseCases:
 
     # -- browsing (the web) ----------------------------------------------------------------
 
-    def check_labels(
-        self, *, modalities: Iterable[str] = (), targets: Iterable[str] = (), indications: Iterable[str] = ()
-    ) -> None:
-        """Refuse a label the classifier never produces, naming the valid ones (UserError)."""
-        vocab = self.classifier.vocabulary
-        known = {*MODALITIES, *vocab.modality_needs}
-        flt = StudyFilter(
-            modalities=tuple(modalities), targets=tuple(targets), indications=tuple(indications)
-        )
-        flt.check_labels(modalities=known, targets=vocab.target_order, indications=vocab.indication_order)
-
     def check_filter(self, flt: StudyFilter) -> StudyFilter:
-        """A filter whose labels the classifier can produce (else a UserError naming them)."""
-        self.check_labels(modalities=flt.modalities, targets=flt.targets, indications=flt.indications)
-        return flt
+        """The filter with its labels as the classifier writes them (aliases such as `lupus`
+        or `CART` expanded); a label it never produces is a UserError naming the valid ones."""
+        vocab = self.classifier.vocabulary
+        return flt.resolved(
+            modalities=[*MODALITIES, *vocab.modality_needs],
+            targets=vocab.target_order,
+            indications=vocab.indication_order,
+        )
 
     def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
         """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
         every matching row carries its review and curated marks (downloads)."""
         from monitor.app import browse
 
-        self.check_labels(modalities=query.modalities, targets=query.targets, indications=query.indications)
+        flt = self.check_filter(
+            StudyFilter(modalities=query.modalities, targets=query.targets, indications=query.indications)
+        )
+        query = dataclasses.replace(
+            query, modalities=flt.modalities, targets=flt.targets, indications=flt.indications
+        )
         with self.database.session() as s:
             return browse.landscape(s, query, complete=complete)
 
@@ -284,7 +295,6 @@ class ReadUseCases:
 
         from monitor.config import SubscriberSettings
         from monitor.core.domain import check_nct_id
-        from monitor.publishing.delivery import subscriber_filter
 
         try:
             sub = SubscriberSettings(
@@ -301,7 +311,7 @@ class ReadUseCases:
             )
         except ValidationError as exc:
             raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-        return subscriber_filter(sub, self.classifier)
+        return self.check_filter(StudyFilter.from_settings(sub))
 
     def report(
         self,

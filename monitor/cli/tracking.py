@@ -165,11 +165,21 @@ def classify(c: Context, files: tuple[str, ...], as_json: bool) -> None:
         emit(app.classify_files(files), as_json)
 
 
+def _many(name: str, help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(f"--{name}", multiple=True, metavar="VALUE", help=help_text + " Repeatable: any of.")
+
+
 @cli.command()
-@click.option("--modality", help="Only this modality (CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific, other).")
-@click.option("--target", help="Only studies with this antigen among their targets (e.g. CD19, BCMA).")
-@click.option("--indication", help="Only this indication group (e.g. SLE, 'myasthenia gravis').")
-@click.option("--status", help="Only this overall status (e.g. RECRUITING).")
+@_many("modality", "CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific or other (CART, engager... also read).")
+@_many("target", "An antigen, e.g. CD19 (also matches CD19/BCMA).")
+@_many("indication", "An indication group, e.g. SLE, 'myasthenia gravis'; lupus = SLE or lupus nephritis.")
+@_many("status", "A status, e.g. RECRUITING or 'Active, not recruiting'; active = every open status.")
+@_many("phase", "A phase: EARLY_PHASE1, PHASE1, PHASE2, PHASE3, PHASE4 or NA.")
+@_many("sponsor", "Part of the lead sponsor's name, any case.")
+@_many("country", "A country with at least one site.")
+@click.option(
+    "--search", default="", metavar="TEXT", help="Words in the NCT id, titles, product codes or sponsor."
+)
 @click.option(
     "--needs-review", is_flag=True, help="Only studies whose labels are ambiguous or contradictory."
 )
@@ -178,28 +188,38 @@ def classify(c: Context, files: tuple[str, ...], as_json: bool) -> None:
 @pass_ctx
 def studies(
     c: Context,
-    modality: str | None,
-    target: str | None,
-    indication: str | None,
-    status: str | None,
+    modality: tuple[str, ...],
+    target: tuple[str, ...],
+    indication: tuple[str, ...],
+    status: tuple[str, ...],
+    phase: tuple[str, ...],
+    sponsor: tuple[str, ...],
+    country: tuple[str, ...],
+    search: str,
     needs_review: bool,
     include_all: bool,
     as_json: bool,
 ) -> None:
-    """The current landscape: tracked studies in scope with their labels and status.
+    """The current landscape: tracked studies in scope with their labels and status,
+    filtered as the web's landscape and the reports are (the same values, the same errors).
 
     \b
     Examples:
-      ctmonitor studies --modality CAR-T --indication SLE
-      ctmonitor studies --target BCMA --status RECRUITING --json
+      ctmonitor studies --modality CAR-T --indication lupus
+      ctmonitor studies --target BCMA --status active --country Germany --json
+      ctmonitor studies --search KYV-101
       ctmonitor studies --needs-review
     """
     with c.app() as app:
         result = app.studies(
-            modality=modality,
-            target=target,
-            indication=indication,
-            status=status,
+            modalities=modality,
+            targets=target,
+            indications=indication,
+            statuses=status,
+            phases=phase,
+            sponsors=sponsor,
+            countries=country,
+            search=search,
             needs_review=needs_review,
             include_out_of_scope=include_all,
         )

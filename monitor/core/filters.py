@@ -32,6 +32,114 @@ class StudyFacts(Protocol):
 # The modalities the classifier labels (the vocabulary may add more).
 MODALITIES = ("CAR-T", "CAAR-T", "CAR-Treg", "CAR-NK", "bispecific", "other")
 
+# What people type for a label (compared with `alias_key`: case, accents, hyphens and
+# apostrophes ignored). Each stands for one or more labels; anything else must be a
+# label itself, so a typo is an error naming the valid values, never an empty result.
+LABEL_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "modalities": {
+        "cart": ("CAR-T",),
+        "car t cell": ("CAR-T",),
+        "car t cells": ("CAR-T",),
+        "chimeric antigen receptor": ("CAR-T",),
+        "caart": ("CAAR-T",),
+        "chimeric autoantibody receptor": ("CAAR-T",),
+        "treg": ("CAR-Treg",),
+        "car tregs": ("CAR-Treg",),
+        "nk": ("CAR-NK",),
+        "bispecifics": ("bispecific",),
+        "bispecific antibody": ("bispecific",),
+        "bite": ("bispecific",),
+        "engager": ("bispecific",),
+        "t cell engager": ("bispecific",),
+        "tce": ("bispecific",),
+    },
+    "indications": {
+        "lupus": ("SLE", "lupus nephritis"),
+        "systemic lupus erythematosus": ("SLE",),
+        "ln": ("lupus nephritis",),
+        "myasthenia": ("myasthenia gravis",),
+        "mg": ("myasthenia gravis",),
+        "scleroderma": ("systemic sclerosis",),
+        "ssc": ("systemic sclerosis",),
+        "myositis": ("myositis / antisynthetase",),
+        "antisynthetase": ("myositis / antisynthetase",),
+        "antisynthetase syndrome": ("myositis / antisynthetase",),
+        "ms": ("multiple sclerosis",),
+        "nmo": ("NMOSD",),
+        "neuromyelitis optica": ("NMOSD",),
+        "vasculitis": ("ANCA vasculitis",),
+        "aav": ("ANCA vasculitis",),
+        "ra": ("rheumatoid arthritis",),
+        "sjogren": ("Sjögren's",),
+        "sjogrens syndrome": ("Sjögren's",),
+        "igg4": ("IgG4-RD",),
+        "igg4 related disease": ("IgG4-RD",),
+        "itp": ("AIHA/ITP",),
+        "aiha": ("AIHA/ITP",),
+        "t1d": ("type 1 diabetes",),
+        "diabetes": ("type 1 diabetes",),
+    },
+}
+
+# Status words that stand for several registry statuses.
+ACTIVE_STATUSES = ("NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING")
+STATUS_ALIASES: dict[str, tuple[str, ...]] = {
+    "ACTIVE": ACTIVE_STATUSES,
+    "STOPPED": ("SUSPENDED", "TERMINATED", "WITHDRAWN"),
+    "NOT_RECRUITING": ("ACTIVE_NOT_RECRUITING",),
+    "UNKNOWN_STATUS": ("UNKNOWN",),
+}
+
+
+def alias_key(value: str) -> str:
+    """`CAR-T`, `car t` and `Car T` read alike; `Sjögren's` and `sjogrens` too."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", value)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = text.replace("'", "").replace("’", "")
+    for ch in "-_/.,":
+        text = text.replace(ch, " ")
+    return " ".join(text.split())
+
+
+def resolve_labels(name: str, values: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
+    """Labels as the classifier writes them, from what a user typed (a label in any case,
+    or an alias); UserError naming the valid values otherwise."""
+    known = list(known)
+    by_key = {alias_key(k): k for k in known}
+    aliases = LABEL_ALIASES.get(name, {})
+    out: list[str] = []
+    for value in values:
+        key = alias_key(value)
+        if key in by_key:
+            found: tuple[str, ...] = (by_key[key],)
+        elif key in aliases and all(alias_key(a) in by_key for a in aliases[key]):
+            found = tuple(by_key[alias_key(a)] for a in aliases[key])
+        else:
+            shown = sorted(by_key.values(), key=str.casefold)
+            hint = f" (or: {', '.join(sorted(aliases))})" if aliases else ""
+            raise UserError(f"{name}: unknown value {value!r}; valid: {', '.join(shown)}{hint}")
+        out += [f for f in found if f not in out]
+    return tuple(out)
+
+
+def resolve_statuses(values: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
+    """Registry status codes from what a user typed: a code, the registry's words
+    ("Active, not recruiting"), or `active` / `stopped` for the statuses they stand for."""
+    known = set(known)
+    out: list[str] = []
+    for value in values:
+        code = value.strip().upper().replace(",", "").replace("-", "_").replace(" ", "_")
+        codes = (code,) if code in known else STATUS_ALIASES.get(code)
+        if not codes:
+            raise UserError(
+                f"status: unknown value {value!r}; valid: {', '.join(sorted(known))} "
+                f"(or: {', '.join(a.lower() for a in STATUS_ALIASES)})"
+            )
+        out += [c for c in codes if c not in out]
+    return tuple(out)
+
 
 def _fold(value: str) -> str:
     return " ".join(value.casefold().split())
@@ -110,21 +218,26 @@ class StudyFilter:
                 return False
         return not (self.countries and not (_split(study.countries) & {_fold(c) for c in self.countries}))
 
+    def resolved(
+        self, *, modalities: Iterable[str], targets: Iterable[str], indications: Iterable[str]
+    ) -> StudyFilter:
+        """This filter with labels as the classifier writes them (aliases expanded: `lupus`
+        is SLE or lupus nephritis, `CART` is CAR-T). A label the classifier never produces
+        is refused, naming the valid ones: a typo would mean an empty digest forever."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            modalities=resolve_labels("modalities", self.modalities, modalities),
+            targets=resolve_labels("targets", self.targets, targets),
+            indications=resolve_labels("indications", self.indications, indications),
+        )
+
     def check_labels(
         self, *, modalities: Iterable[str], targets: Iterable[str], indications: Iterable[str]
     ) -> None:
-        """Refuse labels the classifier never produces: a typo would mean an empty digest forever."""
-        for name, wanted, known in (
-            ("modalities", self.modalities, modalities),
-            ("targets", self.targets, targets),
-            ("indications", self.indications, indications),
-        ):
-            folded = {_fold(k): k for k in known}
-            for value in wanted:
-                if _fold(value) not in folded:
-                    raise UserError(
-                        f"{name}: unknown label {value!r}; known: {', '.join(sorted(folded.values()))}"
-                    )
+        """Refuse labels the classifier never produces (see `resolved`)."""
+        self.resolved(modalities=modalities, targets=targets, indications=indications)
 
     def describe(self) -> str:
         """One sentence a reader can check their subscription against."""

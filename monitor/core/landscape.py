@@ -50,13 +50,9 @@ LIST_PARAMS = {
 def status_codes(values: Iterable[str]) -> tuple[str, ...]:
     """Statuses as the registry codes them ("Recruiting", "active not recruiting" and
     "RECRUITING" all read); an unknown one is a UserError naming the valid codes."""
-    out = []
-    for s in values:
-        code = s.strip().upper().replace(" ", "_").replace(",", "")
-        if code not in STATUS_LABELS:
-            raise UserError(f"status: unknown value {s!r}; valid: {', '.join(STATUS_LABELS)}")
-        out.append(code)
-    return tuple(out)
+    from monitor.core.filters import resolve_statuses
+
+    return resolve_statuses(values, STATUS_LABELS)
 
 
 def _fold(value: str | None) -> str:

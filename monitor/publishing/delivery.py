@@ -139,10 +139,11 @@ def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyF
     vocab = classifier.vocabulary
     modalities = {*MODALITIES, *vocab.modality_needs}
     try:
-        f.check_labels(modalities=modalities, targets=vocab.target_order, indications=vocab.indication_order)
+        return f.resolved(
+            modalities=modalities, targets=vocab.target_order, indications=vocab.indication_order
+        )
     except UserError as exc:
         raise UserError(f"subscriber {sub.name!r}: {exc}") from None
-    return f
 
 
 # -- reading -------------------------------------------------------------------------

@@ -440,6 +440,21 @@ def test_cli_backfill(world: World, tmp_path: Any, capsys: pytest.CaptureFixture
     assert f"{EMPTY}: empty" in out
     assert main(["--config", str(cfg), "status"]) == 0
     assert "Registry histories: 1 backfilled, 1 with none listed, 0 failed," in capsys.readouterr().out
+
+    # events: backfilled changes are marked, and --since can read the registry's dates
+    assert main(["--config", str(cfg), "events", "--study", KYSA]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len([ln for ln in lines if "(registry 2023-" in ln and ln.endswith(", registry history)")]) == 3
+    assert (
+        main(["--config", str(cfg), "events", "--study", KYSA, "--since", "2024-01-01", "--by", "registry"])
+        == 0
+    )
+    recent = capsys.readouterr().out.splitlines()
+    dates = [ln.split("(registry ")[1][:10] for ln in recent]
+    assert dates and min(dates) >= "2024-01-01"  # the 2023 history is left out, though detected today
+    assert main(["--config", str(cfg), "events", "--study", KYSA, "--origin", "backfill", "--json"]) == 0
+    backfilled = json.loads(capsys.readouterr().out)
+    assert len(backfilled) == 7 and {e["origin"] for e in backfilled} == {"backfill"}
     world.registry.history_available = False
     assert main(["--config", str(cfg), "backfill", "--json", "--limit", str(REFUSALS_BEFORE_STOPPING)]) == 1
     result = json.loads(capsys.readouterr().out)

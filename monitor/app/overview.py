@@ -181,7 +181,10 @@ class EventsResult:
             return "No events match."
         return "\n".join(
             f"{e['detected_at']:%Y-%m-%d}  {e['nct_id']}  {KIND_LABELS.get(e['kind'], e['kind'])}: "
-            f"{e['text']}  (registry {e['registry_date'] or '?'})" + (" [HELD]" if e["held"] else "")
+            f"{e['text']}  (registry {e['registry_date'] or '?'}"
+            + (", registry history" if e["origin"] == "backfill" else "")
+            + ")"
+            + (" [HELD]" if e["held"] else "")
             for e in self.rows
         )
 

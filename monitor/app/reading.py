@@ -60,10 +60,21 @@ class ReadUseCases:
         nct_id: str | None = None,
         held: bool | None = None,
         limit: int | None = None,
+        by: str = "detected",
+        origin: str | None = None,
     ) -> EventsResult:
+        if by not in ("detected", "registry"):
+            raise UserError(f"by: {by!r}; valid: detected, registry")
         with self.database.session() as s:
             rows = store.list_events(
-                s, since=since, kinds=tuple(kinds), nct_id=nct_id, held=held, limit=limit
+                s,
+                since=since,
+                kinds=tuple(check_kinds(kinds)),
+                nct_id=nct_id,
+                held=held,
+                limit=limit,
+                by=by,
+                origin=origin,
             )
             return EventsResult([event_dict(e) for e in rows])
 

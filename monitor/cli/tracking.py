@@ -96,7 +96,20 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--since", help="Only events detected on or after this date (YYYY-MM-DD).")
+@click.option("--since", help="Only events on or after this date (YYYY-MM-DD); see --by.")
+@click.option(
+    "--by",
+    type=click.Choice(["detected", "registry"]),
+    default="detected",
+    show_default=True,
+    help="Which date --since reads: when ctmonitor detected the change, or the registry's "
+    "update date of the version that made it (backfilled history is then dated when it happened).",
+)
+@click.option(
+    "--origin",
+    type=click.Choice(["poll", "backfill"]),
+    help="Only changes our polls saw, or only those from the registry's history (backfill).",
+)
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
 )
@@ -113,12 +126,17 @@ def events(
     held: bool,
     limit: int | None,
     as_json: bool,
+    by: str,
+    origin: str | None,
 ) -> None:
-    """The change log, oldest first.
+    """The change log, oldest first. Each line: the date ctmonitor detected the change, the
+    study, the change, the registry's date; changes from the registry's own history
+    (ctmonitor backfill) are marked "registry history".
 
     \b
     Examples:
       ctmonitor events --since 2026-11-01
+      ctmonitor events --since 2026-11-01 --by registry --origin poll
       ctmonitor events --study NCT05085418 --kind status_change
       ctmonitor events --held
     """
@@ -126,7 +144,13 @@ def events(
     nct_id = check_nct_id(nct) if nct else None
     with c.app() as app:
         result = app.events(
-            since=since_dt, kinds=kinds, nct_id=nct_id, held=True if held else None, limit=limit
+            since=since_dt,
+            kinds=kinds,
+            nct_id=nct_id,
+            held=True if held else None,
+            limit=limit,
+            by=by,
+            origin=origin,
         )
     emit(result, as_json)
 

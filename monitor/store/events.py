@@ -142,10 +142,20 @@ def list_events(
     nct_id: str | None = None,
     held: bool | None = None,
     limit: int | None = None,
+    by: str = "detected",
+    origin: str | None = None,
 ) -> list[Event]:
+    """Events, oldest first. `since` reads the detection date, or with `by="registry"` the
+    registry's update date of the version that made the event (a backfilled change of
+    2023 is then from 2023, though we learnt of it today); `origin` "poll" or "backfill"."""
     stmt = select(Event)
     if since is not None:
-        stmt = stmt.where(Event.detected_at >= since)
+        if by == "registry":
+            stmt = stmt.where(Event.registry_date >= since.date().isoformat())
+        else:
+            stmt = stmt.where(Event.detected_at >= since)
+    if origin is not None:
+        stmt = stmt.where(Event.origin == origin)
     if kinds:
         stmt = stmt.where(Event.kind.in_(list(kinds)))
     if nct_id:

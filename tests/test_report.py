@@ -167,3 +167,31 @@ def test_report_command(world: World, capsys, tmp_path: Path, monkeypatch: pytes
     err = capsys.readouterr().err
     assert "modalities: unknown value 'CARX'; valid: " in err and "subscriber" not in err
     assert main(["report", "--since", "2026-12-01", "--until", "2026-11-01"]) == 2
+
+
+def test_a_report_asked_for_on_a_terminal_is_written_to_a_named_file_and_only_kept_ones_are_baselines(
+    world: World, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from monitor.cli import reading
+    from monitor.store.models import ReportRun
+
+    def kept() -> int:
+        with world.database.session() as s:
+            return s.scalar(select(func.count()).select_from(ReportRun)) or 0
+
+    monkeypatch.setenv("CTMONITOR_DATABASE_URL", world.database.url)
+    monkeypatch.chdir(tmp_path)
+    # piped (as here): to standard output, and nothing is kept as the next report's baseline
+    assert main(["report", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["selection"] and kept() == 0
+    # on a terminal: not 40 KB of Markdown on the screen, but a file it names
+    monkeypatch.setattr(reading, "stdout_is_terminal", lambda: True)
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out.strip()
+    first = next(tmp_path.glob("ctmonitor-report-*.md"))
+    assert out.startswith(f"wrote md report to {first}: ") and len(out.splitlines()) == 1
+    assert main(["report"]) == 0  # a second one never overwrites the first
+    assert f"{first.stem}-2.md" in capsys.readouterr().out
+    assert kept() == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import click
@@ -241,11 +243,18 @@ def report(
     HTML is one self-contained file with charts (printable); CSV is the study table,
     safe to open in a spreadsheet; JSON holds everything.
 
+    Without --out, on a terminal the report is written to a new file in the current
+    folder (named in the output, e.g. ctmonitor-report-2026-12-02.md); piped, it goes to
+    standard output. Only a report written to a file becomes the "previous report" the
+    next one with the same filters compares with: a look at standard output changes
+    nothing.
+
     \b
     Example:
       ctmonitor report --out report.html
       ctmonitor report --since 2026-11-01 --indication SLE --modality CAR-T --format md
       ctmonitor report --format csv --out studies.csv
+      ctmonitor report --format json | jq .selection
     """
     from pathlib import Path
 
@@ -259,6 +268,8 @@ def report(
         fmt = {"htm": "html", "markdown": "md"}.get(suffix, suffix)
         if fmt not in reporting.FORMATS:
             fmt = "md"
+    if out is None and stdout_is_terminal():
+        out = str(free_name(Path.cwd(), f"ctmonitor-report-{date.today().isoformat()}", fmt))
     with c.app() as app:
         result = app.report(
             make_filter(app, filters),
@@ -267,8 +278,24 @@ def report(
             until=end,
             out=Path(out) if out else None,
             kinds=kinds,
+            record=out is not None,  # only a kept report is the next one's baseline
         )
     click.echo(result.text(), nl=bool(out))
+
+
+def stdout_is_terminal() -> bool:
+    """Whether a person reads standard output (then 40 KB of report go to a file instead)."""
+    return sys.stdout.isatty()
+
+
+def free_name(folder: Path, stem: str, suffix: str) -> Path:
+    """`stem.suffix` in `folder`, or `stem-2.suffix`, ...: never over an earlier report."""
+    path = folder / f"{stem}.{suffix}"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}.{suffix}"
+        n += 1
+    return path
 
 
 @cli.command()

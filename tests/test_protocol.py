@@ -337,3 +337,38 @@ def test_the_diff_command_shows_only_the_changed_criteria_word_by_word() -> None
         "    Inclusion criterion, reworded: Weight must be stable within [-5%-]{+10%+} for 3 months prior to "
         "initiation visit",
     ]
+
+
+def test_diff_of_a_large_multi_site_study_counts_sites_per_country() -> None:
+    """A multinational trial closes 30 sites and opens 2: the other changes stay readable."""
+    from datetime import datetime
+
+    from monitor.app.study import CompareResult
+    from monitor.core.timeline import Version, compare
+
+    raw = record(WITH_RESULTS)
+    for loc in raw["protocolSection"]["contactsLocationsModule"]["locations"]:
+        loc["status"] = "RECRUITING"
+    after = copy.deepcopy(raw)
+    ps = after["protocolSection"]
+    locations = ps["contactsLocationsModule"]["locations"]
+    for loc in locations[:30]:
+        loc["status"] = "COMPLETED"
+    locations += [
+        {"facility": "Charité", "city": "Berlin", "country": "Germany", "status": "RECRUITING"},
+        {"facility": "LMU Klinikum", "city": "Munich", "country": "Germany", "status": "RECRUITING"},
+    ]
+    ps["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    old = Version(1, "poll", None, "2026-10-01", datetime(2026, 10, 2), to_study(raw))
+    new = Version(2, "poll", None, "2026-11-01", datetime(2026, 11, 2), to_study(after))
+    comparison = compare(WITH_RESULTS, old, new)
+    text = CompareResult(WITH_RESULTS, old, new, comparison, versions=2).text()
+    lines = text.splitlines()
+    assert lines[0].endswith(": 33 changes")
+    assert "  Status: Completed -> Active, not recruiting" in lines
+    assert "  Sites (32 changes; --sites lists each):" in lines
+    summary = lines[lines.index("  Sites (32 changes; --sites lists each):") + 1 :]
+    assert summary == ["    United States: 30 now Completed", "    Germany: 2 added"]
+    assert not any(line.startswith("  Site status") for line in lines)
+    every = CompareResult(WITH_RESULTS, old, new, comparison, versions=2, all_sites=True).text()
+    assert len([ln for ln in every.splitlines() if ln.startswith("  Site status, ")]) == 30

@@ -310,6 +310,16 @@ def test_diff_command_between_versions(polled: str, capsys: pytest.CaptureFixtur
         "site_status_change",
     }
 
+    # --kind on diff and history: just those changes
+    assert (
+        main(["--config", polled, "diff", KYSA, "--since", "2024-01-01", "--kind", "enrollment_change"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(": 1 change") and lines[1:] == ["  Enrollment: 12 (estimated) -> 6 (actual)"]
+    assert main(["--config", polled, "history", KYSA, "--kind", "status_change", "--json"]) == 0
+    kinds = {c["kind"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert kinds == {"status_change"}
+
 
 def test_diff_is_coloured_on_a_terminal_only(polled: str) -> None:
     plain = CliRunner().invoke(cli, ["--config", polled, "diff", KYSA])

@@ -141,11 +141,16 @@ class ReadUseCases:
                 out.append((study, self.classifier.classify(study)))
         return ClassifyResult(out)
 
-    def history(self, nct_ids: Sequence[str]) -> HistoryResult:
-        """Each study's timeline: statuses with durations, changes, versions."""
+    def history(self, nct_ids: Sequence[str], *, kinds: Sequence[str] = ()) -> HistoryResult:
+        """Each study's timeline: statuses with durations, changes (of `kinds`, if given), versions."""
         today = self.now().date()
+        wanted = check_kinds(kinds)
         with self.database.session() as s:
-            return HistoryResult([self._history(s, nct, today) for nct in nct_ids])
+            studies = [self._history(s, nct, today) for nct in nct_ids]
+        if wanted:
+            for h in studies:
+                h["changes"] = [c for c in h["changes"] if c["kind"] in wanted]
+        return HistoryResult(studies)
 
     def _history(self, s: Any, nct: str, today: date) -> dict[str, Any]:
         from monitor.core import timeline
@@ -190,6 +195,8 @@ class ReadUseCases:
         since: str | None = None,
         from_ref: str | None = None,
         to_ref: str | None = None,
+        kinds: Sequence[str] = (),
+        all_sites: bool = False,
     ) -> CompareResult:
         """Two versions of a study and what changed: by default the latest against the one
         before; `since` a date (the version current before it); refs as `history` lists them."""
@@ -211,7 +218,12 @@ class ReadUseCases:
             old = earlier[-1] if earlier else new
         if old.seq > new.seq:
             old, new = new, old  # always older -> newer
-        return CompareResult(nct_id, old, new, timeline.compare(nct_id, old, new), len(versions))
+        comparison = timeline.compare(nct_id, old, new)
+        if kinds := check_kinds(kinds):
+            comparison = dataclasses.replace(
+                comparison, changes=[c for c in comparison.changes if c.kind in kinds]
+            )
+        return CompareResult(nct_id, old, new, comparison, len(versions), all_sites=all_sites)
 
     # -- browsing (the web) ----------------------------------------------------------------
 

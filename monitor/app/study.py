@@ -107,6 +107,7 @@ class CompareResult:
     new: Any
     comparison: Any  # timeline.Comparison
     versions: int
+    all_sites: bool = False  # list every site change (default: a summary per country)
     ok: bool = True
 
     @property
@@ -124,7 +125,13 @@ class CompareResult:
                 "the same version; nothing to compare" if self.versions > 1 else "only one version stored"
             )
         lines = [head + (f"{n} change{'s' if n != 1 else ''}" if n else "no change in the tracked fields")]
-        for ch in self.comparison.changes:
+        changes = self.comparison.changes
+        site_changes = [ch for ch in changes if ch.kind.value in SITE_KINDS]
+        if not self.all_sites and len(site_changes) > SITE_LINES:
+            changes = [ch for ch in changes if ch.kind.value not in SITE_KINDS]
+        else:
+            site_changes = []
+        for ch in changes:
             what, before, after = change_parts(ch.kind.value, ch.field, ch.before, ch.after)
             edits = change_edits(ch.kind.value, ch.field, ch.before, ch.after)
             if edits:
@@ -140,4 +147,43 @@ class CompareResult:
             else:
                 text = ""
             lines.append(f"  {what}: {text}")
+        if site_changes:
+            lines.append(f"  Sites ({len(site_changes)} changes; --sites lists each):")
+            lines += [f"    {line}" for line in site_summary(site_changes)]
         return "\n".join(lines)
+
+
+SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
+SITE_LINES = 8  # more site changes than this are summarised per country
+
+
+def _country(change: Any) -> str:
+    """A site change's country: the last part of the site's key (facility | city | state |
+    country), in the registry's spelling from its label."""
+    value = change.after or change.before or {}
+    label = str(value.get("site", ""))
+    if change.key and change.key.split(" | ")[-1].split(" #")[0].strip():
+        return label.rsplit(", ", 1)[-1]
+    return "country not given"
+
+
+def site_summary(changes: list[Any]) -> list[str]:
+    """Site changes counted per country, the largest first: "Germany: 3 added, 2 now
+    Recruiting, 1 removed" (what a coordinator scans for; `--sites` lists each)."""
+    from collections import Counter, defaultdict
+
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    for ch in changes:
+        kind = ch.kind.value
+        if kind == "site_added":
+            what = "added"
+        elif kind == "site_removed":
+            what = "removed"
+        else:
+            what = f"now {status_label((ch.after or {}).get('status'))}"
+        per[_country(ch)][what] += 1
+    out = []
+    for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        out.append(f"{country}: {parts}")
+    return out

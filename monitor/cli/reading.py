@@ -117,9 +117,16 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
 
 @cli.command()
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KIND_CHOICES),
+    help="Only changes of this kind (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
-def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
+def history(c: Context, nct_ids: tuple[str, ...], kinds: tuple[str, ...], as_json: bool) -> None:
     """A study's timeline: every status with the date it began and how long it lasted
     (a first status seen after the registration shows "by" the date we first saw it
     and "at least" so many days), then every tracked change, oldest first, marked as
@@ -133,7 +140,7 @@ def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
     """
     ids = [check_nct_id(x) for x in nct_ids]
     with c.app() as app:
-        result = app.history(ids)
+        result = app.history(ids, kinds=kinds)
     if as_json:
         echo_json(result.to_json())
     else:
@@ -147,14 +154,36 @@ def history(c: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
     "--from", "from_ref", metavar="VERSION", help="latest, first, rN (registry version), #N or a date."
 )
 @click.option("--to", "to_ref", metavar="VERSION", help="As --from (default: latest).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KIND_CHOICES),
+    help="Only changes of this kind (repeatable).",
+)
+@click.option(
+    "--sites",
+    "all_sites",
+    is_flag=True,
+    help="Every site change (default: counted per country when there are more than 8).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def diff_command(
-    c: Context, nct: str, since: str | None, from_ref: str | None, to_ref: str | None, as_json: bool
+    c: Context,
+    nct: str,
+    since: str | None,
+    from_ref: str | None,
+    to_ref: str | None,
+    kinds: tuple[str, ...],
+    all_sites: bool,
+    as_json: bool,
 ) -> None:
     """What changed in a study's tracked fields between two versions: status, why stopped,
     enrollment, dates, phase, conditions, interventions and arms, sponsor, sites (added,
-    removed, status), results, titles. Before in red, after in green on a terminal.
+    removed, status), results, titles, eligibility criteria, outcomes, design, publications.
+    Before in red, after in green on a terminal; changed criteria word by word. More than
+    8 site changes are counted per country (--sites lists each).
 
     Without options: the latest version against the one before it. Versions are those
     `ctmonitor history` lists: rN is registry version N (backfilled), #N our N-th poll
@@ -172,7 +201,9 @@ def diff_command(
     if since:
         _parse_date(since, "--since")
     with c.app() as app:
-        result = app.compare(nct_id, since=since, from_ref=from_ref, to_ref=to_ref)
+        result = app.compare(
+            nct_id, since=since, from_ref=from_ref, to_ref=to_ref, kinds=kinds, all_sites=all_sites
+        )
     if as_json:
         echo_json(result.to_json())
     else:

@@ -388,6 +388,9 @@ def test_size_cap_lists_the_most_important_and_counts_the_rest(world: World, tmp
         )
         assert "Site added: " in text.split("not listed here")[1]  # counted by kind
         assert "Suspended" in text and "Newly registered" in text  # the most important ones are listed
+        # the studies left out are named, each with the headline of its most important change
+        left_out = text.split("not listed here")[1]
+        assert f"  {MG}  " in left_out and f">{MG}</td>" in html.split("not listed")[1]
         # Every event of the digest is settled: listed or summarised, none left behind, none twice.
         with world.database.session() as s:
             hows = s.execute(
@@ -412,6 +415,10 @@ def test_html_size_cap_lists_fewer_items_until_it_fits(world: World, tmp_path: P
         world.poll()
         (out,) = world.send(server.settings(), subscriber="everything")
         assert out.html_bytes <= 20 * 1024 and 5 <= out.listed < out.events
+        # the cap holds for the part as mailed: quoted-printable, every "=" of the styles is "=3D"
+        html_part = server.messages[-1].get_body(("html",))
+        assert html_part["Content-Transfer-Encoding"] == "quoted-printable"
+        assert len(html_part.get_payload().encode()) <= 20 * 1024
         text, _ = parts(server.messages[-1])
         assert f"{out.events - out.listed} more changes are not listed" in text
 

@@ -197,9 +197,13 @@ def changes(**kw: Any):  # type: ignore[no-untyped-def]
 
 def test_sections_come_in_order_of_importance_one_block_per_study() -> None:
     d = changes()
-    assert [s.key for s in d.sections] == ["new", "status", "timeline", "sites"]
+    # NCT06359041 opens recruitment and adds a site: one block, under its status change
+    assert [s.key for s in d.sections] == ["new", "status", "timeline"]
     status = d.sections[1]
     assert [b.nct_id for b in status.blocks] == ["NCT04422912", "NCT06359041"]
+    assert [c.label for c in status.blocks[1].changes] == ["Now recruiting", "Site status", "Site added"]
+    listed = [b.nct_id for s in d.sections for b in s.blocks]
+    assert len(listed) == len(set(listed))  # each study once
     suspended = status.blocks[0]
     assert [(c.label, c.text) for c in suspended.changes] == [
         ("Suspended", "Recruiting → Suspended"),
@@ -462,3 +466,44 @@ def test_message_has_both_parts_and_headers() -> None:
     assert msg["Subject"] == d.subject
     assert msg["List-Unsubscribe"] == "<https://ctmonitor.example.org/unsubscribe>"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_the_landscape_names_every_indication_and_wraps_long_label_lines() -> None:
+    """All 15 indication groups, not the first 12 (NMOSD, type 1 diabetes and pemphigus
+    were dropped without a word); a long label line in the text part is wrapped."""
+    groups = [
+        "SLE", "lupus nephritis", "myasthenia gravis", "systemic sclerosis", "myositis / antisynthetase",
+        "multiple sclerosis", "rheumatoid arthritis", "Sjögren's", "ANCA vasculitis", "IgG4-RD",
+        "AIHA/ITP", "other autoimmune", "NMOSD", "type 1 diabetes", "pemphigus",
+    ]  # fmt: skip
+    studies = [
+        study(
+            f"NCT0600{i:04d}",
+            indications="|".join(groups[: i % len(groups) + 1]),
+            first_post_date="2026-11-20",
+        )
+        for i in range(40)
+    ]
+    d = build_landscape_digest(
+        subscriber="everything",
+        studies=studies,
+        event_ids=range(1, 41),
+        now=NOW,
+        health=HEALTHY,
+        filters="studies in scope",
+        opts=OPTS,
+        max_items=50,
+    )
+    html, text = render_html(d), render_text(d)
+    for name in ("NMOSD", "type 1 diabetes", "pemphigus"):
+        assert name in text.split("By indication:")[1].split("REGISTERED")[0]
+        assert f">{name.replace(chr(39), '&#39;')}</td>" in html or f">{name}</td>" in html
+    assert max(len(line) for line in text.splitlines() if not line.strip().startswith("http")) <= 78
+
+
+def test_the_footer_promises_the_registry_s_comparison_only_when_a_change_links_to_it() -> None:
+    linked = changes()
+    assert linked.has_compare and "opens the registry's comparison" in render_text(linked)
+    plain = changes(events=[replace(e, versions=(None, None)) for e in EVENTS])
+    assert not plain.has_compare
+    assert "comparison" not in render_text(plain) and "comparison" not in render_html(plain)

@@ -277,15 +277,19 @@ def build_changes_digest(
     listable.sort(key=_sort_key)
     listed, rest = listable[:max_items], listable[max_items:]
 
+    # One block per study, in the section of its most important change (a status change
+    # and a date slip of one trial read together, under "Status changes").
+    home: dict[str, str] = {}
+    for e in listed:  # sorted most important first
+        home.setdefault(e.nct_id, SECTION_OF.get(e.kind, "design"))
     blocks: dict[tuple[str, str], StudyBlock] = {}
-    for e in sorted(listed, key=lambda e: (SECTION_RANK[SECTION_OF.get(e.kind, "design")], e.nct_id, e.id)):
-        key = SECTION_OF.get(e.kind, "design")
+    for e in sorted(listed, key=lambda e: (SECTION_RANK[home[e.nct_id]], e.nct_id, e.id)):
+        key = home[e.nct_id]
         study = studies.get(e.nct_id)
         block = blocks.get((key, e.nct_id))
         if block is None:
             block = blocks[(key, e.nct_id)] = study_block(study or _unknown_study(e.nct_id), opts)
         block.changes.append(change_line(e, study, block, news.get(e.id, True)))
-    section_events = section_counts(listed)
     sections = []
     for key, title, _ in SECTIONS:
         mine = [b for (k, _), b in blocks.items() if k == key]
@@ -302,12 +306,14 @@ def build_changes_digest(
         )
         for b in mine:
             b.changes.sort(key=lambda c: (-c.importance, _neg_date(c.registry_date), c.kind, c.text))
-        sections.append(Section(key, title, mine, section_events[key]))
+        shown = len(mine) if key in COUNT_STUDIES else sum(len(b.changes) for b in mine)
+        sections.append(Section(key, title, mine, shown))
 
     all_counts = section_counts(listable)
     counts = [
         (_plural(all_counts[k], COUNT_NOUNS[k]), all_counts[k]) for k, _, _ in SECTIONS if all_counts[k]
     ]
+    omitted_studies = _omitted_studies(rest, studies, news)
     omitted_kinds: Counter[str] = Counter(KIND_LABELS.get(e.kind, e.kind) for e in rest)
     omitted = sorted(omitted_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
     if baseline_old:
@@ -331,7 +337,35 @@ def build_changes_digest(
         report_hint=_report_hint(opts, start),
         listed_ids=frozenset(e.id for e in listed),
         all_ids=frozenset(e.id for e in events),
+        omitted_studies=omitted_studies[:OMITTED_LISTED],
+        omitted_more=max(0, len(omitted_studies) - OMITTED_LISTED),
     )
+
+
+OMITTED_LISTED = 40  # left-out studies named one line each before the rest are only counted
+HEADLINE_MAX = 90
+
+
+def _omitted_studies(
+    rest: Sequence[EventView], studies: dict[str, StudyView], news: dict[int, bool]
+) -> list[tuple[str, str, int]]:
+    """The studies whose changes the size cap left out: NCT id, the headline of the most
+    important one (`rest` is sorted most important first), and how many changes."""
+    first: dict[str, EventView] = {}
+    count: Counter[str] = Counter()
+    for e in rest:
+        first.setdefault(e.nct_id, e)
+        count[e.nct_id] += 1
+    out = []
+    for nct, e in first.items():
+        study = studies.get(nct)
+        block = study_block(study or _unknown_study(nct), DigestOptions())
+        line = change_line(e, study, block, news.get(e.id, True))
+        headline = f"{line.label}: {line.text}"
+        if len(headline) > HEADLINE_MAX:
+            headline = headline[: HEADLINE_MAX - 1].rstrip() + "…"
+        out.append((nct, headline, count[nct]))
+    return out
 
 
 # Sections whose count is of studies ("2 status changes" = two trials, even when one also

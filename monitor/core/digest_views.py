@@ -187,10 +187,20 @@ class Digest:
     landscape: Landscape | None = None
     listed_ids: frozenset[int] = frozenset()
     all_ids: frozenset[int] = frozenset()
+    # the studies whose changes were left out, compactly: (NCT id, headline, changes), the
+    # most important first; at most OMITTED_LISTED, the rest counted in omitted_more
+    omitted_studies: list[tuple[str, str, int]] = field(default_factory=list)
+    omitted_more: int = 0
 
     @property
     def omitted_total(self) -> int:
         return sum(n for _, n in self.omitted)
+
+    @property
+    def has_compare(self) -> bool:
+        """Whether any listed change links to the registry's version comparison (the footer
+        promises it only then)."""
+        return any(c.compare_url for s in self.sections for b in s.blocks for c in b.changes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class Outcome:
     subject: str | None = None
     events: int = 0
     listed: int = 0
-    html_bytes: int = 0
+    html_bytes: int = 0  # the HTML part as mailed (quoted-printable encoded)
     message_bytes: int = 0
     error: str | None = None
     files: list[str] = field(default_factory=list)
@@ -309,7 +309,7 @@ def preview(
                     d.subject,
                     d.events,
                     d.listed,
-                    p.rendered.html_bytes,
+                    p.rendered.html_sent_bytes,
                     len(msg.as_bytes()),
                     files=files,
                 )
@@ -378,7 +378,7 @@ def _send_one(
         message_id = row.message_id
     msg = _message(settings, rendered, sub, message_id, now)
     size = len(msg.as_bytes())
-    outcome = Outcome(sub.name, "sent", d.kind, d.subject, d.events, d.listed, rendered.html_bytes, size)
+    outcome = Outcome(sub.name, "sent", d.kind, d.subject, d.events, d.listed, rendered.html_sent_bytes, size)
     try:
         mailer.send(msg)
     except MailError as exc:

@@ -8,7 +8,7 @@ string from the registry is escaped by Jinja's autoescape.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -115,21 +115,49 @@ class Rendered:
     def html_bytes(self) -> int:
         return len(self.html.encode())
 
+    @property
+    def html_sent_bytes(self) -> int:
+        """The HTML part's size as mailed (quoted-printable: every `=` of the inlined styles
+        is written `=3D`): what a webmail client's clipping threshold (about 102 KB) measures."""
+        return sent_size(self.html)
+
+
+def sent_size(html: str) -> int:
+    """Bytes of `html` as build_message encodes it (quoted-printable, UTF-8)."""
+    part = EmailMessage()
+    part.set_content(html, subtype="html", cte="quoted-printable")
+    return len(str(part.get_payload()).encode())
+
 
 def render_within(build: Callable[[int], Digest], max_items: int, max_html_bytes: int) -> Rendered:
-    """Render the digest, listing fewer items until the HTML fits the size cap.
+    """Render the digest, listing fewer items until the HTML part fits the size cap as it
+    is sent (quoted-printable encoded, see `sent_size`).
 
-    The items left out are counted by the digest itself (Digest.omitted), so shrinking
-    never drops a change silently.
+    The items left out are named and counted by the digest itself (Digest.omitted_studies,
+    Digest.omitted), so shrinking never drops a change silently.
     """
     limit = max_items
     while True:
         digest = build(limit)
         html = render_html(digest)
-        if len(html.encode()) <= max_html_bytes or limit <= 5 or digest.listed <= 5:
+        size = sent_size(html)
+        if size > max_html_bytes and (limit <= 5 or digest.listed <= 5):
+            # At the floor of listed changes: name fewer of the studies left out (the rest
+            # are counted), down to counts alone.
+            named = len(digest.omitted_studies)
+            while size > max_html_bytes and named:
+                named //= 2
+                digest = replace(
+                    digest,
+                    omitted_studies=digest.omitted_studies[:named],
+                    omitted_more=digest.omitted_more + len(digest.omitted_studies) - named,
+                )
+                html = render_html(digest)
+                size = sent_size(html)
+        if size <= max_html_bytes or limit <= 5 or digest.listed <= 5:
             return Rendered(digest, html, render_text(digest))
         # Shrink in proportion to the overshoot, at least one item at a time.
-        ratio = max_html_bytes / len(html.encode())
+        ratio = max_html_bytes / size
         limit = max(5, min(digest.listed - 1, int(digest.listed * ratio * 0.95)))
 
 

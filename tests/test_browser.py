@@ -147,3 +147,47 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
             assert page.url.endswith(f"/studies/{PEMPHIGUS}")
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_report_and_the_digests_fit_the_window_at_1000_and_400_px(
+    site: tuple[str, World, Application], tmp_path: Path
+) -> None:
+    """Opened as files in a browser, as people open a mailed report or a digest: nothing
+    clipped, no sideways scrolling of the page (wide tables scroll in their own box),
+    chart text readable on a phone, every status its own named colour."""
+    from playwright.sync_api import sync_playwright
+
+    _base, _world, app = site
+    report = tmp_path / "report.html"
+    app.report(app.study_filter(), fmt="html", out=report, record=False)
+    digests = tmp_path / "digests"
+    app.preview_digests(out_dir=digests, subscriber="everything")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for width in (1000, 400):
+                for name, path in (("report", report), ("digest", digests / "everything.html")):
+                    page = browser.new_page(viewport={"width": width, "height": 900})
+                    page.goto(path.as_uri())
+                    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= width, f"{name} is {wide} px wide at {width} px"
+                    assert page.evaluate("window.pwned === undefined"), "planted script ran"
+                    if name == "report":
+                        # the smallest chart text, as drawn on the screen
+                        smallest = page.evaluate(
+                            """Math.min(...[...document.querySelectorAll('svg text')].map(t => {
+                                const svg = t.ownerSVGElement;
+                                const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+                                return parseFloat(getComputedStyle(t).fontSize) * scale; }))"""
+                        )
+                        assert smallest >= 10, f"chart text is {smallest:.1f} px at {width} px"
+                    page.close()
+        finally:
+            browser.close()
+    html = report.read_text(encoding="utf-8")
+    assert ">UNKNOWN<" not in html
+    legend = re.findall(r'<rect x="[\d.]+" y="\d+" width="12" height="12" fill="(#[0-9a-f]{6})"', html)
+    assert legend and len(legend) == len(set(legend))  # no two statuses share a colour
+    assert "<th>Product</th>" in html and '<th class="n">Enrollment</th>' in html and "<th>Start</th>" in html

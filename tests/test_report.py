@@ -195,3 +195,32 @@ def test_a_report_asked_for_on_a_terminal_is_written_to_a_named_file_and_only_ke
     assert main(["report"]) == 0  # a second one never overwrites the first
     assert f"{first.stem}-2.md" in capsys.readouterr().out
     assert kept() == 2
+
+
+def test_what_changed_groups_a_study_s_many_site_changes_on_one_line(world: World) -> None:
+    def more_sites(ps: dict[str, Any]) -> None:
+        locs = ps.setdefault("contactsLocationsModule", {}).setdefault("locations", [])
+        locs += [{"facility": f"Site {i}", "city": "Berlin", "country": "Germany"} for i in range(6)]
+        locs += [{"facility": "Hôpital Necker", "city": "Paris", "country": "France"}]
+
+    edit(world.registry, KYSA_LN, more_sites, posted="2026-11-05", timestamp="2026-11-06T09:00:00")
+    world.poll()
+    r = gather(world)
+    (block,) = [b for s in r.changes for b in s.blocks if b.nct_id == KYSA_LN]
+    sites = [c for c in block.changes if c.label == "Sites"]
+    assert [c.text for c in sites] == ["7 changes: Germany 6 added; France 1 added"]
+    assert not any(c.label == "Site added" for c in block.changes)
+    html = reporting.render(r, "html")
+    assert "7 changes: Germany 6 added; France 1 added" in html
+
+
+def test_the_study_table_puts_studies_under_way_first_with_product_enrollment_and_start(world: World) -> None:
+    r = gather(world)
+    order = [s.status_code for s in r.studies]
+    ended = {"COMPLETED", "TERMINATED", "WITHDRAWN"}
+    first_ended = next((i for i, s in enumerate(order) if s in ended), len(order))
+    assert all(s in ended or s in ("UNKNOWN", "") for s in order[first_ended:])
+    assert any(s.product for s in r.studies) and any(s.enrollment for s in r.studies)
+    assert any(s.start for s in r.studies)
+    rows = list(csv.DictReader(io.StringIO(reporting.render(r, "csv"))))
+    assert {"product", "enrollment", "start"} <= set(rows[0])

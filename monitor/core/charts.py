@@ -12,51 +12,71 @@ from xml.sax.saxutils import escape
 
 PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2", "#65a30d", "#db2777")
 
+# Each status its own colour, with the meaning people expect (greens: open to patients;
+# blues: closed to new patients, still running or done; amber: paused; reds: stopped;
+# grey: unknown). The legend always names the status beside its colour.
+STATUS_COLORS = {
+    "Recruiting": "#15803d",
+    "Enrolling by invitation": "#0d9488",
+    "Not yet recruiting": "#86efac",
+    "Active, not recruiting": "#3b82f6",
+    "Completed": "#1e3a8a",
+    "Suspended": "#f59e0b",
+    "Terminated": "#dc2626",
+    "Withdrawn": "#7f1d1d",
+    "Unknown status": "#9ca3af",
+}
+OTHER_STATUS = "#a855f7"
 
-def hbar(title: str, items: Sequence[tuple[str, int]], *, width: int = 460, color: str = PALETTE[0]) -> str:
+
+def _svg(width: int, height: int, font_size: int, title: str) -> list[str]:
+    """An SVG that scales down to its box (a phone) and never wider than drawn; drawn
+    small enough that its text stays readable (11 px or more) at 390 px."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" '
+        f'style="max-width:{width}px;height:auto" viewBox="0 0 {width} {height}" '
+        f'font-family="Helvetica, Arial, sans-serif" font-size="{font_size}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-weight="bold" font-size="{font_size + 1}">{escape(title)}</text>',
+    ]
+
+
+def hbar(title: str, items: Sequence[tuple[str, int]], *, width: int = 420, color: str = PALETTE[0]) -> str:
     """Horizontal bars, one per (label, count), largest first as given."""
     if not items:
         return ""
-    row, label_w, top = 20, 190, 26
+    row, label_w, top = 22, 180, 28
     height = top + row * len(items) + 6
     peak = max(n for _, n in items) or 1
     bar_w = width - label_w - 40
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="15" font-weight="bold" font-size="13">{escape(title)}</text>',
-    ]
+    parts = _svg(width, height, 13, title)
     for i, (label, n) in enumerate(items):
         y = top + i * row
         w = max(1, round(bar_w * n / peak))
-        shown = label if len(label) <= 30 else label[:29] + "…"
+        shown = label if len(label) <= 24 else label[:23] + "…"
         parts += [
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(shown)}</text>',
-            f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="13" fill="{color}" rx="2"/>',
-            f'<text x="{label_w + w + 4}" y="{y + 13}">{n}</text>',
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(shown)}</text>',
+            f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="15" fill="{color}" rx="2"/>',
+            f'<text x="{label_w + w + 4}" y="{y + 14}">{n}</text>',
         ]
     parts.append("</svg>")
     return "".join(parts)
 
 
 def columns(
-    title: str, items: Sequence[tuple[str, int]], *, width: int = 620, color: str = PALETTE[1]
+    title: str, items: Sequence[tuple[str, int]], *, width: int = 420, color: str = PALETTE[1]
 ) -> str:
-    """Vertical columns over ordered categories (years, quarters)."""
+    """Vertical columns over ordered categories (years, quarters); with many, every
+    other label is shown so none overlap."""
     if not items:
         return ""
-    top, bottom, left = 28, 22, 8
+    top, bottom, left = 30, 24, 8
     height = 190
     plot_h = height - top - bottom
     slot = (width - left) / len(items)
     peak = max(n for _, n in items) or 1
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="15" font-weight="bold" font-size="13">{escape(title)}</text>',
-    ]
+    every = max(1, -(-len(items) * 40 // width))  # a label needs about 40 units
+    parts = _svg(width, height, 13, title)
     for i, (label, n) in enumerate(items):
         h = round(plot_h * n / peak)
         x = left + i * slot
@@ -64,36 +84,36 @@ def columns(
         parts += [
             f'<rect x="{x:.1f}" y="{top + plot_h - h}" width="{w:.1f}" height="{h}" fill="{color}" rx="2"/>',
             f'<text x="{x + w / 2:.1f}" y="{top + plot_h - h - 3}" text-anchor="middle">{n or ""}</text>',
-            f'<text x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">{escape(label)}</text>',
+            f'<text x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle">{escape(label)}</text>'
+            if i % every == 0 or i == len(items) - 1
+            else "",
         ]
     parts.append("</svg>")
     return "".join(parts)
 
 
-def stacked(title: str, items: Sequence[tuple[str, int]], *, width: int = 620) -> str:
-    """One 100% bar split by category, with a legend: a status mix at a glance."""
+def stacked(
+    title: str, items: Sequence[tuple[str, int]], *, width: int = 420, colors: Sequence[str] | None = None
+) -> str:
+    """One 100% bar split by category, with a legend naming each colour: a status mix at
+    a glance. `colors` gives each item its own (default: the palette in turn)."""
     total = sum(n for _, n in items)
     if not total:
         return ""
-    height = 40 + 18 * ((len(items) + 2) // 3)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="15" font-weight="bold" font-size="13">{escape(title)}</text>',
-    ]
+    fills = list(colors) if colors else [PALETTE[i % len(PALETTE)] for i in range(len(items))]
+    height = 50 + 20 * ((len(items) + 1) // 2)
+    parts = _svg(width, height, 13, title)
     x = 0.0
-    for i, (_, n) in enumerate(items):
+    for (_, n), fill in zip(items, fills, strict=True):
         w = width * n / total
-        parts.append(
-            f'<rect x="{x:.1f}" y="22" width="{w:.1f}" height="14" fill="{PALETTE[i % len(PALETTE)]}"/>'
-        )
+        parts.append(f'<rect x="{x:.1f}" y="24" width="{w:.1f}" height="16" fill="{fill}"/>')
         x += w
-    for i, (label, n) in enumerate(items):
-        lx, ly = (i % 3) * (width / 3), 52 + (i // 3) * 18
+    for i, ((label, n), fill) in enumerate(zip(items, fills, strict=True)):
+        lx, ly = (i % 2) * (width / 2), 60 + (i // 2) * 20
         parts += [
-            f'<rect x="{lx:.1f}" y="{ly - 9}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>',
-            f'<text x="{lx + 14:.1f}" y="{ly}">{escape(label)} ({n})</text>',
+            f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
+            'stroke="#475569" stroke-width="0.5"/>',
+            f'<text x="{lx + 16:.1f}" y="{ly}">{escape(label)} ({n})</text>',
         ]
     parts.append("</svg>")
     return "".join(parts)

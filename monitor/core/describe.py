@@ -30,6 +30,7 @@ PHASE_LABELS = {
     "PHASE3": "Phase 3",
     "PHASE4": "Phase 4",
     "NA": "Not applicable",
+    "UNKNOWN": "Phase not given",
 }
 KIND_LABELS = {
     "new_study": "New study",
@@ -143,7 +144,7 @@ def phases_label(phases: Any) -> str:
         return "no phase"
     if isinstance(phases, str):
         phases = phases.split("|")
-    return "/".join(PHASE_LABELS.get(p, p) for p in phases)
+    return "/".join(PHASE_LABELS.get(p, p.replace("_", " ").capitalize()) for p in phases)
 
 
 def _status(v: Any) -> str:

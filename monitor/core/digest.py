@@ -255,8 +255,12 @@ def build_changes_digest(
     filters: str,
     opts: DigestOptions,
     max_items: int,
+    sites_over: int | None = None,
 ) -> Digest:
     """The weekly digest: every pending event for this subscriber, most important listed first.
+
+    With `sites_over`, a study with more site changes than that shows them as one line
+    counted per country (the report's long periods), not one line each.
 
     Every event passed in is accounted for: listed, or counted among the omitted (size
     cap, old studies from a baseline run). The caller records all of them as delivered
@@ -283,12 +287,21 @@ def build_changes_digest(
     for e in listed:  # sorted most important first
         home.setdefault(e.nct_id, SECTION_OF.get(e.kind, "design"))
     blocks: dict[tuple[str, str], StudyBlock] = {}
+    site_events: dict[str, list[EventView]] = {}
+    for e in listed:
+        if e.kind in SITE_KINDS:
+            site_events.setdefault(e.nct_id, []).append(e)
     for e in sorted(listed, key=lambda e: (SECTION_RANK[home[e.nct_id]], e.nct_id, e.id)):
         key = home[e.nct_id]
         study = studies.get(e.nct_id)
         block = blocks.get((key, e.nct_id))
         if block is None:
             block = blocks[(key, e.nct_id)] = study_block(study or _unknown_study(e.nct_id), opts)
+        sites = site_events.get(e.nct_id, [])
+        if sites_over is not None and e.kind in SITE_KINDS and len(sites) > sites_over:
+            if e is sites[0]:
+                block.changes.append(site_summary_line(sites))
+            continue
         block.changes.append(change_line(e, study, block, news.get(e.id, True)))
     sections = []
     for key, title, _ in SECTIONS:
@@ -339,6 +352,39 @@ def build_changes_digest(
         all_ids=frozenset(e.id for e in events),
         omitted_studies=omitted_studies[:OMITTED_LISTED],
         omitted_more=max(0, len(omitted_studies) - OMITTED_LISTED),
+    )
+
+
+SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
+
+
+def _site_country(e: EventView) -> str:
+    value = e.after if isinstance(e.after, dict) else e.before if isinstance(e.before, dict) else {}
+    label = str((value or {}).get("site", ""))
+    country = (e.item_key or "").split(" | ")[-1].split(" #")[0].strip() if e.item_key else ""
+    return label.rsplit(", ", 1)[-1] if country and label else "country not given"
+
+
+def site_summary_line(events: Sequence[EventView]) -> ChangeLine:
+    """Many site changes of one study as one line, counted per country, largest first:
+    "32 changes: United States 30 now Completed; Germany 2 added"."""
+    per: dict[str, Counter[str]] = {}
+    for e in events:
+        if e.kind == "site_added":
+            what = "added"
+        elif e.kind == "site_removed":
+            what = "removed"
+        else:
+            what = "now " + status_label((e.after or {}).get("status") if isinstance(e.after, dict) else None)
+        per.setdefault(_site_country(e), Counter())[what] += 1
+    parts = []
+    for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        said = ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"{country} {said}")
+    latest = max((e.registry_date or "" for e in events), default="") or None
+    importance = max(e.importance for e in events)
+    return ChangeLine(
+        "site_summary", "Sites", f"{len(events)} changes: " + "; ".join(parts), latest, importance
     )
 
 

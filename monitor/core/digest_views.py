@@ -26,6 +26,7 @@ class EventView:
     run_id: int | None = None
     origin: str = "poll"
     versions: tuple[int | None, int | None] = (None, None)  # registry version numbers, when known
+    item_key: str = ""  # the item of a list field (a site's facility | city | state | country)
 
     @classmethod
     def of(cls, e: Any, versions: tuple[int | None, int | None] = (None, None)) -> EventView:
@@ -42,6 +43,7 @@ class EventView:
             e.run_id,
             e.origin,
             versions,
+            getattr(e, "item_key", "") or "",
         )
 
 
@@ -209,3 +211,4 @@ class DigestOptions:
     subject_prefix: str = "[ctmonitor]"
     new_within_days: int = 30
     report_url: str = ""
+    web_url: str = ""  # ctmonitor serve's public base URL, when set

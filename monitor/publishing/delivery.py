@@ -108,6 +108,7 @@ def options(settings: Settings, flt: StudyFilter | None = None) -> DigestOptions
         subject_prefix=d.subject_prefix,
         new_within_days=d.new_within_days,
         report_url=report_url,
+        web_url=base or "",
     )
 
 

@@ -63,6 +63,10 @@ class ReportStudy:
     first_posted: str
     last_update: str
     url: str
+    product: str = ""
+    enrollment: int | None = None
+    start: str = ""  # as the registry writes it: 2024, 2024-03 or 2024-03-15
+    status_code: str = ""  # the registry's code, for its colour and order
 
 
 @dataclass(slots=True)
@@ -102,6 +106,9 @@ class Report:
     change_count: int  # changes listed in the period
     first_reached: int  # new-study events of a full sync that were not news (counted, not listed)
     health: str
+    change_omitted: int = 0  # changes of the period beyond the listed ones (counted by kind)
+    change_omitted_kinds: list[tuple[str, int]] = field(default_factory=list)
+    landscape_url: str = ""  # the web's landscape with these filters, when a base URL is set
 
 
 def _ranked(values: Sequence[str], top: int | None = None) -> list[tuple[str, int]]:
@@ -124,7 +131,33 @@ def _study(r: StudyRow, study_url: str) -> ReportStudy:
         first_posted=r.first_post_date or "",
         last_update=r.last_update_post_date or "",
         url=study_url.format(nct_id=r.nct_id),
+        product=r.product or "",
+        enrollment=r.enrollment_count,
+        start=r.start_date or "",
+        status_code=r.overall_status or "",
     )
+
+
+# The study table's order: studies still under way first (recruiting, then soon to), then
+# those that ended; within a status, the latest start first. The web landscape sorts by
+# any column; this file stays a plain, printable table.
+STATUS_ORDER = (
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "NOT_YET_RECRUITING",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "COMPLETED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "UNKNOWN",
+)
+
+
+def table_order(studies: Sequence[ReportStudy]) -> list[ReportStudy]:
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    by_start = sorted(studies, key=lambda s: (s.start or "0000", s.nct_id), reverse=True)
+    return sorted(by_start, key=lambda s: rank.get(s.status_code, len(rank)))
 
 
 def _left_but_followed(e: Event, rows: dict[str, StudyRow], flt: StudyFilter) -> bool:
@@ -177,6 +210,11 @@ def gather(
         session, flt, ids, by_id, since=since, until=until, health=health, opts=opts, kinds=kinds
     )
 
+    first_reached = sum(n for label, n in digest.omitted if label.startswith(FIRST_REACHED))
+    omitted = [(label, n) for label, n in digest.omitted if not label.startswith(FIRST_REACHED)]
+    landscape_url = ""
+    if opts.web_url and not flt.nct_ids:  # the landscape filters by labels, not by id lists
+        landscape_url = opts.web_url.rstrip("/") + "/" + delivery.changes_query(flt)
     filters_text = flt.describe()
     selection = _selection(session, rows, screened, matching, filters_text)
     if record:
@@ -199,7 +237,7 @@ def gather(
         until=until,
         filters=filters_text,
         selection=selection,
-        studies=studies,
+        studies=table_order(studies),
         modalities=modalities,
         indications=indications,
         matrix=matrix,
@@ -213,8 +251,11 @@ def gather(
         new_studies=sorted(new, key=lambda s: (s.first_posted, s.nct_id), reverse=True),
         changes=digest.sections,
         change_count=digest.listed,
-        first_reached=digest.omitted_total,
+        first_reached=first_reached,
         health=health.summary(),
+        change_omitted=sum(n for _, n in omitted),
+        change_omitted_kinds=omitted,
+        landscape_url=landscape_url,
     )
 
 
@@ -246,8 +287,16 @@ def _period_changes(
         health=health,
         filters=flt.describe(),
         opts=opts,
-        max_items=len(events) + 1,
+        max_items=REPORT_MAX_CHANGES,
+        sites_over=3,
     )
+
+
+# "What changed" lists at most this many changes (most important first, grouped by study,
+# a study's many site changes on one line); the rest are counted by kind. Every change is
+# in `ctmonitor events` and the web's /changes.
+REPORT_MAX_CHANGES = 300
+FIRST_REACHED = "Study first reached by a full sync"
 
 
 def _selection(
@@ -291,6 +340,9 @@ CSV_COLUMNS = (
     "first_posted",
     "last_update",
     "url",
+    "product",
+    "enrollment",
+    "start",
 )
 
 
@@ -306,7 +358,7 @@ def to_csv(report: Report) -> str:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for s in report.studies:
-        w.writerow([spreadsheet_safe(str(getattr(s, c))) for c in CSV_COLUMNS])
+        w.writerow([spreadsheet_safe("" if (v := getattr(s, c)) is None else str(v)) for c in CSV_COLUMNS])
     return buf.getvalue()
 
 
@@ -325,9 +377,19 @@ def to_html(report: Report) -> str:
         "modality": charts.hbar("Studies per modality", report.by_modality),
         "indication": charts.hbar("Studies per indication", report.by_indication, color=charts.PALETTE[3]),
         "years": charts.columns("New registrations per year (first posted)", report.by_year),
-        "status": charts.stacked("Status mix", report.by_status),
+        "status": charts.stacked(
+            "Status mix",
+            report.by_status,
+            colors=[charts.STATUS_COLORS.get(label, charts.OTHER_STATUS) for label, _ in report.by_status],
+        ),
     }
-    return environment().get_template("report.html.j2").render(r=report, charts=chart_svgs)
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            r=report, charts=chart_svgs, status_colors=charts.STATUS_COLORS, other_status=charts.OTHER_STATUS
+        )
+    )
 
 
 def to_markdown(report: Report) -> str:

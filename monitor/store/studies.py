@@ -279,6 +279,8 @@ def study_columns(st: Study, chash: str) -> dict[str, Any]:
         "countries": tuple(st.countries),
         "first_post_date": st.first_post_date,
         "last_update_post_date": st.last_update_post_date,
+        "enrollment_count": st.enrollment_count,
+        "start_date": st.start_date.date[:10] if st.start_date else None,
         "content_hash": chash,
     }
 

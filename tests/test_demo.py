@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from monitor.cli.demo import NEW_STUDY_ID, run_demo
+from monitor.cli.demo import DATA, NEW_STUDY_ID, run_demo, with_first_posted
+from monitor.registry.localdata import load_records
 
 
 def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
@@ -29,6 +31,21 @@ def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
     report = (out / "report.html").read_text()
     assert report.startswith("<!DOCTYPE html>") and "<svg" in report and NEW_STUDY_ID in report
     assert "How the studies were selected" in (out / "report.md").read_text()
+    # first-posted dates (estimated for the demo, and said so): registrations over the years
+    # and recent ones in the first digest, never a date after the record's last update
+    assert any("made up for the demo" in line and "first-posted" in line for line in lines)
+    years = re.findall(r'text-anchor="middle">(20\d\d)</text>', report)
+    assert len(years) >= 4
+    landscape = first.get_body(("plain",)).get_content()
+    recent = int(re.search(r"REGISTERED IN THE LAST \d+ DAYS \((\d+)\)", landscape).group(1))
+    assert recent >= 2
+    for raw in load_records(DATA):
+        status = raw["protocolSection"]["statusModule"]
+        if status.get("studyFirstPostDateStruct"):
+            continue
+        with_first_posted([raw])
+        posted = status["studyFirstPostDateStruct"]["date"]
+        assert posted <= status["lastUpdatePostDateStruct"]["date"]
     assert json.loads((out / "changes.json").read_text())["changes"]
     assert any("report.html" in line for line in lines) and any("digest.html" in line for line in lines)
 

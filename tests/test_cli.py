@@ -144,9 +144,10 @@ def test_second_poll_while_one_runs_exits_3(config: Path, capsys, db_url: str) -
     assert code == 3 and "holds the writer lock" in err
 
 
-def test_release_held_events(config: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = run(capsys, "--config", str(config), "release")
-    assert code == 2 and "no database at" in err  # nothing is created to release nothing from
+def test_release_held_events(config: Path, capsys, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    if db_url.startswith("sqlite"):
+        code, _, err = run(capsys, "--config", str(config), "release")
+        assert code == 2 and "no database at" in err  # nothing is created to release nothing from
     assert run(capsys, "--config", str(config), "poll")[0] == 0
     code, out, _ = run(capsys, "--config", str(config), "release")
     assert code == 0 and "no held events" in out

@@ -229,11 +229,15 @@ class Doctor:
         # api.fields always includes what ctmonitor reads (config.ApiSettings), so a part
         # missing here is one the registry did not send although it was asked for.
         fix = ": the registry did not send it although it was asked for (has the API changed?)"
+        sparse = (
+            ": no sampled record has it (normal for parts many records leave out, such as "
+            "publications; a sign of an API change if every poll says so)"
+        )
         if missing[True]:
             report.checks.append(Check("fields", False, "; ".join(missing[True]) + fix))
         if missing[False]:
             report.checks.append(
-                Check("optional fields", False, "; ".join(missing[False]) + fix, needed=False)
+                Check("optional fields", False, "; ".join(missing[False]) + sparse, needed=False)
             )
         if not missing[True]:
             found = len(READS) - len(missing[False])

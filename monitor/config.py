@@ -278,6 +278,7 @@ class SubscriberSettings(_Section):
     statuses: list[str] = Field(default_factory=list)
     sponsors: list[str] = Field(default_factory=list)
     countries: list[str] = Field(default_factory=list)
+    phases: list[str] = Field(default_factory=list)
     nct_ids: list[str] = Field(default_factory=list)
     min_importance: Annotated[int, Field(ge=1, le=3)] = 1
     # Only these kinds of change (empty: every kind), e.g. ["eligibility_change", "outcome_change"].
@@ -289,6 +290,16 @@ class SubscriberSettings(_Section):
     @classmethod
     def _check_email(cls, v: str) -> str:
         return _check_address(v)
+
+    @field_validator("phases")
+    @classmethod
+    def _check_phases(cls, v: list[str]) -> list[str]:
+        from monitor.core.filters import resolve_phases
+
+        try:
+            return list(resolve_phases(v))
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("kinds")
     @classmethod

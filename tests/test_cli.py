@@ -307,10 +307,11 @@ def test_studies_filters_and_needs_review(
     germany = ids("--country", "Germany")
     assert germany and germany < ids()
     assert ids("--phase", "PHASE1") and ids("--phase", "PHASE3") < ids()
+    assert ids("--phase", "2") == ids("--phase", "Phase 2") == ids("--phase", "PHASE2")
     for args, message in (
         (["--indication", "lupos"], "indications: unknown value 'lupos'; valid: "),
         (["--status", "activ"], "status: unknown value 'activ'; valid: "),
-        (["--phase", "3"], "phase: unknown value '3'; valid: EARLY_PHASE1"),
+        (["--phase", "9"], "phase: unknown value '9'; valid: EARLY_PHASE1"),
     ):
         code, _, err = run(capsys, "--config", str(cfg), "studies", *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "subscriber" not in err

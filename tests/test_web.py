@@ -110,7 +110,7 @@ def test_out_of_scope_studies_show_with_their_reason_when_asked(web: tuple[TestC
     [
         ({"modality": "CARX"}, "modalities: unknown value 'CARX'; valid: bispecific, CAAR-T, CAR-NK, CAR-T"),
         ({"status": "activ"}, "status: unknown value 'activ'; valid: ACTIVE_NOT_RECRUITING"),
-        ({"phase": "3"}, "phase: unknown value '3'; valid: EARLY_PHASE1"),
+        ({"phase": "9"}, "phase: unknown value '9'; valid: EARLY_PHASE1"),
         ({"sort": "colour"}, "sort: unknown column 'colour'; valid: updated, nct"),
         ({"page": "two"}, "page: 'two' is not a whole number"),
         ({"colour": "red"}, "unknown parameter 'colour'"),
@@ -369,3 +369,20 @@ def test_a_study_page_shows_who_may_enrol_and_what_changed_in_the_criteria(
     )
     compare = client.get(f"/studies/{KYSA_LN}/compare", params={"from": labels[-2], "to": labels[-1]}).text
     assert marked in compare and "Time frame" in compare
+
+
+def test_changes_and_the_report_filter_by_phase(web: tuple[TestClient, World]) -> None:
+    client, _ = web
+    every = client.get("/api/events").json()["studies"]
+    phase2 = client.get("/api/events", params={"phase": "2"}).json()["studies"]
+    rows = client.get("/api/studies", params={"per_page": 500, "all": "1"}).json()["studies"]
+    in_phase2 = {s["nct_id"] for s in rows if "PHASE2" in s["phases"]}
+    assert phase2 and {s["nct_id"] for s in phase2} <= in_phase2
+    assert len(phase2) < len(every)
+    page = client.get("/changes", params={"phase": "PHASE2"}).text
+    assert "phase Phase 2" in page and 'name="phase" value="PHASE2"' in page
+    report = client.get("/report", params={"phase": "1", "format": "csv"}).text
+    phases = {r["phase"] for r in csv.DictReader(io.StringIO(report))}
+    assert phases and all("Phase 1" in p for p in phases)
+    bad = client.get("/report", params={"phase": "six"})
+    assert bad.status_code == 400 and "phase: unknown value" in bad.text

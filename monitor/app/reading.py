@@ -312,6 +312,7 @@ class ReadUseCases:
         countries: Iterable[str] = (),
         nct_ids: Iterable[str] = (),
         include_out_of_scope: bool = False,
+        phases: Iterable[str] = (),
     ) -> StudyFilter:
         """A StudyFilter checked like a subscriber's: unknown labels are a one-line UserError."""
         from pydantic import ValidationError
@@ -331,6 +332,7 @@ class ReadUseCases:
                 countries=list(countries),
                 nct_ids=[check_nct_id(x) for x in nct_ids],
                 include_out_of_scope=include_out_of_scope,
+                phases=list(phases),
             )
         except ValidationError as exc:
             raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None

@@ -223,6 +223,11 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             ("status", "statuses", "Current overall status, e.g. RECRUITING."),
             ("sponsor", "sponsors", "Part of the lead sponsor's name."),
             ("country", "countries", "A country with at least one site."),
+            (
+                "phase",
+                "phases",
+                "A phase: PHASE1 (or 1), PHASE2, EARLY_PHASE1, NA...; a 1/2 study matches either.",
+            ),
         ]
     ):
         fn = click.option(f"--{name}", dest, multiple=True, metavar="VALUE", help=help_text)(fn)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.core.describe import status_label
+from monitor.core.describe import PHASE_LABELS, phases_label, status_label
 from monitor.core.domain import UserError
 
 
@@ -27,6 +27,7 @@ class StudyFacts(Protocol):
     overall_status: str | None
     lead_sponsor: str | None
     countries: tuple[str, ...]
+    phases: tuple[str, ...]
 
 
 # The modalities the classifier labels (the vocabulary may add more).
@@ -124,6 +125,36 @@ def resolve_labels(name: str, values: Iterable[str], known: Iterable[str]) -> tu
     return tuple(out)
 
 
+PHASE_ALIASES = {
+    "1": "PHASE1",
+    "2": "PHASE2",
+    "3": "PHASE3",
+    "4": "PHASE4",
+    "EARLY1": "EARLY_PHASE1",
+    "EARLYPHASE1": "EARLY_PHASE1",
+    "0": "EARLY_PHASE1",
+    "N/A": "NA",
+    "NOTAPPLICABLE": "NA",
+}
+
+
+def resolve_phases(values: Iterable[str]) -> tuple[str, ...]:
+    """Registry phase codes from what a user typed: `PHASE2`, `Phase 2`, `2`, `early 1`,
+    `NA`; a study of phase 1/2 lists both and matches either. UserError otherwise."""
+    out: list[str] = []
+    for value in values:
+        code = value.strip().upper().replace(" ", "").replace("_", "").replace("-", "")
+        code = {c.replace("_", ""): c for c in PHASE_LABELS}.get(code) or PHASE_ALIASES.get(
+            code.removeprefix("PHASE")
+        )
+        if code is None:
+            valid = ", ".join(c for c in PHASE_LABELS if c != "UNKNOWN")
+            raise UserError(f"phase: unknown value {value!r}; valid: {valid} (or 1, 2, 3, 4, early 1)")
+        if code not in out:
+            out.append(code)
+    return tuple(out)
+
+
 def resolve_statuses(values: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
     """Registry status codes from what a user typed: a code, the registry's words
     ("Active, not recruiting"), or `active` / `stopped` for the statuses they stand for."""
@@ -169,6 +200,7 @@ class StudyFilter:
     countries: tuple[str, ...] = ()
     nct_ids: tuple[str, ...] = ()
     include_out_of_scope: bool = False
+    phases: tuple[str, ...] = ()  # registry codes (PHASE1, ...): a phase 1/2 study matches either
 
     @classmethod
     def from_settings(cls, sub: Any) -> StudyFilter:
@@ -182,6 +214,7 @@ class StudyFilter:
             countries=tuple(sub.countries),
             nct_ids=tuple(sub.nct_ids),
             include_out_of_scope=sub.include_out_of_scope,
+            phases=tuple(getattr(sub, "phases", ()) or ()),
         )
 
     @property
@@ -193,6 +226,7 @@ class StudyFilter:
             or self.statuses
             or self.sponsors
             or self.countries
+            or self.phases
         )
 
     def matches(self, study: StudyFacts, *, leaving_scope: bool = False) -> bool:
@@ -211,6 +245,8 @@ class StudyFilter:
         if self.indications and not (_split(study.indications) & {_fold(i) for i in self.indications}):
             return False
         if self.statuses and (study.overall_status or "") not in self.statuses:
+            return False
+        if self.phases and not set(study.phases or ()) & set(self.phases):
             return False
         if self.sponsors:
             sponsor = _fold(study.lead_sponsor or "")
@@ -250,6 +286,8 @@ class StudyFilter:
             parts.append("indication " + _any(self.indications))
         if self.statuses:
             parts.append("current status " + _any([status_label(s) for s in self.statuses]))
+        if self.phases:
+            parts.append("phase " + _any([phases_label([p]) for p in self.phases]))
         if self.sponsors:
             parts.append("lead sponsor containing " + _any(self.sponsors))
         if self.countries:

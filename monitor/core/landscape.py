@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.core.describe import PHASE_LABELS, STATUS_LABELS
+from monitor.core.describe import STATUS_LABELS
 from monitor.core.domain import UserError
 
 # column -> how rows sort by it (text case-folded; empty values last either way)
@@ -90,13 +90,9 @@ class LandscapeQuery:
             for name, dest in LIST_PARAMS.items()
         }
         values["statuses"] = status_codes(values["statuses"])
-        phases = []
-        for p in values["phases"]:
-            code = p.upper().replace(" ", "")
-            if code not in PHASE_LABELS:
-                raise UserError(f"phase: unknown value {p!r}; valid: {', '.join(PHASE_LABELS)}")
-            phases.append(code)
-        values["phases"] = tuple(phases)
+        from monitor.core.filters import resolve_phases
+
+        values["phases"] = resolve_phases(values["phases"])
         for s in values["cell_sources"]:
             if _fold(s) not in CELL_SOURCES:
                 raise UserError(f"source: unknown value {s!r}; valid: {', '.join(CELL_SOURCES)}")

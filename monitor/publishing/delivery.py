@@ -125,6 +125,7 @@ def changes_query(flt: StudyFilter) -> str:
             ("status", flt.statuses),
             ("sponsor", flt.sponsors),
             ("country", flt.countries),
+            ("phase", flt.phases),
             ("study", flt.nct_ids),
         )
         for v in values

@@ -7,7 +7,7 @@ from datetime import date
 
 from monitor.app.browse import ChangesQuery
 from monitor.core.domain import UserError, check_nct_id
-from monitor.core.filters import StudyFilter
+from monitor.core.filters import StudyFilter, resolve_phases
 from monitor.core.landscape import status_codes
 
 FILTER_PARAMS = {
@@ -17,6 +17,7 @@ FILTER_PARAMS = {
     "status": "statuses",
     "sponsor": "sponsors",
     "country": "countries",
+    "phase": "phases",
     "study": "nct_ids",
 }
 CHANGE_PARAMS = {"kind", "importance", "since", "until", "by", "backfill", "all"}
@@ -42,6 +43,7 @@ def study_filter(params: Mapping[str, Sequence[str]]) -> StudyFilter:
     """The filters reports, feeds and subscribers have, from a query string."""
     values = {dest: multi(params, name) for name, dest in FILTER_PARAMS.items()}
     values["statuses"] = status_codes(values["statuses"])
+    values["phases"] = resolve_phases(values["phases"])
     values["nct_ids"] = tuple(check_nct_id(x) for x in values["nct_ids"])
     return StudyFilter(**values, include_out_of_scope=one(params, "all") in ("1", "true", "on", "yes"))
 

@@ -1,4 +1,6 @@
-"""Enrollment and start date on the studies row, for the report's study table.
+"""Enrollment and start date on the studies row, for the report's study table; the
+words free-text search reads beyond the columns (the product and modality evidence), so
+a search over thousands of studies does not decode every classification.
 
 Filled from each study's latest record at its next write; the normalizer change that
 comes with this revision re-derives every stored study at the next poll (see
@@ -24,8 +26,10 @@ def upgrade() -> None:
     # Plain ADD COLUMN, nullable: in place on SQLite and PostgreSQL (see 0007).
     op.add_column("studies", sa.Column("enrollment_count", sa.Integer(), nullable=True))
     op.add_column("studies", sa.Column("start_date", sa.String(length=10), nullable=True))
+    op.add_column("studies", sa.Column("search_text", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("studies", "search_text")
     op.drop_column("studies", "start_date")
     op.drop_column("studies", "enrollment_count")

@@ -20,36 +20,23 @@ KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")
 
 
-def _search_text(classification: dict[str, Any]) -> str:
-    """What free-text search reads beyond the columns: the evidence texts of the product and
-    modality labels (product codes and names as the record writes them)."""
-    evidence = classification.get("evidence", [])
-    return " ".join(str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality"))
-
-
 def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
     """The landscape page. The stored classification JSON is the costly part of a row, so it
-    is read for every study only when a free-text search needs its evidence; otherwise
-    only for the rows on the page (their review and curated marks), or for every match
-    with `complete` (downloads)."""
-    searching = bool(q.q)
+    is read only for the rows on the page (their review and curated marks), or for every
+    match with `complete` (downloads); free-text search reads the stored search text."""
     rows = []
     for r in store.study_summaries(
-        session, in_scope=None if q.include_out_of_scope else True, with_classification=searching
+        session, in_scope=None if q.include_out_of_scope else True, with_classification=False
     ):
         d = summary_dict(r)
-        if searching:
-            c = r.classification or {}
-            d["review"], d["curated"] = c.get("review", []), c.get("curated", [])
-            d["search"] = _search_text(c)
+        d["search"] = r.search_text or ""
         rows.append(d)
     v = view(rows, q)
-    if not searching:
-        wanted = v.matching if complete else v.rows
-        labels = store.classifications(session, [r["nct_id"] for r in wanted])
-        for r in wanted:
-            c = labels.get(r["nct_id"], {})
-            r["review"], r["curated"] = c.get("review", []), c.get("curated", [])
+    wanted = v.matching if complete else v.rows
+    labels = store.classifications(session, [r["nct_id"] for r in wanted])
+    for r in wanted:
+        c = labels.get(r["nct_id"], {})
+        r["review"], r["curated"] = c.get("review", []), c.get("curated", [])
     return v
 
 

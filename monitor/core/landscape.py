@@ -55,6 +55,14 @@ def status_codes(values: Iterable[str]) -> tuple[str, ...]:
     return resolve_statuses(values, STATUS_LABELS)
 
 
+def search_text(classification: Mapping[str, Any]) -> str:
+    """What free-text search reads beyond the columns: the evidence texts of the product and
+    modality labels (product codes and names as the record writes them). Stored with each
+    classification (studies.search_text), so a search never decodes the evidence."""
+    evidence = classification.get("evidence", [])
+    return " ".join(str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality"))
+
+
 def _fold(value: str | None) -> str:
     return " ".join((value or "").casefold().split())
 

@@ -146,7 +146,9 @@ class StudyRow(Base):
     product: Mapped[str | None] = mapped_column(Text)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     classification: Mapped[dict | None] = mapped_column(Json)
-    classified_with: Mapped[str | None] = mapped_column(String(32))  # vocabulary + overrides version
+    classified_with: Mapped[str | None] = mapped_column(String(32))
+    # what free-text search reads beyond the columns (monitor.core.landscape.search_text; 0008)
+    search_text: Mapped[str | None] = mapped_column(Text)  # vocabulary + overrides version
 
 
 class Snapshot(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.core.classify import Classification
 from monitor.core.decide import CurrentState
 from monitor.core.domain import FieldChange, Study
+from monitor.core.landscape import search_text
 from monitor.core.protocol import FIELDS_VERSION
 from monitor.core.timeline import Version
 from monitor.store.blobs import compress, decompress
@@ -102,6 +103,7 @@ def classification_values(c: Classification, version: str) -> dict[str, Any]:
         "needs_review": c.needs_review,
         "classification": c.to_dict(),
         "classified_with": version,
+        "search_text": search_text(c.to_dict()),
     }
 
 
@@ -175,6 +177,7 @@ SUMMARY_COLUMNS = (
     "indications",
     "needs_review",
     "last_update_post_date",
+    "search_text",
 )
 
 

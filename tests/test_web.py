@@ -386,3 +386,20 @@ def test_changes_and_the_report_filter_by_phase(web: tuple[TestClient, World]) -
     assert phases and all("Phase 1" in p for p in phases)
     bad = client.get("/report", params={"phase": "six"})
     assert bad.status_code == 400 and "phase: unknown value" in bad.text
+
+
+def test_a_first_digest_links_to_the_readers_landscape_and_each_study_page(
+    web: tuple[TestClient, World], tmp_path: Any
+) -> None:
+    client, world = web
+    settings = world.settings.model_copy(update={"web": WebSettings(base_url="https://ct.example.org")})
+    app = Application(settings, database=world.database, now=world.clock)
+    app.preview_digests(out_dir=tmp_path, subscriber="derm")
+    html = (tmp_path / "derm.html").read_text(encoding="utf-8")
+    text = (tmp_path / "derm.txt").read_text(encoding="utf-8")
+    assert "starting picture" in html.lower()
+    assert 'href="https://ct.example.org/?indication=pemphigus"' in html
+    assert "sortable and filterable: https://ct.example.org/?indication=pemphigus" in text
+    # the link opens that very view
+    page = client.get("/", params={"indication": "pemphigus"})
+    assert page.status_code == 200 and PEMPHIGUS in page.text

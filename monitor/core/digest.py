@@ -463,6 +463,7 @@ def build_landscape_digest(
     filters: str,
     opts: DigestOptions,
     max_items: int,
+    landscape_url: str = "",
 ) -> Digest:
     """A subscriber's first digest: the landscape they follow, and what was registered recently.
 
@@ -512,4 +513,5 @@ def build_landscape_digest(
         landscape=landscape,
         listed_ids=frozenset(),
         all_ids=ids,
+        landscape_url=landscape_url,
     )

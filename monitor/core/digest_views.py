@@ -193,6 +193,7 @@ class Digest:
     # most important first; at most OMITTED_LISTED, the rest counted in omitted_more
     omitted_studies: list[tuple[str, str, int]] = field(default_factory=list)
     omitted_more: int = 0
+    landscape_url: str = ""  # the web's landscape with this reader's filters (landscape digest)
 
     @property
     def omitted_total(self) -> int:

@@ -211,6 +211,9 @@ def prepare(
                 filters=flt.describe(),
                 opts=opts,
                 max_items=limit,
+                landscape_url=(
+                    opts.web_url + "/" + changes_query(flt) if opts.web_url and not flt.nct_ids else ""
+                ),
             )
 
         rendered = render_within(build_landscape, settings.digest.max_items, max_html)

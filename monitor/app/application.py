@@ -10,6 +10,7 @@ use cases that need none (classify, doctor) never create one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,7 @@ from monitor.app.reading import ReadUseCases
 from monitor.app.runs import BackfillResult, DigestResult, PollResult, ReclassifyResult, ReleaseResult
 from monitor.config import Settings
 from monitor.core.classify import Classifier
+from monitor.core.domain import UserError
 from monitor.publishing.mailer import Mailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.store import db as dbmod
@@ -176,6 +178,37 @@ class Application(ReadUseCases):
             )
         return ReclassifyResult(done, moved)
 
+    # -- a subscriber's own link ---------------------------------------------------------
+
+    def _link_holder(self, s: Any, token: str) -> Any:
+        """The subscriber a signed link belongs to, or UserError (the web answers 400) for a
+        forged, altered, revoked or orphaned link: it never reveals who, if anyone, it was."""
+        from monitor.publishing import links
+
+        holder = links.read_token(s, token)
+        sub = next((x for x in self.settings.subscribers if holder and x.name == holder.name), None)
+        if holder is None or sub is None:
+            raise UserError("this link is not valid (altered, revoked or no longer in use)")
+        if store.subscriber_state(s, sub.name, self.now()).link_generation != holder.generation:
+            raise UserError("this link is not valid (altered, revoked or no longer in use)")
+        return sub
+
+    def leaving(self, token: str) -> LeaveResult:
+        """What the link's page shows before the one click: whose subscription, whether it is
+        already ended. Changes nothing (a GET must not)."""
+        with self.database.session() as s:
+            sub = self._link_holder(s, token)
+            gone = sub.name in store.unsubscribed_names(s)
+            return LeaveResult(sub.name, masked(sub.email), unsubscribed=gone, changed=False)
+
+    def unsubscribe(self, token: str) -> LeaveResult:
+        """End the link holder's subscription: nothing more is sent. Idempotent (a mail
+        client's one-click POST may come twice)."""
+        with self.database.session() as s:
+            sub = self._link_holder(s, token)
+            changed = store.unsubscribe(s, sub.name, self.now())
+            return LeaveResult(sub.name, masked(sub.email), unsubscribed=True, changed=changed)
+
     def release(self, *, run_id: int | None = None) -> ReleaseResult:
         """Release held events (of one run, or all) so that digests include them."""
         with self.database.session() as s:
@@ -237,3 +270,24 @@ class DoctorResult:
 
     def to_json(self) -> Any:
         return self.report.to_json()
+
+
+@dataclass(frozen=True)
+class LeaveResult:
+    subscriber: str
+    address: str  # masked: the page never shows the whole address
+    unsubscribed: bool
+    changed: bool  # this request ended the subscription (False: it had ended before)
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subscriber": self.subscriber, "unsubscribed": self.unsubscribed, "changed": self.changed}
+
+    def text(self) -> str:
+        return f"{self.subscriber}: " + ("unsubscribed" if self.unsubscribed else "subscribed")
+
+
+def masked(address: str) -> str:
+    """`j***@example.org`: enough for a reader to recognise their own address."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"

@@ -194,6 +194,7 @@ class Digest:
     omitted_studies: list[tuple[str, str, int]] = field(default_factory=list)
     omitted_more: int = 0
     landscape_url: str = ""  # the web's landscape with this reader's filters (landscape digest)
+    unsubscribe_url: str = ""  # the reader's signed one-click link (with web.base_url set)
 
     @property
     def omitted_total(self) -> int:

@@ -16,7 +16,7 @@ One digest process at a time (the "digest" lock), so two service instances never
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -44,6 +44,7 @@ from monitor.core.domain import (
     UserError,
 )
 from monitor.core.filters import MODALITIES, StudyFilter
+from monitor.publishing import links
 from monitor.publishing.mailer import Mailer, MailError
 from monitor.publishing.render import Rendered, build_message, render_within
 from monitor.store import Event, Session
@@ -175,6 +176,7 @@ def prepare(
 ) -> Prepared | None:
     """Build and render this subscriber's digest from the database. None: nothing to send."""
     opts = options(settings, flt)
+    leave = unsubscribe_url(session, settings, sub.name, now)
     h = health(session)
     rows = store.study_rows(session)
     last = store.last_sent_digest(session, sub.name)
@@ -216,7 +218,11 @@ def prepare(
                 ),
             )
 
-        rendered = render_within(build_landscape, settings.digest.max_items, max_html)
+        rendered = render_within(
+            lambda limit: replace(build_landscape(limit), unsubscribe_url=leave),
+            settings.digest.max_items,
+            max_html,
+        )
         # Everything up to now is accounted for by the landscape; nothing is "filtered" on top.
         return Prepared(sub, rendered, [], max_id or store.max_published_event_id(session))
     if not due and not sub.send_empty:
@@ -240,7 +246,22 @@ def prepare(
             max_items=limit,
         )
 
-    return Prepared(sub, render_within(build_changes, settings.digest.max_items, max_html), filtered, None)
+    rendered = render_within(
+        lambda limit: replace(build_changes(limit), unsubscribe_url=leave),
+        settings.digest.max_items,
+        max_html,
+    )
+    return Prepared(sub, rendered, filtered, None)
+
+
+def unsubscribe_url(session: Session, settings: Settings, name: str, now: datetime) -> str:
+    """The subscriber's one-click link (web.base_url + /unsubscribe/<signed token>), or ""
+    when ctmonitor serve has no public address to receive it."""
+    base = settings.web.base_url
+    if not base:
+        return ""
+    state = store.subscriber_state(session, name, now)
+    return f"{base}/unsubscribe/{links.make_token(session, name, state.link_generation)}"
 
 
 # -- preview and send --------------------------------------------------------------------
@@ -258,6 +279,7 @@ def _message(
     settings: Settings, rendered: Rendered, sub: SubscriberSettings, message_id: str, now: datetime
 ) -> EmailMessage:
     smtp = settings.smtp
+    leave = [u for u in (rendered.digest.unsubscribe_url, smtp.list_unsubscribe) if u]
     return build_message(
         rendered,
         to_name=sub.name,
@@ -266,7 +288,8 @@ def _message(
         from_address=smtp.from_address or "ctmonitor@localhost.localdomain",
         message_id=message_id,
         date=now.replace(tzinfo=UTC) if now.tzinfo is None else now,
-        list_unsubscribe=smtp.list_unsubscribe,
+        list_unsubscribe=leave,
+        one_click=bool(rendered.digest.unsubscribe_url),
     )
 
 
@@ -354,6 +377,8 @@ def _send_one(
     db: Database, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, mailer: Mailer, now: datetime
 ) -> Outcome:
     with db.session() as s:
+        if sub.name in store.unsubscribed_names(s):
+            return Outcome(sub.name, "unsubscribed")  # they left with their link: nothing more is sent
         p = prepare(s, settings, sub, flt, now)
         if p is not None:
             # Outside the filters: settled without mail, so they are not re-read every week.

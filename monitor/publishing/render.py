@@ -170,7 +170,8 @@ def build_message(
     from_address: str,
     message_id: str,
     date: datetime,
-    list_unsubscribe: str = "",
+    list_unsubscribe: str | list[str] = "",
+    one_click: bool = False,
 ) -> EmailMessage:
     """A multipart/alternative message: plain text first, HTML preferred by clients that can show it."""
     msg = EmailMessage()
@@ -180,8 +181,12 @@ def build_message(
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
-    if list_unsubscribe:
-        msg["List-Unsubscribe"] = f"<{list_unsubscribe}>"
+    uris = [list_unsubscribe] if isinstance(list_unsubscribe, str) else list(list_unsubscribe)
+    uris = [u for u in uris if u]
+    if uris:
+        msg["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in uris)
+    if one_click:  # RFC 8058: the https link takes a POST, no login, no confirmation page
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text, subtype="plain", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return msg

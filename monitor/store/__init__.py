@@ -112,6 +112,14 @@ from monitor.store.studies import (
     tracked_ids,
     write_batch,
 )
+from monitor.store.subscribers import (
+    resubscribe,
+    revoke_links,
+    shared_secret,
+    subscriber_state,
+    unsubscribe,
+    unsubscribed_names,
+)
 
 __all__ = [
     "BACKFILL_FINISHED",
@@ -186,10 +194,13 @@ __all__ = [
     "record_report",
     "registry_versions",
     "release_events",
+    "resubscribe",
     "resume_backfill",
+    "revoke_links",
     "set_backfill_cut",
     "set_classification",
     "settle",
+    "shared_secret",
     "stale_classifications",
     "start_backfill",
     "start_job",
@@ -204,8 +215,11 @@ __all__ = [
     "study_summaries",
     "study_totals",
     "study_versions",
+    "subscriber_state",
     "touch",
     "tracked_ids",
+    "unsubscribe",
+    "unsubscribed_names",
     "unsuccessful_before",
     "write_batch",
 ]

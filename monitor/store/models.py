@@ -202,6 +202,27 @@ class Event(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class SubscriberStateRow(Base):
+    """What a subscriber changed themselves (migration 0009): that they left, and which
+    generation of their signed link is valid (raising it revokes every earlier link)."""
+
+    __tablename__ = "subscriber_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    link_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AppSecret(Base):
+    """Keys created once and shared by every process on the database (the link signer's)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class Delivery(Base):
     """One attempt to mail one subscriber: written before sending, settled after the server answers.
 

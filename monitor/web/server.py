@@ -206,6 +206,17 @@ class Web:
         result = self.app.feed(flt, kinds=kinds, limit=int(limit), self_url=self_url)
         return Response(result.document, media_type="application/atom+xml; charset=utf-8")
 
+    # -- a subscriber's own link ----------------------------------------------------------------------
+
+    def leave(self, request: Request) -> Response:
+        """GET shows whose subscription the link ends, with one button (a GET changes
+        nothing: link scanners and previews follow links); POST ends it. The POST is also
+        what a mail client sends for List-Unsubscribe-Post (RFC 8058): no session, no form
+        token, idempotent; the signed link itself is the credential."""
+        token = request.path_params["token"]
+        result = self.app.unsubscribe(token) if request.method == "POST" else self.app.leaving(token)
+        return self.pages.render("unsubscribe.html.j2", r=result, token=token, title="Unsubscribe")
+
     # -- status -------------------------------------------------------------------------------------
 
     def status(self, request: Request) -> Response:
@@ -418,7 +429,10 @@ def create_app(app: Application) -> Starlette:
         ("/static/style.css", web.stylesheet),
     ]
     asgi = Starlette(
-        routes=[Route(path, _handle(fn, web.pages), methods=["GET", "HEAD"]) for path, fn in routes],
+        routes=[
+            *(Route(path, _handle(fn, web.pages), methods=["GET", "HEAD"]) for path, fn in routes),
+            Route("/unsubscribe/{token}", _handle(web.leave, web.pages), methods=["GET", "HEAD", "POST"]),
+        ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             404: lambda request, exc: web.pages.render(

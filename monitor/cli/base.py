@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -20,6 +20,7 @@ from monitor.store import db as dbmod
 from monitor.store.locking import LockBusy
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 Failed = WorkFailed  # the command ran but its work failed; exit 1 with this message
@@ -90,6 +91,11 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 KIND_CHOICES = sorted(k.value for k in EventKind)  # every --kind option's choices
+
+
+def kind_option(help_text: str = "Only changes of this kind (repeatable).") -> Callable[[F], F]:
+    """The one --kind option (repeatable; the event kinds as choices) every command shares."""
+    return click.option("--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help=help_text)
 
 
 def _json_default(o: Any) -> Any:

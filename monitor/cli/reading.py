@@ -13,13 +13,13 @@ import click
 from monitor.app import Application
 from monitor.cli.base import (
     EXIT_FAILED,
-    KIND_CHOICES,
     Context,
     _busy,
     _parse_date,
     cli,
     echo_json,
     emit,
+    kind_option,
     pass_ctx,
 )
 from monitor.core.domain import check_nct_id
@@ -117,13 +117,7 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
 
 @cli.command()
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
-@click.option(
-    "--kind",
-    "kinds",
-    multiple=True,
-    type=click.Choice(KIND_CHOICES),
-    help="Only changes of this kind (repeatable).",
-)
+@kind_option()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def history(c: Context, nct_ids: tuple[str, ...], kinds: tuple[str, ...], as_json: bool) -> None:
@@ -154,13 +148,7 @@ def history(c: Context, nct_ids: tuple[str, ...], kinds: tuple[str, ...], as_jso
     "--from", "from_ref", metavar="VERSION", help="latest, first, rN (registry version), #N or a date."
 )
 @click.option("--to", "to_ref", metavar="VERSION", help="As --from (default: latest).")
-@click.option(
-    "--kind",
-    "kinds",
-    multiple=True,
-    type=click.Choice(KIND_CHOICES),
-    help="Only changes of this kind (repeatable).",
-)
+@kind_option()
 @click.option(
     "--sites",
     "all_sites",
@@ -254,13 +242,7 @@ def make_filter(app: Application, values: dict[str, Any]) -> Any:
     help="Output format (default: from the --out suffix, else md).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of standard output.")
-@click.option(
-    "--kind",
-    "kinds",
-    multiple=True,
-    type=click.Choice(KIND_CHOICES),
-    help="Only changes of this kind in 'What changed' (repeatable), e.g. eligibility_change.",
-)
+@kind_option("Only changes of this kind in 'What changed' (repeatable), e.g. eligibility_change.")
 @filter_options
 @pass_ctx
 def report(
@@ -338,9 +320,7 @@ def free_name(folder: Path, stem: str, suffix: str) -> Path:
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Write the feed to this file (default: standard output)."
 )
-@click.option(
-    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
-)
+@kind_option()
 @click.option("--since", help="Only changes detected on or after this date (YYYY-MM-DD).")
 @click.option(
     "--limit", default=100, show_default=True, type=click.IntRange(min=1), help="Newest entries kept."

@@ -12,12 +12,12 @@ import click
 
 from monitor.cli.base import (
     EXIT_FAILED,
-    KIND_CHOICES,
     Context,
     _busy,
     _parse_date,
     cli,
     emit,
+    kind_option,
     pass_ctx,
 )
 from monitor.core.domain import check_nct_id
@@ -110,9 +110,7 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
     type=click.Choice(["poll", "backfill"]),
     help="Only changes our polls saw, or only those from the registry's history (backfill).",
 )
-@click.option(
-    "--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help="Only this kind (repeatable)."
-)
+@kind_option()
 @click.option("--study", "nct", help="Only this study (NCT id).")
 @click.option("--held", is_flag=True, help="Only events held for review.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")

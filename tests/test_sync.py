@@ -438,3 +438,45 @@ def test_every_snapshot_holds_its_own_record(database: Database, api: LocalApiSe
         assert raw_hash(raw_json(record)) == snap.raw_hash
     newest = max((x for x in snaps if x.nct_id == "NCT03475563"), key=lambda x: x.seq)
     assert store.decompress(newest.raw)["protocolSection"]["statusModule"]["overallStatus"] == "COMPLETED"
+
+
+def test_a_study_followed_by_id_is_tracked_from_the_next_poll_without_a_full_one(
+    database: Database, api: LocalApiServer, registry: Registry, settings_for
+) -> None:
+    """A coordinator follows a trial no watch query reaches: the next poll, even one with
+    no news in the registry, fetches it by id; from then on it is followed like the rest."""
+    from monitor.config import SubscriberSettings
+
+    followed = "NCT06171568"  # a real record the cystic fibrosis query does not reach
+    cf_only = [QuerySettings(name="cf", cond="Cystic Fibrosis")]
+    settings = settings_for(api.base_url, queries=cf_only)
+    clock = FakeClock()
+    first = poll(database, settings, clock)
+    with database.session() as s:
+        assert followed not in store.tracked_ids(s, [followed]) and first.new_studies >= 1
+
+    coordinator = SubscriberSettings(name="coord", email="coord@example.org", nct_ids=[followed])
+    settings = settings.model_copy(update={"subscribers": [coordinator]})
+    clock.advance(days=1)
+    second = poll(database, settings, clock)  # the registry's data has not moved
+    assert second.mode == "incremental" and second.outcome == "ok"
+    assert second.new_studies == 1 and second.events_by_kind == {"new_study": 1}
+    assert [r.path for r in api.log[-2:]] == ["/api/v2/version", "/api/v2/studies"]
+    with database.session() as s:
+        row = store.study_row(s, followed)
+        assert row is not None and row.in_query is False
+    from monitor.app import Application
+
+    page = Application(settings, database=database, now=clock).study_page(followed)
+    assert page.followed_by == ["coord"] and page.in_query is False  # its page says so
+
+    def suspend(ps: dict[str, Any]) -> None:
+        ps["statusModule"]["overallStatus"] = "SUSPENDED"
+
+    edit(registry, followed, suspend)
+    clock.advance(days=1)
+    third = poll(database, settings, clock)
+    assert third.mode == "incremental"
+    assert [(e.nct_id, e.kind) for e in events(database, third.run_id)] == [(followed, "status_change")]
+    clock.advance(days=1)
+    assert poll(database, settings, clock).outcome == "unchanged"  # nothing more to fetch

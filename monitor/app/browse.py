@@ -54,12 +54,16 @@ class StudyPage:
     current: Any  # domain.Study of the latest version (sites, dates, enrollment)
     history: dict[str, Any]  # Application.history's data
     sites_by_country: list[tuple[str, list[Any]]] = field(default_factory=list)
+    followed_by: list[str] = field(default_factory=list)  # subscribers who follow it by NCT id
+    in_query: bool = True  # reached by a watch query (else read by id only)
     ok: bool = True
 
     def to_json(self) -> dict[str, Any]:
         c = self.current
         return {
             **self.row,
+            "followed_by": self.followed_by,
+            "in_query": self.in_query,
             "classification": self.classification,
             "enrollment": {"count": c.enrollment_count, "type": c.enrollment_type} if c else None,
             "dates": {

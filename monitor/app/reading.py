@@ -269,6 +269,8 @@ class ReadUseCases:
                 current,
                 history,
                 browse.sites_by_country(current),
+                followed_by=[sub.name for sub in self.settings.subscribers if nct_id in sub.nct_ids],
+                in_query=bool(row.in_query),
             )
 
     def changes(self, query: ChangesQuery) -> ChangesView:

@@ -7,11 +7,13 @@ Order of a poll:
 3. run every watch query, incrementally (`LastUpdatePostDate` from the last good poll's
    data date minus an overlap) or in full, committing each page with its snapshots and
    events; check that each query returned exactly its `totalCount`;
-4. re-read by id (`filter.ids`) the tracked studies the queries did not return, so a
+4. fetch by id the studies subscribers follow (`nct_ids`) that no query reaches and we
+   do not track yet (no full poll needed: the queries did not change);
+5. re-read by id (`filter.ids`) the tracked studies the queries did not return, so a
    study that left the query is recorded as such and keeps being followed; in a full
    reconciliation, confirm the ones the registry no longer has one by one;
-5. hold the run's events for review if an implausible share of studies changed;
-6. record the run as ok. Only an ok run moves the next window forward, so a failed or
+6. hold the run's events for review if an implausible share of studies changed;
+7. record the run as ok. Only an ok run moves the next window forward, so a failed or
    killed poll is simply covered again by the next one; since every page compares with
    what is stored, nothing is recorded twice.
 """
@@ -158,10 +160,14 @@ class Syncer:
             info = self.client.version()
             summary.data_timestamp = info.data_timestamp
             if mode == "incremental" and info.data_timestamp and info.data_timestamp == last_ts:
-                summary.outcome = RunOutcome.UNCHANGED
+                # Nothing new in the registry; a study just followed by id is fetched all the same.
+                tracked_before = self._count_tracked()
+                self._follow_new_ids(summary)
+                summary.outcome = RunOutcome.OK if summary.fetched else RunOutcome.UNCHANGED
             else:
                 tracked_before = self._count_tracked()
                 self._run_queries(summary)
+                self._follow_new_ids(summary)
                 self._recheck_missing(summary)
                 summary.outcome = RunOutcome.OK
         except PollStopped as exc:
@@ -253,6 +259,20 @@ class Syncer:
                 "nothing was marked as gone, and the next poll will cover this window again"
             )
         return returned
+
+    def _follow_new_ids(self, run: PollSummary) -> None:
+        """Studies a subscriber follows by NCT id that no watch query reaches and that we do
+        not track yet: fetched by id, whatever their update date, and tracked from then on
+        (re-read by id with the other tracked studies). Following one forces no full poll:
+        the watch queries, and so the query hash, are unchanged."""
+        followed = sorted({n for sub in self.settings.subscribers for n in sub.nct_ids})
+        if not followed:
+            return
+        with self.db.session() as s:
+            known = store.tracked_ids(s, followed)
+        new = [n for n in followed if n not in known and n not in self._seen]
+        for batch in _chunks(new, self.settings.api.ids_per_request):
+            self._fetch_all(run, "studies followed by id", {"filter.ids": "|".join(batch)}, in_query=False)
 
     def _recheck_missing(self, run: PollSummary) -> None:
         """Tracked studies the queries did not return: re-read by id so none is forgotten."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 import urllib.parse
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -122,6 +123,15 @@ class ClassificationSettings(_Section):
     # Empty: the vocabulary shipped with ctmonitor (monitor/data/vocabulary.toml).
     vocabulary: str = ""
     overrides: str = "overrides.toml"
+
+
+def _checked(resolve: Callable[[list[str]], Iterable[str]], values: list[str]) -> list[str]:
+    """A filter list as the shared resolver (monitor.core.filters) reads it; its one-line
+    UserError becomes the validation error pydantic reports with the key's name."""
+    try:
+        return list(resolve(values))
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _nct_ids(values: list[str]) -> list[str]:
@@ -296,28 +306,19 @@ class SubscriberSettings(_Section):
     def _check_phases(cls, v: list[str]) -> list[str]:
         from monitor.core.filters import resolve_phases
 
-        try:
-            return list(resolve_phases(v))
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        return _checked(resolve_phases, v)
 
     @field_validator("kinds")
     @classmethod
     def _check_kinds(cls, v: list[str]) -> list[str]:
-        try:
-            return list(check_kinds(v))
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        return _checked(check_kinds, v)
 
     @field_validator("statuses")
     @classmethod
     def _check_statuses(cls, v: list[str]) -> list[str]:
         from monitor.core.filters import resolve_statuses
 
-        try:
-            return list(resolve_statuses(v, OVERALL_STATUSES))
-        except UserError as exc:
-            raise ValueError(str(exc)) from None
+        return _checked(lambda values: resolve_statuses(values, OVERALL_STATUSES), v)
 
     @field_validator("nct_ids")
     @classmethod

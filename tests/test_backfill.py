@@ -408,6 +408,15 @@ def test_default_selection_is_studies_in_scope_not_yet_backfilled(world: World) 
     assert ids == sorted(ids)
 
 
+def test_a_study_followed_by_id_is_backfilled_though_out_of_scope(world: World) -> None:
+    """A subscriber follows ACTT-1 by id: the scheduled backfill takes it, out of scope or not."""
+    world.poll()
+    with CtGovClient(world.settings.api) as client:
+        summary = Backfiller(world.database, client, now=world.clock, followed=[ACTT]).run(limit=1)
+    assert [s.nct_id for s in summary.studies] == [ACTT]  # first of the candidates in id order
+    assert world.row(ACTT) is not None and world.row(ACTT).status == "done"
+
+
 def test_cut_version_rule() -> None:
     versions = [
         RegistryVersion(0, "2023-07-05", "NOT_YET_RECRUITING"),

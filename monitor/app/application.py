@@ -162,9 +162,10 @@ class Application(ReadUseCases):
                 raise not_tracked(missing[0])
         chosen = limit if limit is not None else self.settings.backfill.studies_per_run
         with self.client_factory() as client:
-            summary = Backfiller(self.database, client, now=self.now, progress=progress).run(
-                ids or None, limit=chosen or None, should_stop=should_stop
-            )
+            followed = sorted({n for sub in self.settings.subscribers for n in sub.nct_ids})
+            summary = Backfiller(
+                self.database, client, now=self.now, progress=progress, followed=followed
+            ).run(ids or None, limit=chosen or None, should_stop=should_stop)
         return BackfillResult(summary)
 
     def reclassify(self, *, everything: bool = False) -> ReclassifyResult:

@@ -30,8 +30,9 @@ def backfill_state(session: Session, nct_id: str) -> Backfill | None:
     return session.get(Backfill, nct_id)
 
 
-def backfill_candidates(session: Session, limit: int | None = None) -> list[str]:
-    """Studies in scope with no finished backfill: interrupted ones first, then new, then failed.
+def backfill_candidates(session: Session, limit: int | None = None, also: Sequence[str] = ()) -> list[str]:
+    """Studies in scope (and those in `also`: followed by id, in scope or not) with no
+    finished backfill: interrupted ones first, then new, then failed.
 
     Failed ones go last so that one study the registry will not serve never blocks the rest.
     """
@@ -40,7 +41,7 @@ def backfill_candidates(session: Session, limit: int | None = None) -> list[str]
         select(StudyRow.nct_id)
         .outerjoin(Backfill, Backfill.nct_id == StudyRow.nct_id)
         .where(
-            StudyRow.in_scope.is_(True),
+            StudyRow.in_scope.is_(True) | StudyRow.nct_id.in_(list(also)),
             StudyRow.merged_into.is_(None),
             StudyRow.gone.is_(False),
             StudyRow.snapshot_count > 0,

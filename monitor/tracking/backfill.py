@@ -158,9 +158,11 @@ class Backfiller:
         *,
         now: Callable[[], datetime] = utcnow,
         progress: ProgressCallback | None = None,
+        followed: Sequence[str] = (),
     ) -> None:
         self.db, self.client, self.now = db, client, now
         self.progress = progress
+        self.followed = list(followed)  # studies subscribers follow by id: backfilled in scope or not
 
     def run(
         self,
@@ -178,7 +180,7 @@ class Backfiller:
         with locking.exclusive(self.db.engine, LOCK):
             if nct_ids is None:
                 with self.db.session() as s:
-                    nct_ids = store.backfill_candidates(s, limit)
+                    nct_ids = store.backfill_candidates(s, limit, also=self.followed)
             for nct in nct_ids:
                 if should_stop():
                     summary.stopped = "asked to stop"

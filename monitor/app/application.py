@@ -188,9 +188,11 @@ class Application(ReadUseCases):
 
         holder = links.read_token(s, token)
         sub = next((x for x in self.settings.subscribers if holder and x.name == holder.name), None)
-        if holder is None or sub is None:
-            raise UserError("this link is not valid (altered, revoked or no longer in use)")
-        if store.subscriber_state(s, sub.name, self.now()).link_generation != holder.generation:
+        if (
+            holder is None
+            or sub is None
+            or store.subscriber_state(s, sub.name, self.now()).link_generation != holder.generation
+        ):
             raise UserError("this link is not valid (altered, revoked or no longer in use)")
         return sub
 

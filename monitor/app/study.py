@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.app.style import Style, plain
-from monitor.core.describe import change_edits, change_lead, change_parts, status_label
+from monitor.core.describe import (
+    SITE_KINDS,
+    change_edits,
+    change_lead,
+    change_parts,
+    site_counts,
+    status_label,
+)
 
 SOURCE_LABELS = {"backfill": "registry history", "registry-list": "registry version list"}
 
@@ -153,37 +160,11 @@ class CompareResult:
         return "\n".join(lines)
 
 
-SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
 SITE_LINES = 8  # more site changes than this are summarised per country
-
-
-def _country(change: Any) -> str:
-    """A site change's country: the last part of the site's key (facility | city | state |
-    country), in the registry's spelling from its label."""
-    value = change.after or change.before or {}
-    label = str(value.get("site", ""))
-    if change.key and change.key.split(" | ")[-1].split(" #")[0].strip():
-        return label.rsplit(", ", 1)[-1]
-    return "country not given"
 
 
 def site_summary(changes: list[Any]) -> list[str]:
     """Site changes counted per country, the largest first: "Germany: 3 added, 2 now
     Recruiting, 1 removed" (what a coordinator scans for; `--sites` lists each)."""
-    from collections import Counter, defaultdict
-
-    per: dict[str, Counter[str]] = defaultdict(Counter)
-    for ch in changes:
-        kind = ch.kind.value
-        if kind == "site_added":
-            what = "added"
-        elif kind == "site_removed":
-            what = "removed"
-        else:
-            what = f"now {status_label((ch.after or {}).get('status'))}"
-        per[_country(ch)][what] += 1
-    out = []
-    for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
-        parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        out.append(f"{country}: {parts}")
-    return out
+    counts = site_counts((ch.kind.value, ch.key, ch.before, ch.after) for ch in changes)
+    return [f"{country}: {said}" for country, said in counts]

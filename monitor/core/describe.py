@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from monitor.core.protocol import pair_criteria
@@ -176,6 +178,37 @@ def _site(v: Any) -> str:
 
 def _text(v: Any) -> str:
     return "none" if v in (None, "") else str(v)
+
+
+SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
+
+
+def _site_country(key: str, before: Any, after: Any) -> str:
+    """A site change's country in the registry's spelling (the last part of the site's
+    label), when its key (facility | city | state | country) has one."""
+    value = after if isinstance(after, dict) else before if isinstance(before, dict) else {}
+    label = str(value.get("site", ""))
+    country = key.split(" | ")[-1].split(" #")[0].strip() if key else ""
+    return label.rsplit(", ", 1)[-1] if country and label else "country not given"
+
+
+def site_counts(changes: Iterable[tuple[str, str, Any, Any]]) -> list[tuple[str, str]]:
+    """Site changes (kind, item key, before, after) counted per country, the largest first:
+    [("United States", "30 now Completed"), ("Germany", "2 added")]. What a coordinator
+    scans a big trial's site churn for; `diff --sites` and the events list each."""
+    per: dict[str, Counter[str]] = {}
+    for kind, key, before, after in changes:
+        if kind == "site_added":
+            what = "added"
+        elif kind == "site_removed":
+            what = "removed"
+        else:
+            what = "now " + status_label(after.get("status") if isinstance(after, dict) else None)
+        per.setdefault(_site_country(key, before, after), Counter())[what] += 1
+    return [
+        (country, ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+        for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    ]
 
 
 def design_label(value: Any) -> str:

@@ -16,10 +16,12 @@ from typing import Any
 
 from monitor.core.describe import (
     KIND_LABELS,
+    SITE_KINDS,
     change_edits,
     change_lead,
     change_text,
     phases_label,
+    site_counts,
     status_label,
     targets_label,
 )
@@ -355,37 +357,14 @@ def build_changes_digest(
     )
 
 
-SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
-
-
-def _site_country(e: EventView) -> str:
-    value = e.after if isinstance(e.after, dict) else e.before if isinstance(e.before, dict) else {}
-    label = str((value or {}).get("site", ""))
-    country = (e.item_key or "").split(" | ")[-1].split(" #")[0].strip() if e.item_key else ""
-    return label.rsplit(", ", 1)[-1] if country and label else "country not given"
-
-
 def site_summary_line(events: Sequence[EventView]) -> ChangeLine:
     """Many site changes of one study as one line, counted per country, largest first:
     "32 changes: United States 30 now Completed; Germany 2 added"."""
-    per: dict[str, Counter[str]] = {}
-    for e in events:
-        if e.kind == "site_added":
-            what = "added"
-        elif e.kind == "site_removed":
-            what = "removed"
-        else:
-            what = "now " + status_label((e.after or {}).get("status") if isinstance(e.after, dict) else None)
-        per.setdefault(_site_country(e), Counter())[what] += 1
-    parts = []
-    for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
-        said = ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        parts.append(f"{country} {said}")
+    counts = site_counts((e.kind, e.item_key, e.before, e.after) for e in events)
     latest = max((e.registry_date or "" for e in events), default="") or None
     importance = max(e.importance for e in events)
-    return ChangeLine(
-        "site_summary", "Sites", f"{len(events)} changes: " + "; ".join(parts), latest, importance
-    )
+    text = f"{len(events)} changes: " + "; ".join(f"{country} {said}" for country, said in counts)
+    return ChangeLine("site_summary", "Sites", text, latest, importance)
 
 
 OMITTED_LISTED = 40  # left-out studies named one line each before the rest are only counted

@@ -276,8 +276,10 @@ def _outcome_changes(old: tuple[Outcome, ...], new: tuple[Outcome, ...]) -> list
         return score if score >= 0.75 or (same_rest and score >= 0.5) else 0.0
 
     for x in list(gone):
-        best = max((y for y in came if y.type == x.type), key=lambda y: alike(x, y), default=None)
-        if best is not None and alike(x, best) > 0:
+        score, best = max(
+            ((alike(x, y), y) for y in came if y.type == x.type), key=lambda p: p[0], default=(0.0, None)
+        )
+        if best is not None and score > 0:
             out.append(
                 FieldChange(
                     EventKind.OUTCOME_CHANGE, "outcomes", best.key, _outcome_json(x), _outcome_json(best)

@@ -8,6 +8,7 @@ URL is an error naming the key, never a silent fallback.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -228,6 +229,11 @@ class WebSettings(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     base_url: str = ""
     stale_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 72
+    signup: bool = True
+    signups_per_address_per_day: Annotated[int, Field(ge=1, le=100)] = 3
+    signups_per_client_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 10
+    confirm_within_days: Annotated[int, Field(ge=1, le=90)] = 7
+    admin_session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
 
     @field_validator("base_url")
     @classmethod
@@ -295,6 +301,19 @@ class SubscriberSettings(_Section):
     kinds: list[str] = Field(default_factory=list)
     include_out_of_scope: bool = False
     send_empty: bool = False
+    # Deliver through another channel instead of e-mail: an Apprise URL such as
+    # "slack://${SLACK_TOKEN}/#trials", "msteams://...", "matrixs://...", "json://host/path".
+    # ${NAME} is read from the environment when sending, so secrets stay out of this file
+    # (and out of the database); ctmonitor never shows a channel URL back unmasked.
+    channel: str = ""
+
+    @field_validator("channel")
+    @classmethod
+    def _check_channel(cls, v: str) -> str:
+        v = v.strip()
+        if v and not re.match(r"^[a-z][a-z0-9+.-]*://", v):
+            raise ValueError("must be an Apprise URL such as slack://..., msteams://... or json://host/path")
+        return v
 
     @field_validator("email")
     @classmethod

@@ -222,6 +222,8 @@ class Service:
         backfill after the version it is on (each is its own transaction, and the next run
         covers the rest), a digest after the mail it is sending; so the service ends within
         seconds. More signals while it stops are harmless."""
+        if changed := self.app.sync_subscribers():
+            log.info("subscribers from config.toml brought in: %s", ", ".join(changed))
         sched = self.build_scheduler(blocking=True)
         for job, due in self.missed():
             log.warning("job %s was due at %s while the service was down: running it now", job, due)

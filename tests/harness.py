@@ -18,7 +18,7 @@ from monitor.config import DigestSettings, Settings, SmtpSettings, SubscriberSet
 from monitor.core.classify import Classifier
 from monitor.core.normalize import to_study
 from monitor.publishing import delivery
-from monitor.publishing.mailer import SmtpMailer
+from monitor.publishing.mailer import LazyMailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.store.db import Database
@@ -115,7 +115,7 @@ class World:
 
     def send(self, smtp: SmtpSettings | None = None, **kw: Any) -> list[delivery.Outcome]:
         settings = self.with_smtp(smtp) if smtp else self.settings
-        mailer = kw.pop("mailer", None) or SmtpMailer(settings.smtp)
+        mailer = kw.pop("mailer", None) or LazyMailer(lambda: SmtpMailer(settings.smtp))
         return delivery.send_due(
             self.database, settings, Classifier.from_settings(settings), mailer, now=self.clock(), **kw
         )

@@ -468,7 +468,7 @@ def test_a_study_followed_by_id_is_tracked_from_the_next_poll_without_a_full_one
     from monitor.app import Application
 
     page = Application(settings, database=database, now=clock).study_page(followed)
-    assert page.followed_by == ["coord"] and page.in_query is False  # its page says so
+    assert page.followed_by == 1 and page.in_query is False  # its page says so (never who)
 
     def suspend(ps: dict[str, Any]) -> None:
         ps["statusModule"]["overallStatus"] = "SUSPENDED"

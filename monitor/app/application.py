@@ -10,13 +10,13 @@ use cases that need none (classify, doctor) never create one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from monitor import store
+from monitor.app.curating import CuratorUseCases
 from monitor.app.errors import WorkFailed, not_tracked
 from monitor.app.overview import (
     StatusResult,
@@ -24,10 +24,10 @@ from monitor.app.overview import (
 )
 from monitor.app.reading import ReadUseCases
 from monitor.app.runs import BackfillResult, DigestResult, PollResult, ReclassifyResult, ReleaseResult
+from monitor.app.subscribing import SubscriberUseCases
 from monitor.config import Settings
 from monitor.core.classify import Classifier
-from monitor.core.domain import UserError
-from monitor.publishing.mailer import Mailer, SmtpMailer
+from monitor.publishing.mailer import LazyMailer, Mailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.store import db as dbmod
 from monitor.tracking.sync import utcnow
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     pass
 
 
-class Application(ReadUseCases):
+class Application(ReadUseCases, SubscriberUseCases, CuratorUseCases):
     def __init__(
         self,
         settings: Settings,
@@ -119,7 +119,7 @@ class Application(ReadUseCases):
                 self.database,
                 self.settings,
                 self.classifier,
-                self.mailer_factory(),
+                LazyMailer(self.mailer_factory),
                 now=self.now(),
                 subscriber=subscriber,
             )
@@ -161,8 +161,11 @@ class Application(ReadUseCases):
             if missing := [x for x in ids if x not in tracked]:
                 raise not_tracked(missing[0])
         chosen = limit if limit is not None else self.settings.backfill.studies_per_run
+        with self.database.session() as s:
+            followed = sorted(
+                {n for sub in self.settings.subscribers for n in sub.nct_ids} | store.followed_ids(s)
+            )
         with self.client_factory() as client:
-            followed = sorted({n for sub in self.settings.subscribers for n in sub.nct_ids})
             summary = Backfiller(
                 self.database, client, now=self.now, progress=progress, followed=followed
             ).run(ids or None, limit=chosen or None, should_stop=should_stop)
@@ -178,39 +181,6 @@ class Application(ReadUseCases):
                 self.database, self.classifier, run_id=None, now=self.now(), only_stale=not everything
             )
         return ReclassifyResult(done, moved)
-
-    # -- a subscriber's own link ---------------------------------------------------------
-
-    def _link_holder(self, s: Any, token: str) -> Any:
-        """The subscriber a signed link belongs to, or UserError (the web answers 400) for a
-        forged, altered, revoked or orphaned link: it never reveals who, if anyone, it was."""
-        from monitor.publishing import links
-
-        holder = links.read_token(s, token)
-        sub = next((x for x in self.settings.subscribers if holder and x.name == holder.name), None)
-        if (
-            holder is None
-            or sub is None
-            or store.subscriber_state(s, sub.name, self.now()).link_generation != holder.generation
-        ):
-            raise UserError("this link is not valid (altered, revoked or no longer in use)")
-        return sub
-
-    def leaving(self, token: str) -> LeaveResult:
-        """What the link's page shows before the one click: whose subscription, whether it is
-        already ended. Changes nothing (a GET must not)."""
-        with self.database.session() as s:
-            sub = self._link_holder(s, token)
-            gone = sub.name in store.unsubscribed_names(s)
-            return LeaveResult(sub.name, masked(sub.email), unsubscribed=gone, changed=False)
-
-    def unsubscribe(self, token: str) -> LeaveResult:
-        """End the link holder's subscription: nothing more is sent. Idempotent (a mail
-        client's one-click POST may come twice)."""
-        with self.database.session() as s:
-            sub = self._link_holder(s, token)
-            changed = store.unsubscribe(s, sub.name, self.now())
-            return LeaveResult(sub.name, masked(sub.email), unsubscribed=True, changed=changed)
 
     def release(self, *, run_id: int | None = None) -> ReleaseResult:
         """Release held events (of one run, or all) so that digests include them."""
@@ -273,24 +243,3 @@ class DoctorResult:
 
     def to_json(self) -> Any:
         return self.report.to_json()
-
-
-@dataclass(frozen=True)
-class LeaveResult:
-    subscriber: str
-    address: str  # masked: the page never shows the whole address
-    unsubscribed: bool
-    changed: bool  # this request ended the subscription (False: it had ended before)
-    ok: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {"subscriber": self.subscriber, "unsubscribed": self.unsubscribed, "changed": self.changed}
-
-    def text(self) -> str:
-        return f"{self.subscriber}: " + ("unsubscribed" if self.unsubscribed else "subscribed")
-
-
-def masked(address: str) -> str:
-    """`j***@example.org`: enough for a reader to recognise their own address."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"

@@ -54,7 +54,7 @@ class StudyPage:
     current: Any  # domain.Study of the latest version (sites, dates, enrollment)
     history: dict[str, Any]  # Application.history's data
     sites_by_country: list[tuple[str, list[Any]]] = field(default_factory=list)
-    followed_by: list[str] = field(default_factory=list)  # subscribers who follow it by NCT id
+    followed_by: int = 0  # how many subscribers follow it by NCT id (never who)
     in_query: bool = True  # reached by a watch query (else read by id only)
     ok: bool = True
 
@@ -111,6 +111,8 @@ class ChangesQuery:
     by: str = "detected"
     include_backfill: bool = False
     limit: int = 500
+    # A reader's "since my last look": only events after this id, held ones left out.
+    after_event_id: int | None = None
 
     def check(self) -> ChangesQuery:
         check_kinds(self.kinds)
@@ -154,7 +156,13 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
     """Changes newest first, grouped by study as digests group them (the study with the
     most recent change first). Held events are shown, marked; backfilled ones on request."""
     since_dt = datetime.combine(q.since, datetime.min.time()) if q.since and q.by == "detected" else None
-    events = store.list_events(session, since=since_dt, kinds=q.kinds)
+    events = store.list_events(
+        session,
+        since=since_dt,
+        kinds=q.kinds,
+        after_id=q.after_event_id,
+        held=False if q.after_event_id is not None else None,
+    )
     rows = {
         r.nct_id: r
         for r in store.study_summaries(session, in_scope=None, with_classification=False, current_only=False)

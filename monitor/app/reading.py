@@ -269,7 +269,10 @@ class ReadUseCases:
                 current,
                 history,
                 browse.sites_by_country(current),
-                followed_by=[sub.name for sub in self.settings.subscribers if nct_id in sub.nct_ids],
+                followed_by=len(
+                    {sub.name for sub in self.settings.subscribers if nct_id in sub.nct_ids}
+                    | store.followers(s, nct_id)
+                ),
                 in_query=bool(row.in_query),
             )
 

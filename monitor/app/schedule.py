@@ -24,7 +24,9 @@ def triggers(settings: Settings) -> dict[str, CronTrigger]:
     out = {}
     for job in JOBS:
         expr = getattr(settings.schedule, job)
-        if expr and (job != "digest" or settings.subscribers):
+        # the digest job runs with subscribers in config.toml, or with sign-up open on the web
+        signup = settings.web.signup and bool(settings.web.base_url)
+        if expr and (job != "digest" or settings.subscribers or signup):
             out[job] = CronTrigger.from_crontab(expr, timezone=tz)
     return out
 

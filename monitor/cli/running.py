@@ -32,7 +32,7 @@ from monitor.store import db as dbmod
 def run(c: Context, show_jobs: bool) -> None:
     """Run as a service: poll, reconcile and send digests on the [schedule] of the config.
 
-    Jobs: poll (incremental), full (reconciliation), digest (only with subscribers). A
+    Jobs: poll (incremental), full (reconciliation), digest (with subscribers or sign-up). A
     job missed while the service was down runs once at start (within
     schedule.misfire_grace_hours). SIGTERM or Ctrl-C stops it within seconds: a running
     poll stops after its current page, and the next poll covers the rest.
@@ -234,6 +234,7 @@ def serve(c: Context, host: str | None, port: int | None) -> None:
     host, port = host or settings.web.host, port or settings.web.port
     with c.app() as app:
         app.database  # noqa: B018 - open it now: a database problem is one line before serving
+        app.sync_subscribers()  # config.toml's [[subscribers]], brought in at start
         shown = settings.web.base_url or f"http://{host}:{port}"
         click.echo(
             f"ctmonitor web at {shown} (database {dbmod.make_url_safe(app.database.url)}); Ctrl-C stops it"

@@ -195,6 +195,9 @@ class Digest:
     omitted_more: int = 0
     landscape_url: str = ""  # the web's landscape with this reader's filters (landscape digest)
     unsubscribe_url: str = ""  # the reader's signed one-click link (with web.base_url set)
+    manage_url: str = ""  # the reader's own page: filters, pause, leave, since their last look
+    filters_by_file: bool = True  # the filters are an administrator's (config.toml), not the reader's
+    studies_on_web: bool = False  # study links open ctmonitor's pages, not the registry's
 
     @property
     def omitted_total(self) -> int:

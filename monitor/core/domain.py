@@ -204,6 +204,16 @@ class DeliveryStatus(StrEnum):
     INTERRUPTED = "interrupted"  # left `sending` by a process that died; its events stay due
 
 
+class SubscriberStatus(StrEnum):
+    """Where a subscriber stands. Only ACTIVE subscribers are sent anything."""
+
+    PENDING = "pending"  # signed up in the browser, confirmation link not yet followed
+    ACTIVE = "active"
+    PAUSED = "paused"  # by themselves, on their manage page; events wait for them
+    UNSUBSCRIBED = "unsubscribed"  # they left (one click); nothing more is sent
+    REMOVED = "removed"  # a file-managed subscriber no longer in config.toml
+
+
 class DeliveryKind(StrEnum):
     LANDSCAPE = "landscape"  # a subscriber's first digest: the picture, not a backlog
     CHANGES = "changes"

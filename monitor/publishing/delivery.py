@@ -41,11 +41,13 @@ from monitor.core.domain import (
     EventKind,
     RunOutcome,
     Settlement,
+    SubscriberStatus,
     UserError,
 )
 from monitor.core.filters import MODALITIES, StudyFilter
-from monitor.publishing import links
-from monitor.publishing.mailer import Mailer, MailError
+from monitor.publishing import channels, links
+from monitor.publishing.channels import ChannelError, ChannelSender
+from monitor.publishing.mailer import LazyMailer, Mailer, MailError
 from monitor.publishing.render import Rendered, build_message, render_within
 from monitor.store import Event, Session
 from monitor.store.db import Database
@@ -59,7 +61,7 @@ class Outcome:
     """What happened for one subscriber."""
 
     subscriber: str
-    status: str  # sent | failed | nothing-due | preview
+    status: str  # sent | failed | nothing-due | preview | unsubscribed | paused
     kind: str | None = None
     subject: str | None = None
     events: int = 0
@@ -73,6 +75,8 @@ class Outcome:
         who = f"{self.subscriber}:"
         if self.status == "nothing-due":
             return f"{who} nothing to send"
+        if self.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.PAUSED, SubscriberStatus.REMOVED):
+            return f"{who} {self.status}: nothing sent"
         if self.status == "failed":
             return f"{who} FAILED ({self.error}); its {self.events} events stay pending for the next try"
         size = f"{self.message_bytes / 1024:.0f} KB"
@@ -176,7 +180,13 @@ def prepare(
 ) -> Prepared | None:
     """Build and render this subscriber's digest from the database. None: nothing to send."""
     opts = options(settings, flt)
-    leave = unsubscribe_url(session, settings, sub.name, now)
+    row = store.get_subscriber(session, sub.name)
+    personal = {
+        "unsubscribe_url": unsubscribe_url(session, settings, sub.name, now),
+        "manage_url": manage_url(session, settings, sub.name),
+        "filters_by_file": row is None or row.managed_by == store.FILE,
+        "studies_on_web": opts.study_url != REGISTRY_STUDY_URL,
+    }
     h = health(session)
     rows = store.study_rows(session)
     last = store.last_sent_digest(session, sub.name)
@@ -219,7 +229,7 @@ def prepare(
             )
 
         rendered = render_within(
-            lambda limit: replace(build_landscape(limit), unsubscribe_url=leave),
+            lambda limit: replace(build_landscape(limit), **personal),
             settings.digest.max_items,
             max_html,
         )
@@ -247,7 +257,7 @@ def prepare(
         )
 
     rendered = render_within(
-        lambda limit: replace(build_changes(limit), unsubscribe_url=leave),
+        lambda limit: replace(build_changes(limit), **personal),
         settings.digest.max_items,
         max_html,
     )
@@ -257,22 +267,70 @@ def prepare(
 def unsubscribe_url(session: Session, settings: Settings, name: str, now: datetime) -> str:
     """The subscriber's one-click link (web.base_url + /unsubscribe/<signed token>), or ""
     when ctmonitor serve has no public address to receive it."""
+    return _personal_url(session, settings, name, links.UNSUBSCRIBE)
+
+
+def manage_url(session: Session, settings: Settings, name: str) -> str:
+    """The subscriber's own page (filters, pause, leave, what changed since their last look)."""
+    return _personal_url(session, settings, name, links.MANAGE)
+
+
+def _personal_url(session: Session, settings: Settings, name: str, purpose: str) -> str:
     base = settings.web.base_url
-    if not base:
+    row = store.get_subscriber(session, name)
+    if not base or row is None:
         return ""
-    state = store.subscriber_state(session, name, now)
-    return f"{base}/unsubscribe/{links.make_token(session, name, state.link_generation)}"
+    return f"{base}/{purpose}/{links.make_token(session, name, row.link_generation, purpose)}"
+
+
+# -- who -------------------------------------------------------------------------------------
+
+
+def file_entries(settings: Settings) -> list[store.FileEntry]:
+    """config.toml's `[[subscribers]]` as the store keeps them."""
+    return [
+        store.FileEntry(
+            sub.name,
+            sub.email,
+            sub.model_dump(mode="json", exclude={"name", "email", "channel"}),
+            sub.channel,
+        )
+        for sub in settings.subscribers
+    ]
+
+
+def as_settings(row: store.SubscriberRow) -> SubscriberSettings:
+    """A stored subscriber, checked by the same rules as a config.toml entry."""
+    return SubscriberSettings(name=row.name, email=row.email, channel=row.channel, **row.preferences)
+
+
+def sync_file(session: Session, settings: Settings, now: datetime) -> list[str]:
+    """Bring config.toml's subscribers into the database (created, updated, or removed)."""
+    return store.sync_file_subscribers(session, file_entries(settings), now)
+
+
+def roster(db: Database, settings: Settings, only: str | None, now: datetime) -> list[SubscriberSettings]:
+    """The subscribers to build digests for: every active one, or the one named. The file's
+    entries are brought in first, so an edit to config.toml counts from the next run."""
+    with db.session() as s:
+        sync_file(s, settings, now)
+        if only:
+            row = store.get_subscriber(s, only)
+            if row is None or row.status in (SubscriberStatus.PENDING, SubscriberStatus.REMOVED):
+                known = [r.name for r in store.list_subscribers(s, [SubscriberStatus.ACTIVE])]
+                raise UserError(f"no subscriber named {only!r} (known: {', '.join(known) or 'none yet'})")
+            rows = [row]
+        else:
+            rows = store.list_subscribers(s, [SubscriberStatus.ACTIVE])
+            if not rows and not settings.subscribers:
+                raise UserError(
+                    "no subscribers yet: add [[subscribers]] to the config (see config.toml), "
+                    "or let readers sign up at /subscribe (ctmonitor serve)"
+                )
+        return [as_settings(r) for r in rows]
 
 
 # -- preview and send --------------------------------------------------------------------
-
-
-def _subscribers(settings: Settings, only: str | None) -> list[SubscriberSettings]:
-    if only:
-        return [settings.subscriber(only)]
-    if not settings.subscribers:
-        raise UserError("no [[subscribers]] in the config: add one (see config.toml) to build digests")
-    return list(settings.subscribers)
 
 
 def _message(
@@ -307,7 +365,7 @@ def preview(
     subscriber: str | None = None,
 ) -> list[Outcome]:
     """Write each due digest as .html, .txt and .eml; send nothing, settle nothing."""
-    subs = _subscribers(settings, subscriber)
+    subs = roster(db, settings, subscriber, now)
     filters = {s.name: subscriber_filter(s, classifier) for s in subs}
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes = []
@@ -354,13 +412,14 @@ def send_due(
     *,
     now: datetime,
     subscriber: str | None = None,
+    sender: ChannelSender | None = None,
 ) -> list[Outcome]:
-    """Send each subscriber the digest that is due, exactly once. Returns one Outcome each.
+    """Send each subscriber the digest that is due, exactly once: by mail, or through their
+    channel (Apprise) when they have one. Returns one Outcome each.
 
     A failed subscriber does not stop the others; its events stay due.
     """
-    subs = _subscribers(settings, subscriber)
-    filters = {s.name: subscriber_filter(s, classifier) for s in subs}
+    sender = sender or ChannelSender()
     outcomes = []
     with exclusive(db.engine, "digest"):
         with db.session() as s:
@@ -368,17 +427,29 @@ def send_due(
                 log.warning(
                     "%s digest deliveries were interrupted earlier; their events will be sent again", n
                 )
+        subs = roster(db, settings, subscriber, now)
+        filters = {s.name: subscriber_filter(s, classifier) for s in subs}
+        if isinstance(mailer, LazyMailer) and any(not s.channel for s in subs):
+            mailer.ready()  # someone is mailed: a missing mail server is one line now
         for sub in subs:
-            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, now))
+            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, sender, now))
     return outcomes
 
 
 def _send_one(
-    db: Database, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, mailer: Mailer, now: datetime
+    db: Database,
+    settings: Settings,
+    sub: SubscriberSettings,
+    flt: StudyFilter,
+    mailer: Mailer,
+    sender: ChannelSender,
+    now: datetime,
 ) -> Outcome:
     with db.session() as s:
-        if sub.name in store.unsubscribed_names(s):
-            return Outcome(sub.name, "unsubscribed")  # they left with their link: nothing more is sent
+        row = store.get_subscriber(s, sub.name)
+        if row is None or row.status != SubscriberStatus.ACTIVE:
+            # they left or paused with their link (perhaps a moment ago): nothing is sent
+            return Outcome(sub.name, row.status if row is not None else "removed")
         p = prepare(s, settings, sub, flt, now)
         if p is not None:
             # Outside the filters: settled without mail, so they are not re-read every week.
@@ -391,7 +462,7 @@ def _send_one(
         row = store.begin_delivery(
             s,
             subscriber=sub.name,
-            address=sub.email,
+            address=channels.masked(sub.channel) if sub.channel else sub.email,
             kind=d.kind,
             created_at=now,
             period_start=d.period_start,
@@ -407,11 +478,14 @@ def _send_one(
         row.message_id = f"<ctmonitor.digest.{delivery_id}.{sub.name}@{_domain(settings)}>"
         message_id = row.message_id
     msg = _message(settings, rendered, sub, message_id, now)
-    size = len(msg.as_bytes())
+    size = len(rendered.text.encode()) if sub.channel else len(msg.as_bytes())
     outcome = Outcome(sub.name, "sent", d.kind, d.subject, d.events, d.listed, rendered.html_sent_bytes, size)
     try:
-        mailer.send(msg)
-    except MailError as exc:
+        if sub.channel:  # the digest as text, through Apprise
+            sender.send(sub.channel, title=d.subject, body=rendered.text)
+        else:
+            mailer.send(msg)
+    except (MailError, ChannelError) as exc:
         with db.session() as s:
             store.end_delivery(s, delivery_id, DeliveryStatus.FAILED, now, error=str(exc), size_bytes=size)
         outcome.status, outcome.error = "failed", str(exc)
@@ -437,24 +511,36 @@ class SubscriberState:
     last_failure: str | None  # the latest attempt's error, when it failed
     last_failure_at: datetime | None
     pending: int  # unsettled events (before filters)
+    status: str = SubscriberStatus.ACTIVE
+    managed_by: str = "file"
+    channel: str = "e-mail"  # masked: never a secret
 
 
 def subscriber_states(session: Session, settings: Settings) -> list[SubscriberState]:
+    """Every subscriber with their state and last delivery: those in the database, and
+    config.toml's entries not brought in yet (read-only: nothing is written here)."""
+    rows = {r.name: r for r in store.list_subscribers(session) if r.status != SubscriberStatus.REMOVED}
+    names = sorted({*rows, *(sub.name for sub in settings.subscribers)})
+    file_addresses = {sub.name: sub.email for sub in settings.subscribers}
     out = []
-    for sub in settings.subscribers:
-        last_sent = store.last_sent_digest(session, sub.name)
-        latest = store.latest_delivery(session, sub.name)
+    for name in names:
+        row = rows.get(name)
+        last_sent = store.last_sent_digest(session, name)
+        latest = store.latest_delivery(session, name)
         failing = (DeliveryStatus.FAILED, DeliveryStatus.INTERRUPTED)
         failed = latest if latest is not None and latest.status in failing else None
         out.append(
             SubscriberState(
-                sub.name,
-                sub.email,
+                name,
+                file_addresses.get(name) or (row.email if row else ""),
                 last_sent.finished_at if last_sent else None,
                 last_sent.kind if last_sent else None,
                 failed.error if failed else None,
                 failed.finished_at if failed else None,
-                store.count_pending(session, sub.name),
+                store.count_pending(session, name),
+                status=row.status if row else SubscriberStatus.ACTIVE,
+                managed_by=row.managed_by if row else store.FILE,
+                channel=channels.masked(row.channel if row else settings.subscriber(name).channel),
             )
         )
     return out

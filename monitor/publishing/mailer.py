@@ -11,6 +11,7 @@ import os
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,25 @@ class Mailer(Protocol):
     """Anything that delivers a message or raises MailError: SmtpMailer, FolderMailer."""
 
     def send(self, msg: EmailMessage) -> None: ...
+
+
+class LazyMailer:
+    """A mailer made on first use: a digest run whose subscribers all have a channel
+    (publishing.channels) needs no mail server configured."""
+
+    def __init__(self, factory: Callable[[], Mailer]) -> None:
+        self._factory, self._mailer = factory, None  # type: Mailer | None
+
+    def ready(self) -> None:
+        """Make the mailer now: a configuration problem (no smtp.host) is one line before
+        anything is sent, not an error halfway through a run."""
+        if self._mailer is None:
+            self._mailer = self._factory()
+
+    def send(self, msg: EmailMessage) -> None:
+        self.ready()
+        assert self._mailer is not None
+        self._mailer.send(msg)
 
 
 class SmtpMailer:

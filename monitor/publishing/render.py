@@ -190,3 +190,33 @@ def build_message(
     msg.set_content(rendered.text, subtype="plain", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return msg
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A short account mail: a title, a few paragraphs, one action link."""
+
+    subject: str
+    title: str
+    paragraphs: tuple[str, ...]
+    action_label: str = ""
+    action_url: str = ""
+    footnotes: tuple[str, ...] = ()
+
+
+def notice_message(
+    n: Notice, *, to_address: str, from_name: str, from_address: str, message_id: str, date: datetime
+) -> EmailMessage:
+    """The notice as a multipart/alternative message (plain text and inlined HTML)."""
+    env = environment()
+    msg = EmailMessage()
+    msg["Subject"] = n.subject
+    msg["From"] = Address(display_name=from_name, addr_spec=from_address)
+    msg["To"] = Address(addr_spec=to_address)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(env.get_template("notice.txt.j2").render(n=n), subtype="plain", cte="quoted-printable")
+    html = _inliner().inline(env.get_template("notice.html.j2").render(n=n))
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg

@@ -144,6 +144,7 @@ def list_events(
     limit: int | None = None,
     by: str = "detected",
     origin: str | None = None,
+    after_id: int | None = None,
 ) -> list[Event]:
     """Events, oldest first. `since` reads the detection date, or with `by="registry"` the
     registry's update date of the version that made the event (a backfilled change of
@@ -160,6 +161,8 @@ def list_events(
         stmt = stmt.where(Event.kind.in_(list(kinds)))
     if nct_id:
         stmt = stmt.where(Event.nct_id == nct_id)
+    if after_id is not None:
+        stmt = stmt.where(Event.id > after_id)
     if held is not None:
         stmt = stmt.where(Event.held.is_(held))
     stmt = stmt.order_by(Event.id)

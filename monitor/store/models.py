@@ -202,16 +202,41 @@ class Event(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class SubscriberStateRow(Base):
-    """What a subscriber changed themselves (migration 0009): that they left, and which
-    generation of their signed link is valid (raising it revokes every earlier link)."""
+class SubscriberRow(Base):
+    """One subscriber (migration 0010): from config.toml (`managed_by` "file": created or
+    updated at each start) or signed up in the browser ("web"). `preferences` holds the
+    filters as config.toml spells them; `status` is pending (awaiting confirmation:
+    nothing is sent), active, paused, unsubscribed or removed (gone from the file);
+    `link_generation` is the valid generation of their signed links (raising it revokes
+    every earlier link); `seen_upto_event_id` is the reader's last look on the web."""
 
-    __tablename__ = "subscriber_states"
+    __tablename__ = "subscribers"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    email: Mapped[str] = mapped_column(String(320), index=True, default="", server_default="")
+    preferences: Mapped[dict[str, object]] = mapped_column(Json)
+    channel: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16))
+    managed_by: Mapped[str] = mapped_column(String(8))
     link_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    seen_upto_event_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebAttempt(Base):
+    """A sign-up or a failed administrator login, for rate limits and the login back-off.
+    Keys are hashes (of the address, of the client), never the address itself."""
+
+    __tablename__ = "web_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    address_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    client_key: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class AppSecret(Base):

@@ -265,10 +265,12 @@ class Syncer:
         not track yet: fetched by id, whatever their update date, and tracked from then on
         (re-read by id with the other tracked studies). Following one forces no full poll:
         the watch queries, and so the query hash, are unchanged."""
-        followed = sorted({n for sub in self.settings.subscribers for n in sub.nct_ids})
-        if not followed:
-            return
         with self.db.session() as s:
+            followed = sorted(
+                {n for sub in self.settings.subscribers for n in sub.nct_ids} | store.followed_ids(s)
+            )
+            if not followed:
+                return
             known = store.tracked_ids(s, followed)
         new = [n for n in followed if n not in known and n not in self._seen]
         for batch in _chunks(new, self.settings.api.ids_per_request):

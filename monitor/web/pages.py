@@ -73,8 +73,11 @@ class Pages:
             change_edits=change_edits,
             change_lead=change_lead,
             design_label=design_label,
+            status_label=status_label,
+            phase_label=lambda p: phases_label([p]),
             pieces=pieces,
             base_url=settings.web.base_url,
+            signup_open=settings.web.signup and bool(settings.web.base_url),
         )
 
     def html(self, name: str, **context: Any) -> str:

@@ -1,9 +1,10 @@
 """The routes of `ctmonitor serve`: HTML pages, downloads, feeds, health and the JSON API.
 
-Every route is a GET that reads (no state changes on GET); every page's whole state is
-in its query string. Handlers are plain functions, which Starlette runs in its thread
-pool, so a slow database read never blocks the event loop; each opens its own session
-through the application, so several workers may serve one PostgreSQL database.
+Every route but the subscriber's pages (web/accounts.py) is a GET that reads; no GET
+changes anything; every page's whole state is in its query string. Handlers are plain
+functions, which Starlette runs in its thread pool, so a slow database read never
+blocks the event loop; each opens its own session through the application, so several
+workers may serve one PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -31,6 +33,9 @@ from monitor.core.domain import UserError, check_nct_id
 from monitor.core.filters import MODALITIES
 from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
 from monitor.web import params as P
+from monitor.web.accounts import Accounts
+from monitor.web.admin import Admin
+from monitor.web.forms import Form, FormRejected, read_form
 from monitor.web.pages import Pages
 from monitor.web.security import SecurityHeaders
 
@@ -208,15 +213,6 @@ class Web:
 
     # -- a subscriber's own link ----------------------------------------------------------------------
 
-    def leave(self, request: Request) -> Response:
-        """GET shows whose subscription the link ends, with one button (a GET changes
-        nothing: link scanners and previews follow links); POST ends it. The POST is also
-        what a mail client sends for List-Unsubscribe-Post (RFC 8058): no session, no form
-        token, idempotent; the signed link itself is the credential."""
-        token = request.path_params["token"]
-        result = self.app.unsubscribe(token) if request.method == "POST" else self.app.leaving(token)
-        return self.pages.render("unsubscribe.html.j2", r=result, token=token, title="Unsubscribe")
-
     # -- status -------------------------------------------------------------------------------------
 
     def status(self, request: Request) -> Response:
@@ -386,7 +382,8 @@ def openapi() -> dict[str, Any]:
 
 
 def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Request], Response]:
-    """One-line errors: 404 for an unknown or invalid study, 400 for a bad parameter."""
+    """One-line errors: 404 for an unknown or invalid study, 400 for a bad parameter, 403
+    for a form without its CSRF token."""
 
     def endpoint(request: Request) -> Response:
         api = request.url.path.startswith("/api/") or request.url.path == "/health"
@@ -396,14 +393,30 @@ def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Reques
             status, message = 404, str(exc)
         except UserError as exc:
             status, message = 400, str(exc)
+        except FormRejected as exc:
+            status, message = exc.status, str(exc)
         if api:
             return JSONResponse({"error": message}, status_code=status)
         return pages.render(
             "error.html.j2",
             status_code=status,
             message=message,
-            title="Not found" if status == 404 else "Bad request",
+            title={404: "Not found", 403: "Refused"}.get(status, "Bad request"),
         )
+
+    return endpoint
+
+
+def _form_route(fn: Callable[[Request, Form], Response], pages: Pages) -> Callable[[Request], Any]:
+    """A page that takes a posted form: the body is read here (bounded), the handler runs in
+    the thread pool like every other, with the same one-line errors."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except FormRejected as exc:
+            return pages.render("error.html.j2", status_code=exc.status, message=str(exc), title="Refused")
+        return await run_in_threadpool(_handle(lambda r: fn(r, form), pages), request)
 
     return endpoint
 
@@ -411,6 +424,17 @@ def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Reques
 def create_app(app: Application) -> Starlette:
     """The ASGI application over one ctmonitor Application (the caller owns and closes it)."""
     web = Web(app)
+    accounts = Accounts(app, web.pages)
+    admin = Admin(app, web.pages)
+    forms = [
+        ("/admin", admin.home),
+        ("/admin/login", admin.login),
+        ("/admin/logout", admin.logout),
+        ("/subscribe", accounts.subscribe),
+        ("/confirm/{token}", accounts.confirm),
+        ("/manage/{token}", accounts.manage),
+        ("/unsubscribe/{token}", accounts.leave),
+    ]
     routes = [
         ("/", web.landscape),
         ("/studies/{nct}", web.study),
@@ -431,7 +455,7 @@ def create_app(app: Application) -> Starlette:
     asgi = Starlette(
         routes=[
             *(Route(path, _handle(fn, web.pages), methods=["GET", "HEAD"]) for path, fn in routes),
-            Route("/unsubscribe/{token}", _handle(web.leave, web.pages), methods=["GET", "HEAD", "POST"]),
+            *(Route(path, _form_route(fn, web.pages), methods=["GET", "HEAD", "POST"]) for path, fn in forms),
         ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={

@@ -1,0 +1,444 @@
+"""Subscribers serving themselves: sign up (double opt-in), confirm, manage their filters,
+pause, leave, and see what changed since their last look; all through signed links, with
+no password. The web calls these; so could any other front end.
+
+What the sign-up never does: tell whether an address is already subscribed (the same
+answer, and a mail to the address either way), or mail an address more often than the
+rate limits allow (per address per day, per client per hour).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from typing import TYPE_CHECKING, Any
+
+from monitor import store
+from monitor.app.browse import ChangesQuery, ChangesView
+from monitor.config import SubscriberSettings
+from monitor.core.domain import SubscriberStatus, UserError
+
+if TYPE_CHECKING:
+    from monitor.publishing.render import Notice
+
+SIGNUP = "signup"
+# What a reader may set in the browser: the landscape's filters, ids to follow, how much.
+PREFERENCE_KEYS = (
+    "modalities",
+    "targets",
+    "indications",
+    "statuses",
+    "sponsors",
+    "countries",
+    "phases",
+    "nct_ids",
+    "min_importance",
+    "kinds",
+    "include_out_of_scope",
+)
+_NOT_VALID = "this link is not valid (altered, revoked or no longer in use)"
+
+
+def masked(address: str) -> str:
+    """`j***@example.org`: enough for a reader to recognise their own address."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What the sign-up page says. `outcome`: "sent" (also when nothing was sent because
+    the address's limit was reached: the page must not differ), "limited" (too many
+    sign-ups from this client), "mail-failed", "closed" (sign-up is off)."""
+
+    outcome: str
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": self.outcome}
+
+    def text(self) -> str:
+        return self.outcome
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    address: str  # masked
+    confirmed: bool
+    changed: bool  # this request confirmed it
+    manage_token: str = ""
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"confirmed": self.confirmed, "changed": self.changed}
+
+    def text(self) -> str:
+        return "confirmed" if self.confirmed else "awaiting confirmation"
+
+
+@dataclass(frozen=True)
+class ManageView:
+    """A subscriber's own page: their state and filters, and what changed since their last look."""
+
+    subscriber: str
+    address: str  # masked
+    status: str
+    managed_by: str
+    preferences: dict[str, Any]
+    describe: str
+    since_last_look: ChangesView
+    upto_event_id: int  # "mark as read" marks up to here (what this page was built from)
+    changes_url: str
+    message: str = ""
+    last_sent_at: datetime | None = None
+    ok: bool = True
+
+    @property
+    def editable(self) -> bool:
+        return self.managed_by == store.WEB
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subscriber": self.subscriber,
+            "status": self.status,
+            "managed_by": self.managed_by,
+            "preferences": self.preferences,
+            "new_changes": self.since_last_look.total,
+        }
+
+    def text(self) -> str:
+        return f"{self.subscriber}: {self.status}"
+
+
+@dataclass(frozen=True)
+class LeaveResult:
+    subscriber: str
+    address: str  # masked: the page never shows the whole address
+    unsubscribed: bool
+    changed: bool  # this request ended the subscription (False: it had ended before)
+    ok: bool = True
+    manage_token: str = field(default="", repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subscriber": self.subscriber, "unsubscribed": self.unsubscribed, "changed": self.changed}
+
+    def text(self) -> str:
+        return f"{self.subscriber}: " + ("unsubscribed" if self.unsubscribed else "subscribed")
+
+
+class SubscriberUseCases:
+    """Mixed into Application (settings, database, classifier, now, mailer_factory)."""
+
+    settings: Any
+    database: Any
+    classifier: Any
+    mailer_factory: Any
+
+    def now(self) -> datetime:  # pragma: no cover - Application's
+        raise NotImplementedError
+
+    # -- the file's subscribers ----------------------------------------------------------
+
+    def sync_subscribers(self) -> list[str]:
+        """Bring config.toml's [[subscribers]] into the database (at start of serve and run,
+        and before every digest run). Returns the names that changed."""
+        from monitor.publishing import delivery
+
+        with self.database.session() as s:
+            return delivery.sync_file(s, self.settings, self.now())
+
+    def signing_key(self) -> str:
+        """The key behind every signed link and form token (CTMONITOR_SECRET_KEY or the database's)."""
+        from monitor.publishing import links
+
+        with self.database.session() as s:
+            return links.secret(s)
+
+    # -- sign-up ------------------------------------------------------------------------------
+
+    def check_preferences(self, email: str, preferences: dict[str, Any]) -> dict[str, Any]:
+        """A reader's choices, checked by the same rules as a config.toml entry (one-line
+        UserError naming what is wrong) and returned as they will be stored."""
+        from pydantic import ValidationError
+
+        from monitor.publishing import delivery
+
+        unknown = set(preferences) - set(PREFERENCE_KEYS)
+        if unknown:
+            raise UserError(f"unknown field {sorted(unknown)[0]!r}")
+        try:
+            sub = SubscriberSettings(name="check", email=email, **preferences)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err.get("loc", ()) if not isinstance(x, int))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            raise UserError(f"{where}: {msg}" if where else msg) from None
+        flt = delivery.subscriber_filter(sub, self.classifier)
+        out = sub.model_dump(mode="json", include=set(PREFERENCE_KEYS))
+        out.update(
+            modalities=list(flt.modalities), targets=list(flt.targets), indications=list(flt.indications)
+        )
+        return out
+
+    def sign_up(self, email: str, preferences: dict[str, Any], *, client: str) -> SignupResult:
+        """Start a subscription: a pending row and a confirmation mail (nothing else is sent
+        before the link in it is followed). An address already subscribed gets its manage
+        link instead; the answer is the same either way."""
+        web = self.settings.web
+        if not web.signup:
+            return SignupResult("closed", ok=False)
+        if not web.base_url:
+            raise UserError("sign-up needs [web] base_url: the confirmation mail must link back here")
+        email = email.strip()
+        prefs = self.check_preferences(email, preferences)
+        now = self.now()
+        with self.database.session() as s:
+            key = self._key(s)
+            client_key = _digest(key, "client", client)
+            address_key = _digest(key, "address", email.lower())
+            store.purge_attempts(s, now - timedelta(days=1))
+            store.drop_stale_signups(s, now - timedelta(days=web.confirm_within_days))
+            hour = store.count_attempts(s, SIGNUP, now - timedelta(hours=1), client_key=client_key)
+            if hour >= web.signups_per_client_per_hour:
+                return SignupResult("limited", ok=False)
+            day = store.count_attempts(s, SIGNUP, now - timedelta(days=1), address_key=address_key)
+            store.record_attempt(s, SIGNUP, now, address_key=address_key, client_key=client_key)
+            if day >= web.signups_per_address_per_day:
+                return SignupResult("sent")  # quietly: the page must not tell this case apart
+            existing = [
+                r
+                for r in store.subscribers_with_email(s, email)
+                if r.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
+            ]
+            if existing:
+                notice = self._already_notice(s, existing[0])
+            else:
+                pending = [
+                    r for r in store.subscribers_with_email(s, email) if r.status == SubscriberStatus.PENDING
+                ]
+                row = pending[0] if pending else store.add_signup(s, email, prefs, now)
+                store.set_preferences(s, row.name, prefs, now)
+                notice = self._confirm_notice(s, row)
+        # committed before mailing: a link in the mail always finds its row
+        return SignupResult("sent") if self._mail(email, notice) else SignupResult("mail-failed", ok=False)
+
+    def _confirm_notice(self, s: Any, row: Any) -> Notice:
+        from monitor.publishing import links
+        from monitor.publishing.render import Notice
+
+        token = links.make_token(s, row.name, row.link_generation, links.CONFIRM)
+        days = self.settings.web.confirm_within_days
+        return Notice(
+            subject="Confirm your ctmonitor digest",
+            title="Confirm your subscription",
+            paragraphs=(
+                "Someone, probably you, asked for ctmonitor's digest of cell and antibody therapy "
+                "trials in autoimmune disease to be sent to this address.",
+                "Nothing is sent until you confirm. Your first digest is a picture of the studies "
+                "your filters follow; after that, what changed.",
+            ),
+            action_label="Confirm my subscription",
+            action_url=f"{self.settings.web.base_url}/confirm/{token}",
+            footnotes=(
+                f"The link works for {days} days. If you did not ask for this, ignore this mail: "
+                "nothing more will come.",
+            ),
+        )
+
+    def _already_notice(self, s: Any, row: Any) -> Notice:
+        from monitor.publishing import delivery
+        from monitor.publishing.render import Notice
+
+        return Notice(
+            subject="Your ctmonitor subscription",
+            title="You are already subscribed",
+            paragraphs=(
+                "Someone, probably you, tried to sign this address up for ctmonitor's digest. "
+                "It already receives it, so nothing was changed.",
+                "To change your filters, pause the digest or leave, use your personal page.",
+            ),
+            action_label="Open my subscription",
+            action_url=delivery.manage_url(s, self.settings, row.name),
+            footnotes=("If you did not ask for this, ignore this mail.",),
+        )
+
+    def _mail(self, address: str, notice: Notice) -> bool:
+        from monitor.publishing.mailer import MailError
+        from monitor.publishing.render import notice_message
+
+        smtp = self.settings.smtp
+        sender = smtp.from_address or "ctmonitor@localhost.localdomain"
+        msg = notice_message(
+            notice,
+            to_address=address,
+            from_name=smtp.from_name,
+            from_address=sender,
+            message_id=make_msgid("ctmonitor.account", domain=sender.rpartition("@")[2]),
+            date=_aware(self.now()),
+        )
+        try:
+            self.mailer_factory().send(msg)
+        except MailError:
+            return False
+        return True
+
+    # -- signed links -----------------------------------------------------------------------
+
+    def _holder(self, s: Any, token: str, purpose: str, *, pending: bool = False) -> Any:
+        """The subscriber row a signed link belongs to, or UserError (the web answers 400)
+        for a link forged, altered, revoked, made for another purpose, or whose subscriber
+        is gone; it never says who, if anyone, it was."""
+        from monitor.publishing import links
+
+        holder = links.read_token(s, token, purpose)
+        row = store.get_subscriber(s, holder.name) if holder else None
+        if (
+            holder is None
+            or row is None
+            or row.link_generation != holder.generation
+            or row.status == SubscriberStatus.REMOVED
+            or (row.status == SubscriberStatus.PENDING and not pending)
+        ):
+            raise UserError(_NOT_VALID)
+        return row  # a confirmation link followed again after confirming is fine
+
+    def leaving(self, token: str) -> LeaveResult:
+        """What the unsubscribe page shows before the one click. Changes nothing (a GET must not)."""
+        from monitor.publishing import links
+
+        with self.database.session() as s:
+            row = self._holder(s, token, links.UNSUBSCRIBE)
+            return LeaveResult(
+                row.name,
+                masked(row.email),
+                unsubscribed=row.status == SubscriberStatus.UNSUBSCRIBED,
+                changed=False,
+            )
+
+    def unsubscribe(self, token: str) -> LeaveResult:
+        """End the link holder's subscription: nothing more is sent. Idempotent (a mail
+        client's one-click POST may come twice)."""
+        from monitor.publishing import links
+
+        with self.database.session() as s:
+            row = self._holder(s, token, links.UNSUBSCRIBE)
+            changed = store.unsubscribe(s, row.name, self.now())
+            return LeaveResult(row.name, masked(row.email), unsubscribed=True, changed=changed)
+
+    def confirming(self, token: str) -> ConfirmResult:
+        """The confirmation page before its button (a GET changes nothing: mail scanners follow links)."""
+        from monitor.publishing import links
+
+        with self.database.session() as s:
+            row = self._holder(s, token, links.CONFIRM, pending=True)
+            return ConfirmResult(masked(row.email), row.status != SubscriberStatus.PENDING, False)
+
+    def confirm(self, token: str) -> ConfirmResult:
+        """Confirm a sign-up: the subscriber is active from now on and their first digest
+        (the landscape) comes with the next digest run. Idempotent."""
+        from monitor.publishing import delivery, links
+
+        with self.database.session() as s:
+            row = self._holder(s, token, links.CONFIRM, pending=True)
+            changed = False
+            if row.status == SubscriberStatus.PENDING:
+                changed = store.set_status(s, row.name, SubscriberStatus.ACTIVE, self.now())
+                # their "last look" starts now: the landscape digest shows the picture so far
+                store.mark_seen(s, row.name, store.max_published_event_id(s) or 0, self.now())
+            manage = delivery.manage_url(s, self.settings, row.name).rsplit("/", 1)[-1]
+            return ConfirmResult(masked(row.email), True, changed, manage_token=manage)
+
+    # -- the manage page ----------------------------------------------------------------------
+
+    def manage(self, token: str) -> ManageView:
+        """The link holder's page. Reads only."""
+        from monitor.publishing import links
+
+        with self.database.session() as s:
+            row = self._holder(s, token, links.MANAGE)
+            return self._view(s, row)
+
+    def manage_action(
+        self, token: str, action: str, *, preferences: dict[str, Any] | None = None, upto: int | None = None
+    ) -> ManageView:
+        """Change the link holder's subscription: save (filters; browser sign-ups only: the
+        file's subscribers have theirs set in config.toml), pause, resume, unsubscribe,
+        resubscribe, or read (mark the changes up to `upto` as seen)."""
+        from monitor.publishing import links
+
+        now = self.now()
+        with self.database.session() as s:
+            row = self._holder(s, token, links.MANAGE)
+            if action == "save":
+                if row.managed_by != store.WEB:
+                    raise UserError("your filters are set by your ctmonitor administrator (config.toml)")
+                store.set_preferences(s, row.name, self.check_preferences(row.email, preferences or {}), now)
+                message = "Your filters are saved: the next digest follows them."
+            elif action == "pause":
+                store.set_status(s, row.name, SubscriberStatus.PAUSED, now)
+                message = "Your digest is paused. Changes wait for you; resume whenever you like."
+            elif action in ("resume", "resubscribe"):
+                store.set_status(s, row.name, SubscriberStatus.ACTIVE, now)
+                message = "Your digest is on again."
+            elif action == "unsubscribe":
+                store.set_status(s, row.name, SubscriberStatus.UNSUBSCRIBED, now)
+                message = "You are unsubscribed: nothing more is sent."
+            elif action == "read":
+                if upto is None or upto < 0:
+                    raise UserError("read: which changes (upto) is missing")
+                store.mark_seen(s, row.name, upto, now)
+                message = "Marked as read."
+            else:
+                raise UserError(
+                    f"action: {action!r}; valid: save, pause, resume, unsubscribe, resubscribe, read"
+                )
+            s.flush()
+            return self._view(s, row, message)
+
+    def _view(self, s: Any, row: Any, message: str = "") -> ManageView:
+        from monitor.app import browse
+        from monitor.publishing import delivery
+
+        sub = delivery.as_settings(row)
+        flt = delivery.subscriber_filter(sub, self.classifier)
+        q = ChangesQuery(
+            filter=flt,
+            kinds=tuple(sub.kinds),
+            min_importance=sub.min_importance,
+            after_event_id=row.seen_upto_event_id,
+            limit=100,
+        )
+        last = store.last_sent_digest(s, row.name)
+        base = self.settings.web.base_url
+        return ManageView(
+            subscriber=row.name,
+            address=masked(row.email),
+            status=row.status,
+            managed_by=row.managed_by,
+            preferences=sub.model_dump(mode="json", include=set(PREFERENCE_KEYS)),
+            describe=flt.describe(),
+            since_last_look=browse.changes(s, q),
+            upto_event_id=store.max_published_event_id(s) or 0,
+            changes_url=(base or "") + "/changes" + delivery.changes_query(flt),
+            message=message,
+            last_sent_at=last.finished_at if last else None,
+        )
+
+    def _key(self, s: Any) -> str:
+        from monitor.publishing import links
+
+        return links.secret(s)
+
+
+def _digest(key: str, purpose: str, value: str) -> str:
+    """A keyed hash: rate-limit records never hold an address or an IP address."""
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _aware(now: datetime) -> datetime:
+    from datetime import UTC
+
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now

@@ -1,0 +1,89 @@
+"""Posted forms: reading an urlencoded body (bounded), and the CSRF check every form has.
+
+CSRF: a random value in a cookie (SameSite=Strict, HttpOnly) and, in each form, that value
+signed with the application's key (HMAC). A post is accepted only when the form's token is
+the signature of the cookie it came with: another site can make a browser send the cookie
+but cannot read it, so it cannot write the matching field. The one-click unsubscribe POST
+of RFC 8058 is the exception by design: its signed link is its credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE = "ctm_csrf"
+FIELD = "csrf"
+MAX_BODY = 64 * 1024
+
+
+class FormRejected(Exception):
+    """A post that is refused as a whole (the web answers 403 or 413 with this line)."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Form = dict[str, list[str]]
+
+
+async def read_form(request: Request) -> Form:
+    """The posted fields (repeated names kept in order). Only urlencoded bodies, at most 64 KB."""
+    if request.method != "POST":
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise FormRejected("the form is too large", 413)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and kind not in ("application/x-www-form-urlencoded", ""):
+        raise FormRejected("forms are sent as application/x-www-form-urlencoded", 415)
+    out: Form = {}
+    for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _sign(key: str, value: str) -> str:
+    return hmac.new(key.encode(), f"csrf:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_pair(request: Request, key: str) -> tuple[str, str]:
+    """(cookie value, form token): the browser's cookie if it has a well-formed one, else a new one."""
+    value = request.cookies.get(COOKIE, "")
+    if len(value) != 43 or not value.replace("-", "").replace("_", "").isalnum():
+        value = secrets.token_urlsafe(32)
+    return value, _sign(key, value)
+
+
+def set_csrf_cookie(response: Response, value: str, *, secure: bool) -> None:
+    response.set_cookie(COOKIE, value, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+def check_csrf(request: Request, form: Form, key: str) -> None:
+    cookie = request.cookies.get(COOKIE, "")
+    sent = (form.get(FIELD) or [""])[-1]
+    if not cookie or not sent or not hmac.compare_digest(sent, _sign(key, cookie)):
+        raise FormRejected(
+            "this form has expired or did not come from this site: reload the page and send it again"
+        )
+
+
+def values(form: Form, name: str) -> list[str]:
+    """Every non-empty value of a field; text fields may hold several, split at commas or lines."""
+    out: list[str] = []
+    for raw in form.get(name, []):
+        out.extend(x.strip() for x in raw.replace("\n", ",").split(",") if x.strip())
+    return out
+
+
+def one(form: Form, name: str, default: str = "") -> str:
+    got = form.get(name) or [default]
+    return got[-1].strip()

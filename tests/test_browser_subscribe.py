@@ -20,7 +20,7 @@ import uvicorn
 from monitor.app import Application
 from monitor.config import WebSettings
 from monitor.web import create_app
-from tests.harness import PEMPHIGUS, World, changes_in_the_registry
+from tests.harness import PEMPHIGUS, World, changes_in_the_registry, edit
 from tests.smtp import SmtpServer, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -97,7 +97,21 @@ def test_a_reader_signs_up_confirms_reads_pauses_and_leaves_in_the_browser(
 
                 world.send()  # the landscape
                 changes_in_the_registry(world)  # the pemphigus study is suspended
+
+                def plant(ps: dict) -> None:  # type: ignore[type-arg]
+                    ps["identificationModule"]["briefTitle"] = (
+                        '<script>window.pwned = 1</script>Pemphigus <img src=x onerror="window.pwned = 2">'
+                    )
+
+                edit(world.registry, PEMPHIGUS, plant, posted="2026-11-06", timestamp="2026-11-07T09:00:00")
+                world.poll()
                 world.send()
+                html = [
+                    str(m.get_body(("html",)).get_content())  # type: ignore[union-attr]
+                    for m in smtp.messages
+                    if str(m["To"].addresses[0].addr_spec) == READER
+                ][-1]
+                assert "<script>" not in html and "&lt;script&gt;" in html
                 digest = _mails(smtp)[-1]
                 assert PEMPHIGUS in digest and "Suspended" in digest
                 manage = re.search(rf"{re.escape(base)}/manage/\S+", digest)
@@ -109,6 +123,8 @@ def test_a_reader_signs_up_confirms_reads_pauses_and_leaves_in_the_browser(
                     page.screenshot(path=str(tmp_path / f"manage-{width}.png"), full_page=True)
                     assert page.evaluate("document.documentElement.scrollWidth") <= width
                 assert PEMPHIGUS in page.inner_text("main")
+                assert "<script>window.pwned = 1</script>" in page.inner_text("main")  # shown, as text
+                assert page.evaluate("window.pwned === undefined"), "planted script ran"
                 page.click("button:has-text('Mark all as read')")
                 page.wait_for_load_state("load")
                 assert "Nothing new since your last look" in page.inner_text("main")

@@ -9,6 +9,7 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from monitor import store
@@ -342,3 +343,110 @@ def test_an_existing_database_upgrades_with_its_delivery_history_intact(db_url: 
         gen.close()
     finally:
         database.dispose()
+
+
+def test_a_leaked_link_is_replaced_from_the_page_and_by_the_administrator(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SmtpServer(tmp_path) as server:
+        _app, client = _web(world, server)
+        with client:
+            world.send()
+            manage = _link(_text(_to(server, "derm@example.org")[-1]), "manage")
+            page = client.get(manage)
+            r = client.post(manage, data={"csrf": _csrf(page.text), "action": "new-link"})
+            assert r.status_code == 200 and "This link no longer works" in r.text
+            assert client.get(manage).status_code == 400  # the old link is dead
+            fresh = _link(_text(_to(server, "derm@example.org")[-1]), "manage")
+            assert fresh != manage and client.get(fresh).status_code == 200
+            assert "Your new personal link" in _text(_to(server, "derm@example.org")[-1])
+
+    from monitor.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{world.database.url}"\n'
+        '[[subscribers]]\nname = "derm"\nemail = "derm@example.org"\nindications = ["pemphigus"]\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "subscribers"]) == 0
+    listed = capsys.readouterr().out
+    assert "derm" in listed and "config.toml" in listed
+    with world.database.session() as s:
+        before = store.get_subscriber(s, "derm").link_generation  # type: ignore[union-attr]
+    assert main(["--config", str(config), "subscribers", "--revoke", "derm"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    with world.database.session() as s:
+        assert store.get_subscriber(s, "derm").link_generation == before + 1  # type: ignore[union-attr]
+    assert main(["--config", str(config), "subscribers", "--revoke", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert "no subscriber named 'nobody'" in err and "Traceback" not in err
+
+
+def test_a_study_a_reader_follows_from_the_web_is_tracked_by_id_from_the_next_poll(
+    world: World, tmp_path: Path
+) -> None:
+    """A coordinator types the NCT id of a trial the watch queries do not reach."""
+    import copy
+
+    from tests.harness import MG
+
+    outsider = "NCT07799977"
+    record = copy.deepcopy(world.registry.studies[MG])
+    ident = record["protocolSection"]["identificationModule"]
+    ident["nctId"], ident["briefTitle"] = outsider, "Knee Osteoarthritis Exercise Programme"
+    record["protocolSection"]["conditionsModule"]["conditions"] = ["Knee Osteoarthritis"]
+    record["protocolSection"]["armsInterventionsModule"]["interventions"] = [
+        {"type": "BEHAVIORAL", "name": "Exercise"}
+    ]
+    record["protocolSection"].get("descriptionModule", {}).clear()
+    world.registry.put(record)
+    world.poll()
+    with world.database.session() as s:
+        assert not store.tracked_ids(s, [outsider])  # no watch query reaches it
+    with SmtpServer(tmp_path) as server:
+        _app, client = _web(world, server)
+        with client:
+            _sign_up(client, nct=outsider.lower())
+            confirm = _link(_text(_to(server, READER)[0]), "confirm")
+            client.post(confirm, data={"csrf": _csrf(client.get(confirm).text)})
+    world.poll()
+    with world.database.session() as s:
+        row = store.study_row(s, outsider)
+        assert row is not None and row.in_query is False
+    page = Application(world.settings, database=world.database, now=world.clock).study_page(outsider)
+    assert page.followed_by == 1
+
+
+def test_the_mailto_unsubscribe_reaches_the_administrator_who_acts_on_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+    from monitor.config import ScheduleSettings
+
+    with SmtpServer(tmp_path) as server:
+        world.settings = world.settings.model_copy(
+            update={
+                "web": WebSettings(base_url=BASE),
+                "smtp": server.settings(),
+                "schedule": ScheduleSettings(admin_email="curator@example.org"),
+            }
+        )
+        world.send()
+        header = str(_to(server, "derm@example.org")[-1]["List-Unsubscribe"])
+        assert (
+            "<mailto:curator@example.org?subject=unsubscribe%20derm>" in header
+            and f"<{BASE}/unsubscribe/" in header
+        )
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[database]\nurl = "{world.database.url}"\n'
+            '[[subscribers]]\nname = "derm"\nemail = "derm@example.org"\nindications = ["pemphigus"]\n',
+            encoding="utf-8",
+        )
+        assert main(["--config", str(config), "subscribers", "--unsubscribe", "derm"]) == 0
+        assert "derm: unsubscribed" in capsys.readouterr().out
+        changes_in_the_registry(world)
+        sent = len(_to(server, "derm@example.org"))
+        assert "derm" not in {o.subscriber for o in world.send()}
+        assert len(_to(server, "derm@example.org")) == sent

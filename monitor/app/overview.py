@@ -158,7 +158,12 @@ class StatusResult:
                 last = (
                     f"last sent {sub['last_sent_at']:%Y-%m-%d %H:%M}" if sub["last_sent_at"] else "never sent"
                 )
-                line = f"  {sub['name']:<20} {last}; {sub['pending']} changes not yet mailed or filtered out"
+                state = "" if sub.get("status", "active") == "active" else f" [{sub['status']}]"
+                via = "" if sub.get("channel", "e-mail") == "e-mail" else f" via {sub['channel']}"
+                line = (
+                    f"  {sub['name']:<20}{state}{via} {last}; "
+                    f"{sub['pending']} changes not yet sent or filtered out"
+                )
                 if sub["last_failure"]:
                     when = f"{sub['last_failure_at']:%Y-%m-%d %H:%M}"
                     line += (

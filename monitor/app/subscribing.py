@@ -94,6 +94,7 @@ class ManageView:
     changes_url: str
     message: str = ""
     last_sent_at: datetime | None = None
+    revoked: bool = False  # this page's link was just replaced: show nothing more
     ok: bool = True
 
     @property
@@ -127,6 +128,29 @@ class LeaveResult:
 
     def text(self) -> str:
         return f"{self.subscriber}: " + ("unsubscribed" if self.unsubscribed else "subscribed")
+
+
+@dataclass(frozen=True)
+class SubscriberList:
+    subscribers: list[dict[str, Any]]
+    message: str = ""
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subscribers": self.subscribers}
+
+    def text(self) -> str:
+        lines = [self.message] if self.message else []
+        if not self.subscribers:
+            lines.append("no subscribers yet ([[subscribers]] in config.toml, or /subscribe on the web)")
+        for x in self.subscribers:
+            last = f"last digest {x['last_sent_at']:%Y-%m-%d}" if x["last_sent_at"] else "no digest yet"
+            who = "config.toml" if x["managed_by"] == store.FILE else "signed up on the web"
+            lines.append(
+                f"{x['name']:<20} {x['status']:<12} {x['address']} via {x['channel']}; {who}; {last}; "
+                f"{x['pending']} changes pending"
+            )
+        return "\n".join(lines)
 
 
 class SubscriberUseCases:
@@ -265,6 +289,54 @@ class SubscriberUseCases:
             footnotes=("If you did not ask for this, ignore this mail.",),
         )
 
+    def _link_notice(self, s: Any, row: Any) -> Notice:
+        from monitor.publishing import delivery
+        from monitor.publishing.render import Notice
+
+        return Notice(
+            subject="Your new ctmonitor link",
+            title="Your new personal link",
+            paragraphs=(
+                "You (or someone with your previous link) asked for a new link to your ctmonitor "
+                "subscription. The previous links, in earlier digests too, no longer work.",
+            ),
+            action_label="Open my subscription",
+            action_url=delivery.manage_url(s, self.settings, row.name),
+            footnotes=("The next digests carry the new link.",),
+        )
+
+    def revoke_links(self, name: str) -> SubscriberList:
+        """Invalidate every link of this subscriber (the CLI's `subscribers --revoke`); the
+        next digest carries a new one."""
+        self.sync_subscribers()
+        with self.database.session() as s:
+            if store.get_subscriber(s, name) is None:
+                raise UserError(f"no subscriber named {name!r}")
+            store.revoke_links(s, name, self.now())
+        return self.subscriber_list(
+            f"{name}: every earlier link is revoked; the next digest carries a new one"
+        )
+
+    def unsubscribe_by_name(self, name: str) -> SubscriberList:
+        """The administrator ends a subscription (a request by mail): nothing more is sent."""
+        self.sync_subscribers()
+        with self.database.session() as s:
+            if store.get_subscriber(s, name) is None:
+                raise UserError(f"no subscriber named {name!r}")
+            changed = store.unsubscribe(s, name, self.now())
+        return self.subscriber_list(f"{name}: " + ("unsubscribed" if changed else "was already unsubscribed"))
+
+    def subscriber_list(self, message: str = "") -> SubscriberList:
+        """Every subscriber with their state, who manages them, channel and last digest."""
+        import dataclasses
+
+        from monitor.publishing import delivery
+
+        with self.database.session() as s:
+            return SubscriberList(
+                [dataclasses.asdict(x) for x in delivery.subscriber_states(s, self.settings)], message
+            )
+
     def _mail(self, address: str, notice: Notice) -> bool:
         from monitor.publishing.mailer import MailError
         from monitor.publishing.render import notice_message
@@ -386,6 +458,32 @@ class SubscriberUseCases:
             elif action == "unsubscribe":
                 store.set_status(s, row.name, SubscriberStatus.UNSUBSCRIBED, now)
                 message = "You are unsubscribed: nothing more is sent."
+            elif action == "new-link":
+                # the link leaked (a forwarded digest): every earlier link stops working and
+                # a fresh one goes to the address, so only its owner can go on
+                store.revoke_links(s, row.name, now)
+                s.flush()
+                notice = self._link_notice(s, row)
+                s.commit()
+                sent = self._mail(row.email, notice)
+                return ManageView(
+                    subscriber=row.name,
+                    address=masked(row.email),
+                    status=row.status,
+                    managed_by=row.managed_by,
+                    preferences={},
+                    describe="",
+                    since_last_look=ChangesView(ChangesQuery(), [], 0, False),
+                    upto_event_id=0,
+                    changes_url="",
+                    message=(
+                        "This link no longer works. A new one is on its way to your address."
+                        if sent
+                        else "This link no longer works, but the mail with the new one could not be "
+                        "sent just now: ask your ctmonitor administrator."
+                    ),
+                    revoked=True,
+                )
             elif action == "read":
                 if upto is None or upto < 0:
                     raise UserError("read: which changes (upto) is missing")
@@ -393,7 +491,8 @@ class SubscriberUseCases:
                 message = "Marked as read."
             else:
                 raise UserError(
-                    f"action: {action!r}; valid: save, pause, resume, unsubscribe, resubscribe, read"
+                    f"action: {action!r}; valid: save, pause, resume, unsubscribe, resubscribe, "
+                    "read, new-link"
                 )
             s.flush()
             return self._view(s, row, message)

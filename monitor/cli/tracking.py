@@ -92,6 +92,41 @@ def status(c: Context, n_runs: int, as_json: bool) -> None:
         emit(app.status(runs=n_runs), as_json)
 
 
+@cli.command()
+@click.option(
+    "--revoke",
+    "revoke",
+    metavar="NAME",
+    help="Invalidate every personal link of this subscriber; the next digest carries new ones.",
+)
+@click.option(
+    "--unsubscribe",
+    "leave",
+    metavar="NAME",
+    help="End this subscriber's digest (a request that came by mail, for instance).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def subscribers(c: Context, revoke: str | None, leave: str | None, as_json: bool) -> None:
+    """List the subscribers: state (pending, active, paused, unsubscribed), who manages
+    them (config.toml or themselves, signed up at /subscribe), channel (masked), last
+    digest and pending changes.
+
+    \b
+    Example:
+      ctmonitor subscribers
+      ctmonitor subscribers --revoke web-3fa81c2d9e   # a personal link leaked
+      ctmonitor subscribers --unsubscribe lupus-team  # asked by mail to stop
+    """
+    with c.app() as app:
+        if revoke:
+            emit(app.revoke_links(revoke), as_json)
+        elif leave:
+            emit(app.unsubscribe_by_name(leave), as_json)
+        else:
+            emit(app.subscriber_list(), as_json)
+
+
 # -- events --------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from urllib.parse import quote
 
 from monitor import store
 from monitor.config import REGISTRY_STUDY_URL, Settings, SubscriberSettings
@@ -337,7 +338,10 @@ def _message(
     settings: Settings, rendered: Rendered, sub: SubscriberSettings, message_id: str, now: datetime
 ) -> EmailMessage:
     smtp = settings.smtp
-    leave = [u for u in (rendered.digest.unsubscribe_url, smtp.list_unsubscribe) if u]
+    mailto = smtp.list_unsubscribe
+    if not mailto and settings.schedule.admin_email:  # a person reads these and acts on them
+        mailto = f"mailto:{settings.schedule.admin_email}?subject=" + quote(f"unsubscribe {sub.name}")
+    leave = [u for u in (rendered.digest.unsubscribe_url, mailto) if u]
     return build_message(
         rendered,
         to_name=sub.name,

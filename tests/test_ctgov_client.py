@@ -435,3 +435,29 @@ def test_a_lone_surrogate_escape_in_a_record_is_replaced_not_fatal() -> None:
     assert parse_json(json.dumps({"a": [1.5, None, "é"]}).encode()) == {"a": [1.5, None, "é"]}
     with pytest.raises(ValueError):
         parse_json(b'{"studies": [')
+
+
+@respx.mock
+def test_each_record_is_kept_as_the_bytes_the_registry_sent() -> None:
+    """The page is split, not re-serialized: each record's bytes are exactly its slice of
+    the body (spacing, key order and escapes as sent), and it is parsed only when asked."""
+    one, two = record("NCT00973089"), record("NCT03475563")
+    body = '{"studies": [' + json.dumps(one, indent=1) + ",\n " + json.dumps(two) + '], "totalCount": 2}'
+    respx.get(STUDIES).mock(
+        return_value=httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+    )
+    with client(Sleeps()) as api:
+        (first,) = list(api.iter_pages({}))
+    assert [r.nct_id for r in first.records] == ["NCT00973089", "NCT03475563"]
+    assert first.records[0].raw == json.dumps(one, indent=1).encode()
+    assert first.records[1].raw == json.dumps(two).encode()
+    assert first.records[1].data == two and first.total_count == 2
+
+
+@respx.mock
+def test_a_page_of_the_wrong_shape_names_what_is_wrong() -> None:
+    respx.get(STUDIES).mock(
+        return_value=httpx.Response(200, json={"studies": [record("NCT00973089")], "totalCount": "many"})
+    )
+    with client(Sleeps()) as api, pytest.raises(MalformedResponse, match="totalCount"):
+        list(api.iter_pages({}))

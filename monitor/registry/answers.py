@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 
+from monitor.core.domain import NCT_RE
+from monitor.core.normalize import RecordError, nct_id_of
 from monitor.gc_relax import gc_relaxed
 
 _TAG = re.compile(r"<[^>]+>")
@@ -72,12 +75,114 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class Record:
+    """One study record as the registry sent it: its bytes exactly (hashed and stored as
+    they are, never re-serialized), its NCT id, and the parsed record on first use, so a
+    record whose bytes did not change since the last poll is never parsed at all."""
+
+    __slots__ = ("_data", "nct_id", "raw")
+
+    def __init__(self, raw: bytes, nct_id: str, data: dict[str, Any] | None = None) -> None:
+        self.raw, self.nct_id, self._data = raw, nct_id, data
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Record:
+        """A record that reached us parsed (one study by id, a history version): its bytes
+        are its compact JSON in the registry's key order."""
+        nct = nct_id_of(data)
+        return cls(orjson.dumps(data), nct, data)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = parse_json(self.raw)
+        return self._data
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
-    studies: list[dict[str, Any]]
+    records: list[Record]
     total_count: int | None
     next_token: str | None
     number: int
+
+    @property
+    def studies(self) -> list[dict[str, Any]]:
+        """The records parsed (for callers that read every field of every record)."""
+        return [r.data for r in self.records]
+
+
+# What a /studies page is, declared once: msgspec checks the shape while it splits the page
+# into each study's own bytes (msgspec.Raw: not parsed), and reads each study's NCT id.
+class _PageShape(msgspec.Struct):
+    studies: list[msgspec.Raw]
+    totalCount: int | None = None
+    nextPageToken: str | None = None
+
+
+class _Identification(msgspec.Struct):
+    nctId: str
+
+
+class _Protocol(msgspec.Struct):
+    identificationModule: _Identification
+
+
+class _Head(msgspec.Struct):
+    protocolSection: _Protocol
+
+
+_PAGE = msgspec.json.Decoder(_PageShape)
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def decode_page(body: bytes, number: int) -> Page:
+    """A /studies page: each study kept as the bytes the registry sent.
+
+    Malformed or truncated JSON raises ValueError (the client retries it); a page of the
+    wrong shape (no `studies` list, a record without an NCT id, a totalCount that is not
+    a number) raises MalformedResponse naming what is wrong. msgspec refuses a lone UTF-16
+    surrogate escape, which the registry has sent: such a page is read by parse_json
+    instead (which replaces it), and its records' bytes are then their compact JSON.
+    """
+    where = f"page {number} of /studies"
+    with gc_relaxed():
+        try:
+            shape = _PAGE.decode(body)
+        except msgspec.ValidationError as exc:
+            raise MalformedResponse(f"{where}: {exc}") from None
+        except msgspec.DecodeError:
+            return _decode_page_slowly(body, number)
+        records = []
+        for raw in shape.studies:
+            try:
+                head = _HEAD.decode(raw)
+            except msgspec.ValidationError as exc:
+                raise MalformedResponse(f"{where}: a study record without a valid nctId ({exc})") from None
+            nct = head.protocolSection.identificationModule.nctId.strip().upper()
+            if not NCT_RE.match(nct):
+                raise MalformedResponse(f"{where}: study record without a valid nctId: {nct[:40]!r}")
+            records.append(Record(bytes(raw), nct))
+    token = shape.nextPageToken
+    return Page(records, shape.totalCount, str(token) if token else None, number)
+
+
+def _decode_page_slowly(body: bytes, number: int) -> Page:
+    where = f"page {number} of /studies"
+    data = parse_json(body)  # ValueError when truly malformed
+    if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+        raise MalformedResponse(f"{where} has no 'studies' list")
+    records = []
+    for item in data["studies"]:
+        try:
+            records.append(Record.of(item))
+        except RecordError as exc:
+            raise MalformedResponse(f"{where}: {exc}") from None
+    total = data.get("totalCount")
+    if total is not None and not isinstance(total, int):
+        raise MalformedResponse(f"{where}: totalCount is not a number")
+    token = data.get("nextPageToken")
+    return Page(records, total, str(token) if token else None, number)
 
 
 @dataclass(frozen=True, slots=True)

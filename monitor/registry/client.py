@@ -28,12 +28,14 @@ from monitor.registry.answers import (
     HistoryUnavailable,
     MalformedResponse,
     Page,
+    Record,
     RegistryVersion,
     RetriesExhausted,
     VersionInfo,
     WebPageAnswer,
     _error_detail,
     _Retryable,
+    decode_page,
     parse_history_index,
     parse_json,
     parse_retry_after,
@@ -51,10 +53,12 @@ __all__ = [
     "MalformedResponse",
     "Page",
     "RateLimiter",
+    "Record",
     "RegistryVersion",
     "RetriesExhausted",
     "VersionInfo",
     "WebPageAnswer",
+    "decode_page",
     "parse_history_index",
     "parse_json",
     "parse_retry_after",
@@ -137,8 +141,16 @@ class CtGovClient:
         ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** (state.attempt_number - 1))
         return self._rng.uniform(0, ceiling)
 
-    def _request_json(self, path: str, params: dict[str, str] | None = None, *, web: bool = False) -> Any:
-        """GET `path` and return its JSON, retrying what is worth retrying.
+    def _request_json(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        web: bool = False,
+        decode: Callable[[bytes], Any] = parse_json,
+    ) -> Any:
+        """GET `path` and return its JSON (as `decode` reads it), retrying what is worth
+        retrying; `decode` raises ValueError for a body that is malformed or cut short.
 
         `web`: an endpoint of the registry's web site (the record history), where a web
         page answered with 200 means the data is refused, not a passing fault."""
@@ -164,7 +176,7 @@ class CtGovClient:
                 with attempt:
                     attempts += 1
                     try:
-                        return self._send_once(path, params, web)
+                        return self._send_once(path, params, web, decode)
                     except _Retryable as exc:
                         last_error[0] = str(exc)
                         raise
@@ -175,7 +187,13 @@ class CtGovClient:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_once(self, path: str, params: dict[str, str] | None, web: bool = False) -> Any:
+    def _send_once(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        web: bool = False,
+        decode: Callable[[bytes], Any] = parse_json,
+    ) -> Any:
         self._limiter.wait()
         self.requests += 1
         try:
@@ -186,7 +204,7 @@ class CtGovClient:
         except httpx.TransportError as exc:  # also a body cut short (RemoteProtocolError)
             raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
         try:
-            return parse_json(body)
+            return decode(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _Retryable(f"malformed or truncated JSON ({exc})") from None
 
@@ -260,39 +278,21 @@ class CtGovClient:
                 query["countTotal"] = "true"
             if token:
                 query["pageToken"] = token
-            page = self._parse_page(self._request_json(STUDIES, query), number)
+            page = self._request_json(STUDIES, query, decode=lambda body, n=number: decode_page(body, n))
             if number == 1:
                 total = page.total_count
-            seen += len(page.studies)
-            if page.studies or number == 1:
+            seen += len(page.records)
+            if page.records or number == 1:
                 yield page
             if not page.next_token:
                 return
-            if not page.studies:
+            if not page.records:
                 empty_run += 1
                 if total is None or seen >= total or empty_run > MAX_EMPTY_PAGES:
                     return  # the false token after an exactly filled last page, or a run of them
             else:
                 empty_run = 0
             token = page.next_token
-
-    @staticmethod
-    def _parse_page(data: Any, number: int) -> Page:
-        if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
-            raise MalformedResponse(f"page {number} of /studies has no 'studies' list")
-        studies = data["studies"]
-        for item in studies:
-            try:
-                nct_id_of(item)
-            except RecordError as exc:
-                raise MalformedResponse(f"page {number} of /studies: {exc}") from None
-        total = data.get("totalCount")
-        if total is not None and not isinstance(total, int):
-            raise MalformedResponse(f"page {number} of /studies: totalCount is not a number")
-        token = data.get("nextPageToken")
-        return Page(
-            studies=studies, total_count=total, next_token=str(token) if token else None, number=number
-        )
 
     def get_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id. An id that became an alias answers 301; httpx follows it, and

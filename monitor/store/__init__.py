@@ -31,7 +31,7 @@ from monitor.store.backfills import (
     store_backfill_version,
     stored_through,
 )
-from monitor.store.blobs import compress, compress_many, decompress
+from monitor.store.blobs import compress, compress_many, decompress, decompress_bytes
 from monitor.store.checks import consistency_problems
 from monitor.store.deliveries import (
     begin_delivery,
@@ -184,6 +184,7 @@ __all__ = [
     "count_tracked",
     "current_study_rows",
     "decompress",
+    "decompress_bytes",
     "drop_stale_signups",
     "end_delivery",
     "end_job",

@@ -48,5 +48,10 @@ def compress_many(blobs: Sequence[bytes]) -> list[bytes]:
     return [frame.tobytes() for frame in frames]
 
 
+def decompress_bytes(blob: bytes) -> bytes:
+    """The record's bytes as stored: the registry's own, as it sent them."""
+    return zstandard.ZstdDecompressor().decompress(blob)
+
+
 def decompress(blob: bytes) -> Any:
-    return json.loads(zstandard.ZstdDecompressor().decompress(blob))
+    return json.loads(decompress_bytes(blob))

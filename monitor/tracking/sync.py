@@ -39,13 +39,11 @@ from monitor.core.normalize import (
     RecordError,
     canonical_json,
     content_hash,
-    nct_id_of,
     raw_hash,
-    raw_json,
     to_study,
 )
 from monitor.gc_relax import gc_relaxed
-from monitor.registry.client import ApiError, ApiNotFound, CtGovClient
+from monitor.registry.client import ApiError, ApiNotFound, CtGovClient, Record
 from monitor.store import Session, locking
 from monitor.store.db import Database
 from monitor.tracking.overlap import in_background, prefetched
@@ -247,7 +245,7 @@ class Syncer:
                 expected = page.total_count
                 run.expected += expected
             fetched += len(page.studies)
-            returned |= self._apply_page(run, page.studies, in_query=in_query)
+            returned |= self._apply_page(run, page.records, in_query=in_query)
             self._check_stop()
             if page.number % _PAGES_PER_COLLECTION == 0:
                 gc.collect(0)  # see _PAGES_PER_COLLECTION
@@ -304,7 +302,7 @@ class Syncer:
             except ApiNotFound:
                 self._record_gone(run, nct)
                 continue
-            self._apply_page(run, [raw], in_query=False)
+            self._apply_page(run, [Record.of(raw)], in_query=False)
 
     def _record_gone(self, run: PollSummary, nct: str) -> None:
         now = self.now()
@@ -324,16 +322,17 @@ class Syncer:
 
     # -- processing ----------------------------------------------------------------
 
-    def _apply_page(self, run: PollSummary, records: Iterable[dict[str, Any]], *, in_query: bool) -> set[str]:
+    def _apply_page(self, run: PollSummary, records: Iterable[Record], *, in_query: bool) -> set[str]:
         """Compare and store one page in one transaction. Returns the ids it carried.
 
-        A record whose bytes hash as before is not even normalized: that is most records
-        in a reconciliation or an overlapping incremental window.
+        A record whose bytes hash as before is not even parsed, let alone normalized: that
+        is most records in a reconciliation or an overlapping incremental window. The
+        bytes hashed, compressed and kept are the registry's own.
         """
-        items: list[tuple[str, dict[str, Any]]] = []
+        items: list[tuple[str, Record]] = []
         returned: set[str] = set()
         for raw in records:
-            nct = nct_id_of(raw)
+            nct = raw.nct_id
             returned.add(nct)
             run.fetched += 1
             if nct in self._seen:
@@ -346,18 +345,17 @@ class Syncer:
         with self.db.session() as s:
             current = store.load_current(s, [nct for nct, _ in items])
             untouched: list[str] = []
-            fresh: list[tuple[dict[str, Any], bytes, str]] = []
+            fresh: list[tuple[Record, bytes, str]] = []
             for nct, raw in items:
-                blob = raw_json(raw)
-                rhash = raw_hash(blob)
+                rhash = raw_hash(raw.raw)
                 if is_untouched(current.get(nct), rhash, in_query):
                     untouched.append(nct)
                 else:
-                    fresh.append((raw, blob, rhash))
+                    fresh.append((raw, raw.raw, rhash))
             # Compressed on another thread while these are normalized and classified (zstd
             # releases the GIL); a record whose bytes did not move is compressed for nothing, rarely.
             packed = in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
-            pending = [(to_study(raw), blob, rhash) for raw, blob, rhash in fresh]
+            pending = [(to_study(raw.data), blob, rhash) for raw, blob, rhash in fresh]
             # Ids a new record lists as its aliases may be studies we track under the old id.
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
             if aliases - current.keys():

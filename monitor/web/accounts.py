@@ -49,13 +49,8 @@ class Accounts:
         self.secure = app.settings.web.base_url.startswith("https://")
 
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        """A personal page: its form token set, never cached, never indexed."""
-        value, token = forms.csrf_pair(request, self.app.signing_key())
-        response = self.pages.render(name, status_code=status, csrf=token, **context)
-        forms.set_csrf_cookie(response, value, secure=self.secure)
-        response.headers["cache-control"] = "no-store"
-        response.headers["x-robots-tag"] = "noindex"
-        return response
+        key = self.app.signing_key()
+        return forms.form_page(self.pages, request, key, name, status, secure=self.secure, **context)
 
     def _choices(self) -> dict[str, list[str]]:
         vocab = self.app.classifier.vocabulary

@@ -33,12 +33,8 @@ class Admin:
         return self.pages.render("error.html.j2", status_code=404, message="No such page.", title="Not found")
 
     def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        value, token = forms.csrf_pair(request, self.app.signing_key())
-        response = self.pages.render(name, status_code=status, csrf=token, **context)
-        forms.set_csrf_cookie(response, value, secure=self.secure)
-        response.headers["cache-control"] = "no-store"
-        response.headers["x-robots-tag"] = "noindex"
-        return response
+        key = self.app.signing_key()
+        return forms.form_page(self.pages, request, key, name, status, secure=self.secure, **context)
 
     def _signed_in(self, request: Request) -> bool:
         return self.app.admin_session_valid(request.cookies.get(COOKIE, ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -74,6 +75,19 @@ def check_csrf(request: Request, form: Form, key: str) -> None:
         raise FormRejected(
             "this form has expired or did not come from this site: reload the page and send it again"
         )
+
+
+def form_page(
+    pages: Any, request: Request, key: str, name: str, status: int = 200, *, secure: bool, **context: Any
+) -> Response:
+    """A page with forms (a subscriber's, the curator's): its form token set, never cached,
+    never indexed; the cookie Secure when ctmonitor is reached over https."""
+    value, token = csrf_pair(request, key)
+    response: Response = pages.render(name, status_code=status, csrf=token, **context)
+    set_csrf_cookie(response, value, secure=secure)
+    response.headers["cache-control"] = "no-store"
+    response.headers["x-robots-tag"] = "noindex"
+    return response
 
 
 def values(form: Form, name: str) -> list[str]:

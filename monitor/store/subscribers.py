@@ -99,23 +99,31 @@ def sync_file_subscribers(session: Session, entries: Iterable[FileEntry], now: d
         if row is None:
             if newest_event is None:  # their "last look" starts now, not at the first change ever
                 newest_event = int(session.scalar(select(func.max(Event.id))) or 0)
-            session.add(
-                SubscriberRow(
-                    name=e.name,
-                    email=e.email,
-                    preferences=prefs,
-                    channel=e.channel,
-                    status=SubscriberStatus.ACTIVE,
-                    managed_by=FILE,
-                    link_generation=1,
-                    seen_upto_event_id=newest_event,
-                    created_at=now,
-                    updated_at=now,
-                    confirmed_at=now,
-                )
-            )
-            changed.append(e.name)
-            continue
+            try:
+                # `serve` and `run` may start together: the second's insert of the same
+                # entry fails, and the row the first made is the one to keep.
+                with session.begin_nested():
+                    session.add(
+                        SubscriberRow(
+                            name=e.name,
+                            email=e.email,
+                            preferences=prefs,
+                            channel=e.channel,
+                            status=SubscriberStatus.ACTIVE,
+                            managed_by=FILE,
+                            link_generation=1,
+                            seen_upto_event_id=newest_event,
+                            created_at=now,
+                            updated_at=now,
+                            confirmed_at=now,
+                        )
+                    )
+                changed.append(e.name)
+                continue
+            except IntegrityError:
+                row = session.get(SubscriberRow, e.name)
+                if row is None:
+                    raise
         status = row.status
         if status in (SubscriberStatus.REMOVED, SubscriberStatus.PENDING):
             status = SubscriberStatus.ACTIVE

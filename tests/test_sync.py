@@ -64,6 +64,26 @@ def test_forced_full_poll_of_the_same_data_changes_nothing(
         assert s.scalar(select(func.count()).select_from(Snapshot)) == len(registry_records())
 
 
+def test_a_reconciliation_of_unchanged_data_parses_no_record(
+    database: Database, api: LocalApiServer, settings_for, monkeypatch
+) -> None:
+    """Records whose bytes hash as stored are counted, never parsed nor normalized."""
+    from monitor.registry import answers
+    from monitor.tracking import sync
+
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    parsed: list[object] = []
+    real_parse, real_normalize = answers.parse_json, sync.to_study
+    monkeypatch.setattr(answers, "parse_json", lambda b: parsed.append(b) or real_parse(b))
+    monkeypatch.setattr(sync, "to_study", lambda b: parsed.append(b) or real_normalize(b))
+    clock.advance(hours=1)
+    again = poll(database, settings, clock, full=True)
+    assert again.outcome == "ok" and again.fetched == len(registry_records()) and again.events == 0
+    assert parsed == []
+
+
 def test_a_study_changed_between_polls_yields_exactly_its_events(
     database: Database, api: LocalApiServer, registry: Registry, settings_for
 ) -> None:

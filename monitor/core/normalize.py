@@ -18,9 +18,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from monitor.core import protocol
+from monitor.core import protocol, record
 from monitor.core.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
+from monitor.core.record import RecordError, StudyRecord
 from monitor.core.text import clean
+
+__all__ = ["RecordError", "content_hash", "nct_id_of", "raw_hash", "to_study"]
 
 T = TypeVar("T")
 
@@ -76,10 +79,6 @@ READS = (
     Read("derivedSection.conditionBrowseModule", "condition MeSH terms", needed=False),
     Read("hasResults", "results", needed=False),
 )
-
-
-class RecordError(ValueError):
-    """A study record without the minimum we need (an NCT id)."""
 
 
 def clean_text(value: Any) -> str | None:
@@ -139,17 +138,14 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _upper(value: str | None) -> str | None:
+    return value.upper() if value else None
 
 
-def _partial_date(struct: Any) -> PartialDate | None:
-    if not isinstance(struct, dict):
+def _partial_date(struct: record.DateStruct | None) -> PartialDate | None:
+    if struct is None or not struct.date:
         return None
-    raw, kind = struct.get("date"), struct.get("type")
-    if not raw:
-        return None
-    return _date(str(raw), str(kind) if kind else None)
+    return _date(struct.date, struct.type or None)
 
 
 @functools.lru_cache(maxsize=_CACHE)
@@ -162,13 +158,15 @@ def _date(raw: str, kind: str | None) -> PartialDate:
     return PartialDate(date=value, type=kind.upper() if kind else None)
 
 
-def _full_date(struct: Any) -> str | None:
+def _full_date(struct: record.DateStruct | None) -> str | None:
     d = _partial_date(struct)
     return d.date if d else None
 
 
-def _unique(items: Iterable[str | None]) -> tuple[str, ...]:
+def _unique(items: Iterable[str | None] | None) -> tuple[str, ...]:
     """Clean, drop empties and duplicates (by key), keep first spelling, sort by key."""
+    if not items:
+        return ()
     seen: dict[str, str] = {}
     for item in items:
         text = clean_text(item)
@@ -183,17 +181,14 @@ def _mesh_term(raw_id: str | None, raw_term: str | None) -> tuple[str, MeshTerm]
     return (text_key(term), MeshTerm(id=mesh_id(raw_id), term=term)) if term else None
 
 
-def _mesh(module: Any, list_name: str) -> tuple[MeshTerm, ...]:
+def _mesh(items: list[record.Mesh | None] | None) -> tuple[MeshTerm, ...]:
     """MeSH terms and ancestors: the same few thousand descriptors recur in every record."""
+    if not items:
+        return ()
     out: dict[str, MeshTerm] = {}
-    for m in _list(_get(module, list_name)):
-        if isinstance(m, dict):
-            rid, rterm = m.get("id"), m.get("term")
-            item = _mesh_term(
-                str(rid) if rid is not None else None, str(rterm) if rterm is not None else None
-            )
-            if item and item[0] not in out:
-                out[item[0]] = item[1]
+    for m in items:
+        if m is not None and (item := _mesh_term(m.id, m.term)) and item[0] not in out:
+            out[item[0]] = item[1]
     return tuple(out[k] for k in sorted(out))
 
 
@@ -210,13 +205,11 @@ def _dedupe_keys(keys: list[str]) -> list[str]:
 
 def _keyed(rows: list[tuple[Any, ...]], cls: Callable[..., T]) -> tuple[T, ...]:
     """Items sorted by key (each row's first field), keys made unique, built once."""
+    if not rows:
+        return ()
     rows.sort(key=lambda r: r[0])
     keys = _dedupe_keys([r[0] for r in rows])
     return tuple(cls(k, *r[1:]) for k, r in zip(keys, rows, strict=True))
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 @functools.lru_cache(maxsize=_CACHE)
@@ -229,137 +222,141 @@ def _place(
     return (" | ".join([text_key(p) for p in parts]), *parts)
 
 
-def _sites(module: Any) -> tuple[Site, ...]:
-    rows = []
-    for loc in _list(_get(module, "locations")):
-        if not isinstance(loc, dict):
-            continue
-        place = _place(
-            _text_or_none(loc.get("facility")),
-            _text_or_none(loc.get("city")),
-            _text_or_none(loc.get("state")),
-            _text_or_none(loc.get("country")),
-        )
-        status = loc.get("status")
-        rows.append((*place, str(status).upper() if status else None))
+def _sites(locations: list[record.Location | None] | None) -> tuple[Site, ...]:
+    rows = [
+        (*_place(loc.facility, loc.city, loc.state, loc.country), _upper(loc.status))
+        for loc in locations or ()
+        if loc is not None
+    ]
     return _keyed(rows, Site)
 
 
-def _interventions(module: Any) -> tuple[Intervention, ...]:
+def _interventions(items: list[record.InterventionItem | None] | None) -> tuple[Intervention, ...]:
     rows = []
-    for iv in _list(_get(module, "interventions")):
-        if not isinstance(iv, dict):
+    for iv in items or ():
+        if iv is None or not (name := clean_text(iv.name)):
             continue
-        name = clean_text(iv.get("name"))
-        if not name:
-            continue
-        kind = iv.get("type")
         rows.append(
-            (
-                text_key(name),
-                str(kind).upper() if kind else None,
-                name,
-                _unique(_list(iv.get("otherNames"))),
-                clean_text(iv.get("description")),
-            )
+            (text_key(name), _upper(iv.type), name, _unique(iv.otherNames), clean_text(iv.description))
         )
     return _keyed(rows, Intervention)
 
 
-def _arms(module: Any) -> tuple[Arm, ...]:
+def _arms(items: list[record.ArmGroup | None] | None) -> tuple[Arm, ...]:
     rows = []
-    for arm in _list(_get(module, "armGroups")):
-        if not isinstance(arm, dict):
+    for arm in items or ():
+        if arm is None or not (label := clean_text(arm.label)):
             continue
-        label = clean_text(arm.get("label"))
-        if not label:
-            continue
-        kind = arm.get("type")
         rows.append(
             (
                 text_key(label),
                 label,
-                str(kind).upper() if kind else None,
-                clean_text(arm.get("description")),
-                _unique(_list(arm.get("interventionNames"))),
+                _upper(arm.type),
+                clean_text(arm.description),
+                _unique(arm.interventionNames),
             )
         )
     return _keyed(rows, Arm)
 
 
+def _nct(value: str | None) -> str:
+    nct = value.strip().upper() if isinstance(value, str) else None
+    if not nct or not NCT_RE.match(nct):
+        raise RecordError(f"study record without a valid nctId: {str(value)[:40]!r}")
+    return nct
+
+
 def nct_id_of(raw: Any) -> str:
     """The NCT id of a raw record, or RecordError: a record without one is malformed."""
-    nct = _get(raw, "protocolSection", "identificationModule", "nctId")
-    if not isinstance(nct, str) or not NCT_RE.match(nct.strip().upper()):
-        raise RecordError(f"study record without a valid nctId: {str(nct)[:40]!r}")
-    return nct.strip().upper()
+    return _nct(_get(raw, "protocolSection", "identificationModule", "nctId"))
 
 
-def to_study(raw: dict[str, Any]) -> Study:
-    """Normalize one raw v2 study (from /studies, /studies/{id} or a history version)."""
-    nct = nct_id_of(raw)
-    ps = raw.get("protocolSection") or {}
-    ident = ps.get("identificationModule") or {}
-    status = ps.get("statusModule") or {}
-    sponsors = ps.get("sponsorCollaboratorsModule") or {}
-    conditions = ps.get("conditionsModule") or {}
-    design = ps.get("designModule") or {}
-    arms = ps.get("armsInterventionsModule") or {}
-    desc = ps.get("descriptionModule") or {}
-    contacts = ps.get("contactsLocationsModule") or {}
-    derived = raw.get("derivedSection") or {}
-
-    enrollment = design.get("enrollmentInfo") or {}
-    count = enrollment.get("count")
-    try:
-        count = int(count) if count is not None else None
-    except (TypeError, ValueError):
-        count = None
+def _enrollment(info: record.Enrollment | None) -> tuple[int | None, str | None]:
+    if info is None or info.count is None:
+        return None, None
+    count = info.count
+    if isinstance(count, str):  # a count the registry wrote as words is unknown, not refused
+        try:
+            count = int(count)
+        except ValueError:
+            return None, None
     if count == ENROLLMENT_UNKNOWN:
-        count = None
-    etype = enrollment.get("type")
+        return None, None
+    return count, _upper(info.type)
 
-    phases = {str(p).upper() for p in _list(design.get("phases"))}
-    ordered_phases = tuple(p for p in PHASE_ORDER if p in phases) + tuple(sorted(phases - set(PHASE_ORDER)))
 
-    lead = sponsors.get("leadSponsor") or {}
+def _phases(items: list[str | None] | None) -> tuple[str, ...]:
+    if not items:
+        return ()
+    phases = {p.upper() for p in items if p}
+    return tuple(p for p in PHASE_ORDER if p in phases) + tuple(sorted(phases - set(PHASE_ORDER)))
+
+
+# Empty parts, for modules a record leaves out.
+_IDENT, _STATUS, _SPONSORS = record.Identification(), record.Status(), record.Sponsors()
+_CONDITIONS, _DESIGN, _ARMS = record.Conditions(), record.Design(), record.ArmsInterventions()
+_DESCRIPTION, _CONTACTS, _SPONSOR = record.Description(), record.ContactsLocations(), record.Sponsor()
+_DERIVED, _BROWSE = record.Derived(), record.Browse()
+
+
+def to_study(raw: StudyRecord | bytes | dict[str, Any]) -> Study:
+    """Normalize one v2 study record (from /studies, /studies/{id} or a history version):
+    its bytes as sent, or a record already parsed (checked against the same declaration,
+    monitor.core.record). A record of the wrong shape raises RecordError naming the field."""
+    if isinstance(raw, StudyRecord):
+        rec = raw
+    elif isinstance(raw, (bytes, bytearray, memoryview)):
+        rec = record.decode(bytes(raw))
+    else:
+        rec = record.from_data(raw)
+    ps = rec.protocolSection or record.EMPTY_PROTOCOL
+    ident = ps.identificationModule or _IDENT
+    nct = _nct(ident.nctId)
+    status = ps.statusModule or _STATUS
+    sponsors = ps.sponsorCollaboratorsModule or _SPONSORS
+    conditions = ps.conditionsModule or _CONDITIONS
+    design = ps.designModule or _DESIGN
+    arms = ps.armsInterventionsModule or _ARMS
+    desc = ps.descriptionModule or _DESCRIPTION
+    derived = rec.derivedSection or _DERIVED
+    condition_browse = derived.conditionBrowseModule or _BROWSE
+    count, etype = _enrollment(design.enrollmentInfo)
+    lead = sponsors.leadSponsor or _SPONSOR
     return Study(
         nct_id=nct,
-        brief_title=clean_text(ident.get("briefTitle")),
-        official_title=clean_text(ident.get("officialTitle")),
-        acronym=clean_text(ident.get("acronym")),
-        aliases=tuple(sorted({str(a).strip().upper() for a in _list(ident.get("nctIdAliases")) if a})),
-        study_type=(str(design["studyType"]).upper() if design.get("studyType") else None),
-        overall_status=(str(status["overallStatus"]).upper() if status.get("overallStatus") else None),
-        last_known_status=(str(status["lastKnownStatus"]).upper() if status.get("lastKnownStatus") else None),
-        why_stopped=clean_text(status.get("whyStopped")),
-        status_verified_date=clean_text(status.get("statusVerifiedDate")),
-        start_date=_partial_date(status.get("startDateStruct")),
-        primary_completion_date=_partial_date(status.get("primaryCompletionDateStruct")),
-        completion_date=_partial_date(status.get("completionDateStruct")),
+        brief_title=clean_text(ident.briefTitle),
+        official_title=clean_text(ident.officialTitle),
+        acronym=clean_text(ident.acronym),
+        aliases=tuple(sorted({a.strip().upper() for a in ident.nctIdAliases or () if a and a.strip()})),
+        study_type=_upper(design.studyType),
+        overall_status=_upper(status.overallStatus),
+        last_known_status=_upper(status.lastKnownStatus),
+        why_stopped=clean_text(status.whyStopped),
+        status_verified_date=clean_text(status.statusVerifiedDate),
+        start_date=_partial_date(status.startDateStruct),
+        primary_completion_date=_partial_date(status.primaryCompletionDateStruct),
+        completion_date=_partial_date(status.completionDateStruct),
         enrollment_count=count,
-        enrollment_type=(str(etype).upper() if etype and count is not None else None),
-        phases=ordered_phases,
-        conditions=_unique(_list(conditions.get("conditions"))),
-        keywords=_unique(_list(conditions.get("keywords"))),
-        condition_mesh=_mesh(derived.get("conditionBrowseModule"), "meshes"),
-        condition_ancestors=_mesh(derived.get("conditionBrowseModule"), "ancestors"),
-        intervention_mesh=_mesh(derived.get("interventionBrowseModule"), "meshes"),
-        interventions=_interventions(arms),
-        arms=_arms(arms),
-        lead_sponsor=clean_text(lead.get("name")),
-        lead_sponsor_class=(str(lead["class"]).upper() if lead.get("class") else None),
-        collaborators=_unique(
-            c.get("name") for c in _list(sponsors.get("collaborators")) if isinstance(c, dict)
-        ),
-        sites=_sites(contacts),
-        has_results=bool(raw.get("hasResults")),
-        results_first_post_date=_full_date(status.get("resultsFirstPostDateStruct")),
-        first_post_date=_full_date(status.get("studyFirstPostDateStruct")),
-        last_update_post_date=_full_date(status.get("lastUpdatePostDateStruct")),
-        last_update_submit_date=clean_text(status.get("lastUpdateSubmitDate")),
-        brief_summary=clean_text(desc.get("briefSummary")),
-        detailed_description=clean_text(desc.get("detailedDescription")),
+        enrollment_type=etype,
+        phases=_phases(design.phases),
+        conditions=_unique(conditions.conditions),
+        keywords=_unique(conditions.keywords),
+        condition_mesh=_mesh(condition_browse.meshes),
+        condition_ancestors=_mesh(condition_browse.ancestors),
+        intervention_mesh=_mesh((derived.interventionBrowseModule or _BROWSE).meshes),
+        interventions=_interventions(arms.interventions),
+        arms=_arms(arms.armGroups),
+        lead_sponsor=clean_text(lead.name),
+        lead_sponsor_class=_upper(lead.sponsor_class),
+        collaborators=_unique([c.name for c in sponsors.collaborators or () if c is not None]),
+        sites=_sites((ps.contactsLocationsModule or _CONTACTS).locations),
+        has_results=bool(rec.hasResults),
+        results_first_post_date=_full_date(status.resultsFirstPostDateStruct),
+        first_post_date=_full_date(status.studyFirstPostDateStruct),
+        last_update_post_date=_full_date(status.lastUpdatePostDateStruct),
+        last_update_submit_date=clean_text(status.lastUpdateSubmitDate),
+        brief_summary=clean_text(desc.briefSummary),
+        detailed_description=clean_text(desc.detailedDescription),
         **protocol.read(ps),
     )
 

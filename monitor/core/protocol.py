@@ -17,12 +17,14 @@ the years), so the comparison is made on what a reader would read:
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.core import record
 from monitor.core.domain import Criterion, EventKind, FieldChange, Outcome, Reference, Study
 from monitor.core.text import clean, clean_lines
 
@@ -44,14 +46,13 @@ FAMILIES = {
 }
 
 _HEADING = re.compile(r"^(?:key\s+|main\s+|major\s+)?(inclusion|exclusion)(?:\s+criteria)?\s*:?\s*$", re.I)
+_HEADING_LONGEST = len("major exclusion criteria :")  # lines are spaced singly by then
 _MARKER = re.compile(r"^(?:[*\-+•·▪◦‣○●–—]+|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\(?[ivxIVX]{1,4}[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
 _PARAGRAPH = 250  # a line longer than this with no list marker is read sentence by sentence
-_OUTCOME_TYPES = (
-    ("primaryOutcomes", "PRIMARY"),
-    ("secondaryOutcomes", "SECONDARY"),
-    ("otherOutcomes", "OTHER"),
-)
+# Outcome measures and time frames ("Incidence of adverse events", "Up to 24 months") and
+# ages recur across records: short texts are cleaned and keyed once (bounded caches).
+_SHORT = 160
 _REWORDED = 0.6  # word-level similarity above which a removed and an added criterion are one edit
 
 
@@ -59,7 +60,18 @@ def loose_key(text: str | None) -> str:
     """A comparison key that ignores case and spacing but keeps every symbol (`>=` is not `>`)."""
     if not text:
         return ""
+    if len(text) <= _SHORT:
+        return _loose_key_short(text)
+    return _loose_key(text)
+
+
+def _loose_key(text: str) -> str:
+    if text.isascii():  # most registry text: NFKC leaves ASCII as it is, and casefold is lower
+        return " ".join(text.lower().split())
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+_loose_key_short = functools.lru_cache(maxsize=8192)(_loose_key)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -72,8 +84,8 @@ def criteria(text: Any) -> tuple[Criterion, ...]:
     out: list[Criterion] = []
     section = ""
     for line in clean_lines(text):
-        heading = _HEADING.match(line)
-        if heading:
+        # a heading is a short line ("Key Inclusion Criteria:"); most lines are not looked at
+        if len(line) <= _HEADING_LONGEST and (heading := _HEADING.match(line)):
             section = heading.group(1).title()
             continue
         marked = False
@@ -90,8 +102,20 @@ def criteria(text: Any) -> tuple[Criterion, ...]:
 
 def criteria_key(items: Iterable[Criterion]) -> str:
     """The criteria as one text, as compared: headings, words and symbols, not layout."""
+    items = tuple(items)
     parts: list[str] = []
     section = None
+    for c in items:
+        if c.section != section:
+            parts.append(f"[{c.section.lower()}]")
+            section = c.section
+        parts.append(c.text)
+    whole = " ".join(parts)
+    if whole.isascii() and all(parts):
+        # As keying each text and joining: for ASCII, lower-casing and folding spaces commute
+        # with the join (a blank text would leave a double space, hence `all`).
+        return " ".join(whole.lower().split())
+    parts, section = [], None
     for c in items:
         if c.section != section:
             parts.append(f"[{c.section.lower()}]")
@@ -100,70 +124,81 @@ def criteria_key(items: Iterable[Criterion]) -> str:
     return " ".join(parts)
 
 
-def _text(value: Any) -> str | None:
-    return clean(str(value)) if value is not None else None
+_clean_short = functools.lru_cache(maxsize=8192)(clean)
 
 
-def _upper(value: Any) -> str | None:
-    return str(value).strip().upper() or None if value else None
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return _clean_short(value) if len(value) <= _SHORT else clean(value)
 
 
-def outcomes(module: Any) -> tuple[Outcome, ...]:
+def _upper(value: str | None) -> str | None:
+    return value.strip().upper() or None if value else None
+
+
+def outcomes(module: record.Outcomes | None) -> tuple[Outcome, ...]:
     """Outcome measures by type, keyed by their measure (a repeated measure gets `#2`)."""
-    if not isinstance(module, dict):
+    if module is None:
         return ()
     rows: list[Outcome] = []
     seen: Counter[str] = Counter()
-    for list_name, kind in _OUTCOME_TYPES:
-        for o in module.get(list_name) or ():
-            if not isinstance(o, dict) or not (measure := _text(o.get("measure"))):
+    for items, kind in (
+        (module.primaryOutcomes, "PRIMARY"),
+        (module.secondaryOutcomes, "SECONDARY"),
+        (module.otherOutcomes, "OTHER"),
+    ):
+        for o in items or ():
+            if o is None or not (measure := _text(o.measure)):
                 continue
             key = loose_key(measure)
             seen[key] += 1
             if seen[key] > 1:
                 key = f"{key} #{seen[key]}"
-            rows.append(Outcome(key, kind, measure, _text(o.get("timeFrame")), _text(o.get("description"))))
+            rows.append(Outcome(key, kind, measure, _text(o.timeFrame), _text(o.description)))
     return tuple(rows)
 
 
-def references(module: Any) -> tuple[Reference, ...]:
+def references(module: record.References | None) -> tuple[Reference, ...]:
     """Publications, keyed by PMID (a citation's wording may be corrected; its PMID stays)."""
-    if not isinstance(module, dict):
+    if module is None:
         return ()
     out: dict[str, Reference] = {}
-    for r in module.get("references") or ():
-        if not isinstance(r, dict):
+    for r in module.references or ():
+        if r is None:
             continue
-        pmid = str(r["pmid"]).strip() if r.get("pmid") else None
-        citation = _text(r.get("citation"))
+        pmid = r.pmid.strip() or None if r.pmid else None
+        citation = _text(r.citation)
         key = f"pmid:{pmid}" if pmid else loose_key(citation)[:300]
         if key and key not in out:
-            out[key] = Reference(key, _upper(r.get("type")), pmid, citation)
+            out[key] = Reference(key, _upper(r.type), pmid, citation)
     return tuple(out[k] for k in sorted(out))
 
 
-def read(ps: dict[str, Any]) -> dict[str, Any]:
+_ELIGIBILITY, _DESIGN_INFO, _IPD = record.Eligibility(), record.DesignInfo(), record.IpdSharing()
+
+
+def read(ps: record.Protocol) -> dict[str, Any]:
     """The Study fields these modules give, from a record's protocolSection."""
-    elig = ps.get("eligibilityModule") or {}
-    design = (ps.get("designModule") or {}).get("designInfo") or {}
-    ipd = ps.get("ipdSharingStatementModule") or {}
-    hv = elig.get("healthyVolunteers")
+    elig = ps.eligibilityModule or _ELIGIBILITY
+    design = (ps.designModule.designInfo if ps.designModule else None) or _DESIGN_INFO
+    ipd = ps.ipdSharingStatementModule or _IPD
     return {
-        "criteria": criteria(elig.get("eligibilityCriteria")),
-        "minimum_age": _text(elig.get("minimumAge")),
-        "maximum_age": _text(elig.get("maximumAge")),
-        "sex": _upper(elig.get("sex")),
-        "healthy_volunteers": hv if isinstance(hv, bool) else None,
-        "std_ages": tuple(sorted({str(a).upper() for a in elig.get("stdAges") or () if a})),
-        "outcomes": outcomes(ps.get("outcomesModule")),
-        "allocation": _upper(design.get("allocation")),
-        "intervention_model": _upper(design.get("interventionModel")),
-        "masking": _upper((design.get("maskingInfo") or {}).get("masking")),
-        "primary_purpose": _upper(design.get("primaryPurpose")),
-        "references": references(ps.get("referencesModule")),
-        "ipd_sharing": _upper(ipd.get("ipdSharing")),
-        "ipd_description": _text(ipd.get("description")),
-        "modules": tuple(m for m in MODULES if isinstance(ps.get(m), dict)),
+        "criteria": criteria(elig.eligibilityCriteria),
+        "minimum_age": _text(elig.minimumAge),
+        "maximum_age": _text(elig.maximumAge),
+        "sex": _upper(elig.sex),
+        "healthy_volunteers": elig.healthyVolunteers,
+        "std_ages": tuple(sorted({a.upper() for a in elig.stdAges or () if a})),
+        "outcomes": outcomes(ps.outcomesModule),
+        "allocation": _upper(design.allocation),
+        "intervention_model": _upper(design.interventionModel),
+        "masking": _upper(design.maskingInfo.masking if design.maskingInfo else None),
+        "primary_purpose": _upper(design.primaryPurpose),
+        "references": references(ps.referencesModule),
+        "ipd_sharing": _upper(ipd.ipdSharing),
+        "ipd_description": _text(ipd.description),
+        "modules": tuple(m for m in MODULES if getattr(ps, m) is not None),
     }
 
 

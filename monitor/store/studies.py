@@ -19,7 +19,7 @@ from monitor.core.domain import FieldChange, Study
 from monitor.core.landscape import search_text
 from monitor.core.protocol import FIELDS_VERSION
 from monitor.core.timeline import Version
-from monitor.store.blobs import compress, decompress
+from monitor.store.blobs import compress, decompress_bytes
 from monitor.store.bulk import insert_rows
 from monitor.store.events import event_row
 from monitor.store.models import Event, Snapshot, StudyRow
@@ -86,7 +86,7 @@ def stored_studies(session: Session, keys: Iterable[tuple[str, int]]) -> dict[st
             )
         )
         for nct, blob in rows:
-            out[nct] = to_study(decompress(blob))
+            out[nct] = to_study(decompress_bytes(blob))
     return out
 
 
@@ -406,7 +406,7 @@ def study_versions(session: Session, nct_id: str) -> list[Version]:
         .order_by(Snapshot.seq)
     )
     return [
-        Version(seq, origin, reg, posted, fetched, to_study(decompress(raw)))
+        Version(seq, origin, reg, posted, fetched, to_study(decompress_bytes(raw)))
         for seq, origin, reg, posted, fetched, raw in rows
     ]
 

@@ -244,7 +244,7 @@ class Syncer:
                     raise IncompleteResult(f"query {name!r}: the registry did not report totalCount")
                 expected = page.total_count
                 run.expected += expected
-            fetched += len(page.studies)
+            fetched += len(page.records)
             returned |= self._apply_page(run, page.records, in_query=in_query)
             self._check_stop()
             if page.number % _PAGES_PER_COLLECTION == 0:
@@ -355,7 +355,7 @@ class Syncer:
             # Compressed on another thread while these are normalized and classified (zstd
             # releases the GIL); a record whose bytes did not move is compressed for nothing, rarely.
             packed = in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
-            pending = [(to_study(raw.data), blob, rhash) for raw, blob, rhash in fresh]
+            pending = [(to_study(blob), blob, rhash) for _, blob, rhash in fresh]
             # Ids a new record lists as its aliases may be studies we track under the old id.
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
             if aliases - current.keys():

@@ -1,0 +1,163 @@
+"""What ctmonitor reads of a record, declared once (monitor.core.record): typed decoding of
+the registry's bytes, with the tolerance old records need and a clear refusal of the rest."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from monitor.core import record
+from monitor.core.normalize import RecordError, content_hash, to_study
+from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.store.db import Database
+from monitor.store.models import StudyRow
+from tests.conftest import domain_records, registry_records
+from tests.conftest import record as real_record
+from tests.harness import FakeClock, edit, events, poll
+
+
+@pytest.mark.parametrize(
+    "raw",
+    registry_records() + domain_records(),
+    ids=lambda r: r["protocolSection"]["identificationModule"]["nctId"],
+)
+def test_a_record_reads_the_same_from_its_bytes_and_parsed(raw: dict) -> None:
+    from_bytes = to_study(orjson.dumps(raw))
+    assert from_bytes == to_study(raw)
+    assert content_hash(from_bytes) == content_hash(to_study(copy.deepcopy(raw)))
+
+
+def test_text_is_decoded_exactly_as_sent() -> None:
+    raw = real_record("NCT03475563")
+    criteria = (
+        "Inclusion Criteria:\n\n* Aged \\<18 Years, eGFR ≥ 30 mL/min/1.73 m²\n* `CD19`+ B cells\u00a0absent"
+    )
+    raw["protocolSection"]["eligibilityModule"] = {"eligibilityCriteria": criteria}
+    decoded = record.decode(orjson.dumps(raw))
+    assert decoded.protocolSection.eligibilityModule.eligibilityCriteria == criteria
+    study = to_study(orjson.dumps(raw))
+    assert [c.text for c in study.criteria] == [
+        "Aged <18 Years, eGFR ≥ 30 mL/min/1.73 m²",
+        "`CD19`+ B cells absent",
+    ]
+
+
+def test_fields_ctmonitor_does_not_read_are_skipped() -> None:
+    raw = real_record("NCT02552212")
+    plain = to_study(raw)
+    raw["resultsSection"] = {"participantFlowModule": {"groups": [{"id": "FG000", "title": 7}]}}
+    raw["protocolSection"]["statusModule"]["expandedAccessInfo"] = {"hasExpandedAccess": "no"}
+    raw["protocolSection"]["identificationModule"]["orgStudyIdInfo"] = ["not", "an", "object"]
+    raw["protocolSection"]["aNewModule"] = {"anything": [1, 2, {"x": None}]}
+    assert to_study(orjson.dumps(raw)) == plain
+
+
+def test_modules_and_fields_may_be_absent_or_null() -> None:
+    raw = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT01000001", "briefTitle": None, "nctIdAliases": None},
+            "statusModule": {"overallStatus": "COMPLETED", "startDateStruct": None},
+            "designModule": None,
+            "contactsLocationsModule": {"locations": [None, {"city": "Lyon", "country": "France"}]},
+            "eligibilityModule": None,
+        },
+        "derivedSection": None,
+        "hasResults": None,
+    }
+    study = to_study(orjson.dumps(raw))
+    assert study.nct_id == "NCT01000001" and study.brief_title is None and study.start_date is None
+    assert [s.label() for s in study.sites] == ["Lyon, France"]
+    assert study.modules == () and study.has_results is False and study.enrollment_count is None
+
+
+def test_numbers_and_booleans_written_as_strings_are_read() -> None:
+    raw = real_record("NCT03475563")
+    raw["protocolSection"]["designModule"]["enrollmentInfo"] = {"count": "30", "type": "ESTIMATED"}
+    raw["protocolSection"].setdefault("eligibilityModule", {})["healthyVolunteers"] = "false"
+    study = to_study(orjson.dumps(raw))
+    assert study.enrollment_count == 30 and study.enrollment_type == "ESTIMATED"
+    assert study.healthy_volunteers is False
+    raw["protocolSection"]["designModule"]["enrollmentInfo"] = {"count": "about thirty", "type": "ESTIMATED"}
+    assert to_study(orjson.dumps(raw)).enrollment_count is None  # unknown, as the sentinel 99999999 is
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "value", "path"),
+    [
+        (
+            "identificationModule",
+            "briefTitle",
+            {"text": "a title"},
+            "$.protocolSection.identificationModule.briefTitle",
+        ),
+        ("statusModule", "overallStatus", 3, "$.protocolSection.statusModule.overallStatus"),
+        (
+            "contactsLocationsModule",
+            "locations",
+            "Lyon",
+            "$.protocolSection.contactsLocationsModule.locations",
+        ),
+        (
+            "conditionsModule",
+            "conditions",
+            ["Lupus", ["Nephritis"]],
+            "$.protocolSection.conditionsModule.conditions[1]",
+        ),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_naming_the_study_and_the_field(
+    module: str, name: str, value: object, path: str
+) -> None:
+    raw = real_record("NCT03475563")
+    raw["protocolSection"].setdefault(module, {})[name] = value
+    for given in (orjson.dumps(raw), raw):
+        with pytest.raises(RecordError) as exc:
+            to_study(given)
+        message = str(exc.value)
+        assert "NCT03475563" in message and path in message
+        assert "\n" not in message
+
+
+def test_a_record_without_an_nct_id_is_refused() -> None:
+    raw = real_record("NCT03475563")
+    del raw["protocolSection"]["identificationModule"]["nctId"]
+    with pytest.raises(RecordError, match="without a valid nctId"):
+        to_study(orjson.dumps(raw))
+
+
+def test_a_mistyped_record_fails_the_poll_in_one_line_and_loses_nothing(
+    database: Database, registry: Registry, api: LocalApiServer, settings_for
+) -> None:
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    first = poll(database, settings, clock)
+    assert first.outcome == "ok"
+    n = first.new_studies
+
+    def break_it(ps: dict) -> None:
+        ps["statusModule"]["overallStatus"] = {"value": "RECRUITING"}
+
+    def mend_it(ps: dict) -> None:
+        ps["statusModule"]["overallStatus"] = "RECRUITING"
+
+    edit(registry, "NCT03475563", break_it)
+    clock.advance(days=1)
+    failed = poll(database, settings, clock, full=True)
+    assert failed.outcome == "failed"
+    assert "NCT03475563" in failed.error and "statusModule.overallStatus" in failed.error
+    assert "\n" not in failed.error
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(StudyRow)) == n
+        assert s.get(StudyRow, "NCT03475563").overall_status == "UNKNOWN"  # as it was
+    before = len(events(database))
+
+    edit(registry, "NCT03475563", mend_it, posted="2026-11-04", timestamp="2026-11-04T09:00:04")
+    clock.advance(days=1)
+    mended = poll(database, settings, clock, full=True)
+    assert mended.outcome == "ok"
+    status_events = [e for e in events(database) if e.nct_id == "NCT03475563" and e.kind == "status_change"]
+    assert len(status_events) == 1  # the change, once
+    assert len(events(database)) == before + 1

@@ -372,3 +372,32 @@ def test_diff_of_a_large_multi_site_study_counts_sites_per_country() -> None:
     assert not any(line.startswith("  Site status") for line in lines)
     every = CompareResult(WITH_RESULTS, old, new, comparison, versions=2, all_sites=True).text()
     assert len([ln for ln in every.splitlines() if ln.startswith("  Site status, ")]) == 30
+
+
+def test_the_criteria_key_is_each_criterion_keyed_and_joined() -> None:
+    """criteria_key folds ASCII criteria in one pass; it must equal keying each criterion
+    (with its section marks) and joining them, whatever the text."""
+    import random
+
+    from monitor.core.domain import Criterion
+    from monitor.core.protocol import criteria_key, loose_key
+
+    def one_by_one(items: list[Criterion]) -> str:
+        parts, section = [], None
+        for c in items:
+            if c.section != section:
+                parts.append(f"[{c.section.lower()}]")
+                section = c.section
+            parts.append(loose_key(c.text))
+        return " ".join(parts)
+
+    rng = random.Random(5)
+    words = ["Age", "≥18", "SLE", "eGFR  <30", "ＣＤ19", "ﬁbrosis", "Straße", "B-cell", "\u00a0", "x", "[x]", "  "]
+    for _ in range(3000):
+        items = [
+            Criterion(
+                rng.choice(["", "Inclusion", "Exclusion"]), " ".join(rng.choices(words, k=rng.randint(1, 4)))
+            )
+            for _ in range(rng.randint(0, 6))
+        ]
+        assert criteria_key(items) == one_by_one(items)

@@ -161,3 +161,18 @@ def test_a_mistyped_record_fails_the_poll_in_one_line_and_loses_nothing(
     status_events = [e for e in events(database) if e.nct_id == "NCT03475563" and e.kind == "status_change"]
     assert len(status_events) == 1  # the change, once
     assert len(events(database)) == before + 1
+
+
+def test_what_doctor_checks_is_what_is_declared_and_all_of_it_is_fetched() -> None:
+    """READS (the paths `ctmonitor doctor` checks the registry sends) are declared in
+    monitor.core.record, and every declared field is inside what a poll asks for."""
+    from monitor.config import DEFAULT_FIELDS
+    from monitor.core.normalize import READS
+
+    assert [r.path for r in READS if not record.declares(r.path)] == []
+    leaves = {
+        p for p in record.declared_paths() if not any(q.startswith(p + ".") for q in record.declared_paths())
+    }
+    unfetched = [p for p in leaves if not any(p == f or p.startswith(f + ".") for f in DEFAULT_FIELDS)]
+    assert unfetched == []
+    assert "protocolSection.sponsorCollaboratorsModule.leadSponsor.class" in leaves

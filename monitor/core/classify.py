@@ -455,15 +455,21 @@ class Classifier:
         named a modality; the study then goes to the review queue, never silently out."""
         interventions = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
         named = interventions + [("titles", t) for t in (study.brief_title, study.official_title) if t]
+        # Each pattern is searched only in a text holding the letters it cannot match without
+        # (a substring test in C, a tenth of a search's cost): the same matches, found faster.
+        # None of c, a, b, t, g, e, n, l has another case folding in `re` (as s, k and i do).
+        lowered = {text: text.lower() for _, text in named}
         for where, text in named:
-            if m := _CAR_STEM.search(text):
+            if "cabtagene" in lowered[text] and (m := _CAR_STEM.search(text)):
                 return "CAR-T", m.group(0), where, text
         for where, text in named:
-            if m := _CAR_CODE.search(text) or _CEL_NAME.search(text):
+            if ("CAR" in text and (m := _CAR_CODE.search(text))) or (
+                "-cel" in lowered[text] and (m := _CEL_NAME.search(text))
+            ):
                 kind = "CAR-NK" if "NK" in m.group(0)[3:] else "CAR-T"
                 return kind, m.group(0), where, text
         for where, text in interventions:  # "<code> T cells" counts only as what is given
-            if m := _CODE_CELLS.search(text):
+            if "cell" in lowered[text] and (m := _CODE_CELLS.search(text)):
                 kind = "CAR-NK" if m.group(2).upper().startswith("NK") else "CAR-T"
                 return kind, m.group(1), where, text
         return None

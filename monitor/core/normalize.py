@@ -343,7 +343,9 @@ def to_study(raw: StudyRecord | bytes | dict[str, Any]) -> Study:
         keywords=_unique(conditions.keywords),
         condition_mesh=_mesh(condition_browse.meshes),
         condition_ancestors=_mesh(condition_browse.ancestors),
-        intervention_mesh=_mesh((derived.interventionBrowseModule or _BROWSE).meshes),
+        intervention_mesh=_mesh(
+            derived.interventionBrowseModule.meshes if derived.interventionBrowseModule else None
+        ),
         interventions=_interventions(arms.interventions),
         arms=_arms(arms.armGroups),
         lead_sponsor=clean_text(lead.name),

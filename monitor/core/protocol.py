@@ -77,6 +77,13 @@ _loose_key_short = functools.lru_cache(maxsize=8192)(_loose_key)
 # -- reading ---------------------------------------------------------------------------
 
 
+def _may_be_marked(line: str) -> bool:
+    """False when `_MARKER` cannot match: the line begins with a letter that is no roman
+    numeral and is not followed by `.` or `)` (most criteria, once their bullet is off)."""
+    first = line[:1]
+    return not (first.isalpha() and first not in "ivxIVX" and line[1:2] not in (".", ")"))
+
+
 def criteria(text: Any) -> tuple[Criterion, ...]:
     """The criteria of an eligibility text, each in its section, in the registry's order."""
     if not isinstance(text, str) or not text.strip():
@@ -89,7 +96,7 @@ def criteria(text: Any) -> tuple[Criterion, ...]:
             section = heading.group(1).title()
             continue
         marked = False
-        while (m := _MARKER.match(line)) is not None:
+        while _may_be_marked(line) and (m := _MARKER.match(line)) is not None:
             line, marked = line[m.end() :], True
         if not line:
             continue
@@ -111,9 +118,9 @@ def criteria_key(items: Iterable[Criterion]) -> str:
             section = c.section
         parts.append(c.text)
     whole = " ".join(parts)
-    if whole.isascii() and all(parts):
+    if whole.isascii() and all(p.strip() for p in parts):
         # As keying each text and joining: for ASCII, lower-casing and folding spaces commute
-        # with the join (a blank text would leave a double space, hence `all`).
+        # with the join (a blank text would leave a double space: hence the check).
         return " ".join(whole.lower().split())
     parts, section = [], None
     for c in items:
@@ -142,7 +149,7 @@ def outcomes(module: record.Outcomes | None) -> tuple[Outcome, ...]:
     if module is None:
         return ()
     rows: list[Outcome] = []
-    seen: Counter[str] = Counter()
+    seen: dict[str, int] = {}
     for items, kind in (
         (module.primaryOutcomes, "PRIMARY"),
         (module.secondaryOutcomes, "SECONDARY"),
@@ -152,9 +159,9 @@ def outcomes(module: record.Outcomes | None) -> tuple[Outcome, ...]:
             if o is None or not (measure := _text(o.measure)):
                 continue
             key = loose_key(measure)
-            seen[key] += 1
-            if seen[key] > 1:
-                key = f"{key} #{seen[key]}"
+            n = seen[key] = seen.get(key, 0) + 1
+            if n > 1:
+                key = f"{key} #{n}"
             rows.append(Outcome(key, kind, measure, _text(o.timeFrame), _text(o.description)))
     return tuple(rows)
 

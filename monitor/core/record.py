@@ -20,6 +20,9 @@ Text is kept exactly as sent: the decoder does not touch a character of it.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from typing import Any
 
 import msgspec
@@ -207,9 +210,13 @@ class Browse(_Part):
     ancestors: list[Mesh | None] | None = None
 
 
+class InterventionBrowse(_Part):
+    meshes: list[Mesh | None] | None = None
+
+
 class Derived(_Part):
     conditionBrowseModule: Browse | None = None
-    interventionBrowseModule: Browse | None = None
+    interventionBrowseModule: InterventionBrowse | None = None
 
 
 class StudyRecord(_Part):
@@ -268,3 +275,34 @@ def from_data(data: Any) -> StudyRecord:
         return msgspec.convert(data, StudyRecord, strict=False)
     except msgspec.ValidationError as exc:
         raise _error(exc, _nct_hint(data)) from None
+
+
+def _struct_of(kind: Any) -> type[Struct] | None:
+    """The structure a field holds (through `| None` and `list[...]`), or None for a scalar."""
+    while typing.get_origin(kind) in (typing.Union, types.UnionType, list):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind if isinstance(kind, type) and issubclass(kind, Struct) else None
+
+
+@functools.cache
+def declared_paths() -> frozenset[str]:
+    """Every dotted path declared here, parts and leaves (`protocolSection`,
+    `protocolSection.statusModule`, `protocolSection.statusModule.overallStatus`...)."""
+    out: set[str] = set()
+
+    def walk(kind: type[Struct], prefix: str) -> None:
+        hints = typing.get_type_hints(kind)
+        for attr, name in zip(kind.__struct_fields__, kind.__struct_encode_fields__, strict=True):
+            path = f"{prefix}{name}"
+            out.add(path)
+            if (inner := _struct_of(hints[attr])) is not None:
+                walk(inner, path + ".")
+
+    walk(StudyRecord, "")
+    return frozenset(out)
+
+
+def declares(path: str) -> bool:
+    """Whether a dotted record path is declared here: what `doctor` checks the registry
+    sends must be what is read."""
+    return path in declared_paths()

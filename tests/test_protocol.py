@@ -392,7 +392,20 @@ def test_the_criteria_key_is_each_criterion_keyed_and_joined() -> None:
         return " ".join(parts)
 
     rng = random.Random(5)
-    words = ["Age", "≥18", "SLE", "eGFR  <30", "ＣＤ19", "ﬁbrosis", "Straße", "B-cell", "\u00a0", "x", "[x]", "  "]
+    words = [
+        "Age",
+        "≥18",
+        "SLE",
+        "eGFR  <30",
+        "ＣＤ19",
+        "ﬁbrosis",
+        "Straße",
+        "B-cell",
+        "\u00a0",
+        "x",
+        "[x]",
+        "  ",
+    ]
     for _ in range(3000):
         items = [
             Criterion(

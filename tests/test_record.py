@@ -128,9 +128,13 @@ def test_a_record_without_an_nct_id_is_refused() -> None:
         to_study(orjson.dumps(raw))
 
 
-def test_a_mistyped_record_fails_the_poll_in_one_line_and_loses_nothing(
+def test_a_mistyped_record_is_refused_alone_and_read_once_mended(
     database: Database, registry: Registry, api: LocalApiServer, settings_for
 ) -> None:
+    """One record of a shape the API does not document: the rest of the poll is stored
+    (another study's change is recorded), that study keeps what we had, the run fails in
+    one line naming study and field, and once the registry mends the record its change
+    arrives, once."""
     settings = settings_for(api.base_url)
     clock = FakeClock()
     first = poll(database, settings, clock)
@@ -140,27 +144,36 @@ def test_a_mistyped_record_fails_the_poll_in_one_line_and_loses_nothing(
     def break_it(ps: dict) -> None:
         ps["statusModule"]["overallStatus"] = {"value": "RECRUITING"}
 
+    def suspend(ps: dict) -> None:
+        ps["statusModule"]["overallStatus"] = "SUSPENDED"
+
     def mend_it(ps: dict) -> None:
         ps["statusModule"]["overallStatus"] = "RECRUITING"
 
     edit(registry, "NCT03475563", break_it)
+    edit(registry, "NCT06171568", suspend)
     clock.advance(days=1)
-    failed = poll(database, settings, clock, full=True)
+    failed = poll(database, settings, clock)
     assert failed.outcome == "failed"
-    assert "NCT03475563" in failed.error and "statusModule.overallStatus" in failed.error
-    assert "\n" not in failed.error
+    assert failed.error.startswith("1 record(s) refused, the rest stored: study NCT03475563 is not of")
+    assert "$.protocolSection.statusModule.overallStatus" in failed.error and "\n" not in failed.error
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(StudyRow)) == n
         assert s.get(StudyRow, "NCT03475563").overall_status == "UNKNOWN"  # as it was
-    before = len(events(database))
+        assert s.get(StudyRow, "NCT06171568").overall_status == "SUSPENDED"
+    suspended = [e for e in events(database) if e.nct_id == "NCT06171568" and e.kind == "status_change"]
+    assert len(suspended) == 1
+
+    clock.advance(days=1)
+    still = poll(database, settings, clock)  # the registry has not mended it: refused again, nothing new
+    assert still.outcome == "failed" and still.events == 0
 
     edit(registry, "NCT03475563", mend_it, posted="2026-11-04", timestamp="2026-11-04T09:00:04")
     clock.advance(days=1)
-    mended = poll(database, settings, clock, full=True)
+    mended = poll(database, settings, clock)
     assert mended.outcome == "ok"
-    status_events = [e for e in events(database) if e.nct_id == "NCT03475563" and e.kind == "status_change"]
-    assert len(status_events) == 1  # the change, once
-    assert len(events(database)) == before + 1
+    status = [e for e in events(database) if e.kind == "status_change"]
+    assert sorted(e.nct_id for e in status) == ["NCT03475563", "NCT06171568"]  # each change once
 
 
 def test_what_doctor_checks_is_what_is_declared_and_all_of_it_is_fetched() -> None:

@@ -151,6 +151,7 @@ class Syncer:
             window = None if mode == "full" or last_ok is None else self._window_start(last_ok)
         summary = PollSummary(run_id=run_id, mode=mode, outcome=RunOutcome.RUNNING, window_start=window)
         self._seen: set[str] = set()  # ids processed by this poll (a study two queries reach counts once)
+        self._refused: list[str] = []  # records of a shape the API does not document, left as stored
         tracked_before: int | None = None  # set once the queries start: the hold guard's base
         try:
             # A vocabulary or overrides edit since the last poll: relabel from the stored records first.
@@ -168,6 +169,14 @@ class Syncer:
                 self._follow_new_ids(summary)
                 self._recheck_missing(summary)
                 summary.outcome = RunOutcome.OK
+            if self._refused:
+                # Everything else of the poll is stored; failing the run makes the next
+                # poll cover its window again, so the record is read once it is mended.
+                summary.outcome = RunOutcome.FAILED
+                more = f" (and {len(self._refused) - 1} more)" if len(self._refused) > 1 else ""
+                summary.error = (
+                    f"{len(self._refused)} record(s) refused, the rest stored: {self._refused[0]}{more}"
+                )
         except PollStopped as exc:
             summary.outcome, summary.error = RunOutcome.STOPPED, str(exc)
         except Exception as exc:  # recorded on the run; the CLI prints it in one line
@@ -355,7 +364,17 @@ class Syncer:
             # Compressed on another thread while these are normalized and classified (zstd
             # releases the GIL); a record whose bytes did not move is compressed for nothing, rarely.
             packed = in_background(store.compress_many, [blob for _, blob, _ in fresh]) if fresh else list
-            pending = [(to_study(blob), blob, rhash) for _, blob, rhash in fresh]
+            pending = []
+            for raw, blob, rhash in fresh:
+                try:
+                    pending.append((to_study(blob), blob, rhash))
+                except RecordError as exc:
+                    # Refused alone: the rest of the page is stored, this study keeps what
+                    # we had (its bytes are not recorded as seen, so every poll reads it
+                    # again), and the run fails at its end, naming it (see _poll_locked).
+                    log.warning("%s", exc)
+                    message = str(exc)
+                    self._refused.append(message if raw.nct_id in message else f"{raw.nct_id}: {message}")
             # Ids a new record lists as its aliases may be studies we track under the old id.
             aliases = {a for st, _, _ in pending if st.nct_id not in current for a in st.aliases}
             if aliases - current.keys():
@@ -371,7 +390,7 @@ class Syncer:
                     untouched.append(item.study.nct_id)
                 else:
                     writes.append(write)
-            by_hash = dict(zip((rhash for _, _, rhash in pending), packed(), strict=True))
+            by_hash = dict(zip((rhash for _, _, rhash in fresh), packed(), strict=True))
             for w in writes:
                 w.raw_compressed = by_hash[w.raw_hash]
             for w in writes:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.core.classify import Classification
@@ -321,6 +321,7 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
         insert_rows(session, Snapshot.__table__, rows)
 
     new_rows = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for w in writes:
         values = _study_values(w)
         if w.is_new:
@@ -339,9 +340,17 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
             values["last_seen_at"] = now
             if w.snapshot_seq is not None:
                 values["snapshot_count"] = w.snapshot_seq
-            session.execute(update(StudyRow).where(StudyRow.nct_id == w.study.nct_id).values(**values))
+            updates.setdefault(tuple(values), []).append({"_nct_id": w.study.nct_id, **values})
     if new_rows:
         insert_rows(session, StudyRow.__table__, new_rows)
+    table = StudyRow.__table__
+    for keys, rows in updates.items():  # one executemany per shape of row (a page has one or two)
+        stmt = (
+            update(table)
+            .where(table.c.nct_id == bindparam("_nct_id"))
+            .values({k: bindparam(k) for k in keys})
+        )
+        session.execute(stmt, rows)
 
     event_rows = [
         event_row(

@@ -109,26 +109,19 @@ def criteria(text: Any) -> tuple[Criterion, ...]:
 
 def criteria_key(items: Iterable[Criterion]) -> str:
     """The criteria as one text, as compared: headings, words and symbols, not layout."""
-    items = tuple(items)
-    parts: list[str] = []
+    parts: list[tuple[str, bool]] = []  # (text, is a section mark)
     section = None
     for c in items:
         if c.section != section:
-            parts.append(f"[{c.section.lower()}]")
+            parts.append((f"[{c.section.lower()}]", True))
             section = c.section
-        parts.append(c.text)
-    whole = " ".join(parts)
-    if whole.isascii() and all(p.strip() for p in parts):
+        parts.append((c.text, False))
+    whole = " ".join(text for text, _ in parts)
+    if whole.isascii() and all(text.strip() for text, _ in parts):
         # As keying each text and joining: for ASCII, lower-casing and folding spaces commute
         # with the join (a blank text would leave a double space: hence the check).
         return " ".join(whole.lower().split())
-    parts, section = [], None
-    for c in items:
-        if c.section != section:
-            parts.append(f"[{c.section.lower()}]")
-            section = c.section
-        parts.append(loose_key(c.text))
-    return " ".join(parts)
+    return " ".join(text if mark else loose_key(text) for text, mark in parts)
 
 
 _clean_short = functools.lru_cache(maxsize=8192)(clean)

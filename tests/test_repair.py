@@ -51,8 +51,7 @@ def test_an_upgrade_repairs_stored_text_without_events(
     edit(registry, "NCT05147467", lambda ps: ps["identificationModule"].update(briefTitle=TITLE))
 
     with monkeypatch.context() as old:
-        old.setattr(normalize, "_clean_short", _old_clean)
-        old.setattr(normalize, "clean", _old_clean)
+        old.setattr(normalize, "clean_cached", _old_clean)
         old.setattr("monitor.core.classify.NORMALIZER_VERSION", "1")
         first = poll(database, settings, clock)
     assert first.outcome == "ok"

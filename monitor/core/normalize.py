@@ -21,7 +21,7 @@ import orjson
 from monitor.core import protocol, record
 from monitor.core.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
 from monitor.core.record import RecordError, StudyRecord
-from monitor.core.text import clean
+from monitor.core.text import clean_cached
 
 __all__ = ["RecordError", "content_hash", "nct_id_of", "raw_hash", "to_study"]
 
@@ -84,20 +84,11 @@ READS = (
 def clean_text(value: Any) -> str | None:
     """Text as a reader sees it (see monitor.text): markup removed, references decoded,
     Markdown escapes undone, spaces folded; every character that is not markup kept."""
-    if value is None:
-        return None
-    text = str(value)
-    if len(text) <= _SHORT:
-        return _clean_short(text)
-    return clean(text)
+    return None if value is None else clean_cached(str(value))
 
 
-# Short strings (conditions, MeSH terms, countries, statuses) repeat across thousands of
-# records; bounded caches make normalizing them nearly free and keep memory flat.
-_SHORT = 160
+# Short strings recur across thousands of records: bounded caches keep memory flat.
 _CACHE = 8192
-
-_clean_short = functools.lru_cache(maxsize=_CACHE)(clean)
 
 
 @functools.lru_cache(maxsize=_CACHE)

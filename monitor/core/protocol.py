@@ -26,7 +26,7 @@ from typing import Any
 
 from monitor.core import record
 from monitor.core.domain import Criterion, EventKind, FieldChange, Outcome, Reference, Study
-from monitor.core.text import clean, clean_lines
+from monitor.core.text import clean_cached, clean_lines
 
 # The version of the list of record parts a poll fetches (config: api.fields). 2 added
 # eligibility, outcomes, references and the IPD statement. A study last fetched with an
@@ -50,8 +50,8 @@ _HEADING_LONGEST = len("major exclusion criteria :")  # lines are spaced singly 
 _MARKER = re.compile(r"^(?:[*\-+•·▪◦‣○●–—]+|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)]|\(?[ivxIVX]{1,4}[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
 _PARAGRAPH = 250  # a line longer than this with no list marker is read sentence by sentence
-# Outcome measures and time frames ("Incidence of adverse events", "Up to 24 months") and
-# ages recur across records: short texts are cleaned and keyed once (bounded caches).
+# Outcome measures ("Incidence of adverse events") recur across records: short ones are
+# keyed once (a bounded cache; monitor.core.text caches their cleaning).
 _SHORT = 160
 _REWORDED = 0.6  # word-level similarity above which a removed and an added criterion are one edit
 
@@ -124,13 +124,10 @@ def criteria_key(items: Iterable[Criterion]) -> str:
     return " ".join(text if mark else loose_key(text) for text, mark in parts)
 
 
-_clean_short = functools.lru_cache(maxsize=8192)(clean)
-
-
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
-    return _clean_short(value) if len(value) <= _SHORT else clean(value)
+    return clean_cached(value)
 
 
 def _upper(value: str | None) -> str | None:

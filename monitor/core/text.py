@@ -23,6 +23,7 @@ without its semicolon, each a way to lose text that was never markup.
 
 from __future__ import annotations
 
+import functools
 import re
 from html.entities import html5
 
@@ -125,3 +126,14 @@ def clean_lines(text: str) -> list[str]:
     if "\\" in text:
         text = _ESCAPE.sub(r"\1", text)
     return [line for raw in text.splitlines() if (line := " ".join(raw.split()))]
+
+
+# Short texts (conditions, MeSH terms, countries, outcome time frames, ages) repeat across
+# thousands of records; one bounded cache makes cleaning them nearly free, memory flat.
+_SHORT = 160
+_clean_short = functools.lru_cache(maxsize=8192)(clean)
+
+
+def clean_cached(text: str) -> str | None:
+    """`clean`, with short texts looked up in one bounded cache shared by every reader."""
+    return _clean_short(text) if len(text) <= _SHORT else clean(text)

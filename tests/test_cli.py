@@ -34,12 +34,27 @@ def test_poll_status_and_events(config: Path, capsys, registry: Registry) -> Non
     code, out, _ = run(capsys, "--config", str(config), "status")
     assert code == 0 and f"Studies: {N} tracked" in out and "2026-11-02T09:00:05" in out
 
+    # the first poll's arrivals are the starting picture: not changes, unless asked for
     code, out, _ = run(capsys, "--config", str(config), "events", "--kind", "new_study", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = run(
+        capsys,
+        "--config",
+        str(config),
+        "events",
+        "--kind",
+        "new_study",
+        "--baseline",
+        "--include-out-of-scope",
+        "--json",
+    )
     data = json.loads(out)
-    assert code == 0 and len(data) == N and data[0]["kind"] == "new_study"
+    assert (
+        code == 0 and len(data) == N and data[0]["kind"] == "new_study" and data[0]["arrival"] == "baseline"
+    )
 
     code, out, _ = run(capsys, "--config", str(config), "events", "--study", "nct06171568")
-    assert code == 0 and "NCT06171568  New study: Not yet recruiting" in out
+    assert code == 0 and "NCT06171568  First reached by the initial sync: Not yet recruiting" in out
 
     code, out, _ = run(capsys, "--config", str(config), "poll", "--json")
     assert code == 0 and json.loads(out)["outcome"] == "unchanged"

@@ -67,7 +67,7 @@ def test_first_digest_is_a_landscape_then_each_change_reaches_its_readers_once(
         assert "YOUR STARTING PICTURE" in text and "By modality" in text
         assert "Your starting picture" in html
         # A first sync is not news: no study is listed as new.
-        assert "Newly registered" not in text
+        assert "New study:" not in text
 
         # Nothing happened since: nobody gets mail.
         assert {o.status for o in world.send(server.settings())} == {"nothing-due"}
@@ -82,7 +82,7 @@ def test_first_digest_is_a_landscape_then_each_change_reaches_its_readers_once(
 
         lupus_text, lupus_html = parts(mails["lupus@example.org"])
         assert KYSA_LN in lupus_text and NEW_ID in lupus_text and PEMPHIGUS not in lupus_text
-        assert "Newly registered" in lupus_text and "Enrollment" in lupus_text
+        assert "New study:" in lupus_text and "Enrollment" in lupus_text
         assert f'href="https://clinicaltrials.gov/study/{NEW_ID}"' in lupus_html
         assert "1 new study" in mails["lupus@example.org"]["Subject"]
 
@@ -387,7 +387,7 @@ def test_size_cap_lists_the_most_important_and_counts_the_rest(world: World, tmp
             and f"{more} more changes are not listed" in html
         )
         assert "Site added: " in text.split("not listed here")[1]  # counted by kind
-        assert "Suspended" in text and "Newly registered" in text  # the most important ones are listed
+        assert "Suspended" in text and "New study:" in text  # the most important ones are listed
         # the studies left out are named, each with the headline of its most important change
         left_out = text.split("not listed here")[1]
         assert f"  {MG}  " in left_out and f">{MG}</td>" in html.split("not listed")[1]

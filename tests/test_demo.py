@@ -24,7 +24,7 @@ def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
     first = message_from_bytes(mails[0].read_bytes(), policy=policy.default)
     assert "starting picture" in first["Subject"]
     digest_txt = (out / "digest.txt").read_text()
-    assert NEW_STUDY_ID in digest_txt and "Newly registered" in digest_txt
+    assert NEW_STUDY_ID in digest_txt and "New study:" in digest_txt
     assert "Now recruiting" in digest_txt and "Suspended" in digest_txt and "Site added" in digest_txt
     assert "<table" in (out / "digest.html").read_text()
 

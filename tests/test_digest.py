@@ -116,6 +116,7 @@ EVENTS = [
         None,
         {"status": "NOT_YET_RECRUITING", "first_posted": "2026-11-18", "phases": ["PHASE1"], "title": "x"},
         3,
+        arrival="registered",
     ),
     event(
         4,
@@ -170,7 +171,8 @@ EVENTS = [
         "study",
         None,
         {"status": "RECRUITING", "first_posted": "2021-02-01", "phases": ["PHASE1"], "title": "x"},
-        3,
+        2,  # the caller judged its arrival (core.news): found, so worth knowing
+        arrival="found",
     ),
 ]
 
@@ -180,7 +182,6 @@ def changes(**kw: Any):  # type: ignore[no-untyped-def]
         "subscriber": "lupus-team",
         "events": EVENTS,
         "studies": STUDIES,
-        "baseline_runs": frozenset(),
         "period_start": LAST,
         "now": NOW,
         "health": HEALTHY,
@@ -198,8 +199,8 @@ def changes(**kw: Any):  # type: ignore[no-untyped-def]
 def test_sections_come_in_order_of_importance_one_block_per_study() -> None:
     d = changes()
     # NCT06359041 opens recruitment and adds a site: one block, under its status change
-    assert [s.key for s in d.sections] == ["new", "status", "timeline"]
-    status = d.sections[1]
+    assert [s.key for s in d.sections] == ["new", "found", "status", "timeline"]
+    status = d.sections[2]
     assert [b.nct_id for b in status.blocks] == ["NCT04422912", "NCT06359041"]
     assert [c.label for c in status.blocks[1].changes] == ["Now recruiting", "Site status", "Site added"]
     listed = [b.nct_id for s in d.sections for b in s.blocks]
@@ -209,14 +210,19 @@ def test_sections_come_in_order_of_importance_one_block_per_study() -> None:
         ("Suspended", "Recruiting → Suspended"),
         ("Reason given", "“Manufacturing review”"),
     ]
-    assert status.events == 2  # two studies changed status (the reason belongs to one of them)
+    # Each heading counts the changes listed under it, and each chip is a heading's count:
+    # the chips add up to every change.
+    assert status.events == 5 == sum(len(b.changes) for b in status.blocks)
     assert d.counts == [
-        ("2 new studies", 2),
-        ("2 status changes", 2),
-        ("2 enrollment/date changes", 2),
-        ("2 site changes", 2),
+        ("New studies 1", 1),
+        ("Newly found (registered earlier) 1", 1),
+        ("Status changes 5", 5),
+        ("Enrollment, dates and phase 2", 2),
     ]
-    assert d.subject == "[ctmonitor] 2 new studies, 2 status changes, 4 other changes · 16 Nov – 23 Nov 2026"
+    assert sum(n for _, n in d.counts) == len(EVENTS)
+    for s in d.sections:
+        assert s.events == sum(len(b.changes) for b in s.blocks)
+    assert d.subject == "[ctmonitor] 1 new study, 2 status changes, 6 other changes · 16 Nov – 23 Nov 2026"
     assert d.listed == d.events == len(EVENTS) and d.omitted == []
 
 
@@ -229,20 +235,15 @@ def test_a_same_day_period_names_the_day_once() -> None:
     assert across_years.subject.endswith(f"{NOW.year - 1} – {NOW:%d %b %Y}")
 
 
-def test_new_is_judged_by_the_registry_first_posted_date() -> None:
+def test_a_found_study_is_told_apart_from_a_new_one() -> None:
     d = changes()
     new = {b.nct_id: b.changes[0] for b in d.sections[0].blocks}
-    assert new["NCT07799901"].label == "Newly registered"
-    assert new["NCT03030001"].label == "Newly matched"
-    assert "older study" in new["NCT03030001"].text
-
-
-def test_old_studies_reached_by_a_baseline_run_are_counted_not_listed() -> None:
-    d = changes(baseline_runs=frozenset({7}))
-    listed = {b.nct_id for s in d.sections for b in s.blocks}
-    assert "NCT03030001" not in listed and "NCT07799901" in listed  # recent registrations stay news
-    assert ("Study first reached by a full sync (not new in the registry)", 1) in d.omitted
-    assert d.events == len(EVENTS) and 9 in d.all_ids and 9 not in d.listed_ids
+    found = {b.nct_id: b.changes[0] for b in d.sections[1].blocks}
+    assert list(new) == ["NCT07799901"] and new["NCT07799901"].label == "New study"
+    assert list(found) == ["NCT03030001"] and found["NCT03030001"].label == "Newly found"
+    text = found["NCT03030001"].text
+    assert "first posted 2021-02-01; registered before the period; it matches the watch" in text
+    assert found["NCT03030001"].importance == 2  # worth knowing, not "act on it"
 
 
 def test_size_cap_keeps_the_most_important_and_counts_the_rest_by_kind() -> None:

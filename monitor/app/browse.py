@@ -14,6 +14,7 @@ from monitor.app.overview import event_dict, summary_dict
 from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
+from monitor.core.news import arrival_label, arrival_note
 from monitor.store import Session
 
 KINDS = tuple(k.value for k in EventKind)
@@ -110,14 +111,19 @@ class ChangesQuery:
     until: date | None = None
     by: str = "detected"
     include_backfill: bool = False
+    include_baseline: bool = False  # the first poll's arrivals, asked for explicitly
     limit: int = 500
-    # A reader's "since my last look": only events after this id, held ones left out.
+    # A reader's "since my last look": only events after this id.
     after_event_id: int | None = None
+    # The page's cursor: changes older than this event id (the previous page's last).
+    before: int | None = None
 
     def check(self) -> ChangesQuery:
         check_kinds(self.kinds)
         if self.by not in PERIOD_BASES:
             raise UserError(f"by: {self.by!r}; valid: {', '.join(PERIOD_BASES)}")
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise UserError(f"limit: {self.limit} is not a number from 1 to {MAX_PAGE}")
         if not 1 <= self.min_importance <= 3:
             raise UserError(f"importance: {self.min_importance} is not 1, 2 or 3")
         if self.since and self.until and self.since > self.until:
@@ -125,18 +131,32 @@ class ChangesQuery:
         return self
 
 
+MAX_PAGE = 1000
+
+
 @dataclass(frozen=True)
 class ChangesView:
     query: ChangesQuery
     groups: list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (study, its changes newest first)
-    total: int
-    truncated: bool
+    total: int  # every change of the period and filters, on every page
+    newer: int = 0  # changes before this page (newer than its cursor)
+    next_cursor: int | None = None  # where the next (older) page starts; None on the last page
     ok: bool = True
+
+    @property
+    def shown(self) -> int:
+        return sum(len(evs) for _, evs in self.groups)
+
+    @property
+    def truncated(self) -> bool:
+        return self.next_cursor is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "total": self.total,
-            "truncated": self.truncated,
+            "count": self.shown,
+            "first": self.newer + 1 if self.shown else None,
+            "next_cursor": self.next_cursor,
             "studies": [{**public_row(study), "changes": events} for study, events in self.groups],
         }
 
@@ -152,42 +172,60 @@ def _day(value: Any) -> date | None:
         return None
 
 
+def scope(q: ChangesQuery) -> store.ChangeScope:
+    """The change stream's query as the one selection every surface uses."""
+    since, until = store.period(q.since, q.until)
+    return store.ChangeScope(
+        filter=q.filter,
+        kinds=tuple(q.kinds),
+        since=since,
+        until=until,
+        by=q.by,
+        min_importance=q.min_importance,
+        backfill=q.include_backfill,
+        baseline=q.include_baseline,
+    )
+
+
 def changes(session: Session, q: ChangesQuery) -> ChangesView:
     """Changes newest first, grouped by study as digests group them (the study with the
-    most recent change first). Held events are shown, marked; backfilled ones on request."""
-    since_dt = datetime.combine(q.since, datetime.min.time()) if q.since and q.by == "detected" else None
-    events = store.list_events(
-        session,
-        since=since_dt,
-        kinds=q.kinds,
-        after_id=q.after_event_id,
-        held=False if q.after_event_id is not None else None,
-    )
-    rows = {
-        r.nct_id: r
-        for r in store.study_summaries(session, in_scope=None, with_classification=False, current_only=False)
-    }
-    picked: list[dict[str, Any]] = []
-    for e in reversed(events):  # newest first
-        if e.importance < q.min_importance or (e.origin == "backfill" and not q.include_backfill):
-            continue
-        day = _day(e.detected_at if q.by == "detected" else e.registry_date)
-        if q.since and (day is None or day < q.since):
-            continue
-        if q.until and (day is None or day > q.until):
-            continue
-        row = rows.get(e.nct_id)
-        if row is None or not q.filter.matches(row, leaving_scope=e.kind == EventKind.LEFT_SCOPE.value):
-            continue
-        picked.append(event_dict(e))
-    total = len(picked)
-    picked = picked[: q.limit]
+    most recent change first), a page at a time: `q.before` is the cursor (an event id),
+    stable while new changes arrive. `total` counts every page."""
+    rows = store.study_index(session)
+    picked: list[store.ReaderChange] = []
+    total = newer = 0
+    more = False
+    for c in store.reader_changes(session, scope(q), after_id=q.after_event_id, studies=rows):
+        total += 1
+        if q.before is not None and c.event.id >= q.before:
+            newer += 1
+        elif len(picked) < q.limit:
+            picked.append(c)
+        else:
+            more = True
     groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-    for e in picked:
-        groups.setdefault(e["nct_id"], []).append(e)
+    for c in picked:
+        groups.setdefault(c.event.nct_id, []).append(change_dict(c))
     return ChangesView(
-        q, [(summary_dict(rows[n]), evs) for n, evs in groups.items()], total, truncated=total > len(picked)
+        q,
+        [(summary_dict(rows[n]), evs) for n, evs in groups.items()],
+        total,
+        newer=newer,
+        next_cursor=picked[-1].event.id if more and picked else None,
     )
+
+
+def change_dict(c: store.ReaderChange) -> dict[str, Any]:
+    """A change as a reader sees it: the stored event, its arrival and reader importance."""
+    d = event_dict(c.event)
+    d["importance"] = c.importance
+    d["arrival"] = str(c.arrival) if c.arrival else None
+    if c.arrival is not None:
+        d["label"] = arrival_label(c.arrival)
+        first = getattr(c.study, "first_post_date", None)
+        if note := arrival_note(c.arrival, first):
+            d["text"] = f"{d['text']}; {note}" if d["text"] else note
+    return d
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,10 @@ class StatusResult:
         return "\n".join(lines)
 
 
+def _label(e: dict[str, Any]) -> str:
+    return e.get("label") or KIND_LABELS.get(e["kind"], e["kind"])
+
+
 @dataclass(frozen=True)
 class EventsResult:
     rows: list[dict[str, Any]]
@@ -185,7 +189,7 @@ class EventsResult:
         if not self.rows:
             return "No events match."
         return "\n".join(
-            f"{e['detected_at']:%Y-%m-%d}  {e['nct_id']}  {KIND_LABELS.get(e['kind'], e['kind'])}: "
+            f"{e['detected_at']:%Y-%m-%d}  {e['nct_id']}  {_label(e)}: "
             f"{e['text']}  (registry {e['registry_date'] or '?'}"
             + (", registry history" if e["origin"] == "backfill" else "")
             + ")"

@@ -37,7 +37,7 @@ class ReportResult:
             return self.document
         return (
             f"wrote {self.fmt} report to {self.written_to}: {self.report.selection.matching} studies, "
-            f"{self.report.change_count} changes"
+            f"{self.report.change_total} changes {self.report.since:%Y-%m-%d} to {self.report.until:%Y-%m-%d}"
         )
 
     def to_json(self) -> Any:

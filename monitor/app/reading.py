@@ -17,7 +17,6 @@ from monitor.app.overview import (
     ClassifyResult,
     EventsResult,
     StudiesResult,
-    event_dict,
     run_dict,
     study_dict,
 )
@@ -55,28 +54,51 @@ class ReadUseCases:
     def events(
         self,
         *,
-        since: datetime | None = None,
+        since: date | None = None,
+        until: date | None = None,
         kinds: Iterable[str] = (),
         nct_id: str | None = None,
-        held: bool | None = None,
+        held: bool = False,
         limit: int | None = None,
         by: str = "detected",
         origin: str | None = None,
+        flt: StudyFilter | None = None,
+        baseline: bool = False,
+        min_importance: int = 1,
     ) -> EventsResult:
+        """The change log, oldest first: the changes every surface shows for these days
+        and filters (store.reader_changes). `baseline` adds the first poll's arrivals,
+        `origin` "backfill" the registry's own history (only it), "poll" leaves it out;
+        `held` lists only what is held for review (the operator's view)."""
+        from monitor.app.browse import change_dict
+
         if by not in ("detected", "registry"):
             raise UserError(f"by: {by!r}; valid: detected, registry")
+        if origin not in (None, "poll", "backfill"):
+            raise UserError(f"origin: {origin!r}; valid: poll, backfill")
+        if since and until and since > until:
+            raise UserError("since is after until")
+        start, end = store.period(since, until)
+        scope = store.ChangeScope(
+            filter=self.check_filter(flt) if flt is not None else StudyFilter(include_out_of_scope=True),
+            kinds=tuple(check_kinds(kinds)),
+            since=start,
+            until=end,
+            by=by,
+            min_importance=min_importance,
+            nct_id=nct_id,
+            baseline=baseline,
+            backfill=origin != "poll",
+            backfill_only=origin == "backfill",
+            held=held,
+        )
+        if origin is None and not held:
+            # Without --origin the log is the polls' changes, and the registry's history
+            # too when a study is named (its timeline); never news by default.
+            scope = dataclasses.replace(scope, backfill=bool(nct_id))
         with self.database.session() as s:
-            rows = store.list_events(
-                s,
-                since=since,
-                kinds=tuple(check_kinds(kinds)),
-                nct_id=nct_id,
-                held=held,
-                limit=limit,
-                by=by,
-                origin=origin,
-            )
-            return EventsResult([event_dict(e) for e in rows])
+            rows = list(store.reader_changes(s, scope, newest_first=False, limit=limit))
+            return EventsResult([change_dict(c) for c in rows])
 
     def studies(
         self,
@@ -280,7 +302,7 @@ class ReadUseCases:
         """The change stream, grouped by study, newest first."""
         from monitor.app import browse
 
-        self.check_filter(query.check().filter)
+        query = dataclasses.replace(query, filter=self.check_filter(query.check().filter))
         with self.database.session() as s:
             return browse.changes(s, query)
 
@@ -348,20 +370,23 @@ class ReadUseCases:
         flt: StudyFilter,
         *,
         fmt: str = "md",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: date | None = None,
+        until: date | None = None,
         out: Path | None = None,
         record: bool = True,
         kinds: Sequence[str] = (),
+        web: dict[str, Any] | None = None,
     ) -> ReportResult:
         """A landscape report (compared with the previous one with the same filters). With
-        `record`, it becomes that previous one for the next report; a web view does not."""
+        `record`, it becomes that previous one for the next report; a web view does not.
+        The period is whole days, `until` included; by default the week up to the day of
+        the last successful poll (the data's own date, not the wall clock's)."""
         from monitor.publishing import delivery
         from monitor.publishing import report as reporting
 
-        if since and until and since > until:
-            raise UserError("since is after until")
+        until_given = until
         with self.database.session() as s:
+            since, until = self.report_period(s, since, until)
             rep = reporting.gather(
                 s,
                 flt,
@@ -372,13 +397,30 @@ class ReadUseCases:
                 record=record,
                 kinds=check_kinds(kinds),
             )
-            document = reporting.render(rep, fmt)
+            if web is not None:
+                web = {**web, "default_period": until_given is None}
+            document = reporting.render(rep, fmt, web)
         if out is not None:
             try:
                 out.write_text(document, encoding="utf-8", newline="")
             except OSError as exc:
                 raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
         return ReportResult(rep, fmt, document, out)
+
+    def report_period(self, s: Any, since: date | None, until: date | None) -> tuple[date, date]:
+        """A report's days: as given, else the week up to the last successful poll's day."""
+        from datetime import timedelta
+
+        if until is None:
+            last_ok = store.last_run(s, outcomes=store.SUCCESSFUL)
+            until = (last_ok.finished_at if last_ok and last_ok.finished_at else self.now()).date()
+            if since is not None and since > until:
+                until = self.now().date()
+        if since is None:
+            since = until - timedelta(days=6)
+        if since > until:
+            raise UserError("since is after until")
+        return since, until
 
     def feed(
         self,

@@ -473,7 +473,7 @@ class SubscriberUseCases:
                     managed_by=row.managed_by,
                     preferences={},
                     describe="",
-                    since_last_look=ChangesView(ChangesQuery(), [], 0, False),
+                    since_last_look=ChangesView(ChangesQuery(), [], 0),
                     upto_event_id=0,
                     changes_url="",
                     message=(

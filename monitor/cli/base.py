@@ -98,6 +98,29 @@ def kind_option(help_text: str = "Only changes of this kind (repeatable).") -> C
     return click.option("--kind", "kinds", multiple=True, type=click.Choice(KIND_CHOICES), help=help_text)
 
 
+def label_filter_options(fn: F) -> F:
+    """The filters by label a reader has everywhere (each may be repeated: any of)."""
+    for name, dest, help_text in reversed(
+        [
+            ("modality", "modalities", "CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific or other."),
+            ("target", "targets", "An antigen, e.g. CD19 (also matches CD19/BCMA)."),
+            ("indication", "indications", "An indication group, e.g. SLE, 'lupus nephritis', lupus."),
+            ("status", "statuses", "Current overall status, e.g. RECRUITING, active, stopped."),
+            ("sponsor", "sponsors", "Part of the lead sponsor's name."),
+            ("country", "countries", "A country with at least one site."),
+            (
+                "phase",
+                "phases",
+                "A phase: PHASE1 (or 1), PHASE2, EARLY_PHASE1, NA...; a 1/2 study matches either.",
+            ),
+        ]
+    ):
+        fn = click.option(f"--{name}", dest, multiple=True, metavar="VALUE", help=help_text)(fn)
+    return click.option(
+        "--include-out-of-scope", is_flag=True, help="Also studies classified out of scope (oncology...)."
+    )(fn)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, (datetime, date)):
         return o.isoformat()
@@ -121,6 +144,16 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
         return None
     try:
         return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+def _parse_day(value: str | None, name: str) -> date | None:
+    """A day the user named (YYYY-MM-DD): a period's first or last day, included whole."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 

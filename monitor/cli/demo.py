@@ -316,7 +316,7 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
             weekly = mailer.sent[before:]
             for fmt in ("html", "md"):
                 service.app.report(
-                    StudyFilter(), fmt=fmt, since=datetime(2026, 11, 16), out=out / f"report.{fmt}"
+                    StudyFilter(), fmt=fmt, since=date(2026, 11, 16), out=out / f"report.{fmt}"
                 )
         finally:
             database.dispose()

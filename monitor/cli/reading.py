@@ -16,10 +16,12 @@ from monitor.cli.base import (
     Context,
     _busy,
     _parse_date,
+    _parse_day,
     cli,
     echo_json,
     emit,
     kind_option,
+    label_filter_options,
     pass_ctx,
 )
 from monitor.core.domain import check_nct_id
@@ -202,28 +204,10 @@ def diff_command(
 
 
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The subscriber filters, as options (each may be repeated: any of)."""
-    for name, dest, help_text in reversed(
-        [
-            ("modality", "modalities", "CAR-T, CAAR-T, CAR-Treg, CAR-NK, bispecific or other."),
-            ("target", "targets", "An antigen, e.g. CD19 (also matches CD19/BCMA)."),
-            ("indication", "indications", "An indication group, e.g. SLE, 'lupus nephritis'."),
-            ("status", "statuses", "Current overall status, e.g. RECRUITING."),
-            ("sponsor", "sponsors", "Part of the lead sponsor's name."),
-            ("country", "countries", "A country with at least one site."),
-            (
-                "phase",
-                "phases",
-                "A phase: PHASE1 (or 1), PHASE2, EARLY_PHASE1, NA...; a 1/2 study matches either.",
-            ),
-        ]
-    ):
-        fn = click.option(f"--{name}", dest, multiple=True, metavar="VALUE", help=help_text)(fn)
-    fn = click.option("--study", "nct_ids", multiple=True, metavar="NCT", help="Always include this study.")(
-        fn
-    )
+    """The subscriber filters, as options (each may be repeated: any of), and --study."""
+    fn = label_filter_options(fn)
     return click.option(
-        "--include-out-of-scope", is_flag=True, help="Also studies classified out of scope (oncology...)."
+        "--study", "nct_ids", multiple=True, metavar="NCT", help="Always include this study."
     )(fn)
 
 
@@ -233,8 +217,16 @@ def make_filter(app: Application, values: dict[str, Any]) -> Any:
 
 
 @cli.command()
-@click.option("--since", help="Start of the period for changes and new studies (default: 7 days ago).")
-@click.option("--until", help="End of the period (default: now).")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="First day of the period for changes and new studies (default: 6 days before --until).",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="Last day of the period, included whole (default: the day of the last successful poll).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -278,7 +270,7 @@ def report(
 
     from monitor.publishing import report as reporting
 
-    start, end = _parse_date(since, "--since"), _parse_date(until, "--until")
+    start, end = _parse_day(since, "--since"), _parse_day(until, "--until")
     if start and end and start > end:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     if fmt is None:

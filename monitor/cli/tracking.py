@@ -14,10 +14,11 @@ from monitor.cli.base import (
     EXIT_FAILED,
     Context,
     _busy,
-    _parse_date,
+    _parse_day,
     cli,
     emit,
     kind_option,
+    label_filter_options,
     pass_ctx,
 )
 from monitor.core.domain import check_nct_id
@@ -131,13 +132,14 @@ def subscribers(c: Context, revoke: str | None, leave: str | None, as_json: bool
 
 
 @cli.command()
-@click.option("--since", help="Only events on or after this date (YYYY-MM-DD); see --by.")
+@click.option("--since", metavar="DATE", help="Only changes on or after this day (YYYY-MM-DD); see --by.")
+@click.option("--until", metavar="DATE", help="Only changes on or before this day, included whole.")
 @click.option(
     "--by",
     type=click.Choice(["detected", "registry"]),
     default="detected",
     show_default=True,
-    help="Which date --since reads: when ctmonitor detected the change, or the registry's "
+    help="Which date --since and --until read: when ctmonitor detected the change, or the registry's "
     "update date of the version that made it (backfilled history is then dated when it happened).",
 )
 @click.option(
@@ -146,44 +148,72 @@ def subscribers(c: Context, revoke: str | None, leave: str | None, as_json: bool
     help="Only changes our polls saw, or only those from the registry's history (backfill).",
 )
 @kind_option()
-@click.option("--study", "nct", help="Only this study (NCT id).")
+@click.option("--study", "nct", help="Only this study (NCT id); its registry history included.")
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="Also the studies the first poll reached (the starting picture, never news otherwise).",
+)
+@click.option(
+    "--importance",
+    type=click.IntRange(1, 3),
+    default=1,
+    show_default=True,
+    help="At least: 1 detail, 2 worth knowing, 3 act on it.",
+)
 @click.option("--held", is_flag=True, help="Only events held for review.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@label_filter_options
 @pass_ctx
 def events(
     c: Context,
     since: str | None,
+    until: str | None,
     kinds: tuple[str, ...],
     nct: str | None,
+    baseline: bool,
+    importance: int,
     held: bool,
     limit: int | None,
     as_json: bool,
     by: str,
     origin: str | None,
+    **filters: Any,
 ) -> None:
-    """The change log, oldest first. Each line: the date ctmonitor detected the change, the
-    study, the change, the registry's date; changes from the registry's own history
-    (ctmonitor backfill) are marked "registry history".
+    """The changes, oldest first: the same ones, for the same days and filters, as the
+    web's change list, the feeds, reports and digests. Each line: the day ctmonitor
+    detected the change, the study, the change, the registry's date; changes from the
+    registry's own history (ctmonitor backfill) are marked "registry history".
+
+    The studies the first poll reached are the starting picture, not changes: --baseline
+    lists them too. A study registered before the period that the watch reaches now is
+    "Newly found", apart from new studies.
 
     \b
     Examples:
-      ctmonitor events --since 2026-11-01
+      ctmonitor events --since 2026-11-01 --until 2026-11-07
+      ctmonitor events --since 2026-11-01 --indication lupus --modality CAR-T
       ctmonitor events --since 2026-11-01 --by registry --origin poll
       ctmonitor events --study NCT05085418 --kind status_change
       ctmonitor events --held
     """
-    since_dt = _parse_date(since, "--since")
+    start, end = _parse_day(since, "--since"), _parse_day(until, "--until")
     nct_id = check_nct_id(nct) if nct else None
     with c.app() as app:
         result = app.events(
-            since=since_dt,
+            since=start,
+            until=end,
             kinds=kinds,
             nct_id=nct_id,
-            held=True if held else None,
+            held=held,
             limit=limit,
             by=by,
             origin=origin,
+            # one study, or what is held (the operator's view), is read whatever its labels
+            flt=app.study_filter(**filters) if not (nct_id or held) else None,
+            baseline=baseline or bool(nct_id),
+            min_importance=importance,
         )
     emit(result, as_json)
 

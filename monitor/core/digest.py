@@ -36,10 +36,14 @@ from monitor.core.digest_views import (
     StudyBlock,
     StudyView,
 )
+from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
 SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("new", "New studies", frozenset({"new_study", "entered_scope"})),
+    # A study registered before the period that the watch reaches now (core.news): its
+    # new-study event goes here, by its arrival rather than its kind.
+    ("found", "Newly found (registered earlier)", frozenset()),
     (
         "status",
         "Status changes",
@@ -89,17 +93,16 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
 )
 SECTION_OF = {kind: key for key, _, kinds in SECTIONS for kind in kinds}
 SECTION_RANK = {key: i for i, (key, _, _) in enumerate(SECTIONS)}
-# Header counts say "3 status changes", not "3 Status changes".
-COUNT_NOUNS = {
-    "new": ("new study", "new studies"),
-    "status": ("status change", "status changes"),
-    "results": ("results update", "results updates"),
-    "timeline": ("enrollment/date change", "enrollment/date changes"),
-    "protocol": ("eligibility/outcome change", "eligibility/outcome changes"),
-    "sites": ("site change", "site changes"),
-    "design": ("design change", "design changes"),
-    "leaving": ("study leaving scope", "studies leaving scope"),
-}
+SECTION_TITLE = {key: title for key, title, _ in SECTIONS}
+
+
+def section_of(e: EventView) -> str:
+    """The section an event reads in: by its kind, a found study's arrival apart."""
+    if e.kind == NEW_STUDY and e.arrival == Arrival.FOUND:
+        return "found"
+    return SECTION_OF.get(e.kind, "design")
+
+
 STATUS_HEADLINES = {
     "RECRUITING": "Now recruiting",
     "NOT_YET_RECRUITING": "Not yet recruiting",
@@ -129,24 +132,8 @@ def _parse_day(value: str | None) -> date | None:
 
 
 def _first_posted(event: EventView, study: StudyView | None) -> str | None:
-    return (event.after or {}).get("first_posted") or (study.first_post_date if study else None)
-
-
-def is_news(
-    event: EventView, study: StudyView | None, period_start: datetime | None, opts: DigestOptions
-) -> bool:
-    """Is a new-study event news? Only when the registry first posted it recently.
-
-    An old study that a poll reaches for the first time because its record changed is
-    still worth showing ("newly matched"), unless it was reached by a baseline run (the
-    first poll, or the first after the watch queries changed): the caller passes those
-    as `baseline` and they are counted, not listed.
-    """
-    first = _parse_day(_first_posted(event, study))
-    if first is None:
-        return True  # no date to judge by: err on the side of telling
-    reference = (period_start or event.detected_at).date() - timedelta(days=opts.new_within_days)
-    return first >= reference
+    after = event.after if isinstance(event.after, dict) else {}
+    return (study.first_post_date if study else None) or after.get("first_posted")
 
 
 def _title(text: str | None) -> str:
@@ -185,13 +172,14 @@ def _unknown_study(nct_id: str) -> StudyView:
     return StudyView(nct_id, None, None, (), None, None, (), (), None, None, None)
 
 
-def change_line(e: EventView, study: StudyView | None, block: StudyBlock, news: bool) -> ChangeLine:
+def change_line(e: EventView, study: StudyView | None, block: StudyBlock) -> ChangeLine:
     label = KIND_LABELS.get(e.kind, e.kind)
     text = change_text(e.kind, e.field, e.before, e.after)
-    if e.kind == "new_study":
-        label = "Newly registered" if news else "Newly matched"
-        if not news:
-            text += "; an older study that matches the watch queries for the first time"
+    if e.kind == NEW_STUDY:
+        how = Arrival(e.arrival) if e.arrival else Arrival.REGISTERED
+        label = arrival_label(how) or label
+        if note := arrival_note(how, _first_posted(e, study)):
+            text = note if not text else f"{text}; {note}"
     elif e.kind == "status_change":
         after = e.after.get("status") if isinstance(e.after, dict) else e.after
         label = STATUS_HEADLINES.get(after or "", "Status")
@@ -210,7 +198,7 @@ def _sort_key(e: EventView) -> tuple[Any, ...]:
     # Most important first; within that, the reader's section order, newest registry date first.
     return (
         -e.importance,
-        SECTION_RANK.get(SECTION_OF.get(e.kind, "design"), 99),
+        SECTION_RANK.get(section_of(e), 99),
         _neg_date(e.registry_date),
         e.id,
     )
@@ -219,10 +207,6 @@ def _sort_key(e: EventView) -> tuple[Any, ...]:
 def _neg_date(value: str | None) -> str:
     # Sort newest first with an ascending sort: invert the digits.
     return "".join(chr(ord("9") - ord(c) + ord("0")) if c.isdigit() else c for c in (value or "0000"))
-
-
-def _plural(n: int, nouns: tuple[str, str]) -> str:
-    return f"{n} {nouns[0] if n == 1 else nouns[1]}"
 
 
 def _period_text(start: datetime | None, end: datetime) -> str:
@@ -236,10 +220,7 @@ def _period_text(start: datetime | None, end: datetime) -> str:
 
 
 def _report_hint(opts: DigestOptions, period_start: datetime | None) -> str:
-    if opts.report_url:
-        return opts.report_url
-    since = f" --since {period_start:%Y-%m-%d}" if period_start else ""
-    return f"ctmonitor report{since}"
+    return opts.report_url
 
 
 # -- the two digests ---------------------------------------------------------------------
@@ -250,7 +231,6 @@ def build_changes_digest(
     subscriber: str,
     events: Sequence[EventView],
     studies: dict[str, StudyView],
-    baseline_runs: frozenset[int],
     period_start: datetime | None,
     now: datetime,
     health: Health,
@@ -264,35 +244,30 @@ def build_changes_digest(
     With `sites_over`, a study with more site changes than that shows them as one line
     counted per country (the report's long periods), not one line each.
 
-    Every event passed in is accounted for: listed, or counted among the omitted (size
-    cap, old studies from a baseline run). The caller records all of them as delivered
-    once the server accepts the message.
+    Every event passed in is accounted for: listed, or counted among the omitted (the
+    size cap). The caller has already judged each new study's arrival (core.news) and
+    left out what a reader is not told (a baseline poll's arrivals); it records all of
+    them as delivered once the server accepts the message.
+
+    Every number shown is what is listed under it: a section's count is the changes in
+    it, each chip is a section's count, and the chips with "not listed" add up to every
+    change passed in.
     """
     start = min((d for d in (period_start, *(e.detected_at for e in events)) if d is not None), default=None)
-    listable: list[EventView] = []
-    news: dict[int, bool] = {}
-    baseline_old = 0
-    for e in events:
-        if e.kind == "new_study":
-            news[e.id] = is_news(e, studies.get(e.nct_id), period_start, opts)
-            # A baseline run reaches everything at once: only dated, recent registrations are news.
-            if e.run_id in baseline_runs and not (news[e.id] and _first_posted(e, studies.get(e.nct_id))):
-                baseline_old += 1
-                continue
-        listable.append(e)
-    listable.sort(key=_sort_key)
+    listable = sorted(events, key=_sort_key)
     listed, rest = listable[:max_items], listable[max_items:]
 
     # One block per study, in the section of its most important change (a status change
     # and a date slip of one trial read together, under "Status changes").
     home: dict[str, str] = {}
     for e in listed:  # sorted most important first
-        home.setdefault(e.nct_id, SECTION_OF.get(e.kind, "design"))
+        home.setdefault(e.nct_id, section_of(e))
     blocks: dict[tuple[str, str], StudyBlock] = {}
     site_events: dict[str, list[EventView]] = {}
     for e in listed:
         if e.kind in SITE_KINDS:
             site_events.setdefault(e.nct_id, []).append(e)
+    listed_in: Counter[str] = Counter(home[e.nct_id] for e in listed)  # changes under each heading
     for e in sorted(listed, key=lambda e: (SECTION_RANK[home[e.nct_id]], e.nct_id, e.id)):
         key = home[e.nct_id]
         study = studies.get(e.nct_id)
@@ -304,37 +279,26 @@ def build_changes_digest(
             if e is sites[0]:
                 block.changes.append(site_summary_line(sites))
             continue
-        block.changes.append(change_line(e, study, block, news.get(e.id, True)))
+        block.changes.append(change_line(e, study, block))
     sections = []
     for key, title, _ in SECTIONS:
         mine = [b for (k, _), b in blocks.items() if k == key]
         if not mine:
             continue
         # Studies with the most important change first, then by id for a stable order.
-        # Newly registered studies come before older ones matched for the first time.
-        mine.sort(
-            key=lambda b: (
-                -max(c.importance for c in b.changes),
-                any(c.label == "Newly matched" for c in b.changes),
-                b.nct_id,
-            )
-        )
+        mine.sort(key=lambda b: (-max(c.importance for c in b.changes), b.nct_id))
         for b in mine:
             b.changes.sort(key=lambda c: (-c.importance, _neg_date(c.registry_date), c.kind, c.text))
-        shown = len(mine) if key in COUNT_STUDIES else sum(len(b.changes) for b in mine)
-        sections.append(Section(key, title, mine, shown))
+        sections.append(Section(key, title, mine, listed_in[key]))
 
-    all_counts = section_counts(listable)
-    counts = [
-        (_plural(all_counts[k], COUNT_NOUNS[k]), all_counts[k]) for k, _, _ in SECTIONS if all_counts[k]
-    ]
-    omitted_studies = _omitted_studies(rest, studies, news)
-    omitted_kinds: Counter[str] = Counter(KIND_LABELS.get(e.kind, e.kind) for e in rest)
+    counts = [(f"{SECTION_TITLE[k]} {listed_in[k]}", listed_in[k]) for k, _, _ in SECTIONS if listed_in[k]]
+    if rest:
+        counts.append((f"Not listed {len(rest)}", len(rest)))
+    omitted_studies = _omitted_studies(rest, studies)
+    omitted_kinds: Counter[str] = Counter(_omitted_label(e) for e in rest)
     omitted = sorted(omitted_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
-    if baseline_old:
-        omitted.append(("Study first reached by a full sync (not new in the registry)", baseline_old))
     kind = "changes" if events else "nothing"
-    subject = _changes_subject(opts.subject_prefix, all_counts, start, now, health.warning(now) is not None)
+    subject = _changes_subject(opts.subject_prefix, events, start, now, health.warning(now) is not None)
     return Digest(
         subscriber=subscriber,
         kind=kind,
@@ -371,9 +335,11 @@ OMITTED_LISTED = 40  # left-out studies named one line each before the rest are 
 HEADLINE_MAX = 90
 
 
-def _omitted_studies(
-    rest: Sequence[EventView], studies: dict[str, StudyView], news: dict[int, bool]
-) -> list[tuple[str, str, int]]:
+def _omitted_label(e: EventView) -> str:
+    return arrival_label(Arrival(e.arrival)) or "" if e.arrival else KIND_LABELS.get(e.kind, e.kind)
+
+
+def _omitted_studies(rest: Sequence[EventView], studies: dict[str, StudyView]) -> list[tuple[str, str, int]]:
     """The studies whose changes the size cap left out: NCT id, the headline of the most
     important one (`rest` is sorted most important first), and how many changes."""
     first: dict[str, EventView] = {}
@@ -385,7 +351,7 @@ def _omitted_studies(
     for nct, e in first.items():
         study = studies.get(nct)
         block = study_block(study or _unknown_study(nct), DigestOptions())
-        line = change_line(e, study, block, news.get(e.id, True))
+        line = change_line(e, study, block)
         headline = f"{line.label}: {line.text}"
         if len(headline) > HEADLINE_MAX:
             headline = headline[: HEADLINE_MAX - 1].rstrip() + "…"
@@ -393,33 +359,22 @@ def _omitted_studies(
     return out
 
 
-# Sections whose count is of studies ("2 status changes" = two trials, even when one also
-# gave its reason for stopping); the others count individual changes.
-COUNT_STUDIES = frozenset({"new", "status", "results", "leaving"})
-
-
-def section_counts(events: Iterable[EventView]) -> Counter[str]:
-    studies: dict[str, set[str]] = {}
-    counts: Counter[str] = Counter()
-    for e in events:
-        key = SECTION_OF.get(e.kind, "design")
-        if key in COUNT_STUDIES:
-            studies.setdefault(key, set()).add(e.nct_id)
-        else:
-            counts[key] += 1
-    for key, ids in studies.items():
-        counts[key] = len(ids)
-    return counts
-
-
 def _changes_subject(
-    prefix: str, counts: Counter[str], start: datetime | None, end: datetime, warn: bool
+    prefix: str, events: Sequence[EventView], start: datetime | None, end: datetime, warn: bool
 ) -> str:
+    """New studies, status changes and results named, every other change summed: the
+    numbers add up to the changes the digest accounts for."""
+    new = sum(1 for e in events if section_of(e) == "new")
+    status = sum(1 for e in events if e.kind == "status_change")
+    results = sum(1 for e in events if e.kind == "results_posted")
     parts = []
-    for key in ("new", "status", "results"):
-        if counts[key]:
-            parts.append(_plural(counts[key], COUNT_NOUNS[key]))
-    others = sum(n for k, n in counts.items() if k not in ("new", "status", "results"))
+    if new:
+        parts.append(f"{new} new {'study' if new == 1 else 'studies'}")
+    if status:
+        parts.append(f"{status} status {'change' if status == 1 else 'changes'}")
+    if results:
+        parts.append(f"{results} with results posted")
+    others = len(events) - new - status - results
     if others:
         parts.append(f"{others} other change{'s' if others != 1 else ''}")
     what = ", ".join(parts) if parts else "No changes"

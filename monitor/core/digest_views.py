@@ -27,9 +27,18 @@ class EventView:
     origin: str = "poll"
     versions: tuple[int | None, int | None] = (None, None)  # registry version numbers, when known
     item_key: str = ""  # the item of a list field (a site's facility | city | state | country)
+    arrival: str | None = None  # a new study's: registered, found or baseline (core.news)
 
     @classmethod
-    def of(cls, e: Any, versions: tuple[int | None, int | None] = (None, None)) -> EventView:
+    def of(
+        cls,
+        e: Any,
+        versions: tuple[int | None, int | None] = (None, None),
+        *,
+        arrival: str | None = None,
+        importance: int | None = None,
+    ) -> EventView:
+        """The event as a reader sees it: `arrival` and `importance` as core.news judged them."""
         return cls(
             e.id,
             e.nct_id,
@@ -37,14 +46,20 @@ class EventView:
             e.field,
             e.before,
             e.after,
-            e.importance,
+            e.importance if importance is None else importance,
             e.registry_date,
             e.detected_at,
             e.run_id,
             e.origin,
             versions,
             getattr(e, "item_key", "") or "",
+            None if arrival is None else str(arrival),
         )
+
+    @classmethod
+    def of_change(cls, c: Any, versions: tuple[int | None, int | None] = (None, None)) -> EventView:
+        """A store.ReaderChange."""
+        return cls.of(c.event, versions, arrival=c.arrival, importance=c.importance)
 
 
 @dataclass(frozen=True, slots=True)

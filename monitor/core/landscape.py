@@ -85,11 +85,12 @@ class LandscapeQuery:
     descending: bool = True
     page: int = 1
     per_page: int = 50
+    cursor: str = ""  # the API's: continue after this row (see `make_cursor`), instead of `page`
 
     @classmethod
     def from_params(cls, params: Mapping[str, Sequence[str]]) -> LandscapeQuery:
         """From a query string (each key with its list of values); bad values raise UserError."""
-        known = set(LIST_PARAMS) | {"q", "all", "review", "sort", "order", "page", "per_page"}
+        known = set(LIST_PARAMS) | {"q", "all", "review", "sort", "order", "page", "per_page", "cursor"}
         for key in params:
             if key not in known:
                 raise UserError(f"unknown parameter {key!r}; known: {', '.join(sorted(known))}")
@@ -112,7 +113,11 @@ class LandscapeQuery:
             raise UserError(f"order: {order!r} is neither asc nor desc")
         page = _int(params, "page", 1, 1, 10**6)
         per_page = _int(params, "per_page", 50, 1, max(PER_PAGE))
+        cursor = _one(params, "cursor", "").strip()
+        if cursor:
+            read_cursor(cursor)  # a malformed cursor is a one-line error, here
         return cls(
+            cursor=cursor,
             **values,
             q=_one(params, "q", "").strip(),
             include_out_of_scope=_flag(params, "all"),
@@ -143,6 +148,8 @@ class LandscapeQuery:
             out.append(("per_page", str(q.per_page)))
         if q.page != 1:
             out.append(("page", str(q.page)))
+        if q.cursor:
+            out.append(("cursor", q.cursor))
         return out
 
     @property
@@ -178,6 +185,7 @@ class LandscapeView:
     by_modality: list[tuple[str, int]] = field(default_factory=list)
     by_indication: list[tuple[str, int]] = field(default_factory=list)
     matching: list[dict[str, Any]] = field(default_factory=list)  # every matching row (downloads)
+    next_cursor: str | None = None  # where the next page starts (None: this is the last)
 
     @property
     def pages(self) -> int:
@@ -248,12 +256,54 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
     ordered = [r for _, r in filled] + empty
     modality = Counter(r["modality"] or "none" for r in hits)
     indication = Counter(i for r in hits for i in r["indications"] or ["none"])
-    start = (q.page - 1) * q.per_page
+    if q.cursor:
+        value, nct = read_cursor(q.cursor)
+        start = next(
+            (i for i, r in enumerate(ordered) if _after(_sort_value(r, q.sort), r["nct_id"], value, nct, q)),
+            len(ordered),
+        )
+    else:
+        start = (q.page - 1) * q.per_page
+    page = ordered[start : start + q.per_page]
+    more = start + q.per_page < len(ordered)
     return LandscapeView(
         q,
-        ordered[start : start + q.per_page],
+        page,
         len(hits),
         sorted(modality.items(), key=lambda kv: (-kv[1], kv[0])),
         sorted(indication.items(), key=lambda kv: (-kv[1], kv[0])),
         ordered,
+        next_cursor=make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None,
     )
+
+
+def make_cursor(value: str, nct_id: str) -> str:
+    """An opaque, stable place in a sorted list: the last row's sort value and NCT id. A
+    row added or removed before it moves nothing: the next page starts after that place."""
+    import base64
+
+    return base64.urlsafe_b64encode(f"{value}\x1f{nct_id}".encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> tuple[str, str]:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value, nct = raw.split("\x1f")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise UserError(f"cursor: {cursor!r} is not a cursor this server gave") from None
+    return value, nct
+
+
+def _after(value: str, nct: str, c_value: str, c_nct: str, q: LandscapeQuery) -> bool:
+    """Whether a row comes after the cursor in `view`'s order (filled values sorted, the
+    NCT id breaking ties, empty values last by NCT id)."""
+    if value and c_value:
+        if value != c_value:
+            return value < c_value if q.descending else value > c_value
+        return nct > c_nct
+    if value or c_value:
+        return not value  # empty values come after every filled one
+    return nct > c_nct

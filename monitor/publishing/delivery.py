@@ -39,18 +39,18 @@ from monitor.core.domain import (
     DIGEST_KINDS,
     DeliveryKind,
     DeliveryStatus,
-    EventKind,
     RunOutcome,
     Settlement,
     SubscriberStatus,
     UserError,
 )
 from monitor.core.filters import MODALITIES, StudyFilter
+from monitor.core.news import Arrival
 from monitor.publishing import channels, links
 from monitor.publishing.channels import ChannelError, ChannelSender
 from monitor.publishing.mailer import LazyMailer, Mailer, MailError
 from monitor.publishing.render import Rendered, build_message, render_within
-from monitor.store import Event, Session
+from monitor.store import Session
 from monitor.store.db import Database
 from monitor.store.locking import exclusive
 
@@ -192,19 +192,29 @@ def prepare(
     rows = store.study_rows(session)
     last = store.last_sent_digest(session, sub.name)
     first = last is None
-    due: list[Event] = []
+    due: list[store.ReaderChange] = []
     filtered: list[int] = []
+    starting: list[int] = []  # a baseline poll's arrivals: settled, never told
     max_id = 0
+    # One rule with every other surface (store.changes): the filter, the kinds and the
+    # importance a reader sees; a baseline poll's arrivals are settled, never told.
+    scope = store.ChangeScope(
+        filter=flt,
+        kinds=tuple(sub.kinds),
+        min_importance=sub.min_importance,
+        since=last.period_end if last else None,
+    )
+    base = store.baseline_runs(session)
     for e in store.pending_events(session, sub.name):
         max_id = max(max_id, e.id)
-        row = rows.get(e.nct_id)
-        follows = row is not None and flt.matches(
-            row, leaving_scope=e.kind in (EventKind.LEFT_SCOPE, EventKind.LEFT_QUERY)
-        )
-        if follows and e.importance >= sub.min_importance and (not sub.kinds or e.kind in sub.kinds):
-            due.append(e)
-        else:
+        change = store.judge(e, rows.get(e.nct_id), scope, base)
+        if change is not None and change.arrival is Arrival.BASELINE:
+            starting.append(e.id)
             filtered.append(e.id)
+        elif change is None:
+            filtered.append(e.id)
+        else:
+            due.append(change)
     max_html = settings.digest.max_html_kilobytes * 1024
     if first and h.last_ok_at is None:
         return None  # no picture to show yet: the first digest waits for a successful poll
@@ -212,7 +222,7 @@ def prepare(
         followed = [
             StudyView.of(r) for r in rows.values() if r.merged_into is None and not r.gone and flt.matches(r)
         ]
-        ids = [e.id for e in due]
+        ids = [c.event.id for c in due] + starting  # the landscape stands in for them all
 
         def build_landscape(limit: int) -> Digest:
             return build_landscape_digest(
@@ -238,17 +248,15 @@ def prepare(
         return Prepared(sub, rendered, [], max_id or store.max_published_event_id(session))
     if not due and not sub.send_empty:
         return Prepared(sub, None, filtered, None) if filtered else None
-    versions = store.registry_versions(session, due)
-    views = [EventView.of(e, versions.get(e.id, (None, None))) for e in due]
-    studies = {n: StudyView.of(rows[n]) for n in {e.nct_id for e in due}}
-    base = store.baseline_runs(session)
+    versions = store.registry_versions(session, [c.event for c in due])
+    views = [EventView.of_change(c, versions.get(c.event.id, (None, None))) for c in due]
+    studies = {n: StudyView.of(rows[n]) for n in {c.event.nct_id for c in due}}
 
     def build_changes(limit: int) -> Digest:
         return build_changes_digest(
             subscriber=sub.name,
             events=views,
             studies=studies,
-            baseline_runs=base,
             period_start=last.period_end if last else None,
             now=now,
             health=h,

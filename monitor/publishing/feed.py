@@ -27,9 +27,9 @@ from typing import Any
 
 from monitor import store
 from monitor.core.describe import KIND_LABELS, change_text, status_label, targets_label
-from monitor.core.domain import EventKind
 from monitor.core.filters import StudyFilter
-from monitor.store import Event, Session, StudyRow
+from monitor.core.news import arrival_label, arrival_note
+from monitor.store import Session, StudyRow
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NS = uuid.UUID("8f4b9a52-3c1e-5d7a-9b61-2f0e4c8d1a37")  # ctmonitor's namespace for UUIDv5 ids
@@ -93,27 +93,28 @@ def _study_line(row: StudyRow) -> str:
 
 
 def build(
-    events: Iterable[Event],
+    changes: Iterable[store.ReaderChange],
     studies: dict[str, StudyRow],
     flt: StudyFilter,
     *,
     study_url: str,
     limit: int,
 ) -> list[Entry]:
-    """Group events into entries (study x run x snapshot), keep those the filter follows, newest first."""
-    groups: dict[tuple[str, int | None, int | None, int | None], list[Event]] = {}
-    for e in events:
+    """Group changes into entries (study x run x snapshot), keep those the filter follows, newest first."""
+    groups: dict[tuple[str, int | None, int | None, int | None], list[store.ReaderChange]] = {}
+    for c in changes:
+        e = c.event
         key = (e.nct_id, e.run_id, e.snapshot_seq, e.id if e.snapshot_seq is None else None)
-        groups.setdefault(key, []).append(e)
+        groups.setdefault(key, []).append(c)
     out: list[Entry] = []
-    for (nct, run_id, seq, _), evs in groups.items():
+    for (nct, run_id, seq, _), group in groups.items():
         row = studies.get(nct)
+        evs = [c.event for c in group]
         if row is None or not flt.matches(row, leaving_scope=any(e.kind in LEAVING for e in evs)):
             continue
-        evs.sort(key=lambda e: (-e.importance, e.id))
-        changes = [
-            (KIND_LABELS.get(e.kind, e.kind), change_text(e.kind, e.field, e.before, e.after)) for e in evs
-        ]
+        group.sort(key=lambda c: (-c.importance, c.event.id))
+        evs = [c.event for c in group]
+        changes = [_words(c, row) for c in group]
         head_label, head_text = changes[0]
         more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
         name = row.brief_title or ""
@@ -137,6 +138,16 @@ def build(
     return out[:limit]
 
 
+def _words(c: store.ReaderChange, row: StudyRow) -> tuple[str, str]:
+    """A change's label and text; a new study's as core.news words its arrival."""
+    e = c.event
+    text = change_text(e.kind, e.field, e.before, e.after)
+    label = arrival_label(c.arrival) or KIND_LABELS.get(e.kind, e.kind)
+    if note := arrival_note(c.arrival, row.first_post_date):
+        text = f"{text}; {note}" if text else note
+    return label, text
+
+
 def gather(
     session: Session,
     flt: StudyFilter,
@@ -146,16 +157,16 @@ def gather(
     limit: int = 100,
     study_url: str,
 ) -> Feed:
-    """The feed for these filters from the stored change log."""
-    baseline = store.baseline_runs(session)
-    events = [
-        e
-        for e in store.published_events(session, kinds=kinds, since=since)
-        if not (e.kind == EventKind.NEW_STUDY and e.run_id in baseline)
-    ]
-    ids = {e.nct_id for e in events}
+    """The feed for these filters from the stored change log: the changes every surface
+    shows for them (store.reader_changes), grouped into entries."""
+    changes = list(
+        store.reader_changes(
+            session, store.ChangeScope(filter=flt, kinds=tuple(kinds), since=since), newest_first=False
+        )
+    )
+    ids = {c.event.nct_id for c in changes}
     studies = store.study_rows(session, sorted(ids)) if ids else {}
-    entries = build(events, studies, flt, study_url=study_url, limit=limit)
+    entries = build(changes, studies, flt, study_url=study_url, limit=limit)
     description = flt.describe()
     kinds_text = ", ".join(KIND_LABELS.get(k, k) for k in kinds) if kinds else "All changes"
     if entries:

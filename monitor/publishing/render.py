@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -26,7 +26,7 @@ TEMPLATES_DIR = resource_dir("templates")
 
 _TONES = {
     "Now recruiting": "tag-good",
-    "Newly registered": "tag-good",
+    "New study": "tag-good",
     "Now in scope": "tag-good",
     "Results posted": "tag-done",
     "Completed": "tag-done",
@@ -38,14 +38,19 @@ _TONES = {
 }
 
 
-def _day(value: datetime | None) -> str:
+def _as_day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _day(value: date | None) -> str:
     return f"{value:%d %b %Y}" if value else ""
 
 
-def _period(start: datetime | None, end: datetime) -> str:
+def _period(start: date | None, end: date) -> str:
+    """A period's days as a reader reads them (datetimes by their day)."""
     if start is None:
         return f"up to {end:%d %b %Y}"
-    if start.date() == end.date():
+    if _as_day(start) == _as_day(end):
         return f"on {end:%d %b %Y}"
     return f"{start:%d %b %Y} – {end:%d %b %Y}"
 

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from monitor import store
@@ -22,9 +22,10 @@ from monitor.core import charts
 from monitor.core.describe import phases_label, status_label, targets_label
 from monitor.core.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
 from monitor.core.filters import StudyFilter
+from monitor.core.news import Arrival
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
-from monitor.store import Event, Session, StudyRow
+from monitor.store import Session, StudyRow
 
 FORMATS = ("html", "md", "csv", "json")
 
@@ -86,8 +87,8 @@ class Selection:
 @dataclass(slots=True)
 class Report:
     generated_at: datetime
-    since: datetime
-    until: datetime
+    since: date  # the period's first day
+    until: date  # its last day, included whole
     filters: str
     selection: Selection
     studies: list[ReportStudy]
@@ -101,14 +102,16 @@ class Report:
     by_sponsor: list[tuple[str, int]]
     by_country: list[tuple[str, int]]
     by_year: list[tuple[str, int]]  # registrations per year (first posted)
-    new_studies: list[ReportStudy]
+    new_studies: list[ReportStudy]  # first posted in the period (core.news: registered)
     changes: list[Section]
     change_count: int  # changes listed in the period
-    first_reached: int  # new-study events of a full sync that were not news (counted, not listed)
     health: str
+    change_total: int = 0  # every change of the period: listed + omitted
+    found_studies: list[ReportStudy] = field(default_factory=list)  # newly found, registered earlier
     change_omitted: int = 0  # changes of the period beyond the listed ones (counted by kind)
     change_omitted_kinds: list[tuple[str, int]] = field(default_factory=list)
     landscape_url: str = ""  # the web's landscape with these filters, when a base URL is set
+    changes_url: str = ""  # the web's change list of this period and these filters
 
 
 def _ranked(values: Sequence[str], top: int | None = None) -> list[tuple[str, int]]:
@@ -160,27 +163,24 @@ def table_order(studies: Sequence[ReportStudy]) -> list[ReportStudy]:
     return sorted(by_start, key=lambda s: rank.get(s.status_code, len(rank)))
 
 
-def _left_but_followed(e: Event, rows: dict[str, StudyRow], flt: StudyFilter) -> bool:
-    row = rows.get(e.nct_id)
-    return e.kind in ("left_scope", "left_query") and row is not None and flt.matches(row, leaving_scope=True)
-
-
 def gather(
     session: Session,
     flt: StudyFilter,
     *,
     now: datetime,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
     opts: DigestOptions | None = None,
     record: bool = True,
     kinds: Sequence[str] = (),
 ) -> Report:
-    """Read the landscape and the period's changes; with `record`, remember this report's
-    selection so the next report with the same filters can say what moved in and out."""
+    """Read the landscape and the period's changes (whole days, `until` included: a
+    datetime counts as its day; by default the week up to `now`'s day); with `record`,
+    remember this report's selection so the next report with the same filters can say
+    what moved in and out."""
     opts = opts or DigestOptions()
-    until = until or now
-    since = since or until - timedelta(days=7)
+    until = _day(until) if until is not None else now.date()
+    since = _day(since) if since is not None else until - timedelta(days=6)
     rows = store.current_study_rows(session)
     screened = [r for r in rows if not r.gone]
     matching = sorted((r for r in screened if flt.matches(r)), key=lambda r: r.nct_id)
@@ -200,30 +200,45 @@ def gather(
     by_year = (
         [(str(y), years.get(str(y), 0)) for y in range(int(first_year), until.year + 1)] if first_year else []
     )
-    period = (since.date().isoformat(), until.date().isoformat())
-    new = [s for s in studies if s.first_posted and period[0] <= s.first_posted <= period[1]]
 
     by_id = {r.nct_id: r for r in rows}
     ids = {r.nct_id for r in matching}
     health = delivery.health(session)
-    digest = _period_changes(
-        session, flt, ids, by_id, since=since, until=until, health=health, opts=opts, kinds=kinds
+    changes = list(
+        store.reader_changes(
+            session,
+            store.ChangeScope(filter=flt, kinds=tuple(kinds), since=start_of(since), until=end_of(until)),
+            newest_first=False,
+        )
     )
-
-    first_reached = sum(n for label, n in digest.omitted if label.startswith(FIRST_REACHED))
-    omitted = [(label, n) for label, n in digest.omitted if not label.startswith(FIRST_REACHED)]
+    digest = _period_changes(changes, by_id, since=since, until=until, health=health, opts=opts, flt=flt)
+    omitted = digest.omitted
+    arrivals = {c.event.nct_id: c.arrival for c in changes if c.arrival is not None}
+    new = [
+        _study(by_id[n], opts.study_url)
+        for n, a in arrivals.items()
+        if a is Arrival.REGISTERED and n in by_id
+    ]
+    found = [
+        _study(by_id[n], opts.study_url) for n, a in arrivals.items() if a is Arrival.FOUND and n in by_id
+    ]
     landscape_url = ""
     if opts.web_url and not flt.nct_ids:  # the landscape filters by labels, not by id lists
         landscape_url = opts.web_url.rstrip("/") + "/" + delivery.changes_query(flt)
+    changes_url = ""
+    if opts.web_url:
+        query = delivery.changes_query(flt).lstrip("?")
+        period = f"since={since.isoformat()}&until={until.isoformat()}"
+        changes_url = f"{opts.web_url.rstrip('/')}/changes?{period}" + (f"&{query}" if query else "")
     filters_text = flt.describe()
-    selection = _selection(session, rows, screened, matching, filters_text)
+    selection = _selection(session, rows, screened, matching, filters_text, end_of(until))
     if record:
         store.record_report(
             session,
             created_at=now,
             filters=filters_text,
-            since=since,
-            until=until,
+            since=start_of(since),
+            until=end_of(until),
             study_ids=sorted(ids),
             selection={
                 k: v
@@ -249,41 +264,48 @@ def gather(
         by_country=_ranked(countries, top=15),
         by_year=by_year,
         new_studies=sorted(new, key=lambda s: (s.first_posted, s.nct_id), reverse=True),
+        found_studies=sorted(found, key=lambda s: (s.first_posted, s.nct_id), reverse=True),
         changes=digest.sections,
         change_count=digest.listed,
-        first_reached=first_reached,
+        change_total=len(changes),
         health=health.summary(),
         change_omitted=sum(n for _, n in omitted),
         change_omitted_kinds=omitted,
         landscape_url=landscape_url,
+        changes_url=changes_url,
     )
 
 
+def _day(d: date) -> date:
+    return d.date() if isinstance(d, datetime) else d
+
+
+def start_of(d: date) -> datetime:
+    return store.period(d, None)[0]  # type: ignore[return-value]
+
+
+def end_of(d: date) -> datetime:
+    return store.period(None, d)[1]  # type: ignore[return-value]
+
+
 def _period_changes(
-    session: Session,
-    flt: StudyFilter,
-    ids: set[str],
+    changes: Sequence[store.ReaderChange],
     by_id: dict[str, StudyRow],
     *,
-    since: datetime,
-    until: datetime,
+    since: date,
+    until: date,
     health: Any,
     opts: DigestOptions,
-    kinds: Sequence[str] = (),
+    flt: StudyFilter,
 ) -> Any:
-    """What changed: the digest's grouping over every event detected in the period, for the
-    matching studies and those that left the selection while followed."""
-    events = store.published_events(session, since=since, until=until)
-    events = [e for e in events if e.nct_id in ids or _left_but_followed(e, by_id, flt)]
-    if kinds:
-        events = [e for e in events if e.kind in kinds]
+    """What changed: the digest's grouping over the period's changes (store.reader_changes,
+    the set every surface shows for these filters and days)."""
     return build_changes_digest(
         subscriber="report",
-        events=[EventView.of(e) for e in events],
-        studies={n: StudyView.of(by_id[n]) for n in {e.nct_id for e in events} if n in by_id},
-        baseline_runs=store.baseline_runs(session),
-        period_start=since,
-        now=until,
+        events=[EventView.of_change(c) for c in changes],
+        studies={n: StudyView.of(by_id[n]) for n in {c.event.nct_id for c in changes} if n in by_id},
+        period_start=start_of(since),
+        now=end_of(until),
         health=health,
         filters=flt.describe(),
         opts=opts,
@@ -296,11 +318,15 @@ def _period_changes(
 # a study's many site changes on one line); the rest are counted by kind. Every change is
 # in `ctmonitor events` and the web's /changes.
 REPORT_MAX_CHANGES = 300
-FIRST_REACHED = "Study first reached by a full sync"
 
 
 def _selection(
-    session: Session, rows: list[StudyRow], screened: list[StudyRow], matching: list[StudyRow], filters: str
+    session: Session,
+    rows: list[StudyRow],
+    screened: list[StudyRow],
+    matching: list[StudyRow],
+    filters: str,
+    until: datetime,
 ) -> Selection:
     """How the studies in the report were selected (identified, screened, excluded and
     why, in scope, matching), and what moved in and out since the last recorded report
@@ -313,7 +339,7 @@ def _selection(
         in_scope=sum(1 for r in screened if r.in_scope),
         matching=len(matching),
     )
-    previous = store.previous_report(session, filters)
+    previous = store.previous_report(session, filters, until)
     if previous is not None:
         ids = {r.nct_id for r in matching}
         before = set(previous.study_ids or [])
@@ -363,7 +389,7 @@ def to_csv(report: Report) -> str:
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, datetime):
+    if isinstance(o, (datetime, date)):
         return o.isoformat()
     raise TypeError(type(o).__name__)
 
@@ -372,7 +398,9 @@ def to_json(report: Report) -> str:
     return json.dumps(asdict(report), indent=2, ensure_ascii=False, default=_json_default) + "\n"
 
 
-def to_html(report: Report) -> str:
+def to_html(report: Report, web: dict[str, Any] | None = None) -> str:
+    """The self-contained HTML report; with `web`, as a page of the site (navigation, a
+    form for the period and filters, download links): see web/server.py."""
     chart_svgs = {
         "modality": charts.hbar("Studies per modality", report.by_modality),
         "indication": charts.hbar("Studies per indication", report.by_indication, color=charts.PALETTE[3]),
@@ -387,7 +415,11 @@ def to_html(report: Report) -> str:
         environment()
         .get_template("report.html.j2")
         .render(
-            r=report, charts=chart_svgs, status_colors=charts.STATUS_COLORS, other_status=charts.OTHER_STATUS
+            r=report,
+            charts=chart_svgs,
+            status_colors=charts.STATUS_COLORS,
+            other_status=charts.OTHER_STATUS,
+            web=web,
         )
     )
 
@@ -396,9 +428,9 @@ def to_markdown(report: Report) -> str:
     return environment().get_template("report.md.j2").render(r=report)
 
 
-def render(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str, web: dict[str, Any] | None = None) -> str:
     if fmt == "html":
-        return to_html(report)
+        return to_html(report, web)
     if fmt == "md":
         return to_markdown(report)
     if fmt == "csv":

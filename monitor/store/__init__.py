@@ -32,6 +32,14 @@ from monitor.store.backfills import (
     stored_through,
 )
 from monitor.store.blobs import compress, compress_many, decompress, decompress_bytes
+from monitor.store.changes import (
+    ChangeScope,
+    ReaderChange,
+    judge,
+    period,
+    reader_changes,
+    study_index,
+)
 from monitor.store.checks import consistency_problems
 from monitor.store.deliveries import (
     begin_delivery,
@@ -148,6 +156,7 @@ __all__ = [
     "UNSUCCESSFUL",
     "WEB",
     "Backfill",
+    "ChangeScope",
     "DeliveredEvent",
     "Delivery",
     "Event",
@@ -155,6 +164,7 @@ __all__ = [
     "FirstSnapshot",
     "JobRun",
     "PollRun",
+    "ReaderChange",
     "ReportRun",
     "Session",
     "Snapshot",
@@ -198,6 +208,7 @@ __all__ = [
     "get_subscriber",
     "hold_run_events",
     "interrupt_stale_deliveries",
+    "judge",
     "last_attempt_at",
     "last_finished_run",
     "last_job_start",
@@ -216,11 +227,13 @@ __all__ = [
     "max_published_event_id",
     "name_snapshot_version",
     "pending_events",
+    "period",
     "poll_summary",
     "previous_report",
     "published",
     "published_events",
     "purge_attempts",
+    "reader_changes",
     "recent_failure_details",
     "recent_jobs",
     "recent_runs",
@@ -248,6 +261,7 @@ __all__ = [
     "stored_through",
     "study_changes",
     "study_columns",
+    "study_index",
     "study_row",
     "study_rows",
     "study_summaries",

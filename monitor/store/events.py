@@ -86,11 +86,12 @@ def published() -> list[ColumnElement[bool]]:
     not backfilled history, and not from a poll still in progress, which may yet hold them
     all as a registry format shift when it ends. (A poll that died stays "running" until the
     next poll marks it crashed and applies the same guard to what it recorded.)"""
-    return [
-        Event.held.is_(False),
-        Event.origin != "backfill",
-        Event.run_id.is_(None) | Event.run_id.not_in(_runs_in_progress()),
-    ]
+    return [Event.held.is_(False), Event.origin != "backfill", settled()]
+
+
+def settled() -> ColumnElement[bool]:
+    """Not from a poll still in progress (see `published`)."""
+    return Event.run_id.is_(None) | Event.run_id.not_in(_runs_in_progress())
 
 
 def events_in_progress(session: Session) -> int:

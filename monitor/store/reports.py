@@ -14,10 +14,16 @@ from sqlalchemy.orm import Session
 from monitor.store.models import ReportRun
 
 
-def previous_report(session: Session, filters: str) -> ReportRun | None:
-    """The latest recorded report with these filters (their description is the key)."""
+def previous_report(session: Session, filters: str, until: datetime) -> ReportRun | None:
+    """The report a report of these filters (their description is the key) ending at
+    `until` compares with: the latest recorded one whose period ended earlier. One rule
+    for every format and for the web: two formats of the same period written one after
+    the other compare with the same earlier report, never with each other."""
     return session.scalars(
-        select(ReportRun).where(ReportRun.filters == filters).order_by(ReportRun.id.desc()).limit(1)
+        select(ReportRun)
+        .where(ReportRun.filters == filters, ReportRun.until < until)
+        .order_by(ReportRun.until.desc(), ReportRun.id.desc())
+        .limit(1)
     ).first()
 
 

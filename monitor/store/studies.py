@@ -178,6 +178,7 @@ SUMMARY_COLUMNS = (
     "needs_review",
     "last_update_post_date",
     "search_text",
+    "first_post_date",
 )
 
 

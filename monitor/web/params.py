@@ -20,7 +20,19 @@ FILTER_PARAMS = {
     "phase": "phases",
     "study": "nct_ids",
 }
-CHANGE_PARAMS = {"kind", "importance", "since", "until", "by", "backfill", "all"}
+CHANGE_PARAMS = {
+    "kind",
+    "importance",
+    "since",
+    "until",
+    "by",
+    "backfill",
+    "baseline",
+    "all",
+    "cursor",
+    "limit",
+}
+YES = ("1", "true", "on", "yes")
 REPORT_PARAMS = {"since", "until", "format", "all", "kind"}
 
 
@@ -58,6 +70,15 @@ def day(params: Mapping[str, Sequence[str]], key: str) -> date | None:
         raise UserError(f"{key}: {raw!r} is not a date (YYYY-MM-DD)") from None
 
 
+def number(params: Mapping[str, Sequence[str]], key: str) -> int | None:
+    raw = one(params, key)
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise UserError(f"{key}: {raw!r} is not a whole number")
+    return int(raw)
+
+
 def changes_query(params: Mapping[str, Sequence[str]]) -> ChangesQuery:
     check_keys(params, set(FILTER_PARAMS) | CHANGE_PARAMS)
     raw = one(params, "importance", "1")
@@ -65,6 +86,9 @@ def changes_query(params: Mapping[str, Sequence[str]]) -> ChangesQuery:
         raise UserError(f"importance: {raw!r} is not 1, 2 or 3")
     return ChangesQuery(
         filter=study_filter(params),
+        include_baseline=one(params, "baseline") in YES,
+        before=number(params, "cursor"),
+        limit=number(params, "limit") or ChangesQuery.limit,
         kinds=multi(params, "kind"),
         min_importance=int(raw),
         since=day(params, "since"),

@@ -36,6 +36,7 @@ from monitor.web import params as P
 from monitor.web.accounts import Accounts
 from monitor.web.admin import Admin
 from monitor.web.forms import Form, FormRejected, read_form
+from monitor.web.openapi import openapi
 from monitor.web.pages import Pages
 from monitor.web.security import SecurityHeaders
 
@@ -108,10 +109,23 @@ class Web:
             "phase": list(PHASE_LABELS),
             "source": ["autologous", "allogeneic", "in vivo"],
         }
+        q = v.query  # as resolved: aliases (lupus, CART, active) as the labels they stand for
+        names = {"modality": "Modality", "target": "Target", "indication": "Indication", "status": "Status"}
+        names |= {"phase": "Phase", "source": "Cell source", "sponsor": "Sponsor", "country": "Country"}
+        names["product"] = "Product"
+        active = [(n, label, x) for n, label in names.items() for x in getattr(q, LIST_PARAMS[n])]
+
+        def drop(name: str, value: str) -> str:
+            dest = LIST_PARAMS[name]
+            kept = tuple(x for x in getattr(q, dest) if x != value)
+            return "/?" + urlencode(q.to_params(**{dest: kept, "page": 1}))
+
         return self.pages.render(
             "landscape.html.j2",
             view=v,
             q=q,
+            active=active,
+            drop=drop,
             choices=choices,
             sort_keys=SORT_KEYS,
             list_params=LIST_PARAMS,
@@ -150,9 +164,15 @@ class Web:
         feed = "/feeds/changes.xml?" + urlencode(
             [(k, x) for k, vals in params.items() if k in P.FILTER_PARAMS or k == "kind" for x in vals]
         )
+        kept = [(k, x) for k, vals in params.items() if k != "cursor" for x in vals]
+        older = f"/changes?{urlencode([*kept, ('cursor', str(v.next_cursor))])}" if v.next_cursor else ""
+        newest = f"/changes?{urlencode(kept)}" if q.before is not None else ""
         return self.pages.render(
             "changes.html.j2",
             v=v,
+            older=older,
+            newest=newest,
+            baseline_url="/changes?" + urlencode([*kept, ("baseline", "1")]),
             params=params,
             kinds=KINDS,
             kind_labels=KIND_LABELS,
@@ -169,13 +189,19 @@ class Web:
         if fmt not in ("html", "md", "csv", "json"):
             raise UserError(f"format: {fmt!r}; valid: html, md, csv, json")
         since, until = P.day(params, "since"), P.day(params, "until")
+        kept = [(k, x) for k, vals in params.items() if k != "format" for x in vals]
         result = self.app.report(
             flt,
             fmt=fmt,
-            since=datetime.combine(since, datetime.min.time()) if since else None,
-            until=datetime.combine(until, datetime.max.time()) if until else None,
+            since=since,
+            until=until,
             record=False,  # viewing a report is not sending one: the next report's baseline stays
             kinds=P.multi(params, "kind"),
+            web={
+                "params": params,
+                "signup_open": self.pages.env.globals["signup_open"],
+                "download": lambda f: urlencode([*kept, ("format", f)]),
+            },
         )
         media = {
             "html": "text/html; charset=utf-8",
@@ -190,7 +216,7 @@ class Web:
         # printed too); only its styles are allowed inline, never a script.
         headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
-            "base-uri 'none'; form-action 'none'"
+            "base-uri 'none'; form-action 'self'"
         )
         return Response(result.document, media_type=media, headers=headers)
 
@@ -231,12 +257,17 @@ class Web:
     def api_studies(self, request: Request) -> Response:
         q = LandscapeQuery.from_params(_params(request))
         v = self.app.landscape(q)
+        nxt = None
+        if v.next_cursor:
+            nxt = request.url.path + "?" + urlencode(v.query.to_params(cursor=v.next_cursor, page=1))
         return json_response(
             {
                 "total": v.total,
-                "page": q.page,
+                "page": None if q.cursor else q.page,
                 "per_page": q.per_page,
                 "pages": v.pages,
+                "next_cursor": v.next_cursor,
+                "next": nxt,
                 "studies": [public_row(r) for r in v.rows],
             }
         )
@@ -262,7 +293,13 @@ class Web:
     def api_events(self, request: Request) -> Response:
         params = _params(request)
         q = P.changes_query(params)
-        return json_response(self.app.changes(q).to_json())
+        v = self.app.changes(q)
+        data = v.to_json()
+        data["next"] = None
+        if v.next_cursor is not None:
+            kept = [(k, x) for k, vals in params.items() if k != "cursor" for x in vals]
+            data["next"] = request.url.path + "?" + urlencode([*kept, ("cursor", str(v.next_cursor))])
+        return json_response(data)
 
     def api_openapi(self, request: Request) -> Response:
         return json_response(openapi())
@@ -290,95 +327,6 @@ def _csv(rows: list[dict[str, Any]]) -> str:
             ]
         )
     return buf.getvalue()
-
-
-def openapi() -> dict[str, Any]:
-    """A short OpenAPI description of the JSON API (the same parameters as the pages)."""
-
-    def param(name: str, desc: str, repeat: bool = False) -> dict[str, Any]:
-        schema: dict[str, Any] = (
-            {"type": "array", "items": {"type": "string"}} if repeat else {"type": "string"}
-        )
-        return {"name": name, "in": "query", "description": desc, "schema": schema, "explode": True}
-
-    landscape = [param(k, f"only studies with this {k} (repeatable: any of)", True) for k in LIST_PARAMS] + [
-        param("q", "free text: NCT id, title, product code, sponsor"),
-        param("all", "1: include studies out of scope (with their reason)"),
-        param("review", "1: only studies that need a curator's review"),
-        param("sort", "column: " + ", ".join(SORT_KEYS)),
-        param("order", "asc or desc"),
-        param("page", "page number, from 1"),
-        param("per_page", "studies per page (at most 500)"),
-    ]
-    changes = [param(k, f"only studies with this {k} (repeatable)", True) for k in P.FILTER_PARAMS] + [
-        param("kind", "event kind (repeatable): " + ", ".join(KINDS), True),
-        param("importance", "minimum importance: 1 detail, 2 worth knowing, 3 act on it"),
-        param("since", "YYYY-MM-DD"),
-        param("until", "YYYY-MM-DD"),
-        param("by", "the period's date: detected (our poll) or registry (the registry's update)"),
-        param("backfill", "1: include changes taken from the registry's own history"),
-    ]
-    nct = {
-        "name": "nct",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^NCT\\d{8}$"},
-    }
-    ok = {
-        "200": {"description": "JSON"},
-        "400": {"description": "a bad parameter, named with the valid values"},
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "ctmonitor",
-            "version": "1",
-            "description": "The tracked studies and every change.",
-        },
-        "paths": {
-            "/api/studies": {
-                "get": {
-                    "summary": "The landscape, filtered and paged",
-                    "parameters": landscape,
-                    "responses": ok,
-                }
-            },
-            "/api/studies/{nct}": {
-                "get": {
-                    "summary": "One study: labels, evidence, sites, timeline, changes",
-                    "parameters": [nct],
-                    "responses": {**ok, "404": {"description": "not tracked"}},
-                }
-            },
-            "/api/studies/{nct}/versions": {
-                "get": {"summary": "A study's stored versions", "parameters": [nct], "responses": ok}
-            },
-            "/api/studies/{nct}/compare": {
-                "get": {
-                    "summary": "Two versions compared",
-                    "parameters": [
-                        nct,
-                        param("from", "a version: latest, first, rN, #N or a date"),
-                        param("to", "as from"),
-                    ],
-                    "responses": ok,
-                }
-            },
-            "/api/events": {
-                "get": {
-                    "summary": "The change stream, grouped by study",
-                    "parameters": changes,
-                    "responses": ok,
-                }
-            },
-            "/health": {
-                "get": {
-                    "summary": "ok (200) or the problems (503)",
-                    "responses": {"200": {"description": "healthy"}, "503": {"description": "a problem"}},
-                }
-            },
-        },
-    }
 
 
 def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Request], Response]:

@@ -98,11 +98,24 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
                 # the landscape: filter by modality, then search
                 page.goto(base + "/")
                 look("landscape")
-                page.select_option("select[name=modality]", "CAAR-T")
+                page.click("details.pick:has(input[name=modality]) summary")
+                page.check("input[name=modality][value='CAAR-T']")
                 page.click("button:has-text('Show')")
                 page.wait_for_load_state("load")
                 assert "modality=CAAR-T" in page.url
                 assert page.locator("table.studies tbody tr").count() == 1
+                # an alias keeps its view through the form, and the page names the filter
+                page.goto(base + "/?indication=lupus&status=active")
+                shown = page.locator("p.sub").inner_text()
+                chips = page.locator(".active-filters .chip").all_inner_texts()
+                assert any("SLE" in c for c in chips) and any("lupus nephritis" in c for c in chips)
+                look("landscape-filtered")
+                page.click("button:has-text('Show')")
+                page.wait_for_load_state("load")
+                assert page.locator("p.sub").inner_text() == shown
+                page.locator(".active-filters .chip", has_text="SLE").click()
+                page.wait_for_load_state("load")
+                assert "SLE" not in page.url and "lupus+nephritis" in page.url
                 page.goto(base + "/")
                 page.fill("input[name=q]", "desmoglein")
                 page.press("input[name=q]", "Enter")
@@ -128,7 +141,7 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
                 assert "Status" in diff and "Suspended" in diff and "Manufacturing review" in diff
                 look("compare")
 
-                for path in ("/changes", "/status", f"/studies/{KYSA_LN}"):
+                for path in ("/changes", "/status", f"/studies/{KYSA_LN}", "/report"):
                     page.goto(base + path)
                     look(path.strip("/").replace("/", "-"))
                 assert dialogs == []

@@ -62,7 +62,6 @@ from monitor.store.events import (
     hold_run_events,
     list_events,
     published,
-    published_events,
     release_events,
     study_changes,
 )
@@ -231,7 +230,6 @@ __all__ = [
     "poll_summary",
     "previous_report",
     "published",
-    "published_events",
     "purge_attempts",
     "reader_changes",
     "recent_failure_details",

@@ -194,21 +194,3 @@ def study_changes(session: Session, nct_id: str, labels: dict[int, str]) -> list
 
 def count_held_events(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Event).where(Event.held.is_(True))) or 0
-
-
-def published_events(
-    session: Session,
-    *,
-    kinds: Sequence[str] = (),
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[Event]:
-    """Published events (see `published`) detected in [since, until], oldest first."""
-    stmt = select(Event).where(*published())
-    if kinds:
-        stmt = stmt.where(Event.kind.in_(list(kinds)))
-    if since is not None:
-        stmt = stmt.where(Event.detected_at >= since)
-    if until is not None:
-        stmt = stmt.where(Event.detected_at <= until)
-    return list(session.scalars(stmt.order_by(Event.id)))

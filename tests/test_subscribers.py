@@ -266,7 +266,7 @@ def test_the_manage_page_changes_filters_pauses_and_opens_only_its_own_holder(
             # a file-managed subscriber's filters are the administrator's
             derm = _link(_text(_to(server, "derm@example.org")[-1]), "manage")
             page = client.get(derm)
-            assert "administrator sets these filters" in page.text
+            assert "who runs this monitor sets these filters" in page.text
             r = client.post(derm, data={"csrf": _csrf(page.text), "action": "save", "indication": "SLE"})
             assert r.status_code == 400 and "administrator" in r.text
 

@@ -10,7 +10,13 @@ class WorkFailed(Exception):
 
 
 class NotTracked(UserError):
-    """No study with this id is tracked (the web answers 404)."""
+    """No study with this id is tracked (the web answers 404). The message is the
+    operator's (which database was read); `nct` lets a public page say it in a reader's
+    words instead."""
+
+    def __init__(self, message: str, nct: str | None = None) -> None:
+        super().__init__(message)
+        self.nct = nct
 
 
 def not_tracked(nct: str, database: str = "", tracked: int | None = None) -> NotTracked:
@@ -18,10 +24,13 @@ def not_tracked(nct: str, database: str = "", tracked: int | None = None) -> Not
     run, or the wrong file) reads differently from a full one without this id."""
     where = f" in {database}" if database else ""
     if tracked == 0:
-        return NotTracked(f"{nct} is not tracked{where}: it holds no studies yet (`ctmonitor poll` fills it)")
+        return NotTracked(
+            f"{nct} is not tracked{where}: it holds no studies yet (`ctmonitor poll` fills it)", nct
+        )
     if tracked is not None:
         return NotTracked(
             f"{nct} is not tracked{where} ({tracked} studies are): check the id, or follow it with "
-            "`ids = [...]` in a [[queries]] entry"
+            "`ids = [...]` in a [[queries]] entry",
+            nct,
         )
-    return NotTracked(f"{nct} is not tracked: run `ctmonitor poll` first, or check the id")
+    return NotTracked(f"{nct} is not tracked: run `ctmonitor poll` first, or check the id", nct)

@@ -71,6 +71,7 @@ class ConfirmResult:
     changed: bool  # this request confirmed it
     manage_token: str = ""
     ok: bool = True
+    first_digest: str = ""  # when the next digest run is, in the schedule's time zone, as a reader reads it
 
     def to_json(self) -> dict[str, Any]:
         return {"confirmed": self.confirmed, "changed": self.changed}
@@ -121,7 +122,8 @@ class LeaveResult:
     unsubscribed: bool
     changed: bool  # this request ended the subscription (False: it had ended before)
     ok: bool = True
-    manage_token: str = field(default="", repr=False)
+    manage_token: str = field(default="", repr=False)  # their own page: subscribe again from there
+    by_file: bool = False  # named by the administrator (a web reader is never shown an internal name)
 
     def to_json(self) -> dict[str, Any]:
         return {"subscriber": self.subscriber, "unsubscribed": self.unsubscribed, "changed": self.changed}
@@ -383,12 +385,21 @@ class SubscriberUseCases:
 
         with self.database.session() as s:
             row = self._holder(s, token, links.UNSUBSCRIBE)
-            return LeaveResult(
-                row.name,
-                masked(row.email),
-                unsubscribed=row.status == SubscriberStatus.UNSUBSCRIBED,
-                changed=False,
+            return self._leave_result(
+                s, row, unsubscribed=row.status == SubscriberStatus.UNSUBSCRIBED, changed=False
             )
+
+    def _leave_result(self, s: Any, row: Any, *, unsubscribed: bool, changed: bool) -> LeaveResult:
+        from monitor.publishing import links
+
+        return LeaveResult(
+            row.name,
+            masked(row.email),
+            unsubscribed=unsubscribed,
+            changed=changed,
+            manage_token=links.make_token(s, row.name, row.link_generation, links.MANAGE),
+            by_file=row.managed_by == store.FILE,
+        )
 
     def unsubscribe(self, token: str) -> LeaveResult:
         """End the link holder's subscription: nothing more is sent. Idempotent (a mail
@@ -398,7 +409,7 @@ class SubscriberUseCases:
         with self.database.session() as s:
             row = self._holder(s, token, links.UNSUBSCRIBE)
             changed = store.unsubscribe(s, row.name, self.now())
-            return LeaveResult(row.name, masked(row.email), unsubscribed=True, changed=changed)
+            return self._leave_result(s, row, unsubscribed=True, changed=changed)
 
     def confirming(self, token: str) -> ConfirmResult:
         """The confirmation page before its button (a GET changes nothing: mail scanners follow links)."""
@@ -421,7 +432,18 @@ class SubscriberUseCases:
                 # their "last look" starts now: the landscape digest shows the picture so far
                 store.mark_seen(s, row.name, store.max_published_event_id(s) or 0, self.now())
             manage = delivery.manage_url(s, self.settings, row.name).rsplit("/", 1)[-1]
-            return ConfirmResult(masked(row.email), True, changed, manage_token=manage)
+            return ConfirmResult(
+                masked(row.email), True, changed, manage_token=manage, first_digest=self._next_digest()
+            )
+
+    def _next_digest(self) -> str:
+        """The next digest run, "Monday 7 December 2026 at 07:00 (America/New_York)"."""
+        from monitor.app.schedule import next_runs
+
+        when = next_runs(self.settings, self.now()).get("digest")
+        if when is None:
+            return ""
+        return f"{when:%A} {when.day} {when:%B %Y at %H:%M} ({self.settings.schedule.timezone})"
 
     # -- the manage page ----------------------------------------------------------------------
 

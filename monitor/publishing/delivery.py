@@ -182,9 +182,11 @@ def prepare(
     """Build and render this subscriber's digest from the database. None: nothing to send."""
     opts = options(settings, flt)
     row = store.get_subscriber(session, sub.name)
+    # A team channel's digest is read by many: it carries no one person's links.
+    team = bool(sub.channel)
     personal = {
-        "unsubscribe_url": unsubscribe_url(session, settings, sub.name, now),
-        "manage_url": manage_url(session, settings, sub.name),
+        "unsubscribe_url": "" if team else unsubscribe_url(session, settings, sub.name, now),
+        "manage_url": "" if team else manage_url(session, settings, sub.name),
         "filters_by_file": row is None or row.managed_by == store.FILE,
         "studies_on_web": opts.study_url != REGISTRY_STUDY_URL,
     }
@@ -352,7 +354,8 @@ def _message(
     leave = [u for u in (rendered.digest.unsubscribe_url, mailto) if u]
     return build_message(
         rendered,
-        to_name=sub.name,
+        # a reader who signed up on the web is addressed by the address they typed alone
+        to_name=sub.name if rendered.digest.filters_by_file else "",
         to_address=sub.email,
         from_name=smtp.from_name,
         from_address=smtp.from_address or "ctmonitor@localhost.localdomain",

@@ -79,7 +79,10 @@ class Accounts:
                 message="Sign-up is not open on this ctmonitor: ask its administrator to add you.",
             )
         if request.method != "POST":
-            return self._form_page(request, "subscribe.html.j2", sel={}, email="", title="Subscribe")
+            # "Follow NCT…" from a study this monitor does not follow yet
+            wanted = [x.strip().upper() for x in request.query_params.getlist("nct") if x.strip()]
+            sel = {"nct": wanted[:20]} if wanted else {}
+            return self._form_page(request, "subscribe.html.j2", sel=sel, email="", title="Subscribe")
         forms.check_csrf(request, form, self.app.signing_key())
         email = forms.one(form, "email")
         try:

@@ -37,17 +37,28 @@ from monitor.web.accounts import Accounts
 from monitor.web.admin import Admin
 from monitor.web.forms import Form, FormRejected, read_form
 from monitor.web.openapi import openapi
-from monitor.web.pages import Pages
+from monitor.web.pages import Pages, registry_url
 from monitor.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
 STYLESHEET = "style.css"
 
 
+# What newsletters, social sites and ad platforms add to a shared link: ignored, so the
+# link still opens the view it was shared as (any other unknown parameter is a 400).
+TRACKING = frozenset({"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid"})
+TRACKING |= {"igshid", "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ttclid", "s_kwcid", "ref_src"}
+
+
+def is_tracking(key: str) -> bool:
+    return key.lower() in TRACKING or key.lower().startswith(("utm_", "pk_", "mtm_"))
+
+
 def _params(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for k, v in request.query_params.multi_items():
-        out.setdefault(k, []).append(v)
+        if not is_tracking(k):
+            out.setdefault(k, []).append(v)
     return out
 
 
@@ -304,6 +315,10 @@ class Web:
     def api_openapi(self, request: Request) -> Response:
         return json_response(openapi())
 
+    def favicon(self, request: Request) -> Response:
+        svg = (Path(self.pages.folder) / "favicon.svg").read_bytes()
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
     def stylesheet(self, request: Request) -> Response:
         css = (Path(self.pages.folder) / STYLESHEET).read_text(encoding="utf-8")
         return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
@@ -335,20 +350,25 @@ def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Reques
 
     def endpoint(request: Request) -> Response:
         api = request.url.path.startswith("/api/") or request.url.path == "/health"
+        nct = None
         try:
             return fn(request)
         except NotTracked as exc:
-            status, message = 404, str(exc)
+            # a reader is told what this monitor follows, never where its database is
+            status, nct = 404, exc.nct
+            message = f"This monitor does not follow {nct}." if nct else str(exc)
         except UserError as exc:
             status, message = 400, str(exc)
         except FormRejected as exc:
             status, message = exc.status, str(exc)
         if api:
-            return JSONResponse({"error": message}, status_code=status)
+            body = {"error": message} | ({"registry_url": registry_url(nct)} if nct else {})
+            return JSONResponse(body, status_code=status)
         return pages.render(
             "error.html.j2",
             status_code=status,
             message=message,
+            nct=nct,
             title={404: "Not found", 403: "Refused"}.get(status, "Bad request"),
         )
 
@@ -399,6 +419,8 @@ def create_app(app: Application) -> Starlette:
         ("/api/events", web.api_events),
         ("/api/openapi.json", web.api_openapi),
         ("/static/style.css", web.stylesheet),
+        ("/favicon.ico", web.favicon),
+        ("/static/favicon.svg", web.favicon),
     ]
     asgi = Starlette(
         routes=[

@@ -197,6 +197,21 @@ def test_the_report_and_the_digests_fit_the_window_at_1000_and_400_px(
                         )
                         assert smallest >= 10, f"chart text is {smallest:.1f} px at {width} px"
                     page.close()
+            # printed on A4: every table within the page's printable width (190 mm, 718 px at
+            # 96 dpi), the 13-column study table on a landscape page (277 mm, 1047 px)
+            page = browser.new_page()
+            page.goto(report.as_uri())
+            page.emulate_media(media="print")
+            for width, which in ((718, "table:not(.all-studies table)"), (1047, ".all-studies table")):
+                page.set_viewport_size({"width": width, "height": 1000})
+                over = page.evaluate(
+                    "(which) => [...document.querySelectorAll(which)]"
+                    ".map(t => t.scrollWidth - t.parentElement.clientWidth)",
+                    which,
+                )
+                assert over and max(over) <= 0, f"a printed table is cut at {width} px: {over}"
+            page.pdf(path=str(tmp_path / "report.pdf"), format="A4")
+            page.close()
         finally:
             browser.close()
     html = report.read_text(encoding="utf-8")

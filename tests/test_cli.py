@@ -276,7 +276,7 @@ def test_studies_filters_and_needs_review(
         )
         assert run(capsys, "--config", str(cfg), "poll")[0] == 0
     code, out, _ = run(capsys, "--config", str(cfg), "studies", "--modality", "CAAR-T")
-    assert code == 0 and "NCT04422912" in out and "1 studies" in out
+    assert code == 0 and "NCT04422912" in out and "1 study\n" in out
     code, out, _ = run(
         capsys,
         "--config",

@@ -365,7 +365,7 @@ def test_diff_of_a_large_multi_site_study_counts_sites_per_country() -> None:
     text = CompareResult(WITH_RESULTS, old, new, comparison, versions=2).text()
     lines = text.splitlines()
     assert lines[0].endswith(": 33 changes")
-    assert "  Status: Completed -> Active, not recruiting" in lines
+    assert "  Status: Completed → Active, not recruiting" in lines
     assert "  Sites (32 changes; --sites lists each):" in lines
     summary = lines[lines.index("  Sites (32 changes; --sites lists each):") + 1 :]
     assert summary == ["    United States: 30 now Completed", "    Germany: 2 added"]

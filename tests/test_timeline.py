@@ -288,18 +288,18 @@ def test_diff_command_between_versions(polled: str, capsys: pytest.CaptureFixtur
     assert main(["--config", polled, "diff", KYSA]) == 0  # latest against the one before
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(
-        f"{KYSA}: #2 (2024-06-20, our poll) -> #3 (2025-10-29, our poll): 3 changes"
+        f"{KYSA}: #2 (2024-06-20, our poll) → #3 (2025-10-29, our poll): 3 changes"
     )
-    assert "Status: Recruiting -> Active, not recruiting" in out
-    assert "Enrollment: 20 (estimated) -> 6 (actual)" in out
+    assert "Status: Recruiting → Active, not recruiting" in out
+    assert "Enrollment: 20 (estimated) → 6 (actual)" in out
 
     assert main(["--config", polled, "diff", KYSA, "--from", "r0", "--to", "#2"]) == 0
     out = capsys.readouterr().out
     assert (
-        "Status: Not yet recruiting -> Recruiting" in out
+        "Status: Not yet recruiting → Recruiting" in out
         and "Site added: + United States (Recruiting)" in out
     )
-    assert "Enrollment: 12 (estimated) -> 20 (estimated)" in out
+    assert "Enrollment: 12 (estimated) → 20 (estimated)" in out
 
     assert main(["--config", polled, "diff", KYSA, "--since", "2024-01-01", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -315,7 +315,7 @@ def test_diff_command_between_versions(polled: str, capsys: pytest.CaptureFixtur
         main(["--config", polled, "diff", KYSA, "--since", "2024-01-01", "--kind", "enrollment_change"]) == 0
     )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith(": 1 change") and lines[1:] == ["  Enrollment: 12 (estimated) -> 6 (actual)"]
+    assert lines[0].endswith(": 1 change") and lines[1:] == ["  Enrollment: 12 (estimated) → 6 (actual)"]
     assert main(["--config", polled, "history", KYSA, "--kind", "status_change", "--json"]) == 0
     kinds = {c["kind"] for c in json.loads(capsys.readouterr().out)["changes"]}
     assert kinds == {"status_change"}
@@ -325,7 +325,7 @@ def test_diff_is_coloured_on_a_terminal_only(polled: str) -> None:
     plain = CliRunner().invoke(cli, ["--config", polled, "diff", KYSA])
     assert "\x1b[" not in plain.output
     coloured = CliRunner().invoke(cli, ["--config", polled, "diff", KYSA], color=True)
-    assert "\x1b[31mRecruiting\x1b[0m -> \x1b[32mActive, not recruiting\x1b[0m" in coloured.output
+    assert "\x1b[31mRecruiting\x1b[0m → \x1b[32mActive, not recruiting\x1b[0m" in coloured.output
 
 
 def test_bad_input_gets_one_line_and_exit_2(polled: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.describe import KIND_LABELS, change_text, phases_label, status_label, targets_label
+from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
 
 RUN_FIELDS = (
     "id",
@@ -84,6 +84,12 @@ def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | N
         "review": review or [],
         "curated": curated or [],
         "last_update_post_date": r.last_update_post_date,
+        # the numbers analysts compare (the landscape's columns and downloads)
+        "enrollment": r.enrollment_count,
+        "start": r.start_date,
+        "primary_completion": r.primary_completion_date,
+        "first_posted": r.first_post_date,
+        "sites": r.site_count,
     }
 
 
@@ -232,7 +238,7 @@ class StudiesResult:
                 f"{d['nct_id']}  {status_label(d['status']):<24} {phases_label(d['phases']):<16} {labels}"
                 f"{scope}{flags}\n             {d['title']} — {d['sponsor'] or 'no sponsor'}"
             )
-        lines.append(f"{len(self.rows)} studies")
+        lines.append(count(len(self.rows), "study"))
         return "\n".join(lines)
 
 

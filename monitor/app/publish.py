@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.core.describe import count
 from monitor.core.domain import UserError
 
 
@@ -36,8 +37,9 @@ class ReportResult:
         if self.written_to is None:
             return self.document
         return (
-            f"wrote {self.fmt} report to {self.written_to}: {self.report.selection.matching} studies, "
-            f"{self.report.change_total} changes {self.report.since:%Y-%m-%d} to {self.report.until:%Y-%m-%d}"
+            f"wrote {self.fmt} report to {self.written_to}: "
+            f"{count(self.report.selection.matching, 'study')}, {count(self.report.change_total, 'change')} "
+            f"{self.report.since:%Y-%m-%d} to {self.report.until:%Y-%m-%d}"
         )
 
     def to_json(self) -> Any:

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.describe import KIND_LABELS
+from monitor.core.describe import KIND_LABELS, count
 from monitor.core.domain import JobOutcome, PollSummary, RunOutcome
 
 
@@ -31,7 +31,7 @@ def summary_text(s: PollSummary) -> str:
     )
     body = (
         f" Fetched {s.fetched} of {s.expected} records the registry reported; {s.new_studies} new studies, "
-        f"{s.changed_studies} changed; {s.events} events"
+        f"{s.changed_studies} changed; {count(s.events, 'event')}"
         + (f" ({kinds})" if kinds else "")
         + f"; {s.requests} requests in {s.seconds:.1f}s."
     )
@@ -165,7 +165,7 @@ class ReclassifyResult:
     def text(self) -> str:
         if not self.relabelled:
             return "every study is already labelled with the current vocabulary and overrides"
-        return f"relabelled {self.relabelled} studies; {self.moved} moved in or out of scope"
+        return f"relabelled {count(self.relabelled, 'study')}; {self.moved} moved in or out of scope"
 
     def to_json(self) -> dict[str, Any]:
         return {"relabelled": self.relabelled, "moved_scope": self.moved}
@@ -177,7 +177,7 @@ class ReleaseResult:
     ok: bool = True
 
     def text(self) -> str:
-        return f"released {self.released} events" if self.released else "no held events to release"
+        return f"released {count(self.released, 'event')}" if self.released else "no held events to release"
 
     def to_json(self) -> dict[str, Any]:
         return {"released": self.released}

@@ -126,7 +126,7 @@ class CompareResult:
 
     def text(self, style: Style = plain) -> str:
         n = len(self.comparison.changes)
-        head = f"{self.nct_id}: {self.old.describe()} -> {self.new.describe()}: "
+        head = f"{self.nct_id}: {self.old.describe()} → {self.new.describe()}: "
         if self.same:
             return head + (
                 "the same version; nothing to compare" if self.versions > 1 else "only one version stored"
@@ -146,7 +146,7 @@ class CompareResult:
                 lines += [f"    {label}: {marked(pieces, style)}" for label, pieces in edits]
                 continue
             if before is not None and after is not None:
-                text = f"{style(before, fg='red')} -> {style(after, fg='green')}"
+                text = f"{style(before, fg='red')} → {style(after, fg='green')}"
             elif after is not None:
                 text = style(f"+ {after}", fg="green")
             elif before is not None:

@@ -1,4 +1,5 @@
-"""Small inline SVG charts for the self-contained HTML report. Pure, no dependencies.
+"""Small inline SVG charts for the report, the landscape and the study page. Pure, no
+dependencies.
 
 Hand-drawn on purpose: two chart shapes (horizontal bars, columns over time) do not
 justify a plotting library and its fonts, and inline SVG prints and scales cleanly.
@@ -114,6 +115,79 @@ def stacked(
             f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
             'stroke="#475569" stroke-width="0.5"/>',
             f'<text x="{lx + 16:.1f}" y="{ly}">{escape(label)} ({n})</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline_bar(
+    periods: Sequence[tuple[str, str, str | None]],
+    *,
+    today: str,
+    marks: Sequence[tuple[str, str]] = (),
+    width: int = 640,
+) -> str:
+    """A study's life as one bar: each status period (label, first day, last day or None
+    for "still") in its status colour, from registration to the later of today and the
+    planned completion; `marks` are dated ticks ("Primary completion", "2027-03"). Dates
+    are the registry's ("2024", "2024-03" or "2024-03-15"), read as their first day."""
+    from datetime import date
+
+    def day(value: str | None) -> date | None:
+        if not value:
+            return None
+        parts = [int(p) for p in value[:10].split("-") if p.isdigit()] + [1, 1]
+        try:
+            return date(parts[0], parts[1], parts[2])
+        except (ValueError, IndexError):
+            return None
+
+    now = day(today)
+    spans = [(label, day(a), day(b) or now) for label, a, b in periods]
+    spans = [(label, a, b) for label, a, b in spans if a and b]
+    ticks = [(label, d) for label, value in marks if (d := day(value))]
+    if not spans or now is None:
+        return ""
+    first = min(a for _, a, _ in spans)
+    last = max([now, *(b for _, _, b in spans), *(d for _, d in ticks)])
+    total = max(1, (last - first).days)
+    left, right, top, bar_h = 4, 4, 28, 22
+    scale = (width - left - right) / total
+    height = top + bar_h + 44 + 18 * ((len(spans) + 2) // 3)
+    parts = _svg(width, height, 13, "Status over time")
+
+    def x(d: date) -> float:
+        return left + (d - first).days * scale
+
+    for label, a, b in spans:
+        fill = STATUS_COLORS.get(label, OTHER_STATUS)
+        w = max(2.0, x(b) - x(a))
+        parts.append(
+            f'<rect x="{x(a):.1f}" y="{top}" width="{w:.1f}" height="{bar_h}" fill="{fill}">'
+            f"<title>{escape(label)}: {a.isoformat()} to {b.isoformat()}</title></rect>"
+        )
+    for label, d in [("Today", now), *ticks]:
+        tx = x(d)
+        anchor = "end" if tx > width * 0.8 else ("start" if tx < width * 0.2 else "middle")
+        dashed = "" if label == "Today" else ' stroke-dasharray="3 2"'
+        parts += [
+            f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{top + bar_h + 4}" '
+            f'stroke="#111827" stroke-width="1.5"{dashed}/>',
+            f'<text x="{tx:.1f}" y="{top + bar_h + 18}" text-anchor="{anchor}">{escape(label)}</text>',
+        ]
+    parts.append(f'<text x="{left}" y="{top + bar_h + 34}" fill="#4b5563">{first.isoformat()}</text>')
+    legend_y = top + bar_h + 56
+    seen: list[str] = []
+    for label, _, _ in spans:
+        if label not in seen:
+            seen.append(label)
+    for i, label in enumerate(seen):
+        lx, ly = (i % 3) * (width / 3), legend_y + (i // 3) * 18
+        fill = STATUS_COLORS.get(label, OTHER_STATUS)
+        parts += [
+            f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
+            'stroke="#475569" stroke-width="0.5"/>',
+            f'<text x="{lx + 16:.1f}" y="{ly}">{escape(label)}</text>',
         ]
     parts.append("</svg>")
     return "".join(parts)

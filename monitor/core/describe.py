@@ -124,6 +124,14 @@ FIELD_LABELS = {
 }
 
 
+PLURALS = {"study": "studies", "change": "changes", "event": "events", "version": "versions"}
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 study", "2 studies": every count a reader sees agrees with its noun."""
+    return f"{n} {noun if n == 1 else PLURALS.get(noun, noun + 's')}"
+
+
 def status_label(value: str | None) -> str:
     if not value:
         return "no status"

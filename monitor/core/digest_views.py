@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.core.describe import count
+
 
 @dataclass(frozen=True, slots=True)
 class EventView:
@@ -116,7 +118,8 @@ class Health:
             )
         if self.expected and self.fetched != self.expected:
             notes.append(
-                f"The last poll fetched {self.fetched} of the {self.expected} studies the registry counted."
+                f"The last poll fetched {self.fetched} of the {count(self.expected, 'study')} "
+                "the registry counted."
             )
         if self.held_events:
             notes.append(
@@ -132,7 +135,8 @@ class Health:
         if self.data_timestamp:
             text += f" (registry data of {self.data_timestamp.replace('T', ' ')})"
         if self.expected:
-            text += f"; the last full reconciliation fetched {self.fetched} of {self.expected} studies"
+            expected = count(self.expected, "study")
+            text += f"; the last full reconciliation fetched {self.fetched} of {expected}"
         if n := self.in_progress_events:
             found = f"{n} changes it had found so far are" if n != 1 else "1 change it had found so far is"
             text += f"; a poll was still running: the {found} left out until it ends"

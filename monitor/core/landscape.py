@@ -29,6 +29,11 @@ SORT_KEYS: dict[str, str] = {
     "source": "cell_source",
     "product": "product",
     "sponsor": "sponsor",
+    "enrollment": "enrollment",
+    "start": "start",
+    "completion": "primary_completion",
+    "posted": "first_posted",
+    "sites": "sites",
 }
 PER_PAGE = (25, 50, 100, 500)
 CELL_SOURCES = ("autologous", "allogeneic", "in vivo")
@@ -178,6 +183,43 @@ def _int(params: Mapping[str, Sequence[str]], key: str, default: int, low: int, 
 
 
 @dataclass(frozen=True)
+class Picture:
+    """What the landscape's charts draw, for the current filters: studies by modality and
+    indication, by status (registry codes), registrations per year (first posted), and
+    studies with sites in each country."""
+
+    modalities: list[str]
+    indications: list[str]
+    matrix: dict[str, dict[str, int]]
+    by_status: list[tuple[str, int]]
+    by_year: list[tuple[str, int]]
+    by_country: list[tuple[str, int]]
+
+
+def picture(hits: Sequence[Mapping[str, Any]]) -> Picture:
+    modality = Counter(r["modality"] or "not stated" for r in hits)
+    indication = Counter(i for r in hits for i in r["indications"] or ["none"])
+    modalities = [m for m, _ in sorted(modality.items(), key=lambda kv: (-kv[1], kv[0]))]
+    indications = [i for i, _ in sorted(indication.items(), key=lambda kv: (-kv[1], kv[0]))]
+    matrix = {m: dict.fromkeys(indications, 0) for m in modalities}
+    for r in hits:
+        for i in r["indications"] or ["none"]:
+            matrix[r["modality"] or "not stated"][i] += 1
+    status = Counter(r["status"] or "UNKNOWN" for r in hits)
+    years = Counter(str(r.get("first_posted") or "")[:4] for r in hits if r.get("first_posted"))
+    span = [str(y) for y in range(int(min(years)), int(max(years)) + 1)] if years else []
+    countries = Counter(c for r in hits for c in r["countries"] or [])
+    return Picture(
+        modalities,
+        indications,
+        matrix,
+        sorted(status.items(), key=lambda kv: (-kv[1], kv[0])),
+        [(y, years.get(y, 0)) for y in span],
+        sorted(countries.items(), key=lambda kv: (-kv[1], kv[0])),
+    )
+
+
+@dataclass(frozen=True)
 class LandscapeView:
     query: LandscapeQuery
     rows: list[dict[str, Any]]  # this page
@@ -186,6 +228,7 @@ class LandscapeView:
     by_indication: list[tuple[str, int]] = field(default_factory=list)
     matching: list[dict[str, Any]] = field(default_factory=list)  # every matching row (downloads)
     next_cursor: str | None = None  # where the next page starts (None: this is the last)
+    picture: Picture | None = None  # the charts' counts, over every match
 
     @property
     def pages(self) -> int:
@@ -240,6 +283,10 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
 
 def _sort_value(row: Mapping[str, Any], key: str) -> str:
     v = row.get(SORT_KEYS[key])
+    if isinstance(v, bool):
+        v = str(v)
+    elif isinstance(v, int):
+        return f"{v:015d}"  # numbers sort as numbers (9 before 10)
     if isinstance(v, list):
         v = "|".join(v)
     return _fold(str(v)) if v not in (None, "", []) else ""
@@ -274,6 +321,7 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
         sorted(indication.items(), key=lambda kv: (-kv[1], kv[0])),
         ordered,
         next_cursor=make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None,
+        picture=picture(hits),
     )
 
 

@@ -32,8 +32,10 @@ T = TypeVar("T")
 # are then re-derived from their raw records at the next poll (see monitor.tracking.reclassify),
 # without change events: a text that changed only because our cleaning did is not news.
 # 3: the detailed description is read (for the classifier); 4: eligibility, outcomes,
-# design, references and the IPD statement are read (monitor.core.protocol).
-NORMALIZER_VERSION = "4"
+# design, references and the IPD statement are read (monitor.core.protocol); 5: the studies
+# row gains the primary completion date and the number of sites (migration 0012), filled
+# for every stored study by that re-derivation.
+NORMALIZER_VERSION = "5"
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")

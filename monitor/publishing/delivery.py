@@ -83,7 +83,7 @@ class Outcome:
         size = f"{self.message_bytes / 1024:.0f} KB"
         what = f"{self.kind} digest, {self.events} events ({self.listed} listed), {size}"
         if self.status == "preview":
-            return f"{who} {what} -> {', '.join(self.files)}"
+            return f"{who} {what} → {', '.join(self.files)}"
         return f"{who} sent {what}: {self.subject}"
 
 

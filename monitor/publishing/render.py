@@ -7,6 +7,7 @@ string from the registry is escaped by Jinja's autoescape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from monitor.core.digest import Digest
 from monitor.paths import resource_dir
@@ -78,6 +80,16 @@ def _md(value: object) -> str:
     return " ".join(str(value).split()).translate(_MD_SPECIAL)
 
 
+_DATE = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?\b")
+
+
+def keep_dates_whole(text: object) -> Markup:
+    """Text escaped for HTML, each ISO date in it kept on one line ("2026-11-18" never
+    broken after "2026-" on a narrow screen); the words themselves are not changed."""
+    escaped = str(escape(text))
+    return Markup(_DATE.sub(lambda m: f'<span style="white-space:nowrap">{m.group(0)}</span>', escaped))
+
+
 @cache
 def environment(templates: Path = TEMPLATES_DIR) -> Environment:
     env = Environment(
@@ -93,6 +105,7 @@ def environment(templates: Path = TEMPLATES_DIR) -> Environment:
     env.filters["tone"] = lambda label: _TONES.get(label, "")
     env.filters["wrap_items"] = _wrap_items
     env.filters["md"] = _md
+    env.filters["dates"] = keep_dates_whole
     return env
 
 

@@ -125,6 +125,8 @@ class StudyRow(Base):
     last_update_post_date: Mapped[str | None] = mapped_column(String(10))
     enrollment_count: Mapped[int | None] = mapped_column(Integer)  # migration 0008
     start_date: Mapped[str | None] = mapped_column(String(10))  # as written: 2024, 2024-03 or 2024-03-15
+    primary_completion_date: Mapped[str | None] = mapped_column(String(10))  # migration 0012
+    site_count: Mapped[int | None] = mapped_column(Integer)  # migration 0012
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_hash: Mapped[str] = mapped_column(String(64))
     snapshot_count: Mapped[int] = mapped_column(Integer, default=0)

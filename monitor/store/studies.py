@@ -179,6 +179,10 @@ SUMMARY_COLUMNS = (
     "last_update_post_date",
     "search_text",
     "first_post_date",
+    "enrollment_count",
+    "start_date",
+    "primary_completion_date",
+    "site_count",
 )
 
 
@@ -285,6 +289,10 @@ def study_columns(st: Study, chash: str) -> dict[str, Any]:
         "last_update_post_date": st.last_update_post_date,
         "enrollment_count": st.enrollment_count,
         "start_date": st.start_date.date[:10] if st.start_date else None,
+        "primary_completion_date": (
+            st.primary_completion_date.date[:10] if st.primary_completion_date else None
+        ),
+        "site_count": len(st.sites),
         "content_hash": chash,
     }
 

@@ -9,8 +9,6 @@ workers may serve one PostgreSQL database.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from collections.abc import Callable
@@ -28,10 +26,12 @@ from starlette.routing import Route
 
 from monitor.app import Application, NotTracked
 from monitor.app.browse import KINDS, public_row
-from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
+from monitor.core import charts
+from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS, status_label
 from monitor.core.domain import UserError, check_nct_id
 from monitor.core.filters import MODALITIES
 from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
+from monitor.web import downloads
 from monitor.web import params as P
 from monitor.web.accounts import Accounts
 from monitor.web.admin import Admin
@@ -60,6 +60,27 @@ def _params(request: Request) -> dict[str, list[str]]:
         if not is_tracking(k):
             out.setdefault(k, []).append(v)
     return out
+
+
+def landscape_charts(v: Any) -> dict[str, str]:
+    """The landscape's pictures for the current filters, as inline SVG (no script)."""
+    p = v.picture
+    if p is None or not v.total:
+        return {}
+    status = [(status_label(code), n) for code, n in p.by_status]
+    return {
+        "status": charts.stacked(
+            "Studies by status",
+            status,
+            colors=[charts.STATUS_COLORS.get(label, charts.OTHER_STATUS) for label, _ in status],
+        ),
+        "years": charts.columns("Registrations per year (first posted)", p.by_year),
+        "countries": charts.hbar(
+            f"Studies with sites, by country (top {min(12, len(p.by_country))} of {len(p.by_country)})",
+            p.by_country[:12],
+            color=charts.PALETTE[5],
+        ),
+    }
 
 
 def _json_default(o: Any) -> Any:
@@ -98,19 +119,26 @@ class Web:
         fmt = P.one(params, "format", "html")
         params.pop("format", None)
         q = LandscapeQuery.from_params(params)
-        if fmt in ("csv", "json"):
+        download = fmt in ("csv", "json", "xlsx")
+        if download:
             q = LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]})
-        v = self.app.landscape(q, complete=fmt in ("csv", "json"))
+        v = self.app.landscape(q, complete=download)
         if fmt == "json":
             return json_response({"total": v.total, "studies": [public_row(r) for r in v.matching]})
         if fmt == "csv":
             return Response(
-                _csv(v.matching),
+                downloads.to_csv(v.matching),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.csv"'},
             )
+        if fmt == "xlsx":
+            return Response(
+                downloads.to_xlsx(v.matching),
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.xlsx"'},
+            )
         if fmt != "html":
-            raise UserError(f"format: {fmt!r}; valid: html, csv, json")
+            raise UserError(f"format: {fmt!r}; valid: html, csv, json, xlsx")
         vocab = self.app.classifier.vocabulary
         choices = {
             "modality": list(MODALITIES),
@@ -133,6 +161,7 @@ class Web:
 
         return self.pages.render(
             "landscape.html.j2",
+            charts=landscape_charts(v),
             view=v,
             q=q,
             active=active,
@@ -322,26 +351,6 @@ class Web:
     def stylesheet(self, request: Request) -> Response:
         css = (Path(self.pages.folder) / STYLESHEET).read_text(encoding="utf-8")
         return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    from monitor.publishing.report import spreadsheet_safe
-
-    cols = [
-        "nct_id", "title", "status", "phases", "modality", "targets", "cell_source", "product",
-        "indications", "sponsor", "countries", "in_scope", "scope_reason", "last_update_post_date",
-    ]  # fmt: skip
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    for r in rows:
-        w.writerow(
-            [
-                spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
-                for v in (r[c] for c in cols)
-            ]
-        )
-    return buf.getvalue()
 
 
 def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Request], Response]:

@@ -1,0 +1,99 @@
+"""The landscape's downloads: CSV and XLSX of every study in the view, with the columns
+analysts compare. Cells that a spreadsheet would run as formulas are written as text.
+
+XLSX is written by openpyxl in write-only mode (rows streamed into the file, not held as
+a sheet of cell objects): the format people who live in spreadsheets open directly, with
+numbers as numbers and dates as the registry wrote them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.core.describe import phases_label, status_label
+
+# (key in a landscape row, column heading)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("nct_id", "NCT id"),
+    ("title", "Title"),
+    ("status", "Status"),
+    ("phases", "Phase"),
+    ("modality", "Modality"),
+    ("targets", "Targets"),
+    ("cell_source", "Cell source"),
+    ("product", "Product"),
+    ("indications", "Indications"),
+    ("enrollment", "Enrollment"),
+    ("start", "Start"),
+    ("primary_completion", "Primary completion"),
+    ("first_posted", "First posted"),
+    ("sites", "Sites"),
+    ("countries", "Countries"),
+    ("sponsor", "Lead sponsor"),
+    ("in_scope", "In scope"),
+    ("scope_reason", "Scope reason"),
+    ("last_update_post_date", "Last update posted"),
+)
+CSV_KEYS = [k for k, _ in COLUMNS]
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection: = + - @ tab CR)."""
+    if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _cell(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key == "status":
+        return status_label(value)
+    if key == "phases":
+        return phases_label(value)
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, (bool, int)):
+        return value
+    return spreadsheet_safe(str(value))
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """CSV with the registry's codes kept where they are codes (RECRUITING, PHASE2): what
+    scripts read; the XLSX speaks as the page does."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_KEYS)
+    for r in rows:
+        w.writerow(
+            [
+                spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+                for v in (r.get(k) for k in CSV_KEYS)
+            ]
+        )
+    return buf.getvalue()
+
+
+def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "Studies") -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])
+    sheet.freeze_panes = "B2"
+    bold = Font(bold=True)
+    header = []
+    for _, heading in COLUMNS:
+        cell = WriteOnlyCell(sheet, value=heading)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for r in rows:
+        sheet.append([_cell(k, r.get(k)) for k, _ in COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

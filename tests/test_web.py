@@ -183,7 +183,11 @@ def test_compare_shows_before_and_after_and_long_text_word_by_word(web: tuple[Te
     )
     w.poll()
     html = client.get(f"/studies/{KYSA_LN}/compare").text  # latest against the one before
-    assert '<del title="removed">Refractory</del><ins title="added">Treatment-resistant</ins>' in html
+    # before and after in their own aligned columns, the changed words marked on each side
+    row = html.split('<th scope="row">Brief title</th>')[1].split("</tr>")[0]
+    before, after = row.split('<td class="words">')[1:3]
+    assert '<del title="removed">Refractory</del>' in before and "Treatment-resistant" not in before
+    assert '<ins title="added">Treatment-resistant</ins>' in after and "Refractory" not in after
     data = client.get(f"/api/studies/{KYSA_LN}/compare", params={"from": "first"}).json()
     assert data["from"]["label"] == "#1" and {c["kind"] for c in data["changes"]} >= {"enrollment_change"}
     bad = client.get(f"/studies/{KYSA_LN}/compare", params={"from": "r99"})

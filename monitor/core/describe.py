@@ -191,7 +191,7 @@ def _text(v: Any) -> str:
 SITE_KINDS = frozenset({"site_added", "site_removed", "site_status_change"})
 
 
-def _site_country(key: str, before: Any, after: Any) -> str:
+def site_country(key: str, before: Any, after: Any) -> str:
     """A site change's country in the registry's spelling (the last part of the site's
     label), when its key (facility | city | state | country) has one."""
     value = after if isinstance(after, dict) else before if isinstance(before, dict) else {}
@@ -212,7 +212,7 @@ def site_counts(changes: Iterable[tuple[str, str, Any, Any]]) -> list[tuple[str,
             what = "removed"
         else:
             what = "now " + status_label(after.get("status") if isinstance(after, dict) else None)
-        per.setdefault(_site_country(key, before, after), Counter())[what] += 1
+        per.setdefault(site_country(key, before, after), Counter())[what] += 1
     return [
         (country, ", ".join(f"{n} {w}" for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
         for country, counts in sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
@@ -415,7 +415,10 @@ def change_parts(kind: str, field: str, before: Any, after: Any) -> tuple[str, s
         kind == "sponsor_change" and field != "collaborators"
     ):
         what = label if kind == "why_stopped_change" else FIELD_LABELS.get(field, field)
-        return what, _text(before), _text(after)
+        # nothing on a side is None (shown as "none" or "(none)"), never the word as a text
+        return what, (_text(before) if before not in (None, "") else None), (
+            _text(after) if after not in (None, "") else None
+        )
     if kind == "site_status_change":
         site = (after or before or {}).get("site", "")
         return (

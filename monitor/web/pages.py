@@ -36,6 +36,19 @@ STATUS_CLASS = {
 }
 
 
+def site_groups(changes: Any) -> list[tuple[str, str, list[Any]]]:
+    """A comparison's site changes per country, the largest first: (country, "2 added;
+    1 now Completed", the changes), so 96 site rows read as a few lines with the detail
+    folded under each."""
+    from monitor.core.describe import site_country, site_counts
+
+    per: dict[str, list[Any]] = {}
+    for ch in changes:
+        per.setdefault(site_country(ch.key, ch.before, ch.after), []).append(ch)
+    said = dict(site_counts((ch.kind.value, ch.key, ch.before, ch.after) for ch in changes))
+    return [(country, said.get(country, ""), per[country]) for country in said if country in per]
+
+
 def registry_url(nct: str) -> str:
     return f"https://clinicaltrials.gov/study/{nct}"
 
@@ -70,6 +83,7 @@ class Pages:
             registry_url=registry_url,
             registry_compare_url=registry_compare_url,
             change_parts=change_parts,
+            site_groups=site_groups,
             change_edits=change_edits,
             change_lead=change_lead,
             design_label=design_label,

@@ -62,6 +62,21 @@ def _params(request: Request) -> dict[str, list[str]]:
     return out
 
 
+def study_timeline(page: Any, today: str) -> str:
+    """The study's statuses as one bar from registration to its planned completion."""
+    c = page.current
+    periods = [(s["label"], s["began"], s["ended"]) for s in page.history["statuses"]]
+    marks = []
+    if c is not None:
+        for label, d in (
+            ("Primary completion", c.primary_completion_date),
+            ("Completion", c.completion_date),
+        ):
+            if d is not None and d.date:
+                marks.append((f"{label} {d.date}" + (" (planned)" if d.type == "ESTIMATED" else ""), d.date))
+    return charts.timeline_bar(periods, today=today, marks=marks)
+
+
 def landscape_charts(v: Any) -> dict[str, str]:
     """The landscape's pictures for the current filters, as inline SVG (no script)."""
     p = v.picture
@@ -181,7 +196,12 @@ class Web:
         if request.path_params["nct"] != nct:
             return RedirectResponse(f"/studies/{nct}", status_code=301)
         page = self.app.study_page(nct)
-        return self.pages.render("study.html.j2", p=page, title=f"{nct} · {page.row['title'] or ''}")
+        return self.pages.render(
+            "study.html.j2",
+            p=page,
+            timeline_svg=study_timeline(page, self.app.now().date().isoformat()),
+            title=f"{nct} · {page.row['title'] or ''}",
+        )
 
     def compare(self, request: Request) -> Response:
         nct = _nct(request.path_params["nct"])

@@ -17,7 +17,7 @@ demo: $(BIN)/ctmonitor
 
 ## serve: the web interface over the demo's database (run `make demo` first) at http://127.0.0.1:8000
 serve: $(BIN)/ctmonitor
-	$(BIN)/ctmonitor --db $(CURDIR)/out/demo.db serve
+	$(BIN)/ctmonitor --db $(CURDIR)/out/demo.db serve --mail-folder $(CURDIR)/out/mail
 
 ## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test)
 test: $(BIN)/ctmonitor lint

@@ -46,6 +46,10 @@ class Context:
             self._settings = settings
         return self._settings
 
+    def use(self, settings: Settings) -> None:
+        """Settings a command adjusted for itself (serve's local base URL)."""
+        self._settings = settings
+
     def _check_exists(self) -> None:
         """A command that only reads never creates a missing SQLite file: it says which
         database it was pointed at, and how one is made."""
@@ -63,9 +67,10 @@ class Context:
             )
 
     @contextmanager
-    def app(self) -> Iterator[Application]:
-        """The application over the configured database (opened on first use, closed after)."""
-        with Application(self.settings, before_open=self._check_exists) as application:
+    def app(self, **options: Any) -> Iterator[Application]:
+        """The application over the configured database (opened on first use, closed after);
+        `options` as Application takes them (a mailer factory)."""
+        with Application(self.settings, before_open=self._check_exists, **options) as application:
             yield application
 
     @contextmanager

@@ -333,7 +333,7 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         tries += [(f"{ctm} history {nct}", "a study's timeline"), (f"{ctm} diff {nct}", "its last change")]
     tries += [
         (f"{ctm} history {HISTORY_STUDY_ID}", "a timeline that starts before our first poll"),
-        (f"{ctm} serve", "all of it in the browser"),
+        (f"{ctm} serve --mail-folder {out / 'mail'}", "all of it in the browser; sign up at /subscribe"),
     ]
     width = max(len(c) for c, _ in tries)
     echo(f"Database: {db_file}. Try:")

@@ -214,17 +214,28 @@ def doctor(c: Context, max_requests: int, flood_at: int, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", help="Address to bind (default: web.host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: web.port, 8000).")
+@click.option(
+    "--mail-folder",
+    type=click.Path(file_okay=False),
+    help="Write readers' sign-up and account mails into this folder (one .eml each, its link "
+    "printed here) instead of sending them: for trying sign-up without a mail server.",
+)
 @pass_ctx
-def serve(c: Context, host: str | None, port: int | None) -> None:
+def serve(c: Context, host: str | None, port: int | None, mail_folder: str | None) -> None:
     """Serve ctmonitor in the browser: the landscape, a page per study with its timeline
     and version comparisons, every change, reports, Atom feeds, status and a JSON API
     under /api/. Read-only: it never polls or mails (that is `ctmonitor run`), and a poll
     running beside it is never blocked.
 
     \b
+    Without web.base_url, a server on this machine only (127.0.0.1) takes its own address
+    as the base URL, so that sign-up and readers' links work when trying it locally.
+
+    \b
     Example:
       ctmonitor serve                     # http://127.0.0.1:8000
       CTMONITOR_DATABASE_URL=sqlite:///out/demo.db ctmonitor serve --port 8080
+      ctmonitor --db out/demo.db serve --mail-folder out/mail
     """
     import uvicorn
 
@@ -232,7 +243,14 @@ def serve(c: Context, host: str | None, port: int | None) -> None:
 
     settings = c.settings
     host, port = host or settings.web.host, port or settings.web.port
-    with c.app() as app:
+    if not settings.web.base_url and host in ("127.0.0.1", "localhost", "::1"):
+        local = f"http://{'[::1]' if host == '::1' else host}:{port}"
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"base_url": local})})
+        c.use(settings)
+    options: dict[str, Any] = {}
+    if mail_folder:
+        options["mailer_factory"] = lambda: PrintingFolderMailer(Path(mail_folder))
+    with c.app(**options) as app:
         app.database  # noqa: B018 - open it now: a database problem is one line before serving
         app.sync_subscribers()  # config.toml's [[subscribers]], brought in at start
         shown = settings.web.base_url or f"http://{host}:{port}"
@@ -244,6 +262,29 @@ def serve(c: Context, host: str | None, port: int | None) -> None:
             uvicorn.run(create_app(app), host=host, port=port, log_level=level, proxy_headers=True)
         except OSError as exc:
             raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+class PrintingFolderMailer:
+    """Mails into a folder (FolderMailer) and says on the console where each went and the
+    first link it carries: `serve --mail-folder`, so a person trying sign-up can follow
+    their confirmation link."""
+
+    def __init__(self, folder: Path) -> None:
+        from monitor.publishing.mailer import FolderMailer
+
+        self.inner = FolderMailer(folder)
+
+    def send(self, msg: Any) -> None:
+        import re
+
+        self.inner.send(msg)
+        body = msg.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        link = re.search(r"https?://\S+", text)
+        where = self.inner.sent[-1]
+        click.echo(
+            f"mail to {msg['To']}: {msg['Subject']} → {where}" + (f"\n  {link.group(0)}" if link else "")
+        )
 
 
 # -- local API server ------------------------------------------------------------------

@@ -416,8 +416,10 @@ def change_parts(kind: str, field: str, before: Any, after: Any) -> tuple[str, s
     ):
         what = label if kind == "why_stopped_change" else FIELD_LABELS.get(field, field)
         # nothing on a side is None (shown as "none" or "(none)"), never the word as a text
-        return what, (_text(before) if before not in (None, "") else None), (
-            _text(after) if after not in (None, "") else None
+        return (
+            what,
+            (_text(before) if before not in (None, "") else None),
+            (_text(after) if after not in (None, "") else None),
         )
     if kind == "site_status_change":
         site = (after or before or {}).get("site", "")

@@ -37,6 +37,10 @@ from monitor.store.db import open_database
 DATA = DATA_DIR / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
 HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
+# The bundled records hold no T-cell-engager study yet: four are written for the demo from
+# public descriptions of real programmes (CLN-978, teclistamab, PIT565, cizutamig), with
+# made-up NCT numbers NCT07700011-14; the demo says so. This one opens recruitment.
+ENGAGER_ID = "NCT07700013"
 
 
 def _status(raw: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +107,13 @@ def later_registry(records: list[dict[str, Any]], posted: str, pick: Callable[[s
     )
     touch(amended)
     done.append(f"{_ident(amended)['nctId']} raises its upper age limit and adds a primary endpoint")
+
+    engager = next((r for r in records if _ident(r)["nctId"] == ENGAGER_ID and pick(ENGAGER_ID)), None)
+    if engager is not None:
+        _status(engager)["overallStatus"] = "RECRUITING"
+        _status(engager)["startDateStruct"] = {"date": posted, "type": "ACTUAL"}
+        touch(engager)
+        done.append(f"{ENGAGER_ID}, a T-cell engager, opens recruitment")
 
     newcomer = copy.deepcopy(by_status["RECRUITING"][2])
     _ident(newcomer)["nctId"] = NEW_STUDY_ID
@@ -265,6 +276,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
                     "each NCT number, made up for the demo; as they end in August 2026, the demo's "
                     f'"registered recently" means the last {settings.digest.new_within_days} days.)'
                 )
+            echo(
+                "(Four of them, NCT07700011-14, are T-cell-engager studies written for the demo from "
+                "public descriptions of real programmes: CLN-978, teclistamab, PIT565, cizutamig.)"
+            )
             result["polls"].append(_summary(first))
             service.run_job("digest")
             echo(f"First digest (a landscape summary) mailed to {len(mailer.sent)} subscriber(s).")

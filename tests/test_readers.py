@@ -126,3 +126,60 @@ def test_a_team_channel_s_digest_carries_no_one_person_s_links(world: World) -> 
     d = prepared.rendered.digest
     assert d.unsubscribe_url == "" and d.manage_url == ""
     assert "/manage/" not in prepared.rendered.html and "/unsubscribe/" not in prepared.rendered.html
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_sign_up_previews_how_many_studies_the_filters_follow_and_checks_followed_ids(
+    world: World, tmp_path: Path
+) -> None:
+    with SmtpServer(tmp_path) as server:
+        world.settings = world.settings.model_copy(
+            update={"web": WebSettings(base_url=BASE, signup=True), "smtp": server.settings()}
+        )
+        app = Application(world.settings, database=world.database, now=world.clock)
+        with TestClient(create_app(app), base_url=BASE) as client:
+            form = client.get("/subscribe").text
+            preview = client.post(
+                "/subscribe",
+                data={"csrf": _csrf(form), "email": "", "indication": "pemphigus", "action": "preview"},
+            )
+            studies = client.get("/api/studies", params={"indication": "pemphigus"}).json()["total"]
+            assert preview.status_code == 200 and f"These filters follow <b>{studies} stud" in preview.text
+            assert not server.messages  # a preview saves and sends nothing
+            # a followed study is checked on the registry (the local stand-in answers 404)
+            missing = client.post(
+                "/subscribe",
+                data={
+                    "csrf": _csrf(form),
+                    "email": "r@example.org",
+                    "nct": "NCT09999997",
+                    "action": "subscribe",
+                },
+            )
+            assert missing.status_code == 400
+            assert "NCT09999997 is not on ClinicalTrials.gov" in missing.text and not server.messages
+            # on the registry but not yet tracked (no watch query reaches it): asked, and accepted
+            import copy
+
+            fresh = copy.deepcopy(next(iter(world.registry.studies.values())))
+            fresh["protocolSection"]["identificationModule"]["nctId"] = "NCT07799902"
+            world.registry.put(fresh)
+            with world.database.session() as s:
+                assert store.study_row(s, "NCT07799902") is None
+            ok = client.post(
+                "/subscribe",
+                data={
+                    "csrf": _csrf(form),
+                    "email": "r@example.org",
+                    "nct": "NCT07799902",
+                    "action": "subscribe",
+                },
+            )
+            assert ok.status_code == 200 and len(server.messages) == 1

@@ -17,6 +17,7 @@ from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
 from monitor import store
+from monitor.app import notices
 from monitor.app.accounts import (
     ConfirmResult,
     LeaveResult,
@@ -120,11 +121,52 @@ class SubscriberUseCases:
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
             raise UserError(f"{where}: {msg}" if where else msg) from None
         flt = delivery.subscriber_filter(sub, self.classifier)
+        self._check_on_registry(sub.nct_ids)
         out = sub.model_dump(mode="json", include=set(PREFERENCE_KEYS))
         out.update(
             modalities=list(flt.modalities), targets=list(flt.targets), indications=list(flt.indications)
         )
         return out
+
+    def preview(self, preferences: dict[str, Any]) -> int:
+        """How many studies these filters follow today (the sign-up and the reader's page
+        show it before anything is saved)."""
+        from monitor.publishing import delivery
+
+        prefs = self.check_preferences("preview@example.org", preferences)
+        sub = SubscriberSettings(name="preview", email="preview@example.org", **prefs)
+        flt = delivery.subscriber_filter(sub, self.classifier)
+        with self.database.session() as s:
+            return sum(1 for r in store.current_study_rows(s) if not r.gone and flt.matches(r))
+
+    def _check_on_registry(self, nct_ids: list[str]) -> None:
+        """A study a reader types to follow exists: tracked here, or on the registry (one
+        request each, no retries, so a page never waits long). A number the registry does
+        not know is a one-line error; when the registry cannot be asked, the study is
+        accepted and the next poll reads it."""
+        if not nct_ids:
+            return
+        from monitor.registry.answers import ApiError, ApiNotFound
+        from monitor.registry.client import CtGovClient
+
+        with self.database.session() as s:
+            unknown = [n for n in nct_ids if store.study_row(s, n) is None]
+        if not unknown:
+            return
+        api = self.settings.api.model_copy(update={"max_attempts": 1, "timeout_seconds": 10.0})
+        try:
+            with CtGovClient(api) as client:
+                for nct in unknown[:10]:
+                    try:
+                        client.get_study(nct)
+                    except ApiNotFound:
+                        raise UserError(
+                            f"{nct} is not on ClinicalTrials.gov: check the number (NCT and 8 digits)"
+                        ) from None
+        except ApiError:
+            return  # the registry did not answer: the next poll reads it, or says it is gone
+        except OSError:
+            return
 
     def sign_up(self, email: str, preferences: dict[str, Any], *, client: str) -> SignupResult:
         """Start a subscription: a pending row and a confirmation mail (nothing else is sent
@@ -157,72 +199,16 @@ class SubscriberUseCases:
                 if r.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
             ]
             if existing:
-                notice = self._already_notice(s, existing[0])
+                notice = notices.already_notice(s, existing[0], self.settings)
             else:
                 pending = [
                     r for r in store.subscribers_with_email(s, email) if r.status == SubscriberStatus.PENDING
                 ]
                 row = pending[0] if pending else store.add_signup(s, email, prefs, now)
                 store.set_preferences(s, row.name, prefs, now)
-                notice = self._confirm_notice(s, row)
+                notice = notices.confirm_notice(s, row, self.settings)
         # committed before mailing: a link in the mail always finds its row
         return SignupResult("sent") if self._mail(email, notice) else SignupResult("mail-failed", ok=False)
-
-    def _confirm_notice(self, s: Any, row: Any) -> Notice:
-        from monitor.publishing import links
-        from monitor.publishing.render import Notice
-
-        token = links.make_token(s, row.name, row.link_generation, links.CONFIRM)
-        days = self.settings.web.confirm_within_days
-        return Notice(
-            subject="Confirm your ctmonitor digest",
-            title="Confirm your subscription",
-            paragraphs=(
-                "Someone, probably you, asked for ctmonitor's digest of cell and antibody therapy "
-                "trials in autoimmune disease to be sent to this address.",
-                "Nothing is sent until you confirm. Your first digest is a picture of the studies "
-                "your filters follow; after that, what changed.",
-            ),
-            action_label="Confirm my subscription",
-            action_url=f"{self.settings.web.base_url}/confirm/{token}",
-            footnotes=(
-                f"The link works for {days} days. If you did not ask for this, ignore this mail: "
-                "nothing more will come.",
-            ),
-        )
-
-    def _already_notice(self, s: Any, row: Any) -> Notice:
-        from monitor.publishing import delivery
-        from monitor.publishing.render import Notice
-
-        return Notice(
-            subject="Your ctmonitor subscription",
-            title="You are already subscribed",
-            paragraphs=(
-                "Someone, probably you, tried to sign this address up for ctmonitor's digest. "
-                "It already receives it, so nothing was changed.",
-                "To change your filters, pause the digest or leave, use your personal page.",
-            ),
-            action_label="Open my subscription",
-            action_url=delivery.manage_url(s, self.settings, row.name),
-            footnotes=("If you did not ask for this, ignore this mail.",),
-        )
-
-    def _link_notice(self, s: Any, row: Any) -> Notice:
-        from monitor.publishing import delivery
-        from monitor.publishing.render import Notice
-
-        return Notice(
-            subject="Your new ctmonitor link",
-            title="Your new personal link",
-            paragraphs=(
-                "You (or someone with your previous link) asked for a new link to your ctmonitor "
-                "subscription. The previous links, in earlier digests too, no longer work.",
-            ),
-            action_label="Open my subscription",
-            action_url=delivery.manage_url(s, self.settings, row.name),
-            footnotes=("The next digests carry the new link.",),
-        )
 
     def revoke_links(self, name: str) -> SubscriberList:
         """Invalidate every link of this subscriber (the CLI's `subscribers --revoke`); the
@@ -402,7 +388,7 @@ class SubscriberUseCases:
                 # a fresh one goes to the address, so only its owner can go on
                 store.revoke_links(s, row.name, now)
                 s.flush()
-                notice = self._link_notice(s, row)
+                notice = notices.link_notice(s, row, self.settings)
                 s.commit()
                 sent = self._mail(row.email, notice)
                 return ManageView(

@@ -87,6 +87,11 @@ class Accounts:
         email = forms.one(form, "email")
         try:
             prefs = preferences_from(form)
+            if forms.one(form, "action") == "preview":  # nothing saved, nothing sent
+                n = self.app.preview(prefs)
+                return self._form_page(
+                    request, "subscribe.html.j2", sel=_echo(form), email=email, preview=n, title="Subscribe"
+                )
             result = self.app.sign_up(email, prefs, client=request.client.host if request.client else "")
         except UserError as exc:
             return self._form_page(

@@ -49,6 +49,14 @@ def site_groups(changes: Any) -> list[tuple[str, str, list[Any]]]:
     return [(country, said.get(country, ""), per[country]) for country in said if country in per]
 
 
+def when(value: Any) -> str:
+    """A time as every page writes it: "2026-11-19 09:00 UTC", always with its zone (the
+    database keeps UTC without one; the schedule's times carry theirs)."""
+    if not hasattr(value, "strftime"):
+        return value or ""
+    return f"{value:%Y-%m-%d %H:%M} {value.tzname() or 'UTC'}"
+
+
 def registry_url(nct: str) -> str:
     return f"https://clinicaltrials.gov/study/{nct}"
 
@@ -75,7 +83,7 @@ class Pages:
             targets=lambda t: targets_label(t, "target undisclosed"),
             kind=lambda k: KIND_LABELS.get(k, k),
             day=lambda v: v.strftime("%Y-%m-%d") if hasattr(v, "strftime") else (v or ""),
-            when=lambda v: v.strftime("%Y-%m-%d %H:%M") if hasattr(v, "strftime") else (v or ""),
+            when=when,
             status_class=lambda s: STATUS_CLASS.get(s or "", "other"),
             qs=lambda pairs: urlencode(list(pairs)),
         )

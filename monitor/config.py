@@ -10,15 +10,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-import urllib.parse
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -26,8 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core import essie
-from monitor.core.domain import OVERALL_STATUSES, UserError, check_kinds, check_nct_id
+from monitor.core.domain import OVERALL_STATUSES, UserError, check_kinds
+from monitor.settings_base import Section, checked, nct_ids
+from monitor.watch_queries import (  # re-exported: the settings' one namespace
+    QuerySettings,
+    default_queries,
+)
 
 ENV_CONFIG = "CTMONITOR_CONFIG"
 ENV_DB_URL = "CTMONITOR_DATABASE_URL"
@@ -56,11 +56,7 @@ DEFAULT_FIELDS = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-class DatabaseSettings(_Section):
+class DatabaseSettings(Section):
     url: str = ""
     path: str = "ctmonitor.db"
     auto_upgrade: bool = True
@@ -78,7 +74,7 @@ class DatabaseSettings(_Section):
         return v
 
 
-class ApiSettings(_Section):
+class ApiSettings(Section):
     base_url: str = "https://clinicaltrials.gov"
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     min_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.2
@@ -113,33 +109,17 @@ class ApiSettings(_Section):
         return out
 
 
-class SyncSettings(_Section):
+class SyncSettings(Section):
     overlap_days: Annotated[int, Field(ge=0, le=60)] = 3
     full_every_days: Annotated[int, Field(ge=1, le=365)] = 7
     hold_threshold: Annotated[float, Field(gt=0, le=1)] = 0.30
     hold_min_studies: Annotated[int, Field(ge=1)] = 20
 
 
-class ClassificationSettings(_Section):
+class ClassificationSettings(Section):
     # Empty: the vocabulary shipped with ctmonitor (monitor/data/vocabulary.toml).
     vocabulary: str = ""
     overrides: str = "overrides.toml"
-
-
-def _checked(resolve: Callable[[list[str]], Iterable[str]], values: list[str]) -> list[str]:
-    """A filter list as the shared resolver (monitor.core.filters) reads it; its one-line
-    UserError becomes the validation error pydantic reports with the key's name."""
-    try:
-        return list(resolve(values))
-    except UserError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _nct_ids(values: list[str]) -> list[str]:
-    try:
-        return [check_nct_id(x) for x in values]
-    except UserError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _no_repeats(names: list[str], what: str) -> None:
@@ -158,7 +138,7 @@ def _check_address(value: str) -> str:
         raise ValueError(f"not a valid mail address {value!r}: {exc}") from None
 
 
-class SmtpSettings(_Section):
+class SmtpSettings(Section):
     """The mail server digests and alerts go through. The password comes from the environment."""
 
     host: str = ""
@@ -193,7 +173,7 @@ class SmtpSettings(_Section):
 REGISTRY_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 
 
-class DigestSettings(_Section):
+class DigestSettings(Section):
     max_items: Annotated[int, Field(ge=5, le=5000)] = 100
     max_html_kilobytes: Annotated[int, Field(ge=20, le=10_000)] = 100
     new_within_days: Annotated[int, Field(ge=1, le=3650)] = 30
@@ -222,7 +202,7 @@ def _check_cron(v: str) -> str:
     return v
 
 
-class WebSettings(_Section):
+class WebSettings(Section):
     """`ctmonitor serve`: where the web interface listens and the address people reach it at."""
 
     host: str = "127.0.0.1"
@@ -243,13 +223,13 @@ class WebSettings(_Section):
         return v.rstrip("/")
 
 
-class BackfillSettings(_Section):
+class BackfillSettings(Section):
     """`ctmonitor backfill` and the scheduled backfill job: the registry's own record histories."""
 
     studies_per_run: Annotated[int, Field(ge=0, le=100_000)] = 25
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     """`ctmonitor run`: when each job runs (cron syntax), and who hears about failures."""
 
     timezone: str = "America/New_York"
@@ -283,7 +263,7 @@ class ScheduleSettings(_Section):
         return _check_address(v) if v else v
 
 
-class SubscriberSettings(_Section):
+class SubscriberSettings(Section):
     """One digest recipient and the filters that choose their events."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -325,108 +305,27 @@ class SubscriberSettings(_Section):
     def _check_phases(cls, v: list[str]) -> list[str]:
         from monitor.core.filters import resolve_phases
 
-        return _checked(resolve_phases, v)
+        return checked(resolve_phases, v)
 
     @field_validator("kinds")
     @classmethod
     def _check_kinds(cls, v: list[str]) -> list[str]:
-        return _checked(check_kinds, v)
+        return checked(check_kinds, v)
 
     @field_validator("statuses")
     @classmethod
     def _check_statuses(cls, v: list[str]) -> list[str]:
         from monitor.core.filters import resolve_statuses
 
-        return _checked(lambda values: resolve_statuses(values, OVERALL_STATUSES), v)
+        return checked(lambda values: resolve_statuses(values, OVERALL_STATUSES), v)
 
     @field_validator("nct_ids")
     @classmethod
-    def _check_nct_ids(cls, v: list[str]) -> list[str]:
-        return _nct_ids(v)
+    def _checknct_ids(cls, v: list[str]) -> list[str]:
+        return nct_ids(v)
 
 
-class QuerySettings(_Section):
-    """One watch query: API query areas in Essie syntax, or a fixed list of NCT ids."""
-
-    name: str
-    cond: str = ""
-    intr: str = ""
-    term: str = ""
-    titles: str = ""
-    advanced: str = ""
-    ids: list[str] = Field(default_factory=list)
-
-    @field_validator("ids")
-    @classmethod
-    def _check_ids(cls, v: list[str]) -> list[str]:
-        return _nct_ids(v)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> QuerySettings:
-        if not (self.cond or self.intr or self.term or self.titles or self.ids):
-            raise ValueError(f"query {self.name!r} needs at least one of cond, intr, term, titles or ids")
-        if self.ids and (self.cond or self.intr or self.term or self.titles or self.advanced):
-            raise ValueError(f"query {self.name!r}: ids cannot be combined with search expressions")
-        return self
-
-    def params(self) -> dict[str, str]:
-        """The /studies parameters this query sends (paging and date window are added by the client)."""
-        out = {}
-        for key, param in (
-            ("cond", "query.cond"),
-            ("intr", "query.intr"),
-            ("term", "query.term"),
-            ("titles", "query.titles"),
-            ("advanced", "filter.advanced"),
-        ):
-            if value := getattr(self, key).strip():
-                out[param] = value
-        return out
-
-    def searches(self) -> list[dict[str, str]]:
-        """The /studies parameter sets this query is sent as: one, unless its expressions
-        would make the URL longer than MAX_QUERY_CHARS, when its longest OR list is split
-        into several searches (their union is the query's result; a study found by two is
-        processed once)."""
-        base = self.params()
-        if _encoded_length(base) <= MAX_QUERY_CHARS:
-            return [base]
-        key = max(base, key=lambda k: len(base[k]))
-        rest = _encoded_length({k: v for k, v in base.items() if k != key})
-        alternatives = essie.alternatives(base[key])
-        out: list[dict[str, str]] = []
-        chunk: list[str] = []
-        for alt in alternatives:
-            trial = " OR ".join([*chunk, alt])
-            if chunk and rest + _encoded_length({key: trial}) > MAX_QUERY_CHARS:
-                out.append({**base, key: " OR ".join(chunk)})
-                chunk = []
-            chunk.append(alt)
-        out.append({**base, key: " OR ".join(chunk)})
-        return out
-
-
-# The search expressions of one request, URL-encoded, stay within this many characters.
-# With the `fields` list, paging and the date window (about 800 more) a request's URL then
-# stays under 4 KB, half the 8 KB that common web servers and CDNs accept; longer OR lists
-# are split into several requests (QuerySettings.searches).
-MAX_QUERY_CHARS = 3000
-
-
-def _encoded_length(params: dict[str, str]) -> int:
-    return len(urllib.parse.urlencode(params))
-
-
-DEFAULT_QUERIES_FILE = Path(__file__).parent / "data" / "default_queries.toml"
-
-
-def default_queries() -> list[QuerySettings]:
-    """The watch queries shipped with ctmonitor (config.toml repeats them, for users to edit)."""
-    data = tomllib.loads(DEFAULT_QUERIES_FILE.read_text(encoding="utf-8"))
-    return [QuerySettings(**q) for q in data["queries"]]
-
-
-class Settings(_Section):
+class Settings(Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)

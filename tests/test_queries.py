@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from monitor.config import MAX_QUERY_CHARS, QuerySettings, _encoded_length, default_queries
+from monitor.config import QuerySettings, default_queries
 from monitor.registry.client import CtGovClient
 from monitor.registry.localserver import LocalApiServer, Registry
+from monitor.watch_queries import MAX_QUERY_CHARS, _encoded_length
 from tests.conftest import DATA, make_settings, record
 
 BASE_RECORD = "NCT05147467"  # a real /studies record, reshaped per scenario

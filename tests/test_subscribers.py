@@ -268,7 +268,7 @@ def test_the_manage_page_changes_filters_pauses_and_opens_only_its_own_holder(
             page = client.get(derm)
             assert "who runs this monitor sets these filters" in page.text
             r = client.post(derm, data={"csrf": _csrf(page.text), "action": "save", "indication": "SLE"})
-            assert r.status_code == 400 and "administrator" in r.text
+            assert r.status_code == 400 and "person who runs this monitor" in r.text
 
 
 def app_rows(world: World) -> list[store.SubscriberRow]:

@@ -296,8 +296,7 @@ def test_diff_command_between_versions(polled: str, capsys: pytest.CaptureFixtur
     assert main(["--config", polled, "diff", KYSA, "--from", "r0", "--to", "#2"]) == 0
     out = capsys.readouterr().out
     assert (
-        "Status: Not yet recruiting → Recruiting" in out
-        and "Site added: + United States (Recruiting)" in out
+        "Status: Not yet recruiting → Recruiting" in out and "Site added: + United States (Recruiting)" in out
     )
     assert "Enrollment: 12 (estimated) → 20 (estimated)" in out
 

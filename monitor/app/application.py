@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from monitor import store
+from monitor.app.addresses import AddressUseCases
 from monitor.app.curating import CuratorUseCases
 from monitor.app.errors import WorkFailed, not_tracked
 from monitor.app.overview import (
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     pass
 
 
-class Application(ReadUseCases, SubscriberUseCases, CuratorUseCases):
+class Application(ReadUseCases, SubscriberUseCases, AddressUseCases, CuratorUseCases):
     def __init__(
         self,
         settings: Settings,

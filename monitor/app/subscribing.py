@@ -359,11 +359,18 @@ class SubscriberUseCases:
             return self._view(s, row)
 
     def manage_action(
-        self, token: str, action: str, *, preferences: dict[str, Any] | None = None, upto: int | None = None
+        self,
+        token: str,
+        action: str,
+        *,
+        preferences: dict[str, Any] | None = None,
+        upto: int | None = None,
+        address: str | None = None,
     ) -> ManageView:
         """Change the link holder's subscription: save (filters; browser sign-ups only: the
         file's subscribers have theirs set in config.toml), pause, resume, unsubscribe,
-        resubscribe, or read (mark the changes up to `upto` as seen)."""
+        resubscribe, read (mark the changes up to `upto` as seen), or address (a new one,
+        confirmed from the mail sent to it: monitor.app.addresses)."""
         from monitor.publishing import links
 
         now = self.now()
@@ -371,7 +378,9 @@ class SubscriberUseCases:
             row = self._holder(s, token, links.MANAGE)
             if action == "save":
                 if row.managed_by != store.WEB:
-                    raise UserError("your filters are set by your ctmonitor administrator (config.toml)")
+                    raise UserError(
+                        "your filters are set by the person who runs this monitor: ask them to change them"
+                    )
                 store.set_preferences(s, row.name, self.check_preferences(row.email, preferences or {}), now)
                 message = "Your filters are saved: the next digest follows them."
             elif action == "pause":
@@ -405,10 +414,12 @@ class SubscriberUseCases:
                         "This link no longer works. A new one is on its way to your address."
                         if sent
                         else "This link no longer works, but the mail with the new one could not be "
-                        "sent just now: ask your ctmonitor administrator."
+                        "sent just now: ask the person who runs this monitor for one."
                     ),
                     revoked=True,
                 )
+            elif action == "address":
+                message = self.request_address_change(s, row, address or "")  # type: ignore[attr-defined]
             elif action == "read":
                 if upto is None or upto < 0:
                     raise UserError("read: which changes (upto) is missing")
@@ -417,7 +428,7 @@ class SubscriberUseCases:
             else:
                 raise UserError(
                     f"action: {action!r}; valid: save, pause, resume, unsubscribe, resubscribe, "
-                    "read, new-link"
+                    "read, new-link, address"
                 )
             s.flush()
             return self._view(s, row, message)

@@ -23,10 +23,12 @@ SECRET_ENV = "CTMONITOR_SECRET_KEY"
 UNSUBSCRIBE = "unsubscribe"
 MANAGE = "manage"
 CONFIRM = "confirm"
+ADDRESS = "address"  # confirms a new address (the link carries it), sent to that address
 _SALTS = {
     UNSUBSCRIBE: "ctmonitor.subscriber-link.v1",  # the salt of the first links sent: they keep working
     MANAGE: "ctmonitor.manage-link.v1",
     CONFIRM: "ctmonitor.confirm-link.v1",
+    ADDRESS: "ctmonitor.address-link.v1",
 }
 
 
@@ -34,6 +36,7 @@ _SALTS = {
 class LinkHolder:
     name: str
     generation: int
+    extra: str | None = None  # what the link confirms besides its holder (a new address)
 
 
 def secret(session: Session) -> str:
@@ -45,8 +48,13 @@ def _serializer(session: Session, purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret(session), salt=_SALTS[purpose])
 
 
-def make_token(session: Session, name: str, generation: int, purpose: str = UNSUBSCRIBE) -> str:
-    return _serializer(session, purpose).dumps({"s": name, "g": generation})
+def make_token(
+    session: Session, name: str, generation: int, purpose: str = UNSUBSCRIBE, *, extra: str | None = None
+) -> str:
+    payload: dict[str, object] = {"s": name, "g": generation}
+    if extra is not None:
+        payload["e"] = extra
+    return _serializer(session, purpose).dumps(payload)
 
 
 def read_token(session: Session, token: str, purpose: str = UNSUBSCRIBE) -> LinkHolder | None:
@@ -58,4 +66,5 @@ def read_token(session: Session, token: str, purpose: str = UNSUBSCRIBE) -> Link
         return None
     if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("g"), int):
         return None
-    return LinkHolder(data["s"], data["g"])
+    extra = data.get("e")
+    return LinkHolder(data["s"], data["g"], extra if isinstance(extra, str) else None)

@@ -229,6 +229,12 @@ def set_preferences(session: Session, name: str, preferences: Mapping[str, objec
     row.updated_at = now
 
 
+def set_email(session: Session, name: str, email: str, now: datetime) -> None:
+    row = _row(session, name)
+    row.email = email
+    row.updated_at = now
+
+
 def revoke_links(session: Session, name: str, now: datetime) -> int:
     """Invalidate every link issued so far; returns the new generation."""
     row = _row(session, name)

@@ -76,7 +76,7 @@ class Accounts:
                 "error.html.j2",
                 status_code=404,
                 title="Sign-up is off",
-                message="Sign-up is not open on this ctmonitor: ask its administrator to add you.",
+                message="Sign-up is not open on this monitor: ask the person who runs it to add you.",
             )
         if request.method != "POST":
             # "Follow NCT…" from a study this monitor does not follow yet
@@ -133,6 +133,7 @@ class Accounts:
                 action,
                 preferences=preferences_from(form) if action == "save" else None,
                 upto=int(upto) if upto.isdigit() else None,
+                address=forms.one(form, "email") if action == "address" else None,
             )
         except UserError as exc:
             if "link is not valid" in str(exc):
@@ -142,6 +143,16 @@ class Accounts:
                 request, "manage.html.j2", 400, v=v, sel=_echo(form), token=token, error=str(exc)
             )
         return self._form_page(request, "manage.html.j2", v=v, sel=_selected(v.preferences), token=token)
+
+    def address(self, request: Request, form: Form) -> Response:
+        """A new address, confirmed from the mail sent to it: GET shows, POST changes."""
+        token = request.path_params["token"]
+        if request.method != "POST":
+            r = self.app.address_confirming(token)
+            return self._page(request, "address.html.j2", r=r, token=token, title="Your new address")
+        forms.check_csrf(request, form, self.app.signing_key())
+        r = self.app.change_address(token)
+        return self._page(request, "address.html.j2", r=r, token=token, title="Your new address")
 
     def leave(self, request: Request, form: Form) -> Response:
         """GET shows whose subscription the link ends, with one button; POST ends it. The

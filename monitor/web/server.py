@@ -26,8 +26,7 @@ from starlette.routing import Route
 
 from monitor.app import Application, NotTracked
 from monitor.app.browse import KINDS, public_row
-from monitor.core import charts
-from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS, status_label
+from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.core.domain import UserError, check_nct_id
 from monitor.core.filters import MODALITIES
 from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
@@ -38,6 +37,7 @@ from monitor.web.admin import Admin
 from monitor.web.forms import Form, FormRejected, read_form
 from monitor.web.openapi import openapi
 from monitor.web.pages import Pages, registry_url
+from monitor.web.pictures import landscape_charts, study_timeline
 from monitor.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -60,42 +60,6 @@ def _params(request: Request) -> dict[str, list[str]]:
         if not is_tracking(k):
             out.setdefault(k, []).append(v)
     return out
-
-
-def study_timeline(page: Any, today: str) -> str:
-    """The study's statuses as one bar from registration to its planned completion."""
-    c = page.current
-    periods = [(s["label"], s["began"], s["ended"]) for s in page.history["statuses"]]
-    marks = []
-    if c is not None:
-        for label, d in (
-            ("Primary completion", c.primary_completion_date),
-            ("Completion", c.completion_date),
-        ):
-            if d is not None and d.date:
-                marks.append((f"{label} {d.date}" + (" (planned)" if d.type == "ESTIMATED" else ""), d.date))
-    return charts.timeline_bar(periods, today=today, marks=marks)
-
-
-def landscape_charts(v: Any) -> dict[str, str]:
-    """The landscape's pictures for the current filters, as inline SVG (no script)."""
-    p = v.picture
-    if p is None or not v.total:
-        return {}
-    status = [(status_label(code), n) for code, n in p.by_status]
-    return {
-        "status": charts.stacked(
-            "Studies by status",
-            status,
-            colors=[charts.STATUS_COLORS.get(label, charts.OTHER_STATUS) for label, _ in status],
-        ),
-        "years": charts.columns("Registrations per year (first posted)", p.by_year),
-        "countries": charts.hbar(
-            f"Studies with sites, by country (top {min(12, len(p.by_country))} of {len(p.by_country)})",
-            p.by_country[:12],
-            color=charts.PALETTE[5],
-        ),
-    }
 
 
 def _json_default(o: Any) -> Any:
@@ -431,6 +395,7 @@ def create_app(app: Application) -> Starlette:
         ("/confirm/{token}", accounts.confirm),
         ("/manage/{token}", accounts.manage),
         ("/unsubscribe/{token}", accounts.leave),
+        ("/address/{token}", accounts.address),
     ]
     routes = [
         ("/", web.landscape),

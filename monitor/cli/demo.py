@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from email import message_from_bytes, policy
 from itertools import pairwise
@@ -243,6 +244,21 @@ def with_first_posted(records: list[dict[str, Any]]) -> int:
 DEMO_NEW_WITHIN_DAYS = 120
 
 
+@dataclass
+class _Run:
+    """What the demo's steps share: the service over the demo database, the stand-in
+    registry, the fake clock, the folder mailer, what is printed and what is kept."""
+
+    service: Service
+    database: Any
+    registry: Registry
+    records: list[dict[str, Any]]
+    clock: _Clock
+    mailer: FolderMailer
+    echo: Callable[[str], None]
+    result: dict[str, Any]
+
+
 def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Poll, mail the first digests, move the registry on, poll again, mail the weekly
     digest and write the report: the service's own jobs (`Service.run_job`), driven by a
@@ -261,78 +277,12 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         mailer = FolderMailer(out / "mail")
         clock = _Clock(datetime(2026, 11, 16, 15, 40))  # Monday, 10:40 in New York
         service = Service(settings, database, now=clock, mailer_factory=lambda: mailer)
+        run = _Run(service, database, registry, records, clock, mailer, echo, result)
         try:
-            service.run_job("poll")
-            first = _last_poll(database)
-            with database.session() as s:
-                in_scope = len(list_studies(s, in_scope=True))
-            echo(
-                f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
-                f"{in_scope} of them in scope."
-            )
-            if estimated:
-                echo(
-                    f"({estimated} bundled records carry no first-posted date: the demo estimates one from "
-                    "each NCT number, made up for the demo; as they end in August 2026, the demo's "
-                    f'"registered recently" means the last {settings.digest.new_within_days} days.)'
-                )
-            echo(
-                "(Four of them, NCT07700011-14, are T-cell-engager studies written for the demo from "
-                "public descriptions of real programmes: CLN-978, teclistamab, PIT565, cizutamig.)"
-            )
-            result["polls"].append(_summary(first))
-            service.run_job("digest")
-            echo(f"First digest (a landscape summary) mailed to {len(mailer.sent)} subscriber(s).")
-
-            with database.session() as s:
-                tracked = {row.nct_id for row in list_studies(s, in_scope=True)}
-            later = copy.deepcopy(records)
-            done = later_registry(later, "2026-11-18", lambda n: n in tracked)
-            registry.replace(later, "2026-11-19T09:00:04")
-            echo("The registry moves on three days: " + "; ".join(done) + ".")
-
-            clock.t = datetime(2026, 11, 19, 15, 40)
-            service.run_job("poll")
-            second = _last_poll(database)
-            result["polls"].append(_summary(second))
-            echo(f"Poll 2 ({second.mode}): {second.events} changes recorded in {second.requests} requests.")
-            with database.session() as s:
-                rows = [e for e in list_events(s) if e.run_id == second.run_id]
-                result["changes"] = [
-                    {
-                        "nct_id": e.nct_id,
-                        "kind": e.kind,
-                        "change": change_text(e.kind, e.field, e.before, e.after),
-                        "registry_date": e.registry_date,
-                    }
-                    for e in rows
-                ]
-            for c in result["changes"]:
-                echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
-
-            # One study's history from before our first poll, as `ctmonitor backfill NCT...` fetches it.
-            tracked_record = next(r for r in records if _ident(r)["nctId"] == HISTORY_STUDY_ID)
-            registry.histories[HISTORY_STUDY_ID] = demo_history(tracked_record)
-            filled = service.app.backfill([HISTORY_STUDY_ID]).summary
-            result["backfill"] = {
-                "nct_id": HISTORY_STUDY_ID,
-                "ok": filled.ok,
-                "versions_stored": filled.versions,
-                "events": filled.events,
-            }
-            echo(
-                f"Backfilled the registry's own history of {HISTORY_STUDY_ID} (made up for the demo): "
-                f"{filled.versions} versions stored, {filled.events} changes from before our first poll."
-            )
-
-            clock.t = datetime(2026, 11, 23, 12, 0)  # the next Monday's digest
-            before = len(mailer.sent)
-            service.run_job("digest")
-            weekly = mailer.sent[before:]
-            for fmt in ("html", "md"):
-                service.app.report(
-                    StudyFilter(), fmt=fmt, since=date(2026, 11, 16), out=out / f"report.{fmt}"
-                )
+            _first_poll(run, estimated, settings.digest.new_within_days)
+            _the_week(run)
+            _backfill_one(run)
+            weekly = _weekly_digest_and_report(run, out)
         finally:
             database.dispose()
     (out / "changes.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -340,6 +290,92 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         html, text = _write_digest(weekly[0], out, "digest")
         echo(f"Weekly digest mailed (into {out / 'mail'}): {html} and {text}")
     echo(f"Report: {out / 'report.html'} (also {out / 'report.md'}); changes as JSON: {out / 'changes.json'}")
+    _what_to_try(out, result, echo)
+    result["digests"] = [str(p) for p in mailer.sent]
+    return result
+
+
+def _first_poll(run: _Run, estimated: int, recent_days: int) -> None:
+    run.service.run_job("poll")
+    first = _last_poll(run.database)
+    with run.database.session() as s:
+        in_scope = len(list_studies(s, in_scope=True))
+    run.echo(
+        f"Poll 1 ({first.mode}): {first.fetched} records, {first.new_studies} studies tracked, "
+        f"{in_scope} of them in scope."
+    )
+    if estimated:
+        run.echo(
+            f"({estimated} bundled records carry no first-posted date: the demo estimates one from "
+            "each NCT number, made up for the demo; as they end in August 2026, the demo's "
+            f'"registered recently" means the last {recent_days} days.)'
+        )
+    run.echo(
+        "(Four of them, NCT07700011-14, are T-cell-engager studies written for the demo from "
+        "public descriptions of real programmes: CLN-978, teclistamab, PIT565, cizutamig.)"
+    )
+    run.result["polls"].append(_summary(first))
+    run.service.run_job("digest")
+    run.echo(f"First digest (a landscape summary) mailed to {len(run.mailer.sent)} subscriber(s).")
+
+
+def _the_week(run: _Run) -> None:
+    """The registry moves on three days, and the next poll records what changed."""
+    with run.database.session() as s:
+        tracked = {row.nct_id for row in list_studies(s, in_scope=True)}
+    later = copy.deepcopy(run.records)
+    done = later_registry(later, "2026-11-18", lambda n: n in tracked)
+    run.registry.replace(later, "2026-11-19T09:00:04")
+    run.echo("The registry moves on three days: " + "; ".join(done) + ".")
+
+    run.clock.t = datetime(2026, 11, 19, 15, 40)
+    run.service.run_job("poll")
+    second = _last_poll(run.database)
+    run.result["polls"].append(_summary(second))
+    run.echo(f"Poll 2 ({second.mode}): {second.events} changes recorded in {second.requests} requests.")
+    with run.database.session() as s:
+        rows = [e for e in list_events(s) if e.run_id == second.run_id]
+        run.result["changes"] = [
+            {
+                "nct_id": e.nct_id,
+                "kind": e.kind,
+                "change": change_text(e.kind, e.field, e.before, e.after),
+                "registry_date": e.registry_date,
+            }
+            for e in rows
+        ]
+    for c in run.result["changes"]:
+        run.echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
+
+
+def _backfill_one(run: _Run) -> None:
+    """One study's history from before our first poll, as `ctmonitor backfill NCT...` fetches it."""
+    tracked_record = next(r for r in run.records if _ident(r)["nctId"] == HISTORY_STUDY_ID)
+    run.registry.histories[HISTORY_STUDY_ID] = demo_history(tracked_record)
+    filled = run.service.app.backfill([HISTORY_STUDY_ID]).summary
+    run.result["backfill"] = {
+        "nct_id": HISTORY_STUDY_ID,
+        "ok": filled.ok,
+        "versions_stored": filled.versions,
+        "events": filled.events,
+    }
+    run.echo(
+        f"Backfilled the registry's own history of {HISTORY_STUDY_ID} (made up for the demo): "
+        f"{filled.versions} versions stored, {filled.events} changes from before our first poll."
+    )
+
+
+def _weekly_digest_and_report(run: _Run, out: Path) -> list[Path]:
+    run.clock.t = datetime(2026, 11, 23, 12, 0)  # the next Monday's digest
+    before = len(run.mailer.sent)
+    run.service.run_job("digest")
+    weekly = run.mailer.sent[before:]
+    for fmt in ("html", "md"):
+        run.service.app.report(StudyFilter(), fmt=fmt, since=date(2026, 11, 16), out=out / f"report.{fmt}")
+    return weekly
+
+
+def _what_to_try(out: Path, result: dict[str, Any], echo: Callable[[str], None]) -> None:
     db_file = out / "demo.db"
     ctm = f"{command_name()} --db {db_file}"  # each line below runs as it is printed
     tries = [(f"{ctm} status", "what the polls did")]
@@ -354,8 +390,6 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
     echo(f"Database: {db_file}. Try:")
     for command, what in tries:
         echo(f"  {command:<{width}}  # {what}")
-    result["digests"] = [str(p) for p in mailer.sent]
-    return result
 
 
 def command_name() -> str:

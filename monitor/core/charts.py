@@ -109,15 +109,23 @@ def stacked(
         w = width * n / total
         parts.append(f'<rect x="{x:.1f}" y="24" width="{w:.1f}" height="16" fill="{fill}"/>')
         x += w
-    for i, ((label, n), fill) in enumerate(zip(items, fills, strict=True)):
-        lx, ly = (i % 2) * (width / 2), 60 + (i // 2) * 20
-        parts += [
-            f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
-            'stroke="#475569" stroke-width="0.5"/>',
-            f'<text x="{lx + 16:.1f}" y="{ly}">{escape(label)} ({n})</text>',
-        ]
+    entries = [(f"{label} ({n})", fill) for (label, n), fill in zip(items, fills, strict=True)]
+    parts += _legend(entries, width=width, top=60, columns=2, row=20)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _legend(entries: Sequence[tuple[str, str]], *, width: int, top: int, columns: int, row: int) -> list[str]:
+    """A legend naming each colour, `columns` to a row: (words, fill) each."""
+    out: list[str] = []
+    for i, (words, fill) in enumerate(entries):
+        lx, ly = (i % columns) * (width / columns), top + (i // columns) * row
+        out += [
+            f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
+            'stroke="#475569" stroke-width="0.5"/>',
+            f'<text x="{lx + 16:.1f}" y="{ly}">{escape(words)}</text>',
+        ]
+    return out
 
 
 def timeline_bar(
@@ -181,13 +189,7 @@ def timeline_bar(
     for label, _, _ in spans:
         if label not in seen:
             seen.append(label)
-    for i, label in enumerate(seen):
-        lx, ly = (i % 3) * (width / 3), legend_y + (i // 3) * 18
-        fill = STATUS_COLORS.get(label, OTHER_STATUS)
-        parts += [
-            f'<rect x="{lx:.1f}" y="{ly - 11}" width="12" height="12" fill="{fill}" '
-            'stroke="#475569" stroke-width="0.5"/>',
-            f'<text x="{lx + 16:.1f}" y="{ly}">{escape(label)}</text>',
-        ]
+    entries = [(label, STATUS_COLORS.get(label, OTHER_STATUS)) for label in seen]
+    parts += _legend(entries, width=width, top=legend_y, columns=3, row=18)
     parts.append("</svg>")
     return "".join(parts)

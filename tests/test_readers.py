@@ -105,6 +105,10 @@ def test_a_web_reader_is_addressed_by_their_address_alone(world: World, tmp_path
         text = mail.get_body(("plain",)).get_content()
         html = mail.get_body(("html",)).get_content()
         assert internal not in text and internal not in html.replace("=\n", "")
+        # the footer: their own page, every change and the web report for their filters
+        assert (
+            f"{BASE}/report?indication=pemphigus" in text and f"{BASE}/changes?indication=pemphigus" in text
+        )
         file_reader = next(m for m in server.messages if "derm@example.org" in str(m["To"]))
         assert "derm" in str(file_reader["To"])  # an administrator's name for a team stays
 

@@ -205,6 +205,7 @@ class Digest:
     warning: str | None
     filters: str
     report_hint: str
+    report_page_url: str = ""  # the web report for the reader's filters, when the web is reachable
     landscape: Landscape | None = None
     listed_ids: frozenset[int] = frozenset()
     all_ids: frozenset[int] = frozenset()
@@ -236,3 +237,4 @@ class DigestOptions:
     new_within_days: int = 30
     report_url: str = ""
     web_url: str = ""  # ctmonitor serve's public base URL, when set
+    report_page_url: str = ""  # the web report for this reader's filters (a page of the site)

@@ -51,12 +51,14 @@ def options(settings: Settings, flt: StudyFilter | None = None) -> DigestOptions
         study_url = base + "/studies/{nct_id}"
     if base and not report_url:
         report_url = base + "/changes" + (changes_query(flt) if flt is not None else "")
+    report_page = base + "/report" + (changes_query(flt) if flt is not None else "") if base else ""
     return DigestOptions(
         study_url=study_url,
         subject_prefix=d.subject_prefix,
         new_within_days=d.new_within_days,
         report_url=report_url,
         web_url=base or "",
+        report_page_url=report_page,
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.core.filters import StudyFilter
@@ -102,7 +102,10 @@ def _statement(scope: ChangeScope, baseline_ids: frozenset[int]) -> Any:
         if scope.until is not None:
             stmt = stmt.where(Event.detected_at < scope.until)
     if not scope.baseline and baseline_ids:
-        stmt = stmt.where(not_(and_(Event.kind == NEW_STUDY, Event.run_id.in_(sorted(baseline_ids)))))
+        # written without NOT over a NULL run id, which would drop an event that has none
+        stmt = stmt.where(
+            or_(Event.kind != NEW_STUDY, Event.run_id.is_(None), Event.run_id.not_in(sorted(baseline_ids)))
+        )
     return stmt
 
 

@@ -113,6 +113,7 @@ class ReadUseCases:
         search: str = "",
         needs_review: bool = False,
         include_out_of_scope: bool = False,
+        products: Iterable[str] = (),
     ) -> StudiesResult:
         """The landscape as a list: tracked studies in scope (or all), newest update first,
         through the web landscape's query (one validation, the same aliases and search)."""
@@ -124,6 +125,7 @@ class ReadUseCases:
             "phase": list(phases),
             "sponsor": list(sponsors),
             "country": list(countries),
+            "product": list(products),
         }
         query = LandscapeQuery.from_params({k: v for k, v in params.items() if v})
         query = dataclasses.replace(

@@ -264,6 +264,7 @@ def _many(name: str, help_text: str) -> Callable[[Callable[..., Any]], Callable[
 @_many("phase", "A phase: EARLY_PHASE1, PHASE1, PHASE2, PHASE3, PHASE4 or NA.")
 @_many("sponsor", "Part of the lead sponsor's name, any case.")
 @_many("country", "A country with at least one site.")
+@_many("product", "A product, by its code or name, however written: KYV-101, kyv101, CABA-201.")
 @click.option(
     "--search", default="", metavar="TEXT", help="Words in the NCT id, titles, product codes or sponsor."
 )
@@ -282,6 +283,7 @@ def studies(
     phase: tuple[str, ...],
     sponsor: tuple[str, ...],
     country: tuple[str, ...],
+    product: tuple[str, ...],
     search: str,
     needs_review: bool,
     include_all: bool,
@@ -295,6 +297,7 @@ def studies(
       ctmonitor studies --modality CAR-T --indication lupus
       ctmonitor studies --target BCMA --status active --country Germany --json
       ctmonitor studies --search KYV-101
+      ctmonitor studies --product kyv101
       ctmonitor studies --needs-review
     """
     with c.app() as app:
@@ -306,6 +309,7 @@ def studies(
             phases=phase,
             sponsors=sponsor,
             countries=country,
+            products=product,
             search=search,
             needs_review=needs_review,
             include_out_of_scope=include_all,

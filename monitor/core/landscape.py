@@ -270,15 +270,23 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
             return False
     if q.sponsors and not any(_fold(s) in _fold(row["sponsor"]) for s in q.sponsors):
         return False
-    if q.products and not any(_fold(p) in _fold(row["product"]) for p in q.products):
-        return False
+    if q.products:
+        # a product code is found however it is typed: KYV-101, kyv101, "KYV 101"
+        named = _compact(" ".join(str(row.get(k) or "") for k in ("product", "search")))
+        if not any(_compact(p) and _compact(p) in named for p in q.products):
+            return False
     if q.q:
-        haystack = _fold(
-            " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
-        )
-        if not all(word in haystack for word in _fold(q.q).split()):
+        text = " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
+        haystack, compact = _fold(text), _compact(text)
+        if not all(word in haystack or _compact(word) in compact for word in _fold(q.q).split()):
             return False
     return True
+
+
+def _compact(value: str | None) -> str:
+    """Letters and digits only, case-folded: how product codes are compared (CABA-201,
+    caba201 and "CABA 201" are one code)."""
+    return "".join(ch for ch in (value or "").casefold() if ch.isalnum())
 
 
 def _sort_value(row: Mapping[str, Any], key: str) -> str:

@@ -15,7 +15,7 @@ $(BIN)/ctmonitor: pyproject.toml
 demo: $(BIN)/ctmonitor
 	$(BIN)/ctmonitor demo --out out
 
-## serve: the web interface over the demo's database (run `make demo` first) at http://127.0.0.1:8000
+## serve: the web interface over the demo's database (run `make demo` first) at http://127.0.0.1:8000; sign-up mails go to out/mail
 serve: $(BIN)/ctmonitor
 	$(BIN)/ctmonitor --db $(CURDIR)/out/demo.db serve --mail-folder $(CURDIR)/out/mail
 

@@ -314,3 +314,10 @@ def test_changes_query_pages_are_stable_while_new_changes_arrive(world: World) -
     ids_second = {e["id"] for _, evs in second.groups for e in evs}
     assert not ids_first & ids_second
     assert len(ids_first | ids_second) == first.total
+
+
+def test_a_page_size_out_of_range_is_a_one_line_error(week: tuple[World, Application, TestClient]) -> None:
+    _, _, client = week
+    for bad in ("0", "1001", "x"):
+        answer = client.get("/api/events", params={"limit": bad})
+        assert answer.status_code == 400 and "limit" in answer.json()["error"], bad

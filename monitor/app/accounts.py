@@ -11,6 +11,8 @@ from typing import Any
 from monitor import store
 from monitor.app.browse import ChangesView
 
+NOT_VALID = "this link is not valid (altered, revoked or no longer in use)"
+
 
 def masked(address: str) -> str:
     """`j***@example.org`: enough for a reader to recognise their own address."""

@@ -5,17 +5,16 @@ readers who signed up on the web; an administrator's entries change in config.to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
 from typing import Any
 
 from monitor import store
-from monitor.app.accounts import masked
+from monitor.app import notices
+from monitor.app.accounts import NOT_VALID, masked
 from monitor.config import SubscriberSettings
 from monitor.core.domain import SubscriberStatus, UserError
-
-_NOT_VALID = "this link is not valid (altered, revoked or no longer in use)"
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,11 @@ class AddressResult:
 
 
 class AddressUseCases:
-    """Mixed into Application (settings, database, now, mailer_factory)."""
+    """Mixed into Application (settings, database, now, and SubscriberUseCases._mail)."""
 
     settings: Any
     database: Any
-    mailer_factory: Any
+    _mail: Callable[[str, Any], bool]  # SubscriberUseCases': a notice sent, or False
 
     def now(self) -> datetime:  # pragma: no cover - Application's
         raise NotImplementedError
@@ -46,10 +45,6 @@ class AddressUseCases:
     def request_address_change(self, s: Any, row: Any, new_address: str) -> str:
         """Mail a confirmation link to the new address; returns the page's message."""
         from pydantic import ValidationError
-
-        from monitor.publishing import links
-        from monitor.publishing.mailer import MailError
-        from monitor.publishing.render import Notice, notice_message
 
         if row.managed_by != store.WEB:
             raise UserError("your address is set by the person who runs this monitor; ask them to change it")
@@ -59,35 +54,10 @@ class AddressUseCases:
             raise UserError(f"{new_address.strip()!r} is not an e-mail address") from None
         if new.lower() == row.email.lower():
             return "That is already your address."
-        token = links.make_token(s, row.name, row.link_generation, links.ADDRESS, extra=new)
-        notice = Notice(
-            subject="Confirm the new address for your ctmonitor digest",
-            title="Confirm your new address",
-            paragraphs=(
-                "Someone, probably you, asked for their ctmonitor digest to come to this address "
-                "instead of the one it goes to now.",
-                "Nothing changes until you confirm here.",
-            ),
-            action_label="Send my digest to this address",
-            action_url=f"{self.settings.web.base_url}/address/{token}",
-            footnotes=("If you did not ask for this, ignore this mail: nothing changes.",),
-        )
-        smtp = self.settings.smtp
-        msg = notice_message(
-            notice,
-            to_address=new,
-            from_name=smtp.from_name,
-            from_address=smtp.from_address or "ctmonitor@localhost.localdomain",
-            message_id=make_msgid(domain="ctmonitor"),
-            date=_aware(self.now()),
-        )
-        s.commit()  # the link's generation is what it is now; the mail may name it
-        try:
-            self.mailer_factory().send(msg)
-        except MailError:
+        if not self._mail(new, notices.address_notice(s, row, self.settings, new)):
             return "The confirmation mail could not be sent just now; try again later."
         return (
-            f"A confirmation link is on its way to {masked(new)}; your digest goes there once you follow it."
+            f"A confirmation link is on its way to {masked(new)}; your digest goes there once it is followed."
         )
 
     def address_confirming(self, token: str) -> AddressResult:
@@ -120,11 +90,5 @@ class AddressUseCases:
             or row.link_generation != holder.generation
             or row.status in (SubscriberStatus.REMOVED, SubscriberStatus.PENDING)
         ):
-            raise UserError(_NOT_VALID)
+            raise UserError(NOT_VALID)
         return row, holder.extra
-
-
-def _aware(now: datetime) -> datetime:
-    from datetime import UTC
-
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now

@@ -66,3 +66,20 @@ def link_notice(s: Session, row: Any, settings: Settings) -> Notice:
         action_url=delivery.manage_url(s, settings, row.name),
         footnotes=("The next digests carry the new link.",),
     )
+
+
+def address_notice(s: Session, row: Any, settings: Settings, new_address: str) -> Notice:
+    """The mail to a new address a reader gave: their digest moves there once followed."""
+    token = links.make_token(s, row.name, row.link_generation, links.ADDRESS, extra=new_address)
+    return Notice(
+        subject="Confirm the new address for your ctmonitor digest",
+        title="Confirm your new address",
+        paragraphs=(
+            "Someone, probably you, asked for their ctmonitor digest to come to this address "
+            "instead of the one it goes to now.",
+            "Nothing changes until you confirm here.",
+        ),
+        action_label="Send my digest to this address",
+        action_url=f"{settings.web.base_url}/address/{token}",
+        footnotes=("If you did not ask for this, ignore this mail: nothing changes.",),
+    )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import store
 from monitor.app import notices
 from monitor.app.accounts import (
+    NOT_VALID,
     ConfirmResult,
     LeaveResult,
     ManageView,
@@ -48,7 +49,6 @@ PREFERENCE_KEYS = (
     "kinds",
     "include_out_of_scope",
 )
-_NOT_VALID = "this link is not valid (altered, revoked or no longer in use)"
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class SubscriberUseCases(FollowUseCases):
             or row.status == SubscriberStatus.REMOVED
             or (row.status == SubscriberStatus.PENDING and not pending)
         ):
-            raise UserError(_NOT_VALID)
+            raise UserError(NOT_VALID)
         return row  # a confirmation link followed again after confirming is fine
 
     def leaving(self, token: str) -> LeaveResult:

@@ -9,7 +9,10 @@ Every label is XML-escaped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from xml.sax.saxutils import escape
+
+from monitor.core.news import registry_day
 
 PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2", "#65a30d", "#db2777")
 
@@ -139,21 +142,10 @@ def timeline_bar(
     for "still") in its status colour, from registration to the later of today and the
     planned completion; `marks` are dated ticks ("Primary completion", "2027-03"). Dates
     are the registry's ("2024", "2024-03" or "2024-03-15"), read as their first day."""
-    from datetime import date
-
-    def day(value: str | None) -> date | None:
-        if not value:
-            return None
-        parts = [int(p) for p in value[:10].split("-") if p.isdigit()] + [1, 1]
-        try:
-            return date(parts[0], parts[1], parts[2])
-        except (ValueError, IndexError):
-            return None
-
-    now = day(today)
-    spans = [(label, day(a), day(b) or now) for label, a, b in periods]
+    now = registry_day(today)
+    spans = [(label, registry_day(a), registry_day(b) or now) for label, a, b in periods]
     spans = [(label, a, b) for label, a, b in spans if a and b]
-    ticks = [(label, d) for label, value in marks if (d := day(value))]
+    ticks = [(label, d) for label, value in marks if (d := registry_day(value))]
     if not spans or now is None:
         return ""
     first = min(a for _, a, _ in spans)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.core.describe import (
@@ -36,7 +36,7 @@ from monitor.core.digest_views import (
     StudyBlock,
     StudyView,
 )
-from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note
+from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note, registry_day
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
 SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -118,17 +118,6 @@ TITLE_MAX = 160
 
 
 # -- pieces --------------------------------------------------------------------------
-
-
-def _parse_day(value: str | None) -> date | None:
-    """A registry date (`2024`, `2024-03`, `2024-03-15`) as its first possible day."""
-    if not value:
-        return None
-    parts = [int(p) for p in value.split("-")] + [1, 1]
-    try:
-        return date(parts[0], parts[1], parts[2])
-    except ValueError:
-        return None
 
 
 def _first_posted(event: EventView, study: StudyView | None) -> str | None:
@@ -219,13 +208,6 @@ def _period_text(start: datetime | None, end: datetime) -> str:
     return f"{start:%d %b %Y} – {end:%d %b %Y}"
 
 
-def _report_hint(opts: DigestOptions, period_start: datetime | None) -> str:
-    return opts.report_url
-
-
-# -- the two digests ---------------------------------------------------------------------
-
-
 def build_changes_digest(
     *,
     subscriber: str,
@@ -313,7 +295,7 @@ def build_changes_digest(
         health_summary=health.summary(),
         warning=health.warning(now),
         filters=filters,
-        report_hint=_report_hint(opts, start),
+        report_hint=opts.report_url,
         report_page_url=opts.report_page_url,
         listed_ids=frozenset(e.id for e in listed),
         all_ids=frozenset(e.id for e in events),
@@ -406,7 +388,7 @@ def build_landscape_digest(
     to the world), which it accounts for without listing.
     """
     since = (now - timedelta(days=opts.new_within_days)).date()
-    recent_rows = [s for s in studies if (d := _parse_day(s.first_post_date)) is not None and d >= since]
+    recent_rows = [s for s in studies if (d := registry_day(s.first_post_date)) is not None and d >= since]
     recent_rows.sort(key=lambda s: (_neg_date(s.first_post_date), s.nct_id))
     recent = []
     for s in recent_rows[:max_items]:
@@ -444,7 +426,7 @@ def build_landscape_digest(
         health_summary=health.summary(),
         warning=health.warning(now),
         filters=filters,
-        report_hint=_report_hint(opts, None),
+        report_hint=opts.report_url,
         report_page_url=opts.report_page_url,
         landscape=landscape,
         listed_ids=frozenset(),

@@ -75,10 +75,6 @@ class ReaderChange:
     arrival: Arrival | None  # for a new-study event: registered, found or baseline
     importance: int  # as the reader sees it
 
-    @property
-    def found(self) -> bool:
-        return self.arrival is Arrival.FOUND
-
 
 def _statement(scope: ChangeScope, baseline_ids: frozenset[int]) -> Any:
     held = Event.held.is_(True) if scope.held else Event.held.is_(False)

@@ -8,6 +8,7 @@ of RFC 8058, whose mail client cannot hold a form token."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -109,13 +110,13 @@ class Accounts:
         )
 
     def confirm(self, request: Request, form: Form) -> Response:
-        token = request.path_params["token"]
-        if request.method != "POST":
-            r = self.app.confirming(token)
-            return self._page(request, "confirm.html.j2", r=r, token=token, title="Confirm")
-        forms.check_csrf(request, form, self.app.signing_key())
-        r = self.app.confirm(token)
-        return self._page(request, "confirm.html.j2", r=r, token=token, title="Subscribed")
+        return self._one_button(
+            request,
+            form,
+            "confirm.html.j2",
+            (self.app.confirming, "Confirm"),
+            (self.app.confirm, "Subscribed"),
+        )
 
     # -- the subscriber's page --------------------------------------------------------------
 
@@ -145,14 +146,32 @@ class Accounts:
         return self._form_page(request, "manage.html.j2", v=v, sel=_selected(v.preferences), token=token)
 
     def address(self, request: Request, form: Form) -> Response:
-        """A new address, confirmed from the mail sent to it: GET shows, POST changes."""
+        """A new address, confirmed from the mail sent to it."""
+        title = "Your new address"
+        return self._one_button(
+            request,
+            form,
+            "address.html.j2",
+            (self.app.address_confirming, title),
+            (self.app.change_address, title),
+        )
+
+    def _one_button(
+        self,
+        request: Request,
+        form: Form,
+        name: str,
+        show: tuple[Callable[[str], Any], str],
+        act: tuple[Callable[[str], Any], str],
+    ) -> Response:
+        """A signed link's page: GET shows what its button does (mail scanners follow links
+        and must change nothing), POST with the form's token does it."""
         token = request.path_params["token"]
-        if request.method != "POST":
-            r = self.app.address_confirming(token)
-            return self._page(request, "address.html.j2", r=r, token=token, title="Your new address")
-        forms.check_csrf(request, form, self.app.signing_key())
-        r = self.app.change_address(token)
-        return self._page(request, "address.html.j2", r=r, token=token, title="Your new address")
+        use, title = show
+        if request.method == "POST":
+            forms.check_csrf(request, form, self.app.signing_key())
+            use, title = act
+        return self._page(request, name, r=use(token), token=token, title=title)
 
     def leave(self, request: Request, form: Form) -> Response:
         """GET shows whose subscription the link ends, with one button; POST ends it. The

@@ -88,7 +88,7 @@ def changes_query(params: Mapping[str, Sequence[str]]) -> ChangesQuery:
         filter=study_filter(params),
         include_baseline=one(params, "baseline") in YES,
         before=number(params, "cursor"),
-        limit=number(params, "limit") or ChangesQuery.limit,
+        limit=ChangesQuery.limit if (given := number(params, "limit")) is None else given,
         kinds=multi(params, "kind"),
         min_importance=int(raw),
         since=day(params, "since"),

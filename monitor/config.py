@@ -275,6 +275,8 @@ class SubscriberSettings(Section):
     sponsors: list[str] = Field(default_factory=list)
     countries: list[str] = Field(default_factory=list)
     phases: list[str] = Field(default_factory=list)
+    # Products by any of their names: a code (KYV-101, kyv101), an INN (rese-cel) or a brand.
+    products: list[str] = Field(default_factory=list)
     nct_ids: list[str] = Field(default_factory=list)
     min_importance: Annotated[int, Field(ge=1, le=3)] = 1
     # Only these kinds of change (empty: every kind), e.g. ["eligibility_change", "outcome_change"].

@@ -79,6 +79,7 @@ def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | N
         "targets": _split(r.targets),
         "cell_source": r.cell_source,
         "product": r.product,
+        "products": _split(r.products) or ([r.product] if r.product else []),
         "indications": _split(r.indications),
         "needs_review": r.needs_review,
         "review": review or [],

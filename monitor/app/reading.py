@@ -259,6 +259,7 @@ class ReadUseCases:
             modalities=[*MODALITIES, *vocab.modality_needs],
             targets=vocab.target_order,
             indications=vocab.indication_order,
+            catalogue=self.classifier.catalogue,
         )
 
     def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
@@ -267,10 +268,19 @@ class ReadUseCases:
         from monitor.app import browse
 
         flt = self.check_filter(
-            StudyFilter(modalities=query.modalities, targets=query.targets, indications=query.indications)
+            StudyFilter(
+                modalities=query.modalities,
+                targets=query.targets,
+                indications=query.indications,
+                products=query.products,
+            )
         )
         query = dataclasses.replace(
-            query, modalities=flt.modalities, targets=flt.targets, indications=flt.indications
+            query,
+            modalities=flt.modalities,
+            targets=flt.targets,
+            indications=flt.indications,
+            products=flt.products,
         )
         with self.database.session() as s:
             return browse.landscape(s, query, complete=complete)
@@ -342,6 +352,7 @@ class ReadUseCases:
         nct_ids: Iterable[str] = (),
         include_out_of_scope: bool = False,
         phases: Iterable[str] = (),
+        products: Iterable[str] = (),
     ) -> StudyFilter:
         """A StudyFilter checked like a subscriber's: unknown labels are a one-line UserError."""
         from pydantic import ValidationError
@@ -362,6 +373,7 @@ class ReadUseCases:
                 nct_ids=[check_nct_id(x) for x in nct_ids],
                 include_out_of_scope=include_out_of_scope,
                 phases=list(phases),
+                products=list(products),
             )
         except ValidationError as exc:
             raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None

@@ -44,6 +44,7 @@ PREFERENCE_KEYS = (
     "sponsors",
     "countries",
     "phases",
+    "products",
     "nct_ids",
     "min_importance",
     "kinds",

@@ -112,6 +112,11 @@ def label_filter_options(fn: F) -> F:
             ("indication", "indications", "An indication group, e.g. SLE, 'lupus nephritis', lupus."),
             ("status", "statuses", "Current overall status, e.g. RECRUITING, active, stopped."),
             ("sponsor", "sponsors", "Part of the lead sponsor's name."),
+            (
+                "product",
+                "products",
+                "A product by any of its names, however written: KYV-101, kyv101, rese-cel.",
+            ),
             ("country", "countries", "A country with at least one site."),
             (
                 "phase",

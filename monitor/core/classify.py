@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
+from monitor.core.classification import Classification, Evidence
 from monitor.core.domain import Study, UserError
 from monitor.core.normalize import NORMALIZER_VERSION
+from monitor.core.products import CAR_STEM, Catalogue, find_code, guess_cell_product, unnamed_name
+from monitor.core.scope import Hit, Working, decide_scope, treated_and_population
 from monitor.core.vocabulary import (
     Override,
     Product,
@@ -33,85 +36,18 @@ from monitor.core.vocabulary import (
     tokens,
 )
 
+__all__ = ["Classification", "Classifier", "Evidence"]
+
 MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
 
 # Field roles: what a mention there proves.
 STRONG = ("interventions", "arms", "titles")
 MEDIUM = ("keywords", "conditions")
 WEAK = ("summary",)
+# Read for product names only: an outcome may name the product ("after KYV-101 infusion"),
+# but a CAR word there says nothing of what the study gives.
+PRODUCT_ONLY = ("outcomes",)
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    label: str
-    value: str
-    field: str
-    text: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"label": self.label, "value": self.value, "field": self.field, "text": self.text}
-
-
-@dataclass(frozen=True, slots=True)
-class Classification:
-    in_scope: bool
-    scope_reason: str
-    modality: str | None
-    modalities: tuple[str, ...] = ()
-    targets: tuple[str, ...] = ()
-    cell_source: str | None = None
-    platform: str | None = None
-    product: str | None = None
-    indications: tuple[str, ...] = ()
-    confidence: dict[str, str] = field(default_factory=dict)
-    review: tuple[str, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    curated: tuple[str, ...] = ()
-
-    @property
-    def needs_review(self) -> bool:
-        return bool(self.review)
-
-    @property
-    def target_label(self) -> str:
-        return "; ".join(self.targets) if self.targets else "undisclosed"  # as describe.targets_label
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "in_scope": self.in_scope,
-            "scope_reason": self.scope_reason,
-            "modality": self.modality,
-            "modalities": list(self.modalities),
-            "targets": list(self.targets),
-            "cell_source": self.cell_source,
-            "platform": self.platform,
-            "product": self.product,
-            "indications": list(self.indications),
-            "confidence": dict(self.confidence),
-            "needs_review": self.needs_review,
-            "review": list(self.review),
-            "evidence": [e.to_dict() for e in self.evidence],
-            "curated": list(self.curated),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Classification:
-        return cls(
-            in_scope=bool(d["in_scope"]),
-            scope_reason=d.get("scope_reason", ""),
-            modality=d.get("modality"),
-            modalities=tuple(d.get("modalities") or ()),
-            targets=tuple(d.get("targets") or ()),
-            cell_source=d.get("cell_source"),
-            platform=d.get("platform"),
-            product=d.get("product"),
-            indications=tuple(d.get("indications") or ()),
-            confidence=dict(d.get("confidence") or {}),
-            review=tuple(d.get("review") or ()),
-            evidence=tuple(Evidence(**e) for e in d.get("evidence") or ()),
-            curated=tuple(d.get("curated") or ()),
-        )
 
 
 # -- the classifier ----------------------------------------------------------------------
@@ -132,6 +68,7 @@ def _fields(study: Study) -> dict[str, list[str]]:
         "keywords": list(study.keywords),
         "conditions": list(study.conditions) + [m.term for m in study.condition_mesh],
         "summary": [t for t in (study.brief_summary, study.detailed_description) if t],
+        "outcomes": [t for o in study.outcomes for t in (o.measure, o.description) if t],
     }
 
 
@@ -169,86 +106,60 @@ class _Found:
         return {w for h in self.hits for w in h[4].split()}
 
 
-# The USAN/INN stem of CAR T gene therapies: "-cabtagene" (axicabtagene, inaticabtagene,
-# prulacabtagene ... autoleucel). A name built on it is a CAR T, whatever else it is called.
-_CAR_STEM = re.compile(r"\b[a-z]{2,}cabtagene\b", re.IGNORECASE)
-# The short names sponsors give cell therapies: "azer-cel", "prula-cel", "obe-cel".
-_CEL_NAME = re.compile(r"\b[a-z]{3,6}-cel\b", re.IGNORECASE)
-# A product code with CAR in it: letters, CAR (maybe CAR-T, CAR-NK), then a code part with a
-# digit or after a hyphen: ABCAR-001, XYCAR-Q7, CAR19X; not CARE-2 or CARDIO-7 (words).
-_CAR_CODE = re.compile(r"\b[A-Z]{0,6}CAR(?:T|NK|TREG)?(?:-?[A-Z]{0,3}\d[A-Z0-9]*|-[A-Z][A-Z0-9]*\d?)\b")
-# A code (letters and digits, as sponsors name products) given as cells: "QZ-2207 T cells",
-# "QZ-2207 allogeneic T cells", "ZX101 NK cell injection".
-_CODE_CELLS = re.compile(
-    r"\b(?!CD\d)([A-Z]{1,6}-?\d{2,6}[A-Z0-9]{0,3})\b"  # upper-case, as codes are; an antigen (CD45RA) is none
-    r"(?i:\s+(?:allogeneic|autologous|universal|engineered|modified))?"
-    r"(?i:\s+((?:T|NK)[- ]?cells?))\b"
-)
-# "... in patients with ...", "... among adults who had ...": where a title turns from
-# what is treated to who is treated.
-_POPULATION = re.compile(
-    r"\b(?:in|among|of)\s+(?:adult\s+|adolescent\s+|pediatric\s+|paediatric\s+|elderly\s+)?"
-    r"(?:patients|participants|subjects|people|persons|individuals|adults|children|recipients)\s+"
-    r"(?:with\s+(?:a\s+)?(?:history\s+of|prior|previous|concomitant|coexisting|co-existing)\s+"
-    r"|who\s+(?:have|had|has)\s+(?:had\s+)?|having\s+|with\s+|previously\s+treated\s+for\s+)",
-    re.IGNORECASE,
-)
+# -- the classifier ----------------------------------------------------------------------
 
 
-Hit = tuple[str, str, str, str, str]  # (field, text, kind, value, words): one vocabulary match
+def _fields(study: Study) -> dict[str, list[str]]:
+    interventions = []
+    for iv in study.interventions:
+        interventions.append(iv.name)
+        interventions += list(iv.other_names)
+        if iv.description:
+            interventions.append(iv.description)
+    arms = [a.label for a in study.arms] + [a.description for a in study.arms if a.description]
+    return {
+        "interventions": interventions,
+        "arms": arms,
+        "titles": [t for t in (study.brief_title, study.official_title, study.acronym) if t],
+        "keywords": list(study.keywords),
+        "conditions": list(study.conditions) + [m.term for m in study.condition_mesh],
+        "summary": [t for t in (study.brief_summary, study.detailed_description) if t],
+        "outcomes": [t for o in study.outcomes for t in (o.measure, o.description) if t],
+    }
 
 
-@dataclass(slots=True)
-class _Working:
-    """What the classifier gathers on its way through one record."""
-
-    evidence: list[Evidence] = field(default_factory=list)
-    confidence: dict[str, str] = field(default_factory=dict)
-    review: list[str] = field(default_factory=list)
-
-    def note(self, label: str, value: str, hit: Hit) -> None:
-        snippet = hit[1] if len(hit[1]) <= 160 else f"…{hit[4]}…"
-        self.evidence.append(Evidence(label, value, hit[0], snippet))
+def _strength(field_name: str) -> str:
+    return "high" if field_name in STRONG else "medium" if field_name in MEDIUM else "low"
 
 
-def _scope(
-    study: Study,
-    modality: str | None,
-    indications: list[str],
-    oncology: list[Hit],
-    excluded: list[Hit],
-    treated: str | None,
-    cancer_treated: bool,
-    w: _Working,
-) -> tuple[bool, str]:
-    """In scope or not, with the reason; what is in scope but doubtful goes to review."""
-    if not modality:
-        in_scope, reason = False, "no CAR, CAAR, CAR-Treg, CAR-NK or T-cell-engager therapy named"
-    elif study.study_type == "OBSERVATIONAL":
-        in_scope, reason = False, "observational study"
-    elif cancer_treated:
-        in_scope, reason = False, f"oncology indication: {treated}"
-    elif not indications or (w.confidence.get("indications") == "low" and (oncology or excluded)):
-        # A disease met only in the summary does not outweigh conditions that name another one.
-        in_scope = False
-        if oncology:
-            reason = "oncology indication"
-        elif excluded:
-            reason = f"not an autoimmune indication ({excluded[0][4]})"
-        else:
-            reason = "no autoimmune indication named"
-    else:
-        in_scope, reason = True, "in scope"
-        if oncology:
-            w.review.append(f"treats an oncology indication ({oncology[0][4]}) beside autoimmune disease")
-        if w.confidence.get("modality") == "low":
-            w.review.append("the therapy is named only in the summary or the detailed description")
-        if w.confidence.get("indications") == "low":
-            w.review.append(
-                "the autoimmune indication is named only in the summary or the detailed description"
-            )
-    w.confidence["in_scope"] = "high" if not w.review else "medium"
-    return in_scope, reason
+_RANK = {"high": 3, "medium": 2, "low": 1}
+# "CD19 and BCMA", "BCMA CART + CD19 CART" name one dual-target therapy; ";" and "or" offer alternatives.
+_ALTERNATIVES = re.compile(r";|\bor\b", re.IGNORECASE)
+
+
+@dataclass
+class _Found:
+    """Everything the vocabulary found in one record, by field."""
+
+    hits: list[tuple[str, str, str, str, str]]  # field, text, kind, value, words
+
+    @cached_property
+    def _by_kind(self) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        """The hits grouped by kind, in order: a record is asked about a dozen kinds."""
+        out: dict[str, list[tuple[str, str, str, str, str]]] = {}
+        for h in self.hits:
+            out.setdefault(h[2], []).append(h)
+        return out
+
+    def of(self, kind: str, fields: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str, str]]:
+        hits = self._by_kind.get(kind, [])
+        if fields is None:
+            return list(hits)
+        return [h for h in hits if h[0] in fields]
+
+    @cached_property
+    def all_words(self) -> set[str]:
+        return {w for h in self.hits for w in h[4].split()}
 
 
 class Classifier:
@@ -262,6 +173,16 @@ class Classifier:
         overrides_text: str = "",
     ) -> None:
         self.vocabulary = vocabulary or Vocabulary.load()
+        self.catalogue = Catalogue.of(self.vocabulary)
+        # the words that say a text is about an engineered cell (find_code reads them)
+        self._modality_words = {
+            w
+            for (phrase, kinds) in self.vocabulary.index.items()
+            for kind, _ in kinds
+            if kind in ("modality", "modality_weak")
+            for w in phrase
+            if len(w) > 1 and w not in ("t", "cell", "cells")
+        } | {"car", "cart", "caart", "ucar"}
         self.overrides = overrides or {}
         basis = self.vocabulary.version + overrides_text + "\0normalizer " + NORMALIZER_VERSION
         digest = hashlib.sha256(basis.encode()).hexdigest()[:12]
@@ -293,34 +214,35 @@ class Classifier:
         for name, texts in fields.items():
             for text in texts:
                 for kind, value, words in self.vocabulary.find(text):
-                    hits.append((name, text, kind, value, words))
+                    if name not in PRODUCT_ONLY or kind == "product":
+                        hits.append((name, text, kind, value, words))
         return _Found(hits), fields
 
     def _classify(self, study: Study) -> Classification:
         """The labels in the order each depends on the last: products, modality, targets,
         cell source and platform, product name, indications, then scope."""
         found, _ = self._scan(study)
-        w = _Working()
+        w = Working()
         products = self._products(found)
         trapped = bool(found.of("trap", STRONG))
         modality, modalities = self._modality(found, products, trapped, w)
         targets = self._targets(found, products, modality, w)
         cell_source, platform = self._source_and_platform(found, products, modality, w)
-        product = self._product_name(found, products, modality)
         indications = self._indications(found, w.evidence, w.confidence, study)
         oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
         excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
 
         # Recall first: an autoimmune study whose product no vocabulary knows yet, but
         # looks like an engineered cell therapy, is in scope at low confidence, for review.
+        guessed = None
         if not modality and indications:
-            guess = self._unknown_product(study)
+            guess = guess_cell_product(study)
             if guess is not None:
                 modality, code, where, text = guess
                 modalities = (modality,)
-                product = product or code
+                guessed = (code, where, text)
                 w.evidence.append(Evidence("modality", modality, where, text))
-                if _CAR_STEM.fullmatch(code):  # the naming rules say what it is
+                if CAR_STEM.fullmatch(code):  # the naming rules say what it is
                     w.confidence["modality"] = "medium"
                 else:
                     w.confidence["modality"] = "low"
@@ -331,13 +253,14 @@ class Classifier:
 
         # The indication treated, not the population: "lymphoma in patients with lupus" treats
         # the lymphoma; "lupus in patients who had lymphoma" treats the lupus.
-        treated = self._treated_and_population(study)
+        treated = treated_and_population(self.vocabulary, study)
         if treated == "autoimmune":
             oncology = []  # the cancer is who is treated, not what
         cancer_treated = treated is not None and treated != "autoimmune"
-        in_scope, reason = _scope(
+        in_scope, reason = decide_scope(
             study, modality, indications, oncology, excluded, treated, cancer_treated, w
         )
+        names = self._product_names(study, products, modality, targets, cell_source, guessed, w)
         return Classification(
             in_scope=in_scope,
             scope_reason=reason,
@@ -346,24 +269,26 @@ class Classifier:
             targets=tuple(targets),
             cell_source=cell_source,
             platform=platform,
-            product=product,
+            product=names[0] if names else None,
             indications=tuple(indications),
             confidence=w.confidence,
             review=tuple(w.review),
             evidence=tuple(w.evidence),
+            products=names,
+            product_aliases=tuple(self.catalogue.aliases(names)),
         )
 
     def _products(self, found: _Found) -> list[tuple[Product, Hit]]:
         """Known products named in the record, strong fields first: the most specific evidence there is."""
         products: list[tuple[Product, Hit]] = []
-        for hit in found.of("product", STRONG + MEDIUM) + found.of("product", WEAK):
+        for hit in found.of("product", STRONG + MEDIUM) + found.of("product", WEAK + PRODUCT_ONLY):
             p = self.vocabulary.products[hit[3]]
             if all(p.name != q.name for q, _ in products):
                 products.append((p, hit))
         return products
 
     def _modality(
-        self, found: _Found, products: list[tuple[Product, Hit]], trapped: bool, w: _Working
+        self, found: _Found, products: list[tuple[Product, Hit]], trapped: bool, w: Working
     ) -> tuple[str | None, tuple[str, ...]]:
         """(the primary modality, every modality named): the strongest evidence wins."""
         strength_of: dict[str, str] = {}
@@ -395,7 +320,7 @@ class Classifier:
         return modality, modalities
 
     def _targets(
-        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: _Working
+        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: Working
     ) -> list[str]:
         """The primary modality's products first, then other products the study gives (a
         sub-study arm); failing those, what the text says the therapy targets."""
@@ -414,7 +339,7 @@ class Classifier:
         return targets
 
     def _source_and_platform(
-        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: _Working
+        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: Working
     ) -> tuple[str | None, str | None]:
         cell_source = self._pick(
             found, "source", products, "source", w.evidence, w.confidence, w.review, modality
@@ -429,73 +354,41 @@ class Classifier:
             w.confidence.pop("cell_source", None)
         return cell_source, platform
 
-    @staticmethod
-    def _product_name(found: _Found, products: list[tuple[Product, Hit]], modality: str | None) -> str | None:
-        """A known product, else the intervention that carries the modality."""
-        product = next((p.name for p, _ in products if p.modality == modality), None)
-        if product is None and modality:
-            product = next(
-                (
-                    h[1]
-                    for h in found.hits
-                    if h[0] == "interventions"
-                    and h[2] in ("modality", "modality_weak")
-                    and h[3] == modality
-                    and len(h[1]) <= 120
-                ),
-                None,
-            )
-        return product
-
-    @staticmethod
-    def _unknown_product(study: Study) -> tuple[str, str, str, str] | None:
-        """(modality, code, field, text) for a product code shaped like an engineered cell
-        product: a code with CAR in it (ABCAR-001, XYCAR-Q7), or a code given as "<code>
-        T cells" / "<code> NK cells" in the interventions. Read only when nothing else
-        named a modality; the study then goes to the review queue, never silently out."""
-        interventions = [("interventions", t) for i in study.interventions for t in (i.name, *i.other_names)]
-        named = interventions + [("titles", t) for t in (study.brief_title, study.official_title) if t]
-        # Each pattern is searched only in a text holding the letters it cannot match without
-        # (a substring test in C, a tenth of a search's cost): the same matches, found faster.
-        # None of c, a, b, t, g, e, n, l has another case folding in `re` (as s, k and i do).
-        lowered = {text: text.lower() for _, text in named}
-        for where, text in named:
-            if "cabtagene" in lowered[text] and (m := _CAR_STEM.search(text)):
-                return "CAR-T", m.group(0), where, text
-        for where, text in named:
-            if ("CAR" in text and (m := _CAR_CODE.search(text))) or (
-                "-cel" in lowered[text] and (m := _CEL_NAME.search(text))
-            ):
-                kind = "CAR-NK" if "NK" in m.group(0)[3:] else "CAR-T"
-                return kind, m.group(0), where, text
-        for where, text in interventions:  # "<code> T cells" counts only as what is given
-            if "cell" in lowered[text] and (m := _CODE_CELLS.search(text)):
-                kind = "CAR-NK" if m.group(2).upper().startswith("NK") else "CAR-T"
-                return kind, m.group(1), where, text
-        return None
-
-    def _treated_and_population(self, study: Study) -> str | None:
-        """Read a title as "<what is treated> in patients with <who>". Returns "autoimmune"
-        when an autoimmune disease is treated in people with (or who had) a cancer, a
-        reason when a cancer is treated in people with an autoimmune disease, None when
-        the titles do not say it that way."""
-        for title in (study.brief_title, study.official_title):
-            if not title:
-                continue
-            m = _POPULATION.search(title)
-            if not m or not title[: m.start()].strip():
-                continue
-            what, who = title[: m.start()], title[m.end() :]
-            what_kinds = {k: v for k, v, _ in reversed(self.vocabulary.find(what))}
-            who_hits = self.vocabulary.find(who)
-            who_kinds = {k: v for k, v, _ in reversed(who_hits)}
-            if "oncology" in what_kinds and "indication" not in what_kinds and "indication" in who_kinds:
-                cancer = next(w for k, _, w in self.vocabulary.find(what) if k == "oncology")
-                disease = next(w for k, _, w in who_hits if k == "indication")
-                return f"treats {cancer} in patients with {disease}"
-            if "indication" in what_kinds and "oncology" not in what_kinds and "oncology" in who_kinds:
-                return "autoimmune"
-        return None
+    def _product_names(
+        self,
+        study: Study,
+        products: list[tuple[Product, Hit]],
+        modality: str | None,
+        targets: list[str],
+        cell_source: str | None,
+        guessed: tuple[str, str, str] | None,
+        w: Working,
+    ) -> tuple[str, ...]:
+        """Every product the study gives, the primary first: the known products it names
+        (in the interventions, arms, titles, keywords or conditions; failing those, in the
+        summary or outcomes), else a code the vocabulary does not know yet, else what the
+        product is ("unnamed CD19 CAR-T, <lead sponsor>"). Never a sentence of the record."""
+        if not modality:
+            return ()
+        strong = [(p, h) for p, h in products if h[0] in STRONG + MEDIUM]
+        named = strong or products
+        if named:
+            named = sorted(named, key=lambda ph: ph[0].modality != modality)  # stable: record order
+            for p, hit in named:
+                w.note("product", p.name, hit)
+            return tuple(p.name for p, _ in named)
+        code = guessed or find_code(study, self.vocabulary, self._modality_words)
+        if code is not None:
+            w.evidence.append(Evidence("product", code[0], code[1], code[2][:160]))
+            return (code[0],)
+        # one unnamed product per target the record offers as an alternative (two arms)
+        names = tuple(
+            unnamed_name(modality, [t] if t else [], cell_source, study.lead_sponsor)
+            for t in (targets or [""])
+        )
+        why = "the record names no product: named by modality, target and lead sponsor"
+        w.evidence += [Evidence("product", name, "derived", why) for name in names]
+        return names
 
     def _engager_ok(self, found: _Found, trapped: bool) -> bool:
         needs = self.vocabulary.modality_needs.get("bispecific", set())

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from monitor.core import products
 from monitor.core.describe import PHASE_LABELS, phases_label, status_label
 from monitor.core.domain import UserError
 
@@ -28,6 +29,7 @@ class StudyFacts(Protocol):
     lead_sponsor: str | None
     countries: tuple[str, ...]
     phases: tuple[str, ...]
+    products: tuple[str, ...]
 
 
 # The modalities the classifier labels (the vocabulary may add more).
@@ -201,6 +203,7 @@ class StudyFilter:
     nct_ids: tuple[str, ...] = ()
     include_out_of_scope: bool = False
     phases: tuple[str, ...] = ()  # registry codes (PHASE1, ...): a phase 1/2 study matches either
+    products: tuple[str, ...] = ()  # canonical names where known, else codes as typed
 
     @classmethod
     def from_settings(cls, sub: Any) -> StudyFilter:
@@ -215,6 +218,7 @@ class StudyFilter:
             nct_ids=tuple(sub.nct_ids),
             include_out_of_scope=sub.include_out_of_scope,
             phases=tuple(getattr(sub, "phases", ()) or ()),
+            products=tuple(getattr(sub, "products", ()) or ()),
         )
 
     @property
@@ -227,6 +231,7 @@ class StudyFilter:
             or self.sponsors
             or self.countries
             or self.phases
+            or self.products
         )
 
     def matches(self, study: StudyFacts, *, leaving_scope: bool = False) -> bool:
@@ -248,6 +253,8 @@ class StudyFilter:
             return False
         if self.phases and not set(study.phases or ()) & set(self.phases):
             return False
+        if self.products and not products.matches(self.products, getattr(study, "products", None) or ()):
+            return False
         if self.sponsors:
             sponsor = _fold(study.lead_sponsor or "")
             if not any(_fold(s) in sponsor for s in self.sponsors):
@@ -255,11 +262,18 @@ class StudyFilter:
         return not (self.countries and not (_split(study.countries) & {_fold(c) for c in self.countries}))
 
     def resolved(
-        self, *, modalities: Iterable[str], targets: Iterable[str], indications: Iterable[str]
+        self,
+        *,
+        modalities: Iterable[str],
+        targets: Iterable[str],
+        indications: Iterable[str],
+        catalogue: products.Catalogue | None = None,
     ) -> StudyFilter:
         """This filter with labels as the classifier writes them (aliases expanded: `lupus`
         is SLE or lupus nephritis, `CART` is CAR-T). A label the classifier never produces
-        is refused, naming the valid ones: a typo would mean an empty digest forever."""
+        is refused, naming the valid ones: a typo would mean an empty digest forever.
+        Products are named canonically where the catalogue knows them (rese-cel is
+        CABA-201); a code it does not know is kept: next month's product is one too."""
         from dataclasses import replace
 
         return replace(
@@ -267,6 +281,7 @@ class StudyFilter:
             modalities=resolve_labels("modalities", self.modalities, modalities),
             targets=resolve_labels("targets", self.targets, targets),
             indications=resolve_labels("indications", self.indications, indications),
+            products=catalogue.canonical(self.products) if catalogue else self.products,
         )
 
     def check_labels(
@@ -288,6 +303,8 @@ class StudyFilter:
             parts.append("current status " + _any([status_label(s) for s in self.statuses]))
         if self.phases:
             parts.append("phase " + _any([phases_label([p]) for p in self.phases]))
+        if self.products:
+            parts.append("product " + _any(self.products))
         if self.sponsors:
             parts.append("lead sponsor containing " + _any(self.sponsors))
         if self.countries:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from monitor.core import products
 from monitor.core.describe import STATUS_LABELS
 from monitor.core.domain import UserError
 
@@ -270,23 +271,19 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
             return False
     if q.sponsors and not any(_fold(s) in _fold(row["sponsor"]) for s in q.sponsors):
         return False
-    if q.products:
-        # a product code is found however it is typed: KYV-101, kyv101, "KYV 101"
-        named = _compact(" ".join(str(row.get(k) or "") for k in ("product", "search")))
-        if not any(_compact(p) and _compact(p) in named for p in q.products):
-            return False
+    if q.products and not products.matches(q.products, row.get("products") or [row.get("product") or ""]):
+        return False  # a product is found however it is typed: KYV-101, kyv101, "KYV 101"
     if q.q:
+        named = " ".join(row.get("products") or [])
         text = " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
+        text += " " + named
         haystack, compact = _fold(text), _compact(text)
         if not all(word in haystack or _compact(word) in compact for word in _fold(q.q).split()):
             return False
     return True
 
 
-def _compact(value: str | None) -> str:
-    """Letters and digits only, case-folded: how product codes are compared (CABA-201,
-    caba201 and "CABA 201" are one code)."""
-    return "".join(ch for ch in (value or "").casefold() if ch.isalnum())
+_compact = products.compact  # letters and digits only: CABA-201, caba201, "CABA 201" are one code
 
 
 def _sort_value(row: Mapping[str, Any], key: str) -> str:

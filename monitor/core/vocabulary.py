@@ -48,11 +48,17 @@ def tokens(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Product:
+    """A programme as the vocabulary knows it (see core.products for how it is found)."""
+
     name: str
     modality: str
     targets: tuple[str, ...]
     source: str | None
     platform: str | None
+    aliases: tuple[str, ...] = ()  # codes and spellings records use
+    developer: str | None = None
+    inn: tuple[str, ...] = ()  # international nonproprietary names (and their -cel short forms)
+    brands: tuple[str, ...] = ()
 
 
 class Vocabulary:
@@ -74,10 +80,18 @@ class Vocabulary:
                 self.modality_needs[modality] = {t for term in spec["needs"] for t in tokens(term)}
         for p in data.get("product", []):
             product = Product(
-                p["name"], p["modality"], tuple(p.get("targets", [])), p.get("source"), p.get("platform")
+                p["name"],
+                p["modality"],
+                tuple(p.get("targets", [])),
+                p.get("source"),
+                p.get("platform"),
+                aliases=tuple(p.get("aliases", [])),
+                developer=p.get("developer"),
+                inn=tuple(p.get("inn", [])),
+                brands=tuple(p.get("brands", [])),
             )
             self.products[p["name"]] = product
-            for alias in [p["name"], *p.get("aliases", [])]:
+            for alias in [p["name"], *product.aliases, *product.inn, *product.brands]:
                 self._add(alias, "product", p["name"])
         for target, terms in data.get("targets", {}).items():
             for term in terms:

@@ -76,6 +76,7 @@ def changes_query(flt: StudyFilter) -> str:
             ("sponsor", flt.sponsors),
             ("country", flt.countries),
             ("phase", flt.phases),
+            ("product", flt.products),
             ("study", flt.nct_ids),
         )
         for v in values
@@ -92,7 +93,10 @@ def subscriber_filter(sub: SubscriberSettings, classifier: Classifier) -> StudyF
     modalities = {*MODALITIES, *vocab.modality_needs}
     try:
         return f.resolved(
-            modalities=modalities, targets=vocab.target_order, indications=vocab.indication_order
+            modalities=modalities,
+            targets=vocab.target_order,
+            indications=vocab.indication_order,
+            catalogue=classifier.catalogue,
         )
     except UserError as exc:
         raise UserError(f"subscriber {sub.name!r}: {exc}") from None

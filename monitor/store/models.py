@@ -145,7 +145,8 @@ class StudyRow(Base):
     targets: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)  # e.g. ("CD19/BCMA",)
     indications: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)  # indication groups
     cell_source: Mapped[str | None] = mapped_column(String(32))
-    product: Mapped[str | None] = mapped_column(Text)
+    product: Mapped[str | None] = mapped_column(Text)  # the primary product: products[0]
+    products: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)  # canonical names
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     classification: Mapped[dict | None] = mapped_column(Json)
     classified_with: Mapped[str | None] = mapped_column(String(32))

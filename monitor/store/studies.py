@@ -100,10 +100,11 @@ def classification_values(c: Classification, version: str) -> dict[str, Any]:
         "indications": tuple(c.indications),
         "cell_source": c.cell_source,
         "product": c.product,
+        "products": tuple(p.replace("|", "/") for p in c.products),
         "needs_review": c.needs_review,
         "classification": c.to_dict(),
         "classified_with": version,
-        "search_text": search_text(c.to_dict()),
+        "search_text": " ".join([search_text(c.to_dict()), *c.product_aliases]).strip(),
     }
 
 
@@ -174,6 +175,7 @@ SUMMARY_COLUMNS = (
     "targets",
     "cell_source",
     "product",
+    "products",
     "indications",
     "needs_review",
     "last_update_post_date",

@@ -124,6 +124,20 @@ def values(form: Form, name: str) -> list[str]:
     return out
 
 
+def product_values(form: Form, name: str) -> list[str]:
+    """Products typed in a text field: several split at commas, semicolons or lines, but an
+    unnamed product's name keeps its comma ("unnamed CD19 CAR-T, <sponsor>")."""
+    out: list[str] = []
+    for raw in form.get(name, []):
+        for piece in raw.replace("\n", ";").split(";"):
+            piece = piece.strip()
+            if piece.lower().startswith("unnamed "):
+                out.append(piece)
+            else:
+                out.extend(x.strip() for x in piece.split(",") if x.strip())
+    return out
+
+
 def one(form: Form, name: str, default: str = "") -> str:
     got = form.get(name) or [default]
     return got[-1].strip()

@@ -18,6 +18,7 @@ FILTER_PARAMS = {
     "sponsor": "sponsors",
     "country": "countries",
     "phase": "phases",
+    "product": "products",
     "study": "nct_ids",
 }
 CHANGE_PARAMS = {

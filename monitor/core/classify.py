@@ -47,6 +47,8 @@ WEAK = ("summary",)
 # Read for product names only: an outcome may name the product ("after KYV-101 infusion"),
 # but a CAR word there says nothing of what the study gives.
 PRODUCT_ONLY = ("outcomes",)
+# The indication group of studies that name autoimmune disease only as a class.
+BASKET = "autoimmune (basket)"
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
 
 
@@ -511,22 +513,22 @@ class Classifier:
             for hit in found.of("indication", fields):
                 groups.setdefault(hit[3], hit)
             if groups:
-                # Specific groups make the umbrella "other autoimmune" redundant only when it came
-                # from generic words ("autoimmune diseases"), not from a named disease.
-                if (
-                    len(groups) > 1
-                    and "other autoimmune" in groups
-                    and groups["other autoimmune"][4]
-                    in ("autoimmune", "autoimmune diseases", "autoimmunity", "autoimmune disease")
-                ):
-                    del groups["other autoimmune"]
+                # A basket named only as a class ("autoimmune diseases") beside named
+                # diseases adds nothing: the named ones are the indications.
+                if len(groups) > 1 and BASKET in groups:
+                    del groups[BASKET]
                 for g, hit in groups.items():
                     evidence.append(Evidence("indications", g, hit[0], hit[1][:160]))
                 confidence["indications"] = level
                 return sorted(groups, key=order.index)
         if any(m.term.casefold() == "autoimmune diseases" for m in study.condition_ancestors):
             evidence.append(
-                Evidence("indications", "other autoimmune", "condition MeSH ancestors", "Autoimmune Diseases")
+                Evidence(
+                    "indications",
+                    "other autoimmune",
+                    "condition MeSH ancestors",
+                    "; ".join(study.conditions)[:160] or "Autoimmune Diseases",
+                )
             )
             confidence["indications"] = "medium"
             return ["other autoimmune"]

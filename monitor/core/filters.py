@@ -81,6 +81,18 @@ LABEL_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "aiha": ("AIHA/ITP",),
         "t1d": ("type 1 diabetes",),
         "diabetes": ("type 1 diabetes",),
+        "graves": ("Graves' disease",),
+        "stiff person": ("stiff-person syndrome",),
+        "sps": ("stiff-person syndrome",),
+        "mn": ("membranous nephropathy",),
+        "igan": ("IgA nephropathy",),
+        "aps": ("antiphospholipid syndrome",),
+        "behcet": ("Behçet's disease",),
+        "behcets": ("Behçet's disease",),
+        "basket": ("autoimmune (basket)",),
+        "autoimmune": ("autoimmune (basket)",),
+        "mog": ("MOGAD",),
+        "encephalitis": ("autoimmune encephalitis",),
     },
 }
 

@@ -23,6 +23,7 @@ from monitor.app.overview import (
     StatusResult,
     run_dict,
 )
+from monitor.app.programmes import ProgrammeUseCases
 from monitor.app.reading import ReadUseCases
 from monitor.app.runs import BackfillResult, DigestResult, PollResult, ReclassifyResult, ReleaseResult
 from monitor.app.subscribing import SubscriberUseCases
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     pass
 
 
-class Application(ReadUseCases, SubscriberUseCases, AddressUseCases, CuratorUseCases):
+class Application(ReadUseCases, ProgrammeUseCases, SubscriberUseCases, AddressUseCases, CuratorUseCases):
     def __init__(
         self,
         settings: Settings,

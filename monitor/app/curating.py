@@ -68,6 +68,7 @@ class CuratorView:
     overrides_file: str
     message: str = ""
     labels: tuple[str, ...] = LABELS
+    pins: list[dict[str, Any]] = field(default_factory=list)  # every pinned label, with its reason
     ok: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,6 +89,7 @@ class CuratorUseCases:
     settings: Any
     database: Any
     _classifier: Any
+    classifier: Any
 
     # -- the login ----------------------------------------------------------------------------
 
@@ -176,7 +178,23 @@ class CuratorUseCases:
             subscribers=subs,
             overrides_file=str(self._overrides_path()),
             message=message,
+            pins=self._pins(),
         )
+
+    def _pins(self) -> list[dict[str, Any]]:
+        """The labels curators pinned, as the overrides file keeps them (reason included)."""
+        path = self.settings.path(self.settings.classification.overrides)
+        pinned = load_overrides(path) if path is not None else {}
+        return [
+            {
+                "nct_id": o.nct_id,
+                "label": o.field,
+                "value": "; ".join(o.value) if isinstance(o.value, list) else o.value,
+                "reason": o.reason,
+            }
+            for items in pinned.values()
+            for o in items
+        ]
 
     def _overrides_path(self) -> Path:
         path = self.settings.path(self.settings.classification.overrides)
@@ -205,6 +223,11 @@ class CuratorUseCases:
             parsed = value.strip().lower() in ("true", "yes")
         elif label in ("targets", "indications"):
             parsed = [v.strip() for v in value.split(",") if v.strip()]
+        elif label == "product":
+            # one product, or several separated by ";" (an unnamed one's name has a comma);
+            # each is kept as the catalogue names it, so the pin reads as every page shows it
+            names = self.classifier.catalogue.canonical(v for v in value.split(";"))
+            parsed = names[0] if len(names) == 1 else list(names)
         else:
             parsed = value.strip()
         if parsed in ("", []):

@@ -19,6 +19,10 @@ class NotTracked(UserError):
         self.nct = nct
 
 
+class NotFound(UserError):
+    """No such product or sponsor here (the web answers 404 with this reader's sentence)."""
+
+
 def not_tracked(nct: str, database: str = "", tracked: int | None = None) -> NotTracked:
     """Says which database was read and what it holds: an empty one (a first poll not yet
     run, or the wrong file) reads differently from a full one without this id."""

@@ -534,15 +534,22 @@ class Classifier:
             return ["other autoimmune"]
         return []
 
-    @staticmethod
-    def _apply(result: Classification, pinned: list[Override]) -> Classification:
+    def _apply(self, result: Classification, pinned: list[Override]) -> Classification:
         changes: dict[str, Any] = {}
         evidence = list(result.evidence)
         confidence = dict(result.confidence)
         for o in pinned:
             value = tuple(o.value) if o.field in ("targets", "indications") else o.value
+            if o.field == "product":
+                # a curated product is named as the catalogue names it (rese-cel is CABA-201);
+                # a list pins every product the study gives, the primary first
+                names = self.catalogue.canonical(o.value if isinstance(o.value, list) else [o.value or ""])
+                changes["products"] = names
+                changes["product_aliases"] = tuple(self.catalogue.aliases(names))
+                value = names[0] if names else None
             changes[o.field] = value
-            evidence.append(Evidence(o.field, str(o.value), "curated", o.reason))
+            shown = "; ".join(o.value) if isinstance(o.value, list) else str(o.value)
+            evidence.append(Evidence(o.field, shown, "curated", o.reason))
             confidence[o.field] = "curated"
         if "in_scope" in changes:
             changes["scope_reason"] = "curated: " + next(o.reason for o in pinned if o.field == "in_scope")

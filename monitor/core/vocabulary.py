@@ -202,7 +202,7 @@ def load_overrides(path: Path | None) -> dict[str, list[Override]]:
             raise UserError(f"{where}: field must be one of {', '.join(LABELS)}, not {name!r}")
         if name == "in_scope" and not isinstance(value, bool):
             raise UserError(f"{where}: in_scope takes true or false")
-        if name in ("targets", "indications"):
+        if name in ("targets", "indications") or (name == "product" and isinstance(value, list)):
             value = [value] if isinstance(value, str) else value
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise UserError(f"{where}: {name} takes a list of strings")

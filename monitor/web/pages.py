@@ -3,11 +3,13 @@ templates in templates/web, and the filters the pages share."""
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from monitor.config import Settings
 from monitor.core.describe import (
@@ -20,6 +22,7 @@ from monitor.core.describe import (
     status_label,
     targets_label,
 )
+from monitor.core.products import slugify
 from monitor.core.worddiff import pieces
 from monitor.paths import resource_dir
 
@@ -57,6 +60,18 @@ def when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M} {value.tzname() or 'UTC'}"
 
 
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    raise TypeError(type(o).__name__)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """JSON as the API gives it: UTF-8 as written, dates in ISO 8601."""
+    body = json.dumps(data, ensure_ascii=False, default=_json_default, indent=1)
+    return Response(body, status_code=status, media_type="application/json")
+
+
 def registry_url(nct: str) -> str:
     return f"https://clinicaltrials.gov/study/{nct}"
 
@@ -86,6 +101,7 @@ class Pages:
             when=when,
             status_class=lambda s: STATUS_CLASS.get(s or "", "other"),
             qs=lambda pairs: urlencode(list(pairs)),
+            slug=slugify,
         )
         self.env.globals.update(
             registry_url=registry_url,

@@ -9,10 +9,8 @@ workers may serve one PostgreSQL database.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +24,7 @@ from starlette.routing import Route
 
 from monitor.app import Application, NotTracked
 from monitor.app.browse import KINDS, public_row
+from monitor.app.errors import NotFound
 from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.core.domain import UserError, check_nct_id
 from monitor.core.filters import MODALITIES
@@ -36,8 +35,9 @@ from monitor.web.accounts import Accounts
 from monitor.web.admin import Admin
 from monitor.web.forms import Form, FormRejected, read_form
 from monitor.web.openapi import openapi
-from monitor.web.pages import Pages, registry_url
+from monitor.web.pages import Pages, json_response, registry_url
 from monitor.web.pictures import landscape_charts, study_timeline
+from monitor.web.programmes import ProgrammePages
 from monitor.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -60,17 +60,6 @@ def _params(request: Request) -> dict[str, list[str]]:
         if not is_tracking(k):
             out.setdefault(k, []).append(v)
     return out
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (datetime, date)):
-        return o.isoformat()
-    raise TypeError(type(o).__name__)
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, default=_json_default, indent=1)
-    return Response(body, status_code=status, media_type="application/json")
 
 
 def _nct(raw: str) -> str:
@@ -350,6 +339,8 @@ def _handle(fn: Callable[[Request], Response], pages: Pages) -> Callable[[Reques
             # a reader is told what this monitor follows, never where its database is
             status, nct = 404, exc.nct
             message = f"This monitor does not follow {nct}." if nct else str(exc)
+        except NotFound as exc:
+            status, message = 404, str(exc)
         except UserError as exc:
             status, message = 400, str(exc)
         except FormRejected as exc:
@@ -387,6 +378,7 @@ def create_app(app: Application) -> Starlette:
     web = Web(app)
     accounts = Accounts(app, web.pages)
     admin = Admin(app, web.pages)
+    programmes = ProgrammePages(app, web.pages, _params)
     forms = [
         ("/admin", admin.home),
         ("/admin/login", admin.login),
@@ -401,6 +393,9 @@ def create_app(app: Application) -> Starlette:
         ("/", web.landscape),
         ("/studies/{nct}", web.study),
         ("/studies/{nct}/compare", web.compare),
+        ("/products", programmes.pipeline),
+        ("/products/{slug}", programmes.product),
+        ("/sponsors/{slug}", programmes.sponsor),
         ("/changes", web.changes),
         ("/report", web.report),
         ("/feeds/changes.xml", web.feed),
@@ -411,6 +406,9 @@ def create_app(app: Application) -> Starlette:
         ("/api/studies/{nct}/versions", web.api_versions),
         ("/api/studies/{nct}/compare", web.api_compare),
         ("/api/events", web.api_events),
+        ("/api/products", programmes.api_pipeline),
+        ("/api/products/{slug}", programmes.api_product),
+        ("/api/sponsors/{slug}", programmes.api_sponsor),
         ("/api/openapi.json", web.api_openapi),
         ("/static/style.css", web.stylesheet),
         ("/favicon.ico", web.favicon),

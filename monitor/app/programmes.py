@@ -1,0 +1,189 @@
+"""Programmes: a page per product and per sponsor, and the pipeline (products ×
+indications). Read from the same landscape rows and the same change selection as every
+other surface, so a product's page counts what `?product=` on the landscape lists and
+shows the changes /changes?product= shows.
+
+Mixed into Application (database, classifier, landscape, check_filter, changes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor import store
+from monitor.app.errors import NotFound
+from monitor.app.overview import summary_dict
+from monitor.core.filters import StudyFilter
+from monitor.core.landscape import LandscapeQuery
+from monitor.core.pipeline import Pipeline, Programme, furthest_first, pipeline, programmes
+from monitor.core.products import Entry, slugify
+
+RECENT = 20  # changes a product or sponsor page lists (the rest: /changes with its filter)
+
+
+@dataclass(frozen=True)
+class Redirect(Exception):
+    """The page lives at another address (an alias of a product: /products/rese-cel)."""
+
+    location: str
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    entry: Entry
+    programme: Programme | None  # None: no tracked study in scope gives it (yet)
+    studies: list[dict[str, Any]]  # landscape rows, furthest first
+    out_of_scope: int  # its studies judged out of scope (oncology twins...)
+    timeline: list[dict[str, Any]]  # registrations and status changes, oldest first
+    changes: list[dict[str, Any]]  # the newest changes of its studies
+    change_total: int
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "product": self.entry.to_dict(),
+            "summary": self.programme.to_dict() if self.programme else None,
+            "studies": self.studies,
+            "studies_out_of_scope": self.out_of_scope,
+            "timeline": self.timeline,
+            "changes": self.changes,
+            "change_total": self.change_total,
+        }
+
+
+@dataclass(frozen=True)
+class SponsorPage:
+    name: str
+    slug: str
+    programmes: list[Programme]
+    studies: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    change_total: int
+    collaborating: int = 0  # studies it collaborates on (as lead sponsor: none of those)
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sponsor": self.name,
+            "slug": self.slug,
+            "programmes": [p.to_dict() for p in self.programmes],
+            "studies": self.studies,
+            "changes": self.changes,
+            "change_total": self.change_total,
+        }
+
+
+@dataclass(frozen=True)
+class PipelineView:
+    query: LandscapeQuery
+    pipeline: Pipeline
+    total: int  # studies in the view
+    extra: dict[str, Any] = field(default_factory=dict)
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"studies": self.total, **self.pipeline.to_dict()}
+
+
+def _day(change: dict[str, Any]) -> str:
+    """The day a change happened: the registry's date where it gives one, else when seen."""
+    if change.get("registry_date"):
+        return str(change["registry_date"])[:10]
+    seen = change.get("detected_at")
+    return seen.date().isoformat() if hasattr(seen, "date") else str(seen or "")[:10]
+
+
+class ProgrammeUseCases:
+    """Mixed into Application."""
+
+    database: Any
+    classifier: Any
+
+    def pipeline(self, query: LandscapeQuery) -> PipelineView:
+        """Products × indications for a landscape view (its filters; every page of it)."""
+        view = self.landscape(dataclasses.replace(query, page=1, cursor=""), complete=False)  # type: ignore[attr-defined]
+        rows = [{k: v for k, v in r.items() if k != "search"} for r in view.matching]
+        return PipelineView(
+            view.query,
+            pipeline(rows, self.classifier.vocabulary.indication_order, self.classifier.catalogue),
+            view.total,
+        )
+
+    def _rows(self) -> list[dict[str, Any]]:
+        with self.database.session() as s:
+            return [
+                summary_dict(r) for r in store.study_summaries(s, in_scope=None, with_classification=False)
+            ]
+
+    def _recent(self, flt: StudyFilter) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+        """(newest changes, how many in all, status changes oldest first) of a filter."""
+        from monitor.app.browse import ChangesQuery
+
+        v = self.changes(ChangesQuery(filter=flt, limit=RECENT))  # type: ignore[attr-defined]
+        recent = [dict(c, study=row["nct_id"], title=row["title"]) for row, evs in v.groups for c in evs]
+        recent.sort(key=lambda c: c["id"], reverse=True)
+        statuses = self.changes(  # type: ignore[attr-defined]
+            ChangesQuery(filter=flt, kinds=("status_change",), limit=1000)
+        )
+        moves = [dict(c, study=row["nct_id"]) for row, evs in statuses.groups for c in evs]
+        moves.sort(key=lambda c: c["id"])
+        return recent, v.total, moves
+
+    def product_page(self, slug: str) -> ProductPage:
+        """A product's studies, timeline and changes; an alias's address redirects to the
+        canonical one (/products/rese-cel → /products/caba-201)."""
+        catalogue = self.classifier.catalogue
+        rows = self._rows()
+        names = {slugify(n): n for r in rows for n in r["products"]}
+        names.update({e.slug: e.name for e in catalogue.entries.values()})
+        name = names.get(slug)
+        if name is None:
+            known = catalogue.resolve(slug)
+            if known is not None:
+                raise Redirect(f"/products/{known.slug}")
+            raise NotFound(f"No product called {slug!r} is followed here.")
+        entry = catalogue.entry(name)
+        if entry.slug != slug:
+            raise Redirect(f"/products/{entry.slug}")
+        mine = [r for r in rows if name in r["products"]]
+        in_scope = [r for r in mine if r["in_scope"]]
+        progs = programmes(in_scope, catalogue)
+        flt = StudyFilter(products=(name,))
+        recent, total, moves = self._recent(flt)
+        timeline = [
+            {"date": r["first_posted"], "study": r["nct_id"], "what": "registered", "title": r["title"]}
+            for r in in_scope
+            if r["first_posted"]
+        ]
+        timeline += [{"date": _day(c), "study": c["study"], "what": c["text"], "title": ""} for c in moves]
+        timeline.sort(key=lambda t: (t["date"] or "", t["study"]))
+        return ProductPage(
+            entry=entry,
+            programme=progs[0] if progs else None,
+            studies=furthest_first(in_scope),
+            out_of_scope=len(mine) - len(in_scope),
+            timeline=timeline,
+            changes=recent,
+            change_total=total,
+        )
+
+    def sponsor_page(self, slug: str) -> SponsorPage:
+        """A lead sponsor's programmes and studies (in scope), and their changes."""
+        rows = [r for r in self._rows() if r["in_scope"] and r["sponsor"]]
+        names = Counter(r["sponsor"] for r in rows if slugify(r["sponsor"]) == slug)
+        if not names:
+            raise NotFound(f"No sponsor called {slug!r} leads a study followed here.")
+        name = names.most_common(1)[0][0]
+        mine = [r for r in rows if slugify(r["sponsor"]) == slug]
+        recent, total, _ = self._recent(StudyFilter(nct_ids=tuple(r["nct_id"] for r in mine)))
+        return SponsorPage(
+            name=name,
+            slug=slug,
+            programmes=programmes(mine, self.classifier.catalogue),
+            studies=furthest_first(mine),
+            changes=recent,
+            change_total=total,
+        )

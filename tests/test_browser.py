@@ -144,6 +144,26 @@ def test_a_person_finds_a_study_reads_its_story_and_compares_versions(
                 for path in ("/changes", "/status", f"/studies/{KYSA_LN}", "/report"):
                     page.goto(base + path)
                     look(path.strip("/").replace("/", "-"))
+
+                # a programme: from a study to its product, the product's sponsor, the pipeline
+                page.goto(f"{base}/studies/{KYSA_LN}")
+                page.click("a[href='/products/kyv-101']")
+                page.wait_for_load_state("load")
+                assert page.locator("h1").inner_text() == "KYV-101"
+                assert "Kyverna Therapeutics" in page.locator("p.sub").inner_text()
+                assert page.locator("table.studies tbody tr").count() >= 5
+                look("product")
+                page.click("a[href='/sponsors/kyverna-therapeutics'] >> nth=0")
+                page.wait_for_load_state("load")
+                assert page.locator("h1").inner_text() == "Kyverna Therapeutics"
+                look("sponsor")
+                page.click("nav[aria-label=Main] a[href='/products']")
+                page.wait_for_load_state("load")
+                assert page.locator("table.pipeline tbody tr").count() > 10
+                look("pipeline")
+                page.goto(f"{base}/products/rese-cel")  # an alias lands on the canonical page
+                assert page.url.endswith("/products/caba-201")
+                assert page.locator("h1").inner_text() == "CABA-201 (rese-cel)"
                 assert dialogs == []
                 page.close()
 

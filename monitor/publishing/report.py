@@ -134,7 +134,7 @@ def _study(r: StudyRow, study_url: str) -> ReportStudy:
         first_posted=r.first_post_date or "",
         last_update=r.last_update_post_date or "",
         url=study_url.format(nct_id=r.nct_id),
-        product=r.product or "",
+        product="; ".join(getattr(r, "products", None) or ([r.product] if r.product else [])),
         enrollment=r.enrollment_count,
         start=r.start_date or "",
         status_code=r.overall_status or "",

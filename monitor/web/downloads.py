@@ -24,7 +24,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("modality", "Modality"),
     ("targets", "Targets"),
     ("cell_source", "Cell source"),
-    ("product", "Product"),
+    ("products", "Products"),
     ("indications", "Indications"),
     ("enrollment", "Enrollment"),
     ("start", "Start"),

@@ -19,7 +19,7 @@ def openapi() -> dict[str, Any]:
         return {"name": name, "in": "query", "description": desc, "schema": schema, "explode": True}
 
     landscape = [param(k, f"only studies with this {k} (repeatable: any of)", True) for k in LIST_PARAMS] + [
-        param("q", "free text: NCT id, title, product code, sponsor"),
+        param("q", "free text: NCT id, title, any name of a product, sponsor"),
         param("all", "1: include studies out of scope (with their reason)"),
         param("review", "1: only studies that need a curator's review"),
         param("sort", "column: " + ", ".join(SORT_KEYS)),
@@ -53,6 +53,13 @@ def openapi() -> dict[str, Any]:
         "in": "path",
         "required": True,
         "schema": {"type": "string", "pattern": "^NCT\\d{8}$"},
+    }
+    slug = {
+        "name": "slug",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "as in the page's address: lower-case words joined by hyphens (caba-201)",
     }
     ok = {
         "200": {"description": "JSON"},
@@ -101,6 +108,34 @@ def openapi() -> dict[str, Any]:
                     "total counts every page; count this answer's changes",
                     "parameters": changes,
                     "responses": ok,
+                }
+            },
+            "/api/products": {
+                "get": {
+                    "summary": "Products × indications for the landscape's filters: each product with "
+                    "its studies, lead sponsors, countries, the furthest phase and status it reaches, and "
+                    "the same in each indication group",
+                    "parameters": landscape[: len(LIST_PARAMS) + 3],
+                    "responses": ok,
+                }
+            },
+            "/api/products/{slug}": {
+                "get": {
+                    "summary": "One product: its names (codes, INNs, brands), developer, studies in "
+                    "scope, timeline and latest changes; an alias redirects (301) to the canonical slug",
+                    "parameters": [slug],
+                    "responses": {
+                        **ok,
+                        "301": {"description": "an alias"},
+                        "404": {"description": "unknown"},
+                    },
+                }
+            },
+            "/api/sponsors/{slug}": {
+                "get": {
+                    "summary": "One lead sponsor: its programmes, studies in scope and latest changes",
+                    "parameters": [slug],
+                    "responses": {**ok, "404": {"description": "unknown"}},
                 }
             },
             "/health": {

@@ -19,6 +19,7 @@ from monitor.core.describe import phases_label, status_label
 from monitor.core.domain import UserError
 from monitor.core.landscape import LandscapeQuery
 from monitor.core.pipeline import NO_INDICATION
+from monitor.web.downloads import spreadsheet_safe
 from monitor.web.pages import Pages, json_response
 
 FORMATS = ("html", "csv", "xlsx", "json")
@@ -45,18 +46,11 @@ def _table(v: PipelineView) -> list[list[Any]]:
     return rows
 
 
-def _safe(value: Any) -> Any:
-    """A spreadsheet never runs a cell: text that starts like a formula is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def to_csv(v: PipelineView) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     for row in _table(v):
-        writer.writerow([_safe(x) for x in row])
+        writer.writerow([spreadsheet_safe(x) if isinstance(x, str) else x for x in row])
     return out.getvalue()
 
 
@@ -68,7 +62,7 @@ def to_xlsx(v: PipelineView) -> bytes:
     ws = wb.active
     ws.title = "Pipeline"
     for row in _table(v):
-        ws.append([_safe(x) for x in row])
+        ws.append([spreadsheet_safe(x) if isinstance(x, str) else x for x in row])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     ws.freeze_panes = "B2"

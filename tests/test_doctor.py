@@ -30,6 +30,8 @@ def hiv_trial(n: int) -> dict[str, Any]:
     ps["conditionsModule"] = {"conditions": ["HIV-1 Infection"]}
     ps["armsInterventionsModule"] = {"interventions": [{"type": "DRUG", "name": "cART"}]}
     ps["descriptionModule"] = {"briefSummary": "Participants start cART within a week of diagnosis."}
+    # what an HIV trial measures (not the CAR study's outcomes, which name its product)
+    ps["outcomesModule"] = {"primaryOutcomes": [{"measure": "HIV-1 RNA below 50 copies/mL at week 48"}]}
     return raw
 
 

@@ -275,3 +275,58 @@ def test_the_record_is_not_altered(clf: Classifier, records: dict[str, Any]) -> 
     before = copy.deepcopy(raw)
     clf.classify(to_study(raw))
     assert raw == before
+
+
+# -- indications named, not lumped ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "condition,group",
+    [
+        ("Graves Disease", "Graves' disease"),
+        ("Graves' Disease", "Graves' disease"),
+        ("Refractory Membranous Nephropathy", "membranous nephropathy"),
+        ("Stiff-Person Syndrome", "stiff-person syndrome"),
+        ("Autoimmune Encephalitis", "autoimmune encephalitis"),
+        ("Chronic Inflammatory Demyelinating Polyradiculoneuropathy", "CIDP"),
+        ("Myelin Oligodendrocyte Glycoprotein Antibody-Associated Disease (MOGAD)", "MOGAD"),
+        ("IgA Nephropathy (IgAN)", "IgA nephropathy"),
+        ("Antiphospholipid Syndrome", "antiphospholipid syndrome"),
+        ("Acquired Thrombotic Thrombocytopenic Purpura", "TTP"),
+        ("Behcet Disease", "Behçet's disease"),
+        ("Relapsed/Refractory Autoimmune Diseases", "autoimmune (basket)"),
+        ("Lambert-Eaton Myasthenic Syndrome", "other autoimmune"),
+    ],
+)
+def test_every_condition_the_watch_meets_has_its_group(clf: Classifier, condition: str, group: str) -> None:
+    raw = _record(
+        "NCT09000010",
+        "CD19 CAR-T Cells in Refractory Disease",
+        [{"type": "BIOLOGICAL", "name": "CD19 CAR-T cells"}],
+        conditions=(condition,),
+    )
+    c = clf.classify(to_study(raw))
+    assert c.in_scope and c.indications == (group,), c.indications
+    if group == "other autoimmune":  # "other" says what it holds
+        assert any(e.label == "indications" and condition in e.text for e in c.evidence)
+
+
+def test_a_basket_beside_named_diseases_is_no_group_of_its_own(clf: Classifier) -> None:
+    raw = _record(
+        "NCT09000011",
+        "CD19 CAR-T Cells in Refractory Autoimmune Diseases",
+        [{"type": "BIOLOGICAL", "name": "CD19 CAR-T cells"}],
+        conditions=("Autoimmune Diseases", "Systemic Lupus Erythematosus", "Graves Disease"),
+    )
+    assert clf.classify(to_study(raw)).indications == ("SLE", "Graves' disease")
+
+
+def test_a_review_note_quotes_the_records_casing(clf: Classifier) -> None:
+    raw = _record(
+        "NCT09000012",
+        "BCMA CAR-T Cells in Autoimmune Neurological Diseases",
+        [{"type": "BIOLOGICAL", "name": "BCMA CAR-T cells"}],
+        conditions=("Myasthenia Gravis", "Neuromyelitis Optica Spectrum Disorder", "POEMS Syndrome"),
+    )
+    c = clf.classify(to_study(raw))
+    assert c.review == ("treats an oncology indication (POEMS) beside autoimmune disease",)

@@ -4,6 +4,7 @@ results are plain data the templates and the JSON API both render."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
+from monitor.core.classify import OTHER
 from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
@@ -33,6 +35,16 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
         d["search"] = r.search_text or ""
         rows.append(d)
     v = view(rows, q)
+    rare = [r["nct_id"] for r in v.matching if OTHER in r["indications"]]
+    if rare:  # "other" says what it holds: the conditions that put each study there
+        said = store.classifications(session, rare)
+        holds = {
+            e.get("text", "")
+            for c in said.values()
+            for e in c.get("evidence", [])
+            if e.get("label") == "indications" and e.get("value") == OTHER
+        }
+        v = dataclasses.replace(v, other_holds=tuple(sorted(h for h in holds if h)))
     wanted = v.matching if complete else v.rows
     labels = store.classifications(session, [r["nct_id"] for r in wanted])
     for r in wanted:

@@ -49,6 +49,8 @@ WEAK = ("summary",)
 PRODUCT_ONLY = ("outcomes",)
 # The indication group of studies that name autoimmune disease only as a class.
 BASKET = "autoimmune (basket)"
+# The group of rare named autoimmune diseases; its evidence says which (pages list them).
+OTHER = "other autoimmune"
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
 
 
@@ -525,13 +527,13 @@ class Classifier:
             evidence.append(
                 Evidence(
                     "indications",
-                    "other autoimmune",
+                    OTHER,
                     "condition MeSH ancestors",
                     "; ".join(study.conditions)[:160] or "Autoimmune Diseases",
                 )
             )
             confidence["indications"] = "medium"
-            return ["other autoimmune"]
+            return [OTHER]
         return []
 
     def _apply(self, result: Classification, pinned: list[Override]) -> Classification:

@@ -230,6 +230,7 @@ class LandscapeView:
     matching: list[dict[str, Any]] = field(default_factory=list)  # every matching row (downloads)
     next_cursor: str | None = None  # where the next page starts (None: this is the last)
     picture: Picture | None = None  # the charts' counts, over every match
+    other_holds: tuple[str, ...] = ()  # what "other autoimmune" holds, as the records name it
 
     @property
     def pages(self) -> int:

@@ -7,6 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Field roles: what a mention there proves. Interventions, arms and titles name what the
+# study gives; keywords and conditions are the registry's labels; a summary may mention a
+# therapy only to exclude patients who had one.
+STRONG = ("interventions", "arms", "titles")
+MEDIUM = ("keywords", "conditions")
+WEAK = ("summary",)
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:

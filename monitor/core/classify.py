@@ -16,18 +16,18 @@ put the study on the review list.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
-from monitor.core.classification import Classification, Evidence
+from monitor.core.classification import MEDIUM, STRONG, WEAK, Classification, Evidence
 from monitor.core.domain import Study, UserError
 from monitor.core.normalize import NORMALIZER_VERSION
 from monitor.core.products import CAR_STEM, Catalogue, find_code, guess_cell_product, unnamed_name
 from monitor.core.scope import Hit, Working, decide_scope, treated_and_population
+from monitor.core.targets import targets_from_text
 from monitor.core.vocabulary import (
     Override,
     Product,
@@ -40,10 +40,6 @@ __all__ = ["Classification", "Classifier", "Evidence"]
 
 MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific")
 
-# Field roles: what a mention there proves.
-STRONG = ("interventions", "arms", "titles")
-MEDIUM = ("keywords", "conditions")
-WEAK = ("summary",)
 # Read for product names only: an outcome may name the product ("after KYV-101 infusion"),
 # but a CAR word there says nothing of what the study gives.
 PRODUCT_ONLY = ("outcomes",)
@@ -81,64 +77,6 @@ def _strength(field_name: str) -> str:
 
 
 _RANK = {"high": 3, "medium": 2, "low": 1}
-# "CD19 and BCMA", "BCMA CART + CD19 CART" name one dual-target therapy; ";" and "or" offer alternatives.
-_ALTERNATIVES = re.compile(r";|\bor\b", re.IGNORECASE)
-
-
-@dataclass
-class _Found:
-    """Everything the vocabulary found in one record, by field."""
-
-    hits: list[tuple[str, str, str, str, str]]  # field, text, kind, value, words
-
-    @cached_property
-    def _by_kind(self) -> dict[str, list[tuple[str, str, str, str, str]]]:
-        """The hits grouped by kind, in order: a record is asked about a dozen kinds."""
-        out: dict[str, list[tuple[str, str, str, str, str]]] = {}
-        for h in self.hits:
-            out.setdefault(h[2], []).append(h)
-        return out
-
-    def of(self, kind: str, fields: tuple[str, ...] | None = None) -> list[tuple[str, str, str, str, str]]:
-        hits = self._by_kind.get(kind, [])
-        if fields is None:
-            return list(hits)
-        return [h for h in hits if h[0] in fields]
-
-    @cached_property
-    def all_words(self) -> set[str]:
-        return {w for h in self.hits for w in h[4].split()}
-
-
-# -- the classifier ----------------------------------------------------------------------
-
-
-def _fields(study: Study) -> dict[str, list[str]]:
-    interventions = []
-    for iv in study.interventions:
-        interventions.append(iv.name)
-        interventions += list(iv.other_names)
-        if iv.description:
-            interventions.append(iv.description)
-    arms = [a.label for a in study.arms] + [a.description for a in study.arms if a.description]
-    return {
-        "interventions": interventions,
-        "arms": arms,
-        "titles": [t for t in (study.brief_title, study.official_title, study.acronym) if t],
-        "keywords": list(study.keywords),
-        "conditions": list(study.conditions) + [m.term for m in study.condition_mesh],
-        "summary": [t for t in (study.brief_summary, study.detailed_description) if t],
-        "outcomes": [t for o in study.outcomes for t in (o.measure, o.description) if t],
-    }
-
-
-def _strength(field_name: str) -> str:
-    return "high" if field_name in STRONG else "medium" if field_name in MEDIUM else "low"
-
-
-_RANK = {"high": 3, "medium": 2, "low": 1}
-# "CD19 and BCMA", "BCMA CART + CD19 CART" name one dual-target therapy; ";" and "or" offer alternatives.
-_ALTERNATIVES = re.compile(r";|\bor\b", re.IGNORECASE)
 
 
 @dataclass
@@ -336,7 +274,7 @@ class Classifier:
                     targets.append(label)
                     w.note("targets", label, hit)
         if not targets and modality:
-            targets = self._targets_from_text(found, modality, w.evidence)
+            targets = targets_from_text(self.vocabulary, found, modality, w.evidence)
         if targets:
             strong = any(e.label == "targets" and e.field in STRONG + MEDIUM for e in w.evidence)
             w.confidence["targets"] = "high" if strong else "medium"
@@ -411,53 +349,6 @@ class Classifier:
         words = set(tokens(hit[1]))
         same_text_target = any(h[1] == hit[1] and h[2] == "target" for h in found.hits)
         return hit[0] in STRONG + MEDIUM and (same_text_target or bool(words & CELL_WORDS))
-
-    def _targets_from_text(self, found: _Found, modality: str, evidence: list[Evidence]) -> list[str]:
-        """Antigens named together in one phrase form one combined target ("CD19/BCMA CAR-T");
-        alternatives ("CD19 or CD19-BCMA CAR-T", "A; B") stay separate targets."""
-        order = self.vocabulary.target_order
-        for fields in (STRONG, MEDIUM, WEAK):
-            texts = {h[1]: h[0] for h in found.of("target", fields)}
-            labels: list[str] = []
-            for text, field_name in texts.items():
-                for segment in _ALTERNATIVES.split(text):
-                    antigens: list[str] = []
-                    for kind, value, _ in self.vocabulary.find(segment):
-                        if kind == "target" and value not in antigens:
-                            antigens.append(value)
-                    if not antigens:
-                        continue
-                    ordered = sorted(antigens, key=order.index)
-                    label = "x".join(ordered) + "xCD3" if modality == "bispecific" else "/".join(ordered)
-                    if label not in labels:
-                        labels.append(label)
-                        evidence.append(Evidence("targets", label, field_name, text[:160]))
-            if labels:
-                # A combination named somewhere makes the same antigen named alone elsewhere redundant,
-                # unless the record offers the single antigen as an alternative arm.
-                combos = [lab for lab in labels if "/" in lab]
-                alternatives = {
-                    lab
-                    for t in texts
-                    for lab in self._segment_labels(t, order)
-                    if len(_ALTERNATIVES.split(t)) > 1
-                }
-                return [
-                    lab
-                    for lab in labels
-                    if lab in combos or lab in alternatives or not any(lab in c.split("/") for c in combos)
-                ]
-        return []
-
-    def _segment_labels(self, text: str, order: list[str]) -> list[str]:
-        out = []
-        for segment in _ALTERNATIVES.split(text):
-            antigens = sorted(
-                {v for k, v, _ in self.vocabulary.find(segment) if k == "target"}, key=order.index
-            )
-            if antigens:
-                out.append("/".join(antigens))
-        return out
 
     def _pick(
         self,

@@ -31,9 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.core.classify import BASKET, Classifier  # noqa: E402
+from monitor.core.classify import Classifier  # noqa: E402
 from monitor.core.normalize import to_study  # noqa: E402
 from monitor.core.products import Catalogue, name_parts  # noqa: E402
+from monitor.core.scope import BASKET  # noqa: E402
 from monitor.core.vocabulary import VOCABULARY_FILE, Vocabulary  # noqa: E402
 from monitor.registry.localdata import load_records  # noqa: E402
 
@@ -109,6 +110,7 @@ def main() -> None:
     programmes(clf, results, labels)
     held_out(clf, studies, labels)
     engagers(clf)
+    engager_records(clf)
     oncology_pool(clf)
 
     batch = (studies * (10000 // len(studies) + 1))[:10000]
@@ -278,6 +280,33 @@ _ONCOLOGY_SHAPES = [
         "Patients with {c} and a pre-existing autoimmune disease receive {p}.",
     ),
 ]
+
+
+def engager_records(clf: Classifier) -> None:
+    """Engager registrations written from public descriptions (tests/data/domain/engagers*):
+    the part the rules were written against, and a held-out part written after them and
+    never tuned on. Scope recall and precision, modality and target right, the review
+    queue's share of the in-scope ones, and target arms no vocabulary lists."""
+    for part in ("engagers", "engagers_heldout"):
+        labels = {r["nct_id"]: r for r in csv.DictReader((DATA / f"{part}.csv").open(encoding="utf-8"))}
+        tp = fp = fn = queued = right = 0
+        new: set[str] = set()
+        for raw in load_records(DATA / f"{part}.jsonl"):
+            s = to_study(raw)
+            c, want = clf.classify(s), labels[s.nct_id]
+            yes = want["in_scope"] == "yes"
+            tp += c.in_scope and yes
+            fp += c.in_scope and not yes
+            fn += yes and not c.in_scope
+            queued += c.in_scope and yes and c.needs_review
+            right += c.in_scope and yes and c.modality == want["modality"] and want["target"] in c.targets
+            new |= set(c.new_targets)
+        name = "engagers (held out)" if part.endswith("heldout") else "engagers (tuned on)"
+        print(
+            f"{name:<28} {prf(tp, fp, fn)}; modality and target right in {right} of {tp + fn}; "
+            f"{queued} of {tp} in scope only through the review queue; new targets: "
+            f"{', '.join(sorted(new)) or 'none'}"
+        )
 
 
 def oncology_pool(clf: Classifier) -> None:

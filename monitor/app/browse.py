@@ -12,11 +12,11 @@ from typing import Any
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
-from monitor.core.classify import OTHER
 from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
 from monitor.core.news import arrival_label, arrival_note
+from monitor.core.scope import OTHER
 from monitor.store import Session
 
 KINDS = tuple(k.value for k in EventKind)

@@ -45,6 +45,8 @@ class Classification:
     # names of the known ones (codes, INNs, brands), which search reads.
     products: tuple[str, ...] = ()
     product_aliases: tuple[str, ...] = ()
+    # Target antigens the vocabulary does not list yet (an engager's arm read from words).
+    new_targets: tuple[str, ...] = ()
 
     @property
     def needs_review(self) -> bool:
@@ -66,6 +68,7 @@ class Classification:
             "product": self.product,
             "products": list(self.products),
             "product_aliases": list(self.product_aliases),
+            "new_targets": list(self.new_targets),
             "indications": list(self.indications),
             "confidence": dict(self.confidence),
             "needs_review": self.needs_review,
@@ -88,6 +91,7 @@ class Classification:
             # a classification stored before products were entities names one product
             products=tuple(d.get("products") or ([d["product"]] if d.get("product") else [])),
             product_aliases=tuple(d.get("product_aliases") or ()),
+            new_targets=tuple(d.get("new_targets") or ()),
             indications=tuple(d.get("indications") or ()),
             confidence=dict(d.get("confidence") or {}),
             review=tuple(d.get("review") or ()),

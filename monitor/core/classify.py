@@ -16,17 +16,27 @@ put the study on the review list.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
 from monitor.core.classification import MEDIUM, STRONG, WEAK, Classification, Evidence
 from monitor.core.domain import Study, UserError
+from monitor.core.engagers import Reading
+from monitor.core.engagers import label as engager_label
+from monitor.core.engagers import read as read_engager
 from monitor.core.normalize import NORMALIZER_VERSION
 from monitor.core.products import CAR_STEM, Catalogue, find_code, guess_cell_product, unnamed_name
-from monitor.core.scope import Hit, Working, decide_scope, treated_and_population
+from monitor.core.scope import (
+    Hit,
+    Working,
+    decide_scope,
+    indications_of,
+    treated_and_population,
+)
 from monitor.core.targets import targets_from_text
 from monitor.core.vocabulary import (
     Override,
@@ -43,10 +53,6 @@ MODALITY_ORDER = ("CAAR-T", "CAR-Treg", "CAR-NK", "other", "CAR-T", "bispecific"
 # Read for product names only: an outcome may name the product ("after KYV-101 infusion"),
 # but a CAR word there says nothing of what the study gives.
 PRODUCT_ONLY = ("outcomes",)
-# The indication group of studies that name autoimmune disease only as a class.
-BASKET = "autoimmune (basket)"
-# The group of rare named autoimmune diseases; its evidence says which (pages list them).
-OTHER = "other autoimmune"
 CELL_WORDS = {"cell", "cells", "t", "nk", "therapy", "injection", "infusion", "treg", "tregs"}
 
 
@@ -163,14 +169,31 @@ class Classifier:
     def _classify(self, study: Study) -> Classification:
         """The labels in the order each depends on the last: products, modality, targets,
         cell source and platform, product name, indications, then scope."""
-        found, _ = self._scan(study)
+        found, fields = self._scan(study)
         w = Working()
         products = self._products(found)
         trapped = bool(found.of("trap", STRONG))
-        modality, modalities = self._modality(found, products, trapped, w)
+        engaged = cache(lambda: None if trapped else self._engaged(fields))
+        modality, modalities = self._modality(found, products, trapped, w, engaged)
+        if modality is None and (said := engaged()) is not None:
+            # an engager described in words ("binds BCMA and CD3, directing T cells")
+            modality, modalities = "bispecific", ("bispecific",)
+            where, reading = said
+            w.evidence.append(Evidence("modality", modality, where, reading.sentence[:160]))
+            named = where in STRONG + MEDIUM or find_code(study, self.vocabulary, self._modality_words)
+            w.confidence["modality"] = "high" if where in STRONG else "medium" if named else "low"
         targets = self._targets(found, products, modality, w)
+        new_targets: list[str] = []
+        if modality == "bispecific" and not targets and (said := engaged()) is not None:
+            label, new_targets = engager_label(said[1].antigens, self._known_target)
+            if label:
+                targets = [label]
+                w.evidence.append(Evidence("targets", label, said[0], said[1].sentence[:160]))
+                w.confidence["targets"] = "medium"
+            for antigen in new_targets:
+                w.evidence.append(Evidence("new target", antigen, said[0], "in no vocabulary list yet"))
         cell_source, platform = self._source_and_platform(found, products, modality, w)
-        indications = self._indications(found, w.evidence, w.confidence, study)
+        indications = indications_of(self.vocabulary, found, w.evidence, w.confidence, study)
         oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
         excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
 
@@ -218,7 +241,21 @@ class Classifier:
             evidence=tuple(w.evidence),
             products=names,
             product_aliases=tuple(self.catalogue.aliases(names)),
+            new_targets=tuple(new_targets),
         )
+
+    def _engaged(self, fields: dict[str, list[str]]) -> tuple[str, Reading] | None:
+        """(field, reading) of the first text that describes a T-cell engager, strongest
+        fields first: asked only when the vocabulary's words did not settle it."""
+        for name in STRONG + MEDIUM + WEAK:
+            for text in fields.get(name, ()):
+                reading = read_engager(text, self._known_target)
+                if reading is not None:
+                    return name, reading
+        return None
+
+    def _known_target(self, word: str) -> str | None:
+        return next((v for k, v, _ in self.vocabulary.find(word) if k == "target"), None)
 
     def _products(self, found: _Found) -> list[tuple[Product, Hit]]:
         """Known products named in the record, strong fields first: the most specific evidence there is."""
@@ -230,7 +267,12 @@ class Classifier:
         return products
 
     def _modality(
-        self, found: _Found, products: list[tuple[Product, Hit]], trapped: bool, w: Working
+        self,
+        found: _Found,
+        products: list[tuple[Product, Hit]],
+        trapped: bool,
+        w: Working,
+        engaged: Callable[[], Any],
     ) -> tuple[str | None, tuple[str, ...]]:
         """(the primary modality, every modality named): the strongest evidence wins."""
         strength_of: dict[str, str] = {}
@@ -241,7 +283,7 @@ class Classifier:
                 w.note("modality", p.modality, hit)
         for hit in found.of("modality"):
             m, strength = hit[3], _strength(hit[0])
-            if m == "bispecific" and not self._engager_ok(found, trapped):
+            if m == "bispecific" and not self._engager_ok(found, trapped, engaged):
                 continue
             if _RANK[strength] > _RANK.get(strength_of.get(m, ""), 0):
                 strength_of[m] = strength
@@ -250,7 +292,7 @@ class Classifier:
             m, strength = hit[3], _strength(hit[0])
             if _RANK[strength] <= _RANK.get(strength_of.get(m, ""), 0):
                 continue
-            if not self._weak_ok(m, hit, found, trapped):
+            if not self._weak_ok(m, hit, found, trapped, engaged):
                 continue
             strength_of[m] = strength
             w.note("modality", m, hit)
@@ -332,18 +374,26 @@ class Classifier:
         w.evidence += [Evidence("product", name, "derived", why) for name in names]
         return names
 
-    def _engager_ok(self, found: _Found, trapped: bool) -> bool:
+    def _engager_ok(self, found: _Found, trapped: bool, engaged: Callable[[], Any] = lambda: None) -> bool:
+        """An engager word counts with CD3 in the record, or beside a T cell engaged in words."""
         needs = self.vocabulary.modality_needs.get("bispecific", set())
         return not trapped and bool(
-            needs & found.all_words or any(w in needs for h in found.hits for w in tokens(h[1]))
+            needs & found.all_words
+            or any(w in needs for h in found.hits for w in tokens(h[1]))
+            or engaged() is not None
         )
 
     def _weak_ok(
-        self, modality: str, hit: tuple[str, str, str, str, str], found: _Found, trapped: bool
+        self,
+        modality: str,
+        hit: tuple[str, str, str, str, str],
+        found: _Found,
+        trapped: bool,
+        engaged: Callable[[], Any],
     ) -> bool:
         """A weak word ("CAR", "bispecific") counts next to an antigen or a cell word in the same text."""
         if modality == "bispecific":
-            return self._engager_ok(found, trapped) and hit[0] in STRONG + MEDIUM
+            return self._engager_ok(found, trapped, engaged) and hit[0] in STRONG + MEDIUM
         if found.of("trap_car"):
             return False  # "cART" next to antiretroviral therapy, CART the regression tree
         words = set(tokens(hit[1]))
@@ -396,36 +446,6 @@ class Classifier:
         evidence.append(Evidence(label, chosen, hits[chosen][0], hits[chosen][1][:160]))
         confidence[label] = {3: "high", 2: "medium", 1: "low"}[best[chosen]]
         return chosen
-
-    def _indications(
-        self, found: _Found, evidence: list[Evidence], confidence: dict[str, str], study: Study
-    ) -> list[str]:
-        order = self.vocabulary.indication_order
-        for fields, level in ((("conditions",), "high"), (("titles", "keywords"), "medium"), (WEAK, "low")):
-            groups: dict[str, tuple[str, str, str, str, str]] = {}
-            for hit in found.of("indication", fields):
-                groups.setdefault(hit[3], hit)
-            if groups:
-                # A basket named only as a class ("autoimmune diseases") beside named
-                # diseases adds nothing: the named ones are the indications.
-                if len(groups) > 1 and BASKET in groups:
-                    del groups[BASKET]
-                for g, hit in groups.items():
-                    evidence.append(Evidence("indications", g, hit[0], hit[1][:160]))
-                confidence["indications"] = level
-                return sorted(groups, key=order.index)
-        if any(m.term.casefold() == "autoimmune diseases" for m in study.condition_ancestors):
-            evidence.append(
-                Evidence(
-                    "indications",
-                    OTHER,
-                    "condition MeSH ancestors",
-                    "; ".join(study.conditions)[:160] or "Autoimmune Diseases",
-                )
-            )
-            confidence["indications"] = "medium"
-            return [OTHER]
-        return []
 
     def _apply(self, result: Classification, pinned: list[Override]) -> Classification:
         changes: dict[str, Any] = {}

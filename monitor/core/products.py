@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from monitor.core.domain import Study
 from monitor.core.vocabulary import Product, Vocabulary, tokens
@@ -43,6 +44,9 @@ _NOT_CODE = re.compile(
     GRADE|STEP|TIER|LINE|DL|CYCLE)\d+\w*|NCT\d+|CHICTR\w*|JRCT\w*|EUCT\w*)$""",
     re.VERBOSE,
 )
+# An international nonproprietary name of an engager or a CAR T (tarlatamab, cizutamig,
+# obecabtagene autoleucel): a name, not a description.
+_INN = re.compile(r"[A-Za-z]{3,}(?:tamab|tamig|cabtagene(?: [a-z]+leucel)?)", re.IGNORECASE)
 _CAR_WORDS = {"car", "cart", "cars", "caar", "caart", "t", "nk", "cell", "cells", "treg", "tregs", "ucar"}
 
 
@@ -81,10 +85,13 @@ class Entry:
         return self.name.startswith(UNNAMED + " ")
 
     def names(self) -> tuple[str, ...]:
-        """Every name it goes by, canonical first, each once."""
+        """Every name it goes by, canonical first, each once (however spelt)."""
         out: list[str] = []
+        seen: set[str] = set()
         for n in (self.name, *self.inn, *self.brands, *self.aliases):
-            if n and compact(n) not in {compact(o) for o in out}:
+            key = compact(n)
+            if n and key not in seen:
+                seen.add(key)
                 out.append(n)
         return tuple(out)
 
@@ -125,11 +132,14 @@ class Catalogue:
         self.entries: dict[str, Entry] = {}
         self._by_name: dict[str, str] = {}
         self._by_slug: dict[str, str] = {}
+        self._others: dict[str, tuple[str, ...]] = {}  # name -> its other names
         for p in products:
             e = entry_of(p)
             self.entries[e.name] = e
             self._by_slug.setdefault(e.slug, e.name)
-            for n in e.names():
+            names = e.names()
+            self._others[e.name] = names[1:]
+            for n in names:
                 self._by_name.setdefault(compact(n), e.name)
 
     @classmethod
@@ -166,9 +176,7 @@ class Catalogue:
         """Every other name of the known products among `names` (what search reads)."""
         out: list[str] = []
         for n in names:
-            e = self.entries.get(n)
-            if e:
-                out += [a for a in e.names() if a != n]
+            out += self._others.get(n, ())
         return out
 
 
@@ -204,6 +212,7 @@ def unnamed_name(
     return f"{name}, {sponsor.strip()}" if sponsor and sponsor.strip() else name
 
 
+@lru_cache(maxsize=4096)
 def _is_code(word: str, vocabulary: Vocabulary) -> bool:
     """A product code: letters then digits somewhere, not an antigen, a measure, a dose, a
     day or a disease, and not only CAR words around an antigen (CD19-CAR-T)."""
@@ -258,6 +267,12 @@ def find_code(study: Study, vocabulary: Vocabulary, modality_words: set[str]) ->
     for title in (study.brief_title, study.official_title, study.acronym):
         if title:
             candidates.append((2 if words(title) & modality_words else 4, "titles", title))
+    for iv in study.interventions:  # an intervention that is nothing but a code names it best
+        for t in (iv.name, *iv.other_names):
+            if _CODE.fullmatch(t.strip()) and _is_code(t.strip(), vocabulary):
+                return t.strip(), "interventions", t
+            if _INN.fullmatch(t.strip()):
+                return t.strip(), "interventions", t
     for rank, where, text in sorted(candidates, key=lambda c: c[0]):
         if rank >= 9:
             continue

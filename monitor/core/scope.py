@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from monitor.core.classification import Evidence
+from monitor.core.classification import WEAK, Evidence
 from monitor.core.domain import Study
 from monitor.core.vocabulary import Vocabulary
+
+# The indication group of studies that name autoimmune disease only as a class.
+BASKET = "autoimmune (basket)"
+# The group of rare named autoimmune diseases; its evidence says which (pages list them).
+OTHER = "other autoimmune"
 
 Hit = tuple[str, str, str, str, str]  # (field, text, kind, value, words): one vocabulary match
 
@@ -114,3 +120,41 @@ def treated_and_population(vocabulary: Vocabulary, study: Study) -> str | None:
         if "indication" in what_kinds and "oncology" not in what_kinds and "oncology" in who_kinds:
             return "autoimmune"
     return None
+
+
+def indications_of(
+    vocabulary: Vocabulary,
+    found: Any,
+    evidence: list[Evidence],
+    confidence: dict[str, str],
+    study: Study,
+) -> list[str]:
+    """The indication groups a record names: conditions first, then titles and keywords,
+    then the summary; a basket beside named diseases is dropped; failing all, a condition
+    under MeSH's autoimmune diseases is "other autoimmune", with the record's words."""
+    order = vocabulary.indication_order
+    for fields, level in ((("conditions",), "high"), (("titles", "keywords"), "medium"), (WEAK, "low")):
+        groups: dict[str, tuple[str, str, str, str, str]] = {}
+        for hit in found.of("indication", fields):
+            groups.setdefault(hit[3], hit)
+        if groups:
+            # A basket named only as a class ("autoimmune diseases") beside named
+            # diseases adds nothing: the named ones are the indications.
+            if len(groups) > 1 and BASKET in groups:
+                del groups[BASKET]
+            for g, hit in groups.items():
+                evidence.append(Evidence("indications", g, hit[0], hit[1][:160]))
+            confidence["indications"] = level
+            return sorted(groups, key=order.index)
+    if any(m.term.casefold() == "autoimmune diseases" for m in study.condition_ancestors):
+        evidence.append(
+            Evidence(
+                "indications",
+                OTHER,
+                "condition MeSH ancestors",
+                "; ".join(study.conditions)[:160] or "Autoimmune Diseases",
+            )
+        )
+        confidence["indications"] = "medium"
+        return [OTHER]
+    return []

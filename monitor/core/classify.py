@@ -25,11 +25,11 @@ from typing import Any
 from monitor.config import Settings
 from monitor.core.classification import MEDIUM, STRONG, WEAK, Classification, Evidence
 from monitor.core.domain import Study, UserError
-from monitor.core.engagers import Reading
+from monitor.core.engagers import Reading, sentences
 from monitor.core.engagers import label as engager_label
 from monitor.core.engagers import read as read_engager
 from monitor.core.normalize import NORMALIZER_VERSION
-from monitor.core.products import CAR_STEM, Catalogue, find_code, guess_cell_product, unnamed_name
+from monitor.core.products import CAR_STEM, Catalogue, compact, find_code, guess_cell_product, unnamed_name
 from monitor.core.scope import (
     Hit,
     Working,
@@ -180,8 +180,19 @@ class Classifier:
             modality, modalities = "bispecific", ("bispecific",)
             where, reading = said
             w.evidence.append(Evidence("modality", modality, where, reading.sentence[:160]))
-            named = where in STRONG + MEDIUM or find_code(study, self.vocabulary, self._modality_words)
+            named = where in STRONG + MEDIUM or self._given_as(study, modality, [reading.sentence])
             w.confidence["modality"] = "high" if where in STRONG else "medium" if named else "low"
+        elif modality and w.confidence.get("modality") == "low":
+            # the summary says what the study's coded intervention is ("NEUK203-215 is an
+            # allogeneic CAR-NK cell product"): as good as the interventions saying it
+            summary = [
+                s for t in (study.brief_summary, study.detailed_description) for s in sentences(t or "")
+            ]
+            if (code := self._given_as(study, modality, summary)) is not None:
+                w.confidence["modality"] = "medium"
+                w.evidence.append(
+                    Evidence("modality", modality, "summary", f"{code}: the summary says what it is")
+                )
         targets = self._targets(found, products, modality, w)
         new_targets: list[str] = []
         if modality == "bispecific" and not targets and (said := engaged()) is not None:
@@ -252,6 +263,24 @@ class Classifier:
                 reading = read_engager(text, self._known_target)
                 if reading is not None:
                     return name, reading
+        return None
+
+    def _given_as(self, study: Study, modality: str, said: list[str]) -> str | None:
+        """The code an intervention is named by, when one of the `said` sentences names it
+        beside the modality (or, for an engager's sentence, at all)."""
+        code = find_code(study, self.vocabulary, self._modality_words)
+        if code is None or code[1] != "interventions":
+            return None
+        key = compact(code[0])
+        for sentence in said:
+            if key in compact(sentence) and (
+                modality == "bispecific"
+                or any(
+                    k in ("modality", "modality_weak") and v == modality
+                    for k, v, _ in self.vocabulary.find(sentence)
+                )
+            ):
+                return code[0]
         return None
 
     def _known_target(self, word: str) -> str | None:

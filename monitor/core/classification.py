@@ -13,6 +13,12 @@ from typing import Any
 STRONG = ("interventions", "arms", "titles")
 MEDIUM = ("keywords", "conditions")
 WEAK = ("summary",)
+RANK = {"high": 3, "medium": 2, "low": 1}
+
+
+def field_strength(field_name: str) -> str:
+    """How much a mention in this field proves: high, medium or low."""
+    return "high" if field_name in STRONG else "medium" if field_name in MEDIUM else "low"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
-from monitor.core.classification import MEDIUM, STRONG, WEAK, Classification, Evidence
+from monitor.core.classification import (
+    MEDIUM,
+    RANK,
+    STRONG,
+    WEAK,
+    Classification,
+    Evidence,
+    field_strength,
+)
 from monitor.core.domain import Study, UserError
 from monitor.core.engagers import Reading, sentences
 from monitor.core.engagers import label as engager_label
@@ -37,6 +45,7 @@ from monitor.core.scope import (
     indications_of,
     treated_and_population,
 )
+from monitor.core.sources import source_and_platform
 from monitor.core.targets import targets_from_text
 from monitor.core.vocabulary import (
     Override,
@@ -76,13 +85,6 @@ def _fields(study: Study) -> dict[str, list[str]]:
         "summary": [t for t in (study.brief_summary, study.detailed_description) if t],
         "outcomes": [t for o in study.outcomes for t in (o.measure, o.description) if t],
     }
-
-
-def _strength(field_name: str) -> str:
-    return "high" if field_name in STRONG else "medium" if field_name in MEDIUM else "low"
-
-
-_RANK = {"high": 3, "medium": 2, "low": 1}
 
 
 @dataclass
@@ -203,7 +205,7 @@ class Classifier:
                 w.confidence["targets"] = "medium"
             for antigen in new_targets:
                 w.evidence.append(Evidence("new target", antigen, said[0], "in no vocabulary list yet"))
-        cell_source, platform = self._source_and_platform(found, products, modality, w)
+        cell_source, platform = source_and_platform(found, products, modality, w)
         indications = indications_of(self.vocabulary, found, w.evidence, w.confidence, study)
         oncology = [h for h in found.of("oncology", ("conditions", "titles", "keywords"))]
         excluded = [h for h in found.of("not_autoimmune", ("conditions", "titles", "keywords"))]
@@ -307,27 +309,27 @@ class Classifier:
         strength_of: dict[str, str] = {}
         for p, hit in products:
             strength = "high" if hit[0] in STRONG + MEDIUM else "low"
-            if _RANK[strength] > _RANK.get(strength_of.get(p.modality, ""), 0):
+            if RANK[strength] > RANK.get(strength_of.get(p.modality, ""), 0):
                 strength_of[p.modality] = strength
                 w.note("modality", p.modality, hit)
         for hit in found.of("modality"):
-            m, strength = hit[3], _strength(hit[0])
+            m, strength = hit[3], field_strength(hit[0])
             if m == "bispecific" and not self._engager_ok(found, trapped, engaged):
                 continue
-            if _RANK[strength] > _RANK.get(strength_of.get(m, ""), 0):
+            if RANK[strength] > RANK.get(strength_of.get(m, ""), 0):
                 strength_of[m] = strength
                 w.note("modality", m, hit)
         for hit in found.of("modality_weak"):
-            m, strength = hit[3], _strength(hit[0])
-            if _RANK[strength] <= _RANK.get(strength_of.get(m, ""), 0):
+            m, strength = hit[3], field_strength(hit[0])
+            if RANK[strength] <= RANK.get(strength_of.get(m, ""), 0):
                 continue
             if not self._weak_ok(m, hit, found, trapped, engaged):
                 continue
             strength_of[m] = strength
             w.note("modality", m, hit)
         modalities = tuple(m for m in MODALITY_ORDER if m in strength_of)
-        best = max((_RANK[s] for s in strength_of.values()), default=0)
-        modality = next((m for m in modalities if _RANK[strength_of[m]] == best), None)
+        best = max((RANK[s] for s in strength_of.values()), default=0)
+        modality = next((m for m in modalities if RANK[strength_of[m]] == best), None)
         if modality:
             w.confidence["modality"] = strength_of[modality]
         return modality, modalities
@@ -350,22 +352,6 @@ class Classifier:
             strong = any(e.label == "targets" and e.field in STRONG + MEDIUM for e in w.evidence)
             w.confidence["targets"] = "high" if strong else "medium"
         return targets
-
-    def _source_and_platform(
-        self, found: _Found, products: list[tuple[Product, Hit]], modality: str | None, w: Working
-    ) -> tuple[str | None, str | None]:
-        cell_source = self._pick(
-            found, "source", products, "source", w.evidence, w.confidence, w.review, modality
-        )
-        platform = self._pick(
-            found, "platform", products, "platform", w.evidence, w.confidence, w.review, modality
-        )
-        if modality == "CAR-NK" and cell_source is None:
-            cell_source, w.confidence["cell_source"] = "allogeneic", "low"  # NK products are donor-derived
-        if modality == "bispecific":
-            cell_source = None
-            w.confidence.pop("cell_source", None)
-        return cell_source, platform
 
     def _product_names(
         self,
@@ -428,53 +414,6 @@ class Classifier:
         words = set(tokens(hit[1]))
         same_text_target = any(h[1] == hit[1] and h[2] == "target" for h in found.hits)
         return hit[0] in STRONG + MEDIUM and (same_text_target or bool(words & CELL_WORDS))
-
-    def _pick(
-        self,
-        found: _Found,
-        kind: str,
-        products: list[tuple[Product, Any]],
-        attr: str,
-        evidence: list[Evidence],
-        confidence: dict[str, str],
-        review: list[str],
-        modality: str | None,
-    ) -> str | None:
-        for p, hit in products:
-            value = getattr(p, attr)
-            if value and p.modality == modality:
-                evidence.append(
-                    Evidence(kind if kind != "source" else "cell_source", value, hit[0], hit[1][:160])
-                )
-                confidence["cell_source" if kind == "source" else kind] = "high"
-                return value
-        best: dict[str, int] = {}
-        hits: dict[str, tuple[str, str, str, str, str]] = {}
-        for hit in found.of(kind, STRONG + MEDIUM + WEAK):
-            rank = _RANK[_strength(hit[0])]
-            if rank > best.get(hit[3], 0):
-                best[hit[3]], hits[hit[3]] = rank, hit
-        if not best:
-            return None
-        if kind == "source" and "in vivo" in best:
-            chosen = "in vivo"  # "in vivo CAR-T ... produces autologous CAR-T cells": in vivo wins
-        else:
-            top = max(best.values())
-            leaders = [v for v, r in best.items() if r == top]
-            if len(leaders) > 1:
-                review.append(
-                    f"the record names more than one {kind.replace('source', 'cell source')}: "
-                    + ", ".join(sorted(leaders))
-                )
-            chosen = (
-                sorted(leaders)[0]
-                if kind != "source"
-                else ("allogeneic" if "allogeneic" in leaders else leaders[0])
-            )
-        label = "cell_source" if kind == "source" else kind
-        evidence.append(Evidence(label, chosen, hits[chosen][0], hits[chosen][1][:160]))
-        confidence[label] = {3: "high", 2: "medium", 1: "low"}[best[chosen]]
-        return chosen
 
     def _apply(self, result: Classification, pinned: list[Override]) -> Classification:
         changes: dict[str, Any] = {}

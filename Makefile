@@ -19,9 +19,10 @@ demo: $(BIN)/ctmonitor
 serve: $(BIN)/ctmonitor
 	$(BIN)/ctmonitor --db $(CURDIR)/out/demo.db serve --mail-folder $(CURDIR)/out/mail
 
-## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test)
+## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test),
+## one worker per core (pytest-xdist; every test has its own database, schema and ports)
 test: $(BIN)/ctmonitor lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(BIN)/ctmonitor
 	$(BIN)/ruff check monitor tests migrations bench

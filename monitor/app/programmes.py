@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from monitor import store
@@ -62,7 +62,6 @@ class SponsorPage:
     studies: list[dict[str, Any]]
     changes: list[dict[str, Any]]
     change_total: int
-    collaborating: int = 0  # studies it collaborates on (as lead sponsor: none of those)
     ok: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -81,7 +80,6 @@ class PipelineView:
     query: LandscapeQuery
     pipeline: Pipeline
     total: int  # studies in the view
-    extra: dict[str, Any] = field(default_factory=dict)
     ok: bool = True
 
     def to_json(self) -> dict[str, Any]:

@@ -139,9 +139,11 @@ def test_an_upgrade_killed_half_way_leaves_the_old_revision_and_its_data(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(3))
-def test_two_first_polls_at_once_one_migrates_and_the_other_exits_3(
+def test_two_first_polls_at_once_one_migrates_and_the_other_waits_for_it(
     config: Path, db_url: str, api: LocalApiServer, attempt: int
 ) -> None:
+    """The second waits for the migration (it never fails for it); then it polls, or, if
+    the first is still polling, exits 3 saying another process holds the writer lock."""
     first = spawn(config, "poll", pause=0.6)
     assert first.stderr is not None
     # The second starts once the first is inside its migration (a revision applied, not
@@ -154,9 +156,11 @@ def test_two_first_polls_at_once_one_migrates_and_the_other_exits_3(
         _out, err = proc.communicate(timeout=120)
         results.append((proc.returncode, err))
     codes = sorted(code for code, _ in results)
-    assert codes == [0, 3], results
-    loser = next(err for code, err in results if code == 3)
-    assert "another ctmonitor process holds the writer lock" in loser and "Traceback" not in loser
+    assert codes in ([0, 0], [0, 3]), results
+    for code, err in results:
+        assert "Traceback" not in err and "cannot open the database" not in err
+        if code == 3:
+            assert "another ctmonitor process holds the writer lock" in err
     assert revision(db_url) == HEAD
     assert not {t for t in tables(db_url) if t.startswith("_alembic_tmp")}
     assert change_log(db_url) == FAULT_FREE

@@ -70,3 +70,32 @@ def test_two_deployments_in_two_postgresql_schemas_do_not_block_each_other() -> 
         b.dispose()
         for gen in (first, second):
             next(gen, None)
+
+
+_OPEN = textwrap.dedent(
+    """
+    import sys
+    from monitor.store.db import open_database
+    db = open_database(sys.argv[1], auto_upgrade=True)
+    with db.session() as s:
+        pass
+    db.dispose()
+    print("ok")
+    """
+)
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_processes_opening_a_new_database_together_all_work(db_url: str, attempt: int) -> None:
+    """`serve`, `run` and `poll` started at the same moment on a database nobody has made
+    yet: one makes the schema, the others wait for it, and every one opens it; none fails
+    with "database is locked" or turns away because another holds the writer lock."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN, db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=180) for p in procs]
+    for (out, err), p in zip(results, procs, strict=True):
+        assert p.returncode == 0 and out.strip() == "ok", err[-600:]

@@ -7,6 +7,7 @@ never commit, so a page of a poll is written whole or not at all.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,11 +37,13 @@ class DatabaseError(Exception):
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_connection.cursor()
-    # WAL lets `ctmonitor status` read while a poll writes; busy_timeout rides out short locks.
+    # busy_timeout first, so that everything after it (switching a new file to WAL while
+    # another process creates it too) waits out a short lock instead of failing at once.
+    cur.execute("PRAGMA busy_timeout=30000")
+    # WAL lets `ctmonitor status` read while a poll writes.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
@@ -155,8 +158,9 @@ def _clear_half_made_schema(engine: Engine) -> None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate under the writer lock (a poll and a migration never overlap, and of two
-    processes that find an old schema one migrates and the other gets LockBusy), in one
-    transaction: killed at any point, the database stays at the old revision."""
+    processes that find an old schema one migrates and the other gets LockBusy, which
+    `ensure_schema` waits out), in one transaction: killed at any point, the database
+    stays at the old revision."""
     with locking.exclusive(engine):
         ddl = _transactional_ddl(engine)
         try:
@@ -178,24 +182,45 @@ def downgrade(engine: Engine, revision: str) -> None:
                 ddl.dispose()
 
 
-def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
-    """Bring the schema to head, or refuse with a message that says how."""
-    try:
-        current = current_revision(engine)
-    except DriverDatabaseError as exc:  # unreachable, refused, or a file that is no SQLite database
-        raise DatabaseError(f"cannot open the database: {first_line(exc)}") from None
+# How long a process that finds the schema being migrated by another waits for it: a
+# first migration takes a second or two; processes started together must not fail for it.
+MIGRATION_WAIT_SECONDS = 120.0
+
+
+def ensure_schema(engine: Engine, *, auto_upgrade: bool, wait: float = MIGRATION_WAIT_SECONDS) -> None:
+    """Bring the schema to head, or refuse with a message that says how.
+
+    Several processes started at once on a new database (`serve`, `run` and `poll`
+    together) each come here: one migrates under the writer lock; the others wait until
+    the schema is at head (the migrating one may keep the lock for its poll, which they
+    do not need to wait for), and only past `wait` seconds say that another process holds
+    the writer lock."""
     head = head_revision()
-    if current == head:
-        return
-    if not auto_upgrade:
-        raise DatabaseError(
-            f"the database schema is at {current or 'nothing (empty database)'}, ctmonitor needs {head}: "
-            "run `ctmonitor db upgrade`"
-        )
-    try:
-        upgrade(engine)
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"migrating the database failed: {first_line(exc)}") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            current = current_revision(engine)
+        except DriverDatabaseError as exc:  # unreachable, refused, or a file that is no SQLite database
+            if "locked" in str(exc) and time.monotonic() < deadline:
+                time.sleep(0.2)  # a new file being set up by another process
+                continue
+            raise DatabaseError(f"cannot open the database: {first_line(exc)}") from None
+        if current == head:
+            return
+        if not auto_upgrade:
+            raise DatabaseError(
+                f"the database schema is at {current or 'nothing (empty database)'}, ctmonitor needs {head}: "
+                "run `ctmonitor db upgrade`"
+            )
+        try:
+            upgrade(engine)
+            return
+        except locking.LockBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)  # another process is migrating: look again when it is done
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"migrating the database failed: {first_line(exc)}") from None
 
 
 def engine_check(engine: Engine) -> tuple[str, list[str]]:

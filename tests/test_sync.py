@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from monitor import store
@@ -501,3 +502,66 @@ def test_a_study_followed_by_id_is_tracked_from_the_next_poll_without_a_full_one
     assert [(e.nct_id, e.kind) for e in events(database, third.run_id)] == [(followed, "status_change")]
     clock.advance(days=1)
     assert poll(database, settings, clock).outcome == "unchanged"  # nothing more to fetch
+
+
+def _copies(n: int, status: str) -> list[dict[str, Any]]:
+    """n studies shaped like a real record, each its own NCT id, all of one status."""
+    import copy
+
+    base = registry_records()[0]
+    out = []
+    for i in range(n):
+        raw = copy.deepcopy(base)
+        ps = raw["protocolSection"]
+        ps["identificationModule"]["nctId"] = f"NCT09{i:06d}"
+        ps["statusModule"]["overallStatus"] = status
+        ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2026-10-01", "type": "ACTUAL"}
+        out.append(raw)
+    return out
+
+
+@pytest.mark.parametrize("n", [150, 600])
+def test_an_incremental_poll_costs_the_same_for_150_or_600_studies_left_behind(
+    database: Database, settings_for, n: int
+) -> None:
+    """Studies the watch queries no longer reach are still followed, but a quiet day costs a
+    handful of requests however many there are: the registry is asked once which studies
+    changed in the window (ids only), and only the tracked ones among them are read (the
+    version, the query, the changed ids, the one changed study: 4, at 150 as at 600)."""
+    registry = Registry()
+    registry.replace(_copies(n, "RECRUITING"), "2026-11-02T09:00:05")
+    with LocalApiServer(registry) as api:
+        settings = settings_for(
+            api.base_url, queries=[QuerySettings(name="recruiting", term="AREA[OverallStatus]RECRUITING")]
+        )
+        clock = FakeClock()
+        assert poll(database, settings, clock).new_studies == n
+        # every one leaves the query; a reconciliation records it (they are followed by id
+        # from then on); later, one of them changes again
+        for nct in list(registry.studies):
+            edit(
+                registry,
+                nct,
+                lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"),
+                posted="2026-11-03",
+                timestamp="2026-11-03T09:00:00",
+            )
+        clock.advance(days=1)
+        poll(database, settings, clock, full=True)
+        registry.data_timestamp = "2026-11-10T09:00:00"  # a week of nothing
+        clock.advance(days=1)
+        poll(database, settings, clock)
+        chosen = f"NCT09{n - 1:06d}"
+        edit(
+            registry,
+            chosen,
+            lambda ps: ps["designModule"]["enrollmentInfo"].update(count=77),
+            posted="2026-11-12",
+            timestamp="2026-11-12T09:00:00",
+        )
+        clock.advance(days=1)
+        before = len(api.log)
+        run = poll(database, settings, clock)
+        assert run.mode == "incremental"
+        assert [(e.nct_id, e.kind) for e in events(database, run.run_id)] == [(chosen, "enrollment_change")]
+        assert len(api.log) - before == 4, [r.params for r in api.log[before:]]

@@ -79,6 +79,10 @@ def query_hash(settings: Settings) -> str:
     return hashlib.sha256(canonical_json([q.model_dump() for q in settings.queries])).hexdigest()
 
 
+# The one field an ids-only search asks for (the API takes the path as well as "NCTId").
+ID_FIELD = "protocolSection.identificationModule.nctId"
+
+
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -284,10 +288,20 @@ class Syncer:
             self._fetch_all(run, "studies followed by id", {"filter.ids": "|".join(batch)}, in_query=False)
 
     def _recheck_missing(self, run: PollSummary) -> None:
-        """Tracked studies the queries did not return: re-read by id so none is forgotten."""
+        """Tracked studies the queries did not return: re-read by id so none is forgotten.
+
+        An incremental poll asks the registry once which studies changed in its window (ids
+        only, every page: a handful of requests whatever is tracked) and reads in full only
+        the tracked ones among them; a full poll re-reads every one by id, and so finds
+        what was renumbered or withdrawn."""
         with self.db.session() as s:
             missing = [n for n in store.recheck_candidates(s) if n not in self._seen]
         if not missing:
+            return
+        if run.mode != "full" and run.window_start:
+            changed = self._changed_ids(run)
+            for batch in _chunks([n for n in missing if n in changed], self.settings.api.ids_per_request):
+                self._fetch_all(run, "tracked studies", {"filter.ids": "|".join(batch)}, in_query=False)
             return
         returned: set[str] = set()
         for batch in _chunks(missing, self.settings.api.ids_per_request):
@@ -312,6 +326,23 @@ class Syncer:
                 self._record_gone(run, nct)
                 continue
             self._apply_page(run, [Record.of(raw)], in_query=False)
+
+    def _changed_ids(self, run: PollSummary) -> set[str]:
+        """The ids of every study the registry updated in the poll's window, ids only."""
+        params = _window_param({}, run.window_start)
+        ids: set[str] = set()
+        expected: int | None = None
+        for page in self.client.iter_pages(params, page_size=1000, fields=[ID_FIELD]):
+            if page.number == 1:
+                expected = page.total_count
+            ids.update(r.nct_id for r in page.records)
+            self._check_stop()
+        if expected is not None and len(ids) < expected:
+            raise IncompleteResult(
+                f"the registry reported {expected} studies updated since {run.window_start} but listed "
+                f"{len(ids)}; nothing was skipped, and the next poll will cover this window again"
+            )
+        return ids
 
     def _record_gone(self, run: PollSummary, nct: str) -> None:
         now = self.now()

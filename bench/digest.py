@@ -107,11 +107,11 @@ def build(db_url: str, n_studies: int, n_events: int, now: datetime) -> None:
                     "brief_title": f"Study {i} of {rng.choice(TARGETS)} CAR T cells in refractory "
                     f"{rng.choice(INDICATIONS)}",
                     "overall_status": rng.choice(STATUSES),
-                    "phases": "PHASE1|PHASE2",
+                    "phases": ("PHASE1", "PHASE2"),
                     "lead_sponsor": rng.choice(
                         ["Kyverna Therapeutics", "Cabaletta Bio", "Zhejiang University"]
                     ),
-                    "countries": "|".join(sorted(set(rng.sample(COUNTRIES, 2)))),
+                    "countries": tuple(sorted(set(rng.sample(COUNTRIES, 2)))),
                     "first_post_date": "2024-05-01",
                     "content_hash": "x",
                     "raw_hash": "x",
@@ -119,8 +119,8 @@ def build(db_url: str, n_studies: int, n_events: int, now: datetime) -> None:
                     "last_seen_at": now,
                     "in_scope": True,
                     "modality": rng.choice(MODALITIES),
-                    "targets": rng.choice(TARGETS),
-                    "indications": "|".join(sorted(set(rng.sample(INDICATIONS, 2)))),
+                    "targets": (rng.choice(TARGETS),),
+                    "indications": tuple(sorted(set(rng.sample(INDICATIONS, 2)))),
                     "cell_source": rng.choice(["autologous", "allogeneic", None]),
                 }
             )

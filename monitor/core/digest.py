@@ -193,9 +193,12 @@ def _sort_key(e: EventView) -> tuple[Any, ...]:
     )
 
 
+_INVERT = str.maketrans("0123456789", "9876543210")
+
+
 def _neg_date(value: str | None) -> str:
     # Sort newest first with an ascending sort: invert the digits.
-    return "".join(chr(ord("9") - ord(c) + ord("0")) if c.isdigit() else c for c in (value or "0000"))
+    return (value or "0000").translate(_INVERT)
 
 
 def _period_text(start: datetime | None, end: datetime) -> str:

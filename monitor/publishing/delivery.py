@@ -41,6 +41,7 @@ from monitor.publishing.channels import ChannelError, ChannelSender
 # Building a digest lives in digests.py; its names stay reachable here, where callers look.
 from monitor.publishing.digests import (
     Prepared,
+    RunData,
     changes_query,
     health,
     manage_url,
@@ -257,8 +258,13 @@ def send_due(
         filters = {s.name: subscriber_filter(s, classifier) for s in subs}
         if isinstance(mailer, LazyMailer) and any(not s.channel for s in subs):
             mailer.ready()  # someone is mailed: a missing mail server is one line now
+        # One read of the studies and of the pending changes for the whole run; the run
+        # holds the digest lock, so only this process settles them meanwhile (changes a
+        # poll publishes during the run are due next time).
+        with db.session() as s:
+            shared = RunData.read(s, [sub.name for sub in subs])
         for sub in subs:
-            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, sender, now))
+            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, sender, now, shared))
     return outcomes
 
 
@@ -270,13 +276,14 @@ def _send_one(
     mailer: Mailer,
     sender: ChannelSender,
     now: datetime,
+    shared: RunData | None = None,
 ) -> Outcome:
     with db.session() as s:
         row = store.get_subscriber(s, sub.name)
         if row is None or row.status != SubscriberStatus.ACTIVE:
             # they left or paused with their link (perhaps a moment ago): nothing is sent
             return Outcome(sub.name, row.status if row is not None else "removed")
-        p = prepare(s, settings, sub, flt, now)
+        p = prepare(s, settings, sub, flt, now, shared)
         if p is not None:
             # Outside the filters: settled without mail, so they are not re-read every week.
             store.settle(s, sub.name, p.filtered_ids, Settlement.FILTERED, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from monitor import store
 from monitor.config import REGISTRY_STUDY_URL, Settings, SubscriberSettings
@@ -124,10 +125,29 @@ def health(session: Session) -> Health:
     )
 
 
+@dataclass
+class RunData:
+    """What every digest of one run reads, read once for the run: the study rows and each
+    subscriber's pending events (a run for a thousand readers reads the changes once)."""
+
+    rows: dict[str, Any]
+    pending: dict[str, list[Any]]
+
+    @classmethod
+    def read(cls, session: Session, subscribers: list[str]) -> RunData:
+        return cls(store.study_rows(session), store.pending_for_all(session, subscribers))
+
+
 def prepare(
-    session: Session, settings: Settings, sub: SubscriberSettings, flt: StudyFilter, now: datetime
+    session: Session,
+    settings: Settings,
+    sub: SubscriberSettings,
+    flt: StudyFilter,
+    now: datetime,
+    run: RunData | None = None,
 ) -> Prepared | None:
-    """Build and render this subscriber's digest from the database. None: nothing to send."""
+    """Build and render this subscriber's digest from the database (and `run`'s shared
+    reads, when a run sends many). None: nothing to send."""
     opts = options(settings, flt)
     row = store.get_subscriber(session, sub.name)
     # A team channel's digest is read by many: it carries no one person's links.
@@ -139,7 +159,7 @@ def prepare(
         "studies_on_web": opts.study_url != REGISTRY_STUDY_URL,
     }
     h = health(session)
-    rows = store.study_rows(session)
+    rows = run.rows if run is not None else store.study_rows(session)
     last = store.last_sent_digest(session, sub.name)
     first = last is None
     due: list[store.ReaderChange] = []
@@ -155,7 +175,8 @@ def prepare(
         since=last.period_end if last else None,
     )
     base = store.baseline_runs(session)
-    for e in store.pending_events(session, sub.name):
+    pending = run.pending.get(sub.name, []) if run is not None else store.pending_events(session, sub.name)
+    for e in pending:
         max_id = max(max_id, e.id)
         change = store.judge(e, rows.get(e.nct_id), scope, base)
         if change is not None and change.arrival is Arrival.BASELINE:

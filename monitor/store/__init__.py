@@ -51,6 +51,7 @@ from monitor.store.deliveries import (
     latest_delivery,
     max_published_event_id,
     pending_events,
+    pending_for_all,
     settle,
 )
 from monitor.store.events import (
@@ -227,6 +228,7 @@ __all__ = [
     "max_published_event_id",
     "name_snapshot_version",
     "pending_events",
+    "pending_for_all",
     "period",
     "poll_summary",
     "previous_report",

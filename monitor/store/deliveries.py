@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.core.domain import DIGEST_KINDS, DeliveryStatus, Settlement
+from monitor.store.bulk import insert_rows
 from monitor.store.events import published
 from monitor.store.models import DeliveredEvent, Delivery, Event
 
@@ -76,6 +77,43 @@ def pending_events(session: Session, subscriber: str) -> Iterator[Event]:
     yield from session.scalars(stmt.execution_options(yield_per=2000))
 
 
+def pending_for_all(session: Session, subscribers: Sequence[str]) -> dict[str, list[Event]]:
+    """Each subscriber's pending events (as `pending_events` gives them), read in one pass:
+    the published events past the lowest landscape cursor once, and who settled which of
+    them in one query, instead of one scan of the events per subscriber (a digest run for
+    a thousand readers reads the week's changes once)."""
+    names = list(subscribers)
+    if not names:
+        return {}
+    floors: dict[str, int] = {
+        sub: upto or 0
+        for sub, upto in session.execute(
+            select(Delivery.subscriber, func.max(Delivery.upto_event_id))
+            .where(Delivery.subscriber.in_(names), Delivery.status == DeliveryStatus.SENT)
+            .group_by(Delivery.subscriber)
+        )
+    }
+    low = min(floors.get(n, 0) for n in names)
+    events = list(
+        session.scalars(
+            select(Event)
+            .where(*published(), Event.id > low)
+            .order_by(Event.id)
+            .execution_options(yield_per=2000)
+        )
+    )
+    settled: dict[str, set[int]] = {n: set() for n in names}
+    if events:
+        rows = session.execute(
+            select(DeliveredEvent.subscriber, DeliveredEvent.event_id).where(
+                DeliveredEvent.subscriber.in_(names), DeliveredEvent.event_id > low
+            )
+        )
+        for sub, event_id in rows:
+            settled[sub].add(event_id)
+    return {n: [e for e in events if e.id > floors.get(n, 0) and e.id not in settled[n]] for n in names}
+
+
 def count_pending(session: Session, subscriber: str) -> int:
     return session.scalar(select(func.count()).select_from(Event).where(*_due(session, subscriber))) or 0
 
@@ -104,9 +142,10 @@ def interrupt_stale_deliveries(session: Session, now: datetime, kinds: Sequence[
 def settle(
     session: Session, subscriber: str, event_ids: Sequence[int], how: Settlement, delivery_id: int | None
 ) -> None:
-    if event_ids:
-        session.execute(
-            insert(DeliveredEvent),
+    if event_ids:  # one executemany (store.bulk): a reader settles a week's changes at once
+        insert_rows(
+            session,
+            DeliveredEvent.__table__,
             [
                 {"subscriber": subscriber, "event_id": i, "delivery_id": delivery_id, "how": how}
                 for i in event_ids

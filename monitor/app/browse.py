@@ -16,6 +16,7 @@ from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
 from monitor.core.news import arrival_label, arrival_note
+from monitor.core.registrations import Registration, registrations
 from monitor.core.scope import OTHER
 from monitor.store import Session
 
@@ -71,10 +72,16 @@ class StudyPage:
     in_query: bool = True  # reached by a watch query (else read by id only)
     ok: bool = True
 
+    @property
+    def registrations(self) -> list[Registration]:
+        """Its own registration and the other registries' it names (secondary ids)."""
+        return registrations(self.current) if self.current else [Registration("ctgov", self.row["nct_id"])]
+
     def to_json(self) -> dict[str, Any]:
         c = self.current
         return {
             **self.row,
+            "registrations": [r.to_dict() for r in self.registrations],
             "followed_by": self.followed_by,
             "in_query": self.in_query,
             "classification": self.classification,

@@ -337,6 +337,9 @@ class Study:
     official_title: str | None = None
     acronym: str | None = None
     aliases: tuple[str, ...] = ()
+    # The other numbers the record lists (secondary ids, as written): other registries'
+    # registrations of the same trial among them (core.registrations). Not a tracked field.
+    secondary_ids: tuple[str, ...] = ()
     study_type: str | None = None
     overall_status: str | None = None
     last_known_status: str | None = None
@@ -437,7 +440,16 @@ class Study:
         d["criteria"] = tuple(Criterion(**c) for c in d.get("criteria") or ())
         d["outcomes"] = tuple(Outcome(**o) for o in d.get("outcomes") or ())
         d["references"] = tuple(Reference(**r) for r in d.get("references") or ())
-        for name in ("aliases", "phases", "conditions", "keywords", "collaborators", "std_ages", "modules"):
+        for name in (
+            "aliases",
+            "secondary_ids",
+            "phases",
+            "conditions",
+            "keywords",
+            "collaborators",
+            "std_ages",
+            "modules",
+        ):
             d[name] = tuple(d.get(name) or ())
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})

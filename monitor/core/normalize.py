@@ -321,6 +321,7 @@ def to_study(raw: StudyRecord | bytes | dict[str, Any]) -> Study:
         official_title=clean_text(ident.officialTitle),
         acronym=clean_text(ident.acronym),
         aliases=tuple(sorted({a.strip().upper() for a in ident.nctIdAliases or () if a and a.strip()})),
+        secondary_ids=_unique(s.id for s in ident.secondaryIdInfos or () if s.id),
         study_type=_upper(design.studyType),
         overall_status=_upper(status.overallStatus),
         last_known_status=_upper(status.lastKnownStatus),

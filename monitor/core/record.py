@@ -44,12 +44,19 @@ class _Part(Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=False
 # -- protocolSection -------------------------------------------------------------------
 
 
+class SecondaryId(_Part):
+    id: Text = None
+    type: Text = None
+    domain: Text = None
+
+
 class Identification(_Part):
     nctId: Text = None
     briefTitle: Text = None
     officialTitle: Text = None
     acronym: Text = None
     nctIdAliases: list[Text] | None = None
+    secondaryIdInfos: list[SecondaryId] | None = None
 
 
 class DateStruct(_Part):

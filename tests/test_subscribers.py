@@ -450,3 +450,25 @@ def test_the_mailto_unsubscribe_reaches_the_administrator_who_acts_on_it(
         sent = len(_to(server, "derm@example.org"))
         assert "derm" not in {o.subscriber for o in world.send()}
         assert len(_to(server, "derm@example.org")) == sent
+
+
+def test_a_reader_follows_a_product_by_any_of_its_names(world: World, tmp_path: Path) -> None:
+    """Signed up with "rese-cel" (CABA-201's INN): the preferences keep the canonical name,
+    the first digest follows the studies that give CABA-201 (the myasthenia study and the
+    pemphigus study's sub-study), and the manage page shows it back."""
+    with SmtpServer(tmp_path) as server:
+        _app, client = _web(world, server)
+        with client:
+            assert "Check your mail" in _sign_up(client, product="rese-cel", importance="1")
+            [confirmation] = _to(server, READER)
+            confirm = _link(_text(confirmation), "confirm")
+            page = client.get(confirm)
+            client.post(confirm, data={"csrf": _csrf(page.text)})
+            [first] = [o for o in world.send() if o.subscriber.startswith("web-")]
+            assert first.status == "sent" and first.kind == "landscape"
+            text = _text(_to(server, READER)[-1])
+            assert "2 studies you follow" in text
+            assert "By indication: myasthenia gravis 1, pemphigus 1" in text
+            assert "product CABA-201 (rese-cel)" in text
+            manage = client.get(_link(text, "manage"))
+            assert 'value="rese-cel"' in manage.text or "CABA-201" in manage.text

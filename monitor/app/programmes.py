@@ -146,7 +146,9 @@ class ProgrammeUseCases:
         entry = catalogue.entry(name)
         if entry.slug != slug:
             raise Redirect(f"/products/{entry.slug}")
-        mine = [r for r in rows if name in r["products"]]
+        # by address, not by exact name: two spellings of one unnamed product's sponsor
+        # ("Zhejiang University", "Zhejiang University.") are one page
+        mine = [r for r in rows if any(slugify(n) == entry.slug for n in r["products"])]
         in_scope = [r for r in mine if r["in_scope"]]
         progs = programmes(in_scope, catalogue)
         flt = StudyFilter(products=(name,))

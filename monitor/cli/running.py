@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -220,8 +221,16 @@ def doctor(c: Context, max_requests: int, flood_at: int, as_json: bool) -> None:
     help="Write readers' sign-up and account mails into this folder (one .eml each, its link "
     "printed here) instead of sending them: for trying sign-up without a mail server.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (one per core suits a busy site; with several machines, share one "
+    "PostgreSQL database).",
+)
 @pass_ctx
-def serve(c: Context, host: str | None, port: int | None, mail_folder: str | None) -> None:
+def serve(c: Context, host: str | None, port: int | None, mail_folder: str | None, workers: int) -> None:
     """Serve ctmonitor in the browser: the landscape, a page per study with its timeline
     and version comparisons, every change, reports, Atom feeds, status and a JSON API
     under /api/. Read-only: it never polls or mails (that is `ctmonitor run`), and a poll
@@ -236,10 +245,13 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
       ctmonitor serve                     # http://127.0.0.1:8000
       CTMONITOR_DATABASE_URL=sqlite:///out/demo.db ctmonitor serve --port 8080
       ctmonitor --db out/demo.db serve --mail-folder out/mail
+      ctmonitor serve --workers 4         # four processes over one database
     """
     import uvicorn
 
+    from monitor.config import ENV_CONFIG, ENV_DB_URL
     from monitor.web import create_app
+    from monitor.web.workers import BASE_URL_ENV, MAIL_FOLDER_ENV
 
     settings = c.settings
     host, port = host or settings.web.host, port or settings.web.port
@@ -259,7 +271,26 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
         )
         level = "debug" if c.debug else "warning"
         try:
-            uvicorn.run(create_app(app), host=host, port=port, log_level=level, proxy_headers=True)
+            if workers > 1:
+                # each worker builds its own application (monitor.web.workers) from these
+                os.environ[ENV_DB_URL] = app.database.url
+                if c.config_path:
+                    os.environ[ENV_CONFIG] = str(Path(c.config_path).resolve())
+                if settings.web.base_url:
+                    os.environ[BASE_URL_ENV] = settings.web.base_url
+                if mail_folder:
+                    os.environ[MAIL_FOLDER_ENV] = str(Path(mail_folder).resolve())
+                uvicorn.run(
+                    "monitor.web.workers:app_from_environment",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    log_level=level,
+                    proxy_headers=True,
+                )
+            else:
+                uvicorn.run(create_app(app), host=host, port=port, log_level=level, proxy_headers=True)
         except OSError as exc:
             raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

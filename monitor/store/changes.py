@@ -62,6 +62,9 @@ class ChangeScope:
     backfill: bool = False  # the registry's own history too
     backfill_only: bool = False
     held: bool = False  # only the events held for review (the operator's view)
+    # Whether the filter follows each study, worked out once per study for this scope (a
+    # week's thousands of changes touch a few hundred studies).
+    matched: dict[tuple[str, bool], bool] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def period_start(self) -> date | None:
@@ -145,8 +148,13 @@ def judge(e: Any, study: Any, scope: ChangeScope, baseline_ids: frozenset[int]) 
         return None
     if study is None and not scope.nct_id:
         return None
-    if study is not None and not scope.filter.matches(study, leaving_scope=e.kind in LEAVING):
-        return None
+    if study is not None:
+        key = (e.nct_id, e.kind in LEAVING)
+        follows = scope.matched.get(key)
+        if follows is None:
+            follows = scope.matched[key] = scope.filter.matches(study, leaving_scope=key[1])
+        if not follows:
+            return None
     how = None
     if e.kind == NEW_STUDY:
         first = getattr(study, "first_post_date", None) or (e.after or {}).get("first_posted")

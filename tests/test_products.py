@@ -332,3 +332,18 @@ def test_a_review_note_quotes_the_records_casing(clf: Classifier) -> None:
     )
     c = clf.classify(to_study(raw))
     assert c.review == ("treats an oncology indication (POEMS) beside autoimmune disease",)
+
+
+def test_a_coded_comparator_drug_is_not_the_cell_therapys_name(clf: Classifier) -> None:
+    raw = _record(
+        "NCT09000013",
+        "CD19 CAR-T Cells Versus Standard Therapy in Refractory Lupus Nephritis",
+        [
+            {"type": "BIOLOGICAL", "name": "Anti-CD19 CAR-T cells"},
+            {"type": "DRUG", "name": "VX-117"},  # a coded standard-of-care drug in the other arm
+        ],
+        sponsor="Example University Hospital",
+        conditions=("Lupus Nephritis",),
+    )
+    c = clf.classify(to_study(raw))
+    assert c.products == ("unnamed CD19 CAR-T, Example University Hospital",)

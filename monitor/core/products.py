@@ -267,9 +267,14 @@ def find_code(study: Study, vocabulary: Vocabulary, modality_words: set[str]) ->
     for title in (study.brief_title, study.official_title, study.acronym):
         if title:
             candidates.append((2 if words(title) & modality_words else 4, "titles", title))
-    for iv in study.interventions:  # an intervention that is nothing but a code names it best
+    # An intervention that is nothing but a code names the product best, if it is what the
+    # study gives (a biological, a genetic product, or the study's only intervention; not a
+    # coded comparator drug beside it); an engager's or a CAR T's INN always does.
+    alone = len(study.interventions) == 1
+    for iv in study.interventions:
+        given = alone or (iv.type or "").upper() in ("BIOLOGICAL", "GENETIC", "")
         for t in (iv.name, *iv.other_names):
-            if _CODE.fullmatch(t.strip()) and _is_code(t.strip(), vocabulary):
+            if given and _CODE.fullmatch(t.strip()) and _is_code(t.strip(), vocabulary):
                 return t.strip(), "interventions", t
             if _INN.fullmatch(t.strip()):
                 return t.strip(), "interventions", t

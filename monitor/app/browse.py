@@ -234,6 +234,29 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
     )
 
 
+def recent_and_moves(
+    session: Session, q: ChangesQuery, recent: int
+) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+    """For a product's or sponsor's page, in one pass over the changes: the `recent` newest
+    (each with its study), how many there are in all, and the status changes oldest first
+    (its timeline)."""
+    rows = store.study_index(session)
+    newest: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    total = 0
+    for c in store.reader_changes(session, scope(q), studies=rows):
+        total += 1
+        if len(newest) < recent or c.event.kind == EventKind.STATUS:
+            d = change_dict(c)
+            d["study"] = c.event.nct_id
+            d["title"] = c.study.brief_title if c.study is not None else ""
+            if len(newest) < recent:
+                newest.append(d)
+            if c.event.kind == EventKind.STATUS:
+                moves.append(d)
+    return newest, total, moves[::-1]
+
+
 def change_dict(c: store.ReaderChange) -> dict[str, Any]:
     """A change as a reader sees it: the stored event, its arrival and reader importance."""
     d = event_dict(c.event)

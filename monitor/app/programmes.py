@@ -118,17 +118,11 @@ class ProgrammeUseCases:
 
     def _recent(self, flt: StudyFilter) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
         """(newest changes, how many in all, status changes oldest first) of a filter."""
-        from monitor.app.browse import ChangesQuery
+        from monitor.app.browse import ChangesQuery, recent_and_moves
 
-        v = self.changes(ChangesQuery(filter=flt, limit=RECENT))  # type: ignore[attr-defined]
-        recent = [dict(c, study=row["nct_id"], title=row["title"]) for row, evs in v.groups for c in evs]
-        recent.sort(key=lambda c: c["id"], reverse=True)
-        statuses = self.changes(  # type: ignore[attr-defined]
-            ChangesQuery(filter=flt, kinds=("status_change",), limit=1000)
-        )
-        moves = [dict(c, study=row["nct_id"]) for row, evs in statuses.groups for c in evs]
-        moves.sort(key=lambda c: c["id"])
-        return recent, v.total, moves
+        q = ChangesQuery(filter=self.check_filter(flt))  # type: ignore[attr-defined]
+        with self.database.session() as s:
+            return recent_and_moves(s, q, RECENT)
 
     def product_page(self, slug: str) -> ProductPage:
         """A product's studies, timeline and changes; an alias's address redirects to the

@@ -252,6 +252,17 @@ def find_code(study: Study, vocabulary: Vocabulary, modality_words: set[str]) ->
     def words(text: str) -> set[str]:
         return set(tokens(text))
 
+    # An intervention that is nothing but a code names the product best, if it is what the
+    # study gives (a biological, a genetic product, or the study's only intervention; not a
+    # coded comparator drug beside it); an engager's or a CAR T's INN always does.
+    alone = len(study.interventions) == 1
+    for iv in study.interventions:
+        given = alone or (iv.type or "").upper() in ("BIOLOGICAL", "GENETIC", "")
+        for t in (iv.name, *iv.other_names):
+            if given and _CODE.fullmatch(t.strip()) and _is_code(t.strip(), vocabulary):
+                return t.strip(), "interventions", t
+            if _INN.fullmatch(t.strip()):
+                return t.strip(), "interventions", t
     cell_words = modality_words | {"cell", "cells", "injection", "infusion"}
     candidates: list[tuple[int, str, str]] = []
     for iv in study.interventions:
@@ -267,17 +278,6 @@ def find_code(study: Study, vocabulary: Vocabulary, modality_words: set[str]) ->
     for title in (study.brief_title, study.official_title, study.acronym):
         if title:
             candidates.append((2 if words(title) & modality_words else 4, "titles", title))
-    # An intervention that is nothing but a code names the product best, if it is what the
-    # study gives (a biological, a genetic product, or the study's only intervention; not a
-    # coded comparator drug beside it); an engager's or a CAR T's INN always does.
-    alone = len(study.interventions) == 1
-    for iv in study.interventions:
-        given = alone or (iv.type or "").upper() in ("BIOLOGICAL", "GENETIC", "")
-        for t in (iv.name, *iv.other_names):
-            if given and _CODE.fullmatch(t.strip()) and _is_code(t.strip(), vocabulary):
-                return t.strip(), "interventions", t
-            if _INN.fullmatch(t.strip()):
-                return t.strip(), "interventions", t
     for rank, where, text in sorted(candidates, key=lambda c: c[0]):
         if rank >= 9:
             continue

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from monitor.core.domain import OVERALL_STATUSES, UserError, check_kinds
+from monitor.literature_config import LiteratureSettings
 from monitor.settings_base import Section, checked, nct_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
     QuerySettings,
@@ -53,6 +54,11 @@ DEFAULT_FIELDS = [
     "derivedSection.interventionBrowseModule.meshes",
     "derivedSection.miscInfoModule",
     "hasResults",
+    # what a results section holds (monitor.core.results.FIELDS)
+    "resultsSection.participantFlowModule",
+    "resultsSection.baselineCharacteristicsModule.denoms",
+    "resultsSection.outcomeMeasuresModule",
+    "resultsSection.adverseEventsModule.eventGroups",
 ]
 
 
@@ -237,11 +243,12 @@ class ScheduleSettings(Section):
     full: str = "0 4 * * sun"
     digest: str = "0 7 * * mon"
     backfill: str = "0 12 * * mon-fri"
+    literature: str = "0 13 * * mon-fri"
     misfire_grace_hours: Annotated[float, Field(ge=0, le=168)] = 12.0
     alert_after_failures: Annotated[int, Field(ge=1, le=100)] = 3
     admin_email: str = ""
 
-    @field_validator("poll", "full", "digest", "backfill")
+    @field_validator("poll", "full", "digest", "backfill", "literature")
     @classmethod
     def _cron(cls, v: str) -> str:
         return _check_cron(v)
@@ -337,6 +344,7 @@ class Settings(Section):
     backfill: BackfillSettings = Field(default_factory=BackfillSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    literature: LiteratureSettings = Field(default_factory=LiteratureSettings)
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)
 

@@ -16,7 +16,7 @@ threshold: should something produce cycles by the thousand, collections happen a
 
 The count is of objects, not bytes: a cycle that holds a large buffer counts as a few
 objects. httpx's responses are such cycles (response and stream refer to each other), so
-the client keeps page bodies off them (ctgov.CtGovClient._json_body), and the sync runs a
+the client keeps page bodies off them (monitor.registry.paced.PacedClient._body), and the sync runs a
 young-generation pass every few pages in case some other library does the same.
 
 Relaxations nest and may overlap across threads (a poll and its download thread, which

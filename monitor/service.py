@@ -100,6 +100,7 @@ class Service:
             "full": lambda: self._poll(full=True),
             "digest": self._digest,
             "backfill": self._backfill,
+            "literature": self._literature,
         }
         if job not in jobs:
             raise ValueError(f"unknown job {job!r}")
@@ -116,6 +117,11 @@ class Service:
     def _backfill(self) -> tuple[JobOutcome, str | None]:
         result = self.app.backfill(should_stop=self.stopping.is_set)  # backfill.studies_per_run
         return result.job_outcome(), result.summary.text()
+
+    def _literature(self) -> tuple[JobOutcome, str | None]:
+        result = self.app.literature(should_stop=self.stopping.is_set)
+        outcome = JobOutcome.STOPPED if result.stopped else JobOutcome.OK if result.ok else JobOutcome.FAILED
+        return outcome, result.text()
 
     # -- alerts ---------------------------------------------------------------------------
 

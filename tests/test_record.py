@@ -48,7 +48,8 @@ def test_text_is_decoded_exactly_as_sent() -> None:
 def test_fields_ctmonitor_does_not_read_are_skipped() -> None:
     raw = real_record("NCT02552212")
     plain = to_study(raw)
-    raw["resultsSection"] = {"participantFlowModule": {"groups": [{"id": "FG000", "title": 7}]}}
+    raw["resultsSection"]["participantFlowModule"]["groups"] = [{"id": "FG000", "title": 7}]
+    raw["annotationSection"] = {"annotationModule": {"unpostedAnnotation": [None, 3]}}
     raw["protocolSection"]["statusModule"]["expandedAccessInfo"] = {"hasExpandedAccess": "no"}
     raw["protocolSection"]["identificationModule"]["orgStudyIdInfo"] = ["not", "an", "object"]
     raw["protocolSection"]["aNewModule"] = {"anything": [1, 2, {"x": None}]}

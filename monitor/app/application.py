@@ -19,6 +19,7 @@ from monitor import store
 from monitor.app.addresses import AddressUseCases
 from monitor.app.curating import CuratorUseCases
 from monitor.app.errors import WorkFailed, not_tracked
+from monitor.app.literature import LiteratureUseCases
 from monitor.app.overview import (
     StatusResult,
     run_dict,
@@ -38,7 +39,14 @@ if TYPE_CHECKING:
     pass
 
 
-class Application(ReadUseCases, ProgrammeUseCases, SubscriberUseCases, AddressUseCases, CuratorUseCases):
+class Application(
+    ReadUseCases,
+    ProgrammeUseCases,
+    SubscriberUseCases,
+    AddressUseCases,
+    CuratorUseCases,
+    LiteratureUseCases,
+):
     def __init__(
         self,
         settings: Settings,
@@ -48,6 +56,7 @@ class Application(ReadUseCases, ProgrammeUseCases, SubscriberUseCases, AddressUs
         client_factory: Callable[[], CtGovClient] | None = None,
         mailer_factory: Callable[[], Mailer] | None = None,
         before_open: Callable[[], None] | None = None,
+        literature_factory: Callable[[str], Any] | None = None,
     ) -> None:
         self.settings, self.now = settings, now
         # called before the database is first opened (the CLI's check that a command which
@@ -56,6 +65,8 @@ class Application(ReadUseCases, ProgrammeUseCases, SubscriberUseCases, AddressUs
         self._database, self._owns_database = database, database is None
         self.client_factory = client_factory or (lambda: CtGovClient(settings.api))
         self.mailer_factory = mailer_factory or (lambda: SmtpMailer(settings.smtp))
+        # the client of one literature service by name (None: the real ones, from settings)
+        self.literature_factory = literature_factory
         self._classifier: Classifier | None = None
 
     # -- what every use case shares ---------------------------------------------------------

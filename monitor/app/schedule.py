@@ -14,7 +14,7 @@ from monitor.config import Settings
 from monitor.core.domain import JobOutcome
 from monitor.store import Session
 
-JOBS = ("poll", "full", "digest", "backfill")
+JOBS = ("poll", "full", "digest", "backfill", "literature")
 POLL_JOBS = ("poll", "full")
 
 
@@ -26,7 +26,8 @@ def triggers(settings: Settings) -> dict[str, CronTrigger]:
         expr = getattr(settings.schedule, job)
         # the digest job runs with subscribers in config.toml, or with sign-up open on the web
         signup = settings.web.signup and bool(settings.web.base_url)
-        if expr and (job != "digest" or settings.subscribers or signup):
+        lit = settings.literature.pubmed or settings.literature.europepmc
+        if expr and (job != "digest" or settings.subscribers or signup) and (job != "literature" or lit):
             out[job] = CronTrigger.from_crontab(expr, timezone=tz)
     return out
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from monitor.cli import database, reading, running, tracking  # noqa: F401  (importing registers the commands)
+from monitor.cli import database, literature, reading, running, tracking  # noqa: F401  (importing registers)
 from monitor.cli.base import EXIT_FAILED, EXIT_USAGE, Failed, _busy, cli
 from monitor.core.domain import UserError
 from monitor.store.locking import LockBusy

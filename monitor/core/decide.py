@@ -102,7 +102,9 @@ class Decision:
 def baseline_for(base: CurrentState, previous: Study) -> frozenset[str]:
     """The families the stored version cannot know: none once it was fetched with today's
     field list; otherwise those whose module its record does not carry."""
-    return frozenset() if base.fields_version >= FIELDS_VERSION else unknown_families(previous)
+    if base.fields_version >= FIELDS_VERSION:
+        return frozenset()
+    return unknown_families(previous, base.fields_version)
 
 
 def scope_change(before: bool | None, label: Classification) -> list[FieldChange]:

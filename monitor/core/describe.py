@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.core import literature, results
 from monitor.core.protocol import pair_criteria
 from monitor.core.worddiff import pieces as word_pieces
 
@@ -68,6 +69,8 @@ KIND_LABELS = {
     "design_change": "Design",
     "publication_added": "Publication added",
     "publication_removed": "Publication removed",
+    "publication_found": "Publication found",
+    "results_updated": "Results revised",
 }
 # The registry's own words for its design, sex and reference enums (as its site shows them).
 DESIGN_LABELS = {
@@ -373,9 +376,14 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
             f"{(after or before or {}).get('site', '')}: {status_label((before or {}).get('status'))} → "
             f"{status_label((after or {}).get('status'))}"
         )
-    if kind in ("results_posted", "results_removed"):
-        first = (after or {}).get("first_posted")
-        return "results first posted " + first if kind == "results_posted" and first else KIND_LABELS[kind]
+    if kind == "results_posted":
+        return results.posted_text((after or {}).get("first_posted"), (after or {}).get("posted"))
+    if kind == "results_updated":
+        return results.updated_text((before or {}).get("posted"), (after or {}).get("posted"))
+    if kind == "results_removed":
+        return KIND_LABELS[kind]
+    if kind == "publication_found":
+        return literature.found_text(after or {})
     if kind == "sponsor_change":
         label = FIELD_LABELS.get(field, field)
         if field == "collaborators":

@@ -24,6 +24,14 @@ def _date(v: PartialDate | None) -> dict[str, str | None] | None:
     return {"date": v.date, "type": v.type} if v else None
 
 
+def _results(s: Study) -> dict[str, Any]:
+    """A results change's side: the flag, the first-posted date and what was posted."""
+    out: dict[str, Any] = {"has_results": s.has_results, "first_posted": s.results_first_post_date}
+    if s.results is not None:
+        out["posted"] = s.results.to_json()
+    return out
+
+
 def _keyed(items: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
     return {key(i): i for i in items}
 
@@ -69,9 +77,13 @@ def diff(old: Study, new: Study, *, baseline: frozenset[str] = frozenset()) -> l
             FieldChange(
                 kind,
                 "has_results",
-                before={"has_results": old.has_results, "first_posted": old.results_first_post_date},
-                after={"has_results": new.has_results, "first_posted": new.results_first_post_date},
+                before=_results(old),
+                after=_results(new),
             )
+        )
+    elif new.has_results and "results" not in baseline and old.results != new.results:
+        out.append(
+            FieldChange(EventKind.RESULTS_UPDATED, "results", before=_results(old), after=_results(new))
         )
     if (old.enrollment_count, old.enrollment_type) != (new.enrollment_count, new.enrollment_type):
         out.append(

@@ -54,7 +54,16 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
     (
         "results",
         "Results and publications",
-        frozenset({"results_posted", "results_removed", "publication_added", "publication_removed"}),
+        frozenset(
+            {
+                "results_posted",
+                "results_updated",
+                "results_removed",
+                "publication_found",
+                "publication_added",
+                "publication_removed",
+            }
+        ),
     ),
     (
         "timeline",

@@ -92,6 +92,10 @@ class EventKind(StrEnum):
     DESIGN = "design_change"
     PUBLICATION_ADDED = "publication_added"
     PUBLICATION_REMOVED = "publication_removed"
+    # Found in the literature (PubMed, Europe PMC) by the trial's registry numbers, not in
+    # the record: the record's own references are publication_added.
+    PUBLICATION_FOUND = "publication_found"
+    RESULTS_UPDATED = "results_updated"
 
 
 def check_kinds(values: Any) -> tuple[str, ...]:
@@ -144,6 +148,9 @@ IMPORTANCE: dict[EventKind, int] = {
     EventKind.OUTCOME_CHANGE: 1,
     EventKind.PUBLICATION_ADDED: 1,
     EventKind.PUBLICATION_REMOVED: 1,
+    # 3 for a study's first publication, 2 for the later ones (see `importance_of`).
+    EventKind.PUBLICATION_FOUND: 2,
+    EventKind.RESULTS_UPDATED: 2,
 }
 
 _OUTCOME_KINDS = frozenset({EventKind.OUTCOME_ADDED, EventKind.OUTCOME_REMOVED, EventKind.OUTCOME_CHANGE})
@@ -160,6 +167,8 @@ def importance_of(kind: EventKind, before: Any, after: Any) -> int:
         return 2 if "PRIMARY" in types else 1
     if kind == EventKind.PUBLICATION_ADDED:
         return 3 if isinstance(after, dict) and after.get("type") == "RESULT" else 1
+    if kind == EventKind.PUBLICATION_FOUND:
+        return 3 if isinstance(after, dict) and after.get("first") else 2
     if kind == EventKind.ELIGIBILITY and before == [] and after == []:
         return 1
     return IMPORTANCE[kind]
@@ -364,6 +373,8 @@ class Study:
     sites: tuple[Site, ...] = ()
     has_results: bool = False
     results_first_post_date: str | None = None
+    # What the results section holds (monitor.core.results.PostedResults), None without one.
+    results: Any = None
     first_post_date: str | None = None
     last_update_post_date: str | None = None
     last_update_submit_date: str | None = None
@@ -410,6 +421,8 @@ class Study:
                 v = [_plain(x) for x in v]
             elif isinstance(v, PartialDate):
                 v = {"date": v.date, "type": v.type}
+            elif name == "results" and v is not None:
+                v = v.to_json()
             out[name] = v
         return out
 
@@ -440,6 +453,10 @@ class Study:
         d["criteria"] = tuple(Criterion(**c) for c in d.get("criteria") or ())
         d["outcomes"] = tuple(Outcome(**o) for o in d.get("outcomes") or ())
         d["references"] = tuple(Reference(**r) for r in d.get("references") or ())
+        if d.get("results"):
+            from monitor.core.results import PostedResults  # it reads record, which reads this module
+
+            d["results"] = PostedResults.from_json(d["results"])
         for name in (
             "aliases",
             "secondary_ids",

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from monitor.core import protocol, record
+from monitor.core import protocol, record, results
 from monitor.core.domain import NCT_RE, Arm, Intervention, MeshTerm, PartialDate, Site, Study
 from monitor.core.record import RecordError, StudyRecord
 from monitor.core.text import clean_cached
@@ -348,6 +348,7 @@ def to_study(raw: StudyRecord | bytes | dict[str, Any]) -> Study:
         sites=_sites((ps.contactsLocationsModule or _CONTACTS).locations),
         has_results=bool(rec.hasResults),
         results_first_post_date=_full_date(status.resultsFirstPostDateStruct),
+        results=results.read(rec.resultsSection),
         first_post_date=_full_date(status.studyFirstPostDateStruct),
         last_update_post_date=_full_date(status.lastUpdatePostDateStruct),
         last_update_submit_date=clean_text(status.lastUpdateSubmitDate),
@@ -395,7 +396,8 @@ def tracked_view(study: Study) -> dict[str, Any]:
         "arms": sorted(a.key for a in study.arms),
         "sponsor": [text_key(study.lead_sponsor), sorted(text_key(c) for c in study.collaborators)],
         "sites": sorted([s.key, s.status] for s in study.sites),
-        "results": study.has_results,
+        # a study without a results section hashes as it did before the section was read
+        "results": [study.has_results, study.results.to_json()] if study.results else study.has_results,
         **protocol.tracked(study),
     }
 

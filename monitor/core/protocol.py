@@ -31,7 +31,10 @@ from monitor.core.text import clean_cached, clean_lines
 # The version of the list of record parts a poll fetches (config: api.fields). 2 added
 # eligibility, outcomes, references and the IPD statement. A study last fetched with an
 # earlier list gains the new parts at its next poll as a baseline (see `unknown_families`).
-FIELDS_VERSION = 2
+FIELDS_VERSION = 3
+# Families first fetched with a later field list: unknown to a record fetched before it,
+# whatever modules that record carries (a results section exists only once results do).
+ADDED_IN = {"results": 3}
 
 # The optional modules a record may lack: absent from a record fetched before ctmonitor
 # asked for them means "unknown", which is why a Study says which ones it carried.
@@ -367,7 +370,10 @@ def changes(old: Study, new: Study, *, skip: frozenset[str] = frozenset()) -> li
     return out
 
 
-def unknown_families(old: Study) -> frozenset[str]:
-    """The families a record fetched with the earlier field list cannot know: those whose
-    module it does not carry (a module it does carry was fetched, and is compared)."""
-    return frozenset(f for f, module in FAMILIES.items() if module not in old.modules)
+def unknown_families(old: Study, fields_version: int = 1) -> frozenset[str]:
+    """The families a record fetched with an earlier field list (`fields_version`) cannot
+    know: those whose module it does not carry (a module it does carry was fetched, and is
+    compared), and those first asked for after that list (ADDED_IN)."""
+    out = {f for f, module in FAMILIES.items() if module not in old.modules}
+    out |= {f for f, version in ADDED_IN.items() if fields_version < version}
+    return frozenset(out)

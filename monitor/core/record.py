@@ -226,10 +226,79 @@ class Derived(_Part):
     interventionBrowseModule: InterventionBrowse | None = None
 
 
+# -- resultsSection (what a reader is told was posted; monitor.core.results) ------------
+# Counts are strings ("97") in the flow and baseline tables, integers in adverse events.
+
+
+class FlowStats(_Part):
+    groupId: Text = None
+    numSubjects: Text = None
+
+
+class DenomCount(_Part):
+    groupId: Text = None
+    value: Text = None
+
+
+class Milestone(_Part):
+    type: Text = None
+    achievements: list[FlowStats | None] | None = None
+
+
+class FlowPeriod(_Part):
+    title: Text = None
+    milestones: list[Milestone | None] | None = None
+
+
+class ParticipantFlow(_Part):
+    periods: list[FlowPeriod | None] | None = None
+
+
+class Denom(_Part):
+    units: Text = None
+    counts: list[DenomCount | None] | None = None
+
+
+class Baseline(_Part):
+    denoms: list[Denom | None] | None = None
+
+
+class OutcomeMeasure(_Part):
+    type: Text = None
+    title: Text = None
+    reportingStatus: Text = None
+
+
+class OutcomeMeasures(_Part):
+    outcomeMeasures: list[OutcomeMeasure | None] | None = None
+
+
+class EventGroup(_Part):
+    title: Text = None
+    deathsNumAffected: int | None = None
+    deathsNumAtRisk: int | None = None
+    seriousNumAffected: int | None = None
+    seriousNumAtRisk: int | None = None
+    otherNumAffected: int | None = None
+    otherNumAtRisk: int | None = None
+
+
+class AdverseEvents(_Part):
+    eventGroups: list[EventGroup | None] | None = None
+
+
+class Results(_Part):
+    participantFlowModule: ParticipantFlow | None = None
+    baselineCharacteristicsModule: Baseline | None = None
+    outcomeMeasuresModule: OutcomeMeasures | None = None
+    adverseEventsModule: AdverseEvents | None = None
+
+
 class StudyRecord(_Part):
     """One study record: the parts of it ctmonitor reads."""
 
     protocolSection: Protocol | None = None
+    resultsSection: Results | None = None
     derivedSection: Derived | None = None
     hasResults: bool | None = None
 

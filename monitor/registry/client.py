@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from monitor.config import ApiSettings
 from monitor.core.normalize import RecordError, nct_id_of
@@ -33,13 +32,12 @@ from monitor.registry.answers import (
     RetriesExhausted,
     VersionInfo,
     WebPageAnswer,
-    _error_detail,
-    _Retryable,
     decode_page,
     parse_history_index,
     parse_json,
     parse_retry_after,
 )
+from monitor.registry.paced import PacedClient, RateLimiter
 
 # The answers' types are re-exported: callers import the client and what it raises from here.
 __all__ = [
@@ -70,21 +68,6 @@ VERSION = "/api/v2/version"
 INT_STUDIES = "/api/int/studies"
 
 
-class RateLimiter:
-    """At least `interval` seconds between the starts of two requests."""
-
-    def __init__(self, interval: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.interval, self.clock, self.sleep = interval, clock, sleep
-        self._last: float | None = None
-
-    def wait(self) -> None:
-        if self.interval > 0 and self._last is not None:
-            delay = self._last + self.interval - self.clock()
-            if delay > 0:
-                self.sleep(delay)
-        self._last = self.clock()
-
-
 # Empty continuation pages followed in a row before a search is taken to have ended
 # (short of its totalCount, which the sync then reports as an incomplete result).
 MAX_EMPTY_PAGES = 3
@@ -94,7 +77,7 @@ def _refusal(exc: ApiHTTPError) -> str:
     return str(exc) if isinstance(exc, WebPageAnswer) else f"HTTP {exc.status}"
 
 
-class CtGovClient:
+class CtGovClient(PacedClient):
     """Talks to `{base_url}/api/v2`; yields raw study dicts, never touches the database."""
 
     def __init__(
@@ -106,136 +89,22 @@ class CtGovClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings
-        self._sleep, self._clock = sleep, clock
-        self._rng = rng or random.Random()
         headers = {"Accept": "application/json"}
         if settings.user_agent:
             headers["User-Agent"] = settings.user_agent
-        self._http = httpx.Client(
+        super().__init__(
+            settings,
             base_url=settings.base_url,
-            timeout=settings.timeout_seconds,
             headers=headers,
-            follow_redirects=True,
             transport=transport,
+            sleep=sleep,
+            clock=clock,
+            rng=rng,
         )
-        self._limiter = RateLimiter(settings.min_interval_seconds, clock, sleep)
-        self.requests = 0  # HTTP requests actually sent, retries included
-
-    def close(self) -> None:
-        self._http.close()
+        self.settings = settings
 
     def __enter__(self) -> CtGovClient:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- the one retry rule ------------------------------------------------------
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        s = self.settings
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, s.max_retry_after_seconds)
-        ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** (state.attempt_number - 1))
-        return self._rng.uniform(0, ceiling)
-
-    def _request_json(
-        self,
-        path: str,
-        params: dict[str, str] | None = None,
-        *,
-        web: bool = False,
-        decode: Callable[[bytes], Any] = parse_json,
-    ) -> Any:
-        """GET `path` and return its JSON (as `decode` reads it), retrying what is worth
-        retrying; `decode` raises ValueError for a body that is malformed or cut short.
-
-        `web`: an endpoint of the registry's web site (the record history), where a web
-        page answered with 200 means the data is refused, not a passing fault."""
-        started = self._clock()
-        attempts = 0
-        last_error: list[str] = [""]
-
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self.settings.max_attempts:
-                return True
-            upcoming = state.upcoming_sleep or 0.0
-            return self._clock() - started + upcoming > self.settings.retry_budget_seconds
-
-        retrying = Retrying(
-            retry=retry_if_exception_type(_Retryable),
-            wait=self._wait,
-            stop=stop,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    try:
-                        return self._send_once(path, params, web, decode)
-                    except _Retryable as exc:
-                        last_error[0] = str(exc)
-                        raise
-        except _Retryable:
-            elapsed = self._clock() - started
-            raise RetriesExhausted(
-                f"gave up on {path} after {attempts} attempt(s) in {elapsed:.0f}s: {last_error[0]}"
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _send_once(
-        self,
-        path: str,
-        params: dict[str, str] | None,
-        web: bool = False,
-        decode: Callable[[bytes], Any] = parse_json,
-    ) -> Any:
-        self._limiter.wait()
-        self.requests += 1
-        try:
-            with self._http.stream("GET", path, params=params) as response:
-                body = self._json_body(response, web)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:  # also a body cut short (RemoteProtocolError)
-            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from None
-        try:
-            return decode(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Retryable(f"malformed or truncated JSON ({exc})") from None
-
-    @staticmethod
-    def _json_body(response: httpx.Response, web: bool = False) -> bytes:
-        """The body of a 200 JSON response, or the error the status calls for.
-
-        The body is read as a stream and joined here, not kept on the response: httpx's
-        response and its stream refer to each other, so a response lives until the
-        garbage collector runs, and during a poll that is rarely (monitor.gc_relax).
-        """
-        status = response.status_code
-        if status != 200:
-            response.read()  # error bodies are short; _error_detail reads them
-            url = str(response.request.url.copy_with(query=None))
-            if status == 429 or status >= 500:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                raise _Retryable(f"HTTP {status}: {_error_detail(response)}".rstrip(": "), retry_after)
-            if status == 403:
-                raise ApiForbidden(status, url, _error_detail(response))
-            if status == 404:
-                raise ApiNotFound(status, url, _error_detail(response))
-            raise ApiHTTPError(status, url, _error_detail(response))
-        ctype = response.headers.get("content-type", "")
-        if "json" not in ctype:
-            if web and "html" in ctype:
-                response.read()
-                url = str(response.request.url.copy_with(query=None))
-                raise WebPageAnswer(200, url, _error_detail(response)[:120])
-            raise _Retryable(f"expected JSON, got {ctype or 'no content type'}")
-        return b"".join(response.iter_bytes())
 
     # -- endpoints ---------------------------------------------------------------
 

@@ -348,3 +348,76 @@ class Backfill(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PublicationRow(Base):
+    """A paper, preprint or abstract linked to tracked studies (monitor.core.literature).
+
+    One row per paper, whichever services described it (`key`: PMID, else DOI, else the
+    service's own id); the latest description wins, and the text is kept as the service sent it.
+    """
+
+    __tablename__ = "publications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    pmid: Mapped[str | None] = mapped_column(String(16), index=True)
+    pmcid: Mapped[str | None] = mapped_column(String(16))
+    doi: Mapped[str | None] = mapped_column(Text)
+    europepmc_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list | None] = mapped_column(Json)
+    journal: Mapped[str | None] = mapped_column(Text)
+    year: Mapped[str | None] = mapped_column(String(4))
+    pub_date: Mapped[str | None] = mapped_column(String(10))
+    abstract: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class StudyPublication(Base):
+    """A paper linked to a study by one service (pubmed, europepmc), through the registry
+    number it cites. `baseline`: found in the study's first search, recorded without an event."""
+
+    __tablename__ = "study_publications"
+
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    publication_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("publications.id"), primary_key=True, index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cites: Mapped[str] = mapped_column(String(40))
+    found_at: Mapped[datetime] = mapped_column(DateTime)
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LiteratureCheck(Base):
+    """How far one service has been searched for one study's registry numbers: a study
+    without a row gets its whole history searched (a baseline); later searches start
+    `overlap_days` before `checked_through`."""
+
+    __tablename__ = "literature_checks"
+
+    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    checked_through: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, inclusive
+
+
+class LiteratureRun(Base):
+    """One search of one literature service for the tracked studies (`ctmonitor literature`)."""
+
+    __tablename__ = "literature_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed | stopped
+    studies: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    found: Mapped[int] = mapped_column(Integer, default=0)  # papers the service returned
+    linked: Mapped[int] = mapped_column(Integer, default=0)  # new study-paper links
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    host: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)

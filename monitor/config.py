@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core.domain import OVERALL_STATUSES, UserError, check_kinds
+from monitor.core.domain import OVERALL_STATUSES, EventKind, UserError, check_kinds
 from monitor.literature_config import LiteratureSettings
 from monitor.settings_base import Section, checked, nct_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
@@ -289,12 +289,21 @@ class SubscriberSettings(Section):
     # Only these kinds of change (empty: every kind), e.g. ["eligibility_change", "outcome_change"].
     kinds: list[str] = Field(default_factory=list)
     include_out_of_scope: bool = False
+    # Papers found in PubMed and Europe PMC by the trials' registry numbers (publication_found).
+    publications: bool = True
     send_empty: bool = False
     # Deliver through another channel instead of e-mail: an Apprise URL such as
     # "slack://${SLACK_TOKEN}/#trials", "msteams://...", "matrixs://...", "json://host/path".
     # ${NAME} is read from the environment when sending, so secrets stay out of this file
     # (and out of the database); ctmonitor never shows a channel URL back unmasked.
     channel: str = ""
+
+    def wanted_kinds(self) -> tuple[str, ...]:
+        """The kinds of change this subscriber is sent (empty: every kind)."""
+        if self.publications:
+            return tuple(self.kinds)
+        every = self.kinds or [k.value for k in EventKind]
+        return tuple(k for k in every if k != EventKind.PUBLICATION_FOUND)
 
     @field_validator("channel")
     @classmethod

@@ -39,6 +39,21 @@ if TYPE_CHECKING:
     pass
 
 
+LITERATURE_RUN_FIELDS = (
+    "id",
+    "source",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "studies",
+    "requests",
+    "found",
+    "linked",
+    "events",
+    "error",
+)
+
+
 class Application(
     ReadUseCases,
     ProgrammeUseCases,
@@ -220,6 +235,9 @@ class Application(
                 "subscribers": [dataclasses.asdict(x) for x in delivery.subscriber_states(s, self.settings)],
                 "jobs": [dataclasses.asdict(x) for x in job_health(s, self.settings, self.now())],
                 "backfill": store.backfill_progress(s),
+                "literature": [
+                    {k: getattr(r, k) for k in LITERATURE_RUN_FIELDS} for r in store.recent_literature_runs(s)
+                ],
             }
             last = run_dict(last_ok) if last_ok else None
         return StatusResult(data, last, self.settings.schedule.timezone)

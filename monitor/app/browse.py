@@ -17,6 +17,8 @@ from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
 from monitor.core.news import arrival_label, arrival_note
 from monitor.core.registrations import Registration, registrations
+from monitor.core.results import parts as results_parts
+from monitor.core.results import results_url
 from monitor.core.scope import OTHER
 from monitor.store import Session
 
@@ -70,7 +72,23 @@ class StudyPage:
     sites_by_country: list[tuple[str, list[Any]]] = field(default_factory=list)
     followed_by: int = 0  # how many subscribers follow it by NCT id (never who)
     in_query: bool = True  # reached by a watch query (else read by id only)
+    # every publication: the literature's (PubMed, Europe PMC) and the record's own references
+    publications: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
+
+    @property
+    def results(self) -> dict[str, Any] | None:
+        """What the posted results hold, in words, and where to read them; None without results."""
+        c = self.current
+        if c is None or not c.has_results:
+            return None
+        summary = c.results.to_json() if c.results is not None else None
+        return {
+            "first_posted": c.results_first_post_date,
+            "parts": results_parts(summary),
+            "summary": summary,
+            "url": results_url(c.nct_id),
+        }
 
     @property
     def registrations(self) -> list[Registration]:
@@ -82,6 +100,12 @@ class StudyPage:
         return {
             **self.row,
             "registrations": [r.to_dict() for r in self.registrations],
+            "results": self.results,
+            "publications": [
+                {k: v for k, v in p.items() if k != "links"}
+                | {"links": [{"label": a, "url": u} for a, u in p["links"]]}
+                for p in self.publications
+            ],
             "followed_by": self.followed_by,
             "in_query": self.in_query,
             "classification": self.classification,

@@ -133,6 +133,15 @@ class StatusResult:
             if bf["last_failure"]:
                 line += f"\n  last failure: {bf['last_failure']}"
             lines.append(line)
+        if data.get("literature"):
+            lines.append("Literature searches (`ctmonitor literature`):")
+            for r in data["literature"]:
+                line = (
+                    f"  {r['started_at']:%Y-%m-%d %H:%M}  {r['source']:<10} {r['outcome']:<8} "
+                    f"{r['studies']} studies, {r['linked']} new links, {r['events']} told, "
+                    f"{r['requests']} requests"
+                )
+                lines.append(line + (f"\n    {r['error']}" if r["error"] else ""))
         if data["runs"]:
             lines.append("Recent polls:")
             for r in data["runs"]:

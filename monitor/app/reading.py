@@ -23,6 +23,7 @@ from monitor.app.overview import (
 from monitor.app.publish import FeedResult, ReportResult, write_atomically
 from monitor.app.study import CompareResult, HistoryResult
 from monitor.config import Settings
+from monitor.core import literature
 from monitor.core.classify import Classifier
 from monitor.core.domain import UserError, check_kinds
 from monitor.core.filters import MODALITIES, StudyFilter
@@ -308,6 +309,9 @@ class ReadUseCases:
                     | store.followers(s, nct_id)
                 ),
                 in_query=bool(row.in_query),
+                publications=literature.merged(
+                    store.study_publications(s, nct_id), current.references if current else ()
+                ),
             )
 
     def changes(self, query: ChangesQuery) -> ChangesView:

@@ -49,6 +49,7 @@ PREFERENCE_KEYS = (
     "min_importance",
     "kinds",
     "include_out_of_scope",
+    "publications",
 )
 
 
@@ -403,7 +404,7 @@ class SubscriberUseCases(FollowUseCases):
         flt = delivery.subscriber_filter(sub, self.classifier)
         q = ChangesQuery(
             filter=flt,
-            kinds=tuple(sub.kinds),
+            kinds=sub.wanted_kinds(),
             min_importance=sub.min_importance,
             after_event_id=row.seen_upto_event_id,
             limit=100,

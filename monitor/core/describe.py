@@ -69,7 +69,7 @@ KIND_LABELS = {
     "design_change": "Design",
     "publication_added": "Publication added",
     "publication_removed": "Publication removed",
-    "publication_found": "Publication found",
+    "publication_found": "In the literature",
     "results_updated": "Results revised",
 }
 # The registry's own words for its design, sex and reference enums (as its site shows them).

@@ -151,7 +151,7 @@ def found_change(row: dict[str, Any], sources: Iterable[str], *, first: bool, ci
 def found_text(after: dict[str, Any]) -> str:
     """ "First publication: Müller et al., N Engl J Med 2024, ‘CD19 CAR T-cell therapy…’
     (doi:10.1056/…), found in PubMed"."""
-    head = "First publication" if after.get("first") else "Publication"
+    head = "First publication" if after.get("first") else "New publication"
     parts = [x for x in (after.get("citation"), f"‘{after['title']}’" if after.get("title") else None) if x]
     ident = f"doi:{after['doi']}" if after.get("doi") else ""
     ident = ident or (f"PMID {after['pmid']}" if after.get("pmid") else "")
@@ -162,3 +162,49 @@ def found_text(after: dict[str, Any]) -> str:
     if (kind := after.get("kind")) and kind.lower() in ("preprint", "conference abstract", "abstract"):
         text += f", {kind.lower()}"
     return text + (f"; found in {where}" if where else "")
+
+
+def merged(found: Iterable[dict[str, Any]], references: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every publication of a study for its page: those the services linked (`found`, from
+    the store) and the record's own references (`Reference`), one entry per paper with
+    every source that names it ("registry", "pubmed", "europepmc") and its links; newest first,
+    the record's references without a date after them."""
+    out: list[dict[str, Any]] = []
+    by_pmid: dict[str, dict[str, Any]] = {}
+    for row in found:
+        entry = {
+            **row,
+            "citation": short_citation(row.get("authors") or (), row.get("journal"), row.get("year")),
+            "links": links(row),
+            "reference_type": None,
+            "registry_citation": None,
+        }
+        out.append(entry)
+        if row.get("pmid"):
+            by_pmid[row["pmid"]] = entry
+    for ref in references:
+        entry = by_pmid.get(ref.pmid or "")
+        if entry is not None:
+            entry["sources"] = ["registry", *[s for s in entry["sources"] if s != "registry"]]
+            entry["reference_type"], entry["registry_citation"] = ref.type, ref.citation
+            continue
+        row = {"pmid": ref.pmid}
+        out.append(
+            {
+                "key": f"pmid:{ref.pmid}" if ref.pmid else f"ref:{ref.key}",
+                "title": None,
+                "citation": None,
+                "pmid": ref.pmid,
+                "doi": None,
+                "pub_date": None,
+                "abstract": None,
+                "kind": None,
+                "sources": ["registry"],
+                "cites": [],
+                "links": links(row),
+                "reference_type": ref.type,
+                "registry_citation": ref.citation,
+            }
+        )
+    out.sort(key=lambda e: e.get("pub_date") or "", reverse=True)
+    return out

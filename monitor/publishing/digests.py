@@ -170,7 +170,7 @@ def prepare(
     # importance a reader sees; a baseline poll's arrivals are settled, never told.
     scope = store.ChangeScope(
         filter=flt,
-        kinds=tuple(sub.kinds),
+        kinds=sub.wanted_kinds(),
         min_importance=sub.min_importance,
         since=last.period_end if last else None,
     )

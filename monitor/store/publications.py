@@ -27,6 +27,7 @@ from monitor.store.models import (
 )
 
 _CHUNK = 400
+_SOURCE_ORDER = {"registry": 0, "pubmed": 1, "europepmc": 2}
 _DESCRIBED = (
     "pmid",
     "pmcid",
@@ -220,6 +221,9 @@ def study_publications(session: Session, nct_id: str) -> list[dict[str, Any]]:
         if cites not in entry["cites"]:
             entry["cites"].append(cites)
         entry["found_at"] = min(entry["found_at"], found_at)
+    for entry in out.values():
+        entry["found_at"] = entry["found_at"].isoformat(timespec="seconds")
+        entry["sources"].sort(key=lambda x: _SOURCE_ORDER.get(x, 9))
     return sorted(out.values(), key=lambda e: (e.get("pub_date") or "", e["key"]), reverse=True)
 
 

@@ -42,6 +42,7 @@ def preferences_from(form: Form) -> dict[str, Any]:
         "nct_ids": [x.upper() for x in forms.values(form, "nct")],
         "min_importance": int(raw),
         "include_out_of_scope": forms.one(form, "all") == "1",
+        "publications": forms.one(form, "nopubs") != "1",
     }
 
 
@@ -204,4 +205,5 @@ def _selected(prefs: dict[str, Any]) -> dict[str, list[str]]:
         "nct": list(prefs.get("nct_ids", [])),
         "importance": [str(prefs.get("min_importance", 1))],
         "all": ["1"] if prefs.get("include_out_of_scope") else [],
+        "nopubs": [] if prefs.get("publications", True) else ["1"],
     }

@@ -45,7 +45,7 @@ def literature_app(world: World, server: LiteratureStandIn) -> Application:
 
 
 def test_a_new_paper_is_told_on_every_surface_to_those_who_want_it(world: World, tmp_path: Path) -> None:
-    assert PEMPHIGUS == LATER["databank"][0]
+    assert LATER["databank"][0] == PEMPHIGUS
     with LiteratureStandIn(papers()) as server, SmtpServer(tmp_path) as smtp:
         app = literature_app(world, server)
         assert app.literature().ok  # the baseline

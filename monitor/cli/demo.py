@@ -29,10 +29,11 @@ from monitor.core.domain import PollSummary
 from monitor.core.filters import StudyFilter
 from monitor.paths import DATA_DIR
 from monitor.publishing.mailer import FolderMailer
+from monitor.registry.literaturestand import LiteratureStandIn, Paper
 from monitor.registry.localdata import load_records
 from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.service import Service
-from monitor.store import list_events, list_studies
+from monitor.store import list_events, list_studies, recent_literature_runs
 from monitor.store.db import open_database
 
 DATA = DATA_DIR / "demo_records.jsonl"
@@ -174,8 +175,9 @@ def demo_history(record: dict[str, Any]) -> dict[str, Any]:
 DEMO_READER = SubscriberSettings(name="demo-reader", email="reader@example.org")
 
 
-def demo_settings(base_url: str, out: Path, config: Path | None) -> Settings:
-    """The user's (or the shipped) config, pointed at the local registry and a fresh demo database.
+def demo_settings(base_url: str, out: Path, config: Path | None, *, literature: str = "") -> Settings:
+    """The user's (or the shipped) config, pointed at the local registry (and literature
+    services, when given) and a fresh demo database.
 
     Without subscribers in the config, one reader follows every study in scope.
     """
@@ -186,7 +188,18 @@ def demo_settings(base_url: str, out: Path, config: Path | None) -> Settings:
     digest = base.digest
     if "new_within_days" not in digest.model_fields_set:
         digest = digest.model_copy(update={"new_within_days": DEMO_NEW_WITHIN_DAYS})
-    return base.model_copy(update={"api": api, "database": db, "subscribers": subscribers, "digest": digest})
+    update: dict[str, Any] = {"api": api, "database": db, "subscribers": subscribers, "digest": digest}
+    if literature:
+        update["literature"] = base.literature.model_copy(
+            update={
+                "pubmed_url": literature,
+                "europepmc_url": literature,
+                "pubmed_interval_seconds": 0.0,
+                "pubmed_interval_with_key_seconds": 0.0,
+                "min_interval_seconds": 0.0,
+            }
+        )
+    return base.model_copy(update=update)
 
 
 def _write_digest(mail: Path, out: Path, stem: str) -> tuple[Path, Path]:
@@ -271,8 +284,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
     registry = Registry()
     registry.replace(copy.deepcopy(records), "2026-11-16T09:00:05")
     result: dict[str, Any] = {"polls": []}
-    with LocalApiServer(registry) as server:
-        settings = demo_settings(server.base_url, out, config)
+    papers = json.loads((DATA.parent / "demo_papers.json").read_text(encoding="utf-8"))
+    literature = LiteratureStandIn([Paper.from_json(p) for p in papers["before"]])
+    with LocalApiServer(registry) as server, literature:
+        settings = demo_settings(server.base_url, out, config, literature=literature.base_url)
         database = open_database(settings.database.url, auto_upgrade=True)
         mailer = FolderMailer(out / "mail")
         clock = _Clock(datetime(2026, 11, 16, 15, 40))  # Monday, 10:40 in New York
@@ -280,7 +295,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         run = _Run(service, database, registry, records, clock, mailer, echo, result)
         try:
             _first_poll(run, estimated, settings.digest.new_within_days)
+            _literature(run, "first")
             _the_week(run)
+            literature.papers += [Paper.from_json(p) for p in papers["this_week"]]
+            _literature(run, "this week")
             _backfill_one(run)
             weekly = _weekly_digest_and_report(run, out)
         finally:
@@ -346,6 +364,29 @@ def _the_week(run: _Run) -> None:
         ]
     for c in run.result["changes"]:
         run.echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
+
+
+def _literature(run: _Run, when: str) -> None:
+    """PubMed and Europe PMC (local stand-ins, papers made up for the demo) searched for the
+    studies' registry numbers: the first search lists, the next one tells what is new."""
+    run.service.run_job("literature")
+    with run.database.session() as s:
+        runs = recent_literature_runs(s, 2)
+        found = [e for e in list_events(s) if e.kind == "publication_found"]
+    linked = sum(r.linked for r in runs)
+    if when == "first":
+        run.echo(
+            f"Literature (PubMed and Europe PMC stand-ins; papers made up for the demo): {linked} links "
+            "to papers citing the studies' registry numbers, listed on the study pages (a first search "
+            "tells nothing: they are not news)."
+        )
+        return
+    run.result["publications"] = [
+        {"nct_id": e.nct_id, "change": change_text(e.kind, e.field, e.before, e.after)} for e in found
+    ]
+    run.echo(f"Literature {when}: {len(found)} new publication(s) found.")
+    for c in run.result["publications"]:
+        run.echo(f"  {c['nct_id']}  {c['change']}")
 
 
 def _backfill_one(run: _Run) -> None:

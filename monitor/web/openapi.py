@@ -82,7 +82,10 @@ def openapi() -> dict[str, Any]:
             },
             "/api/studies/{nct}": {
                 "get": {
-                    "summary": "One study: labels, evidence, sites, timeline, changes",
+                    "summary": (
+                        "One study: labels, evidence, registrations, sites, posted results, "
+                        "publications (with where each link came from), timeline, changes"
+                    ),
                     "parameters": [nct],
                     "responses": {**ok, "404": {"description": "not tracked"}},
                 }

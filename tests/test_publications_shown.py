@@ -60,6 +60,8 @@ def test_a_new_paper_is_told_on_every_surface_to_those_who_want_it(world: World,
         assert "RESULTS AND PUBLICATIONS" in text
         assert "In the literature: First publication: Payne et al." in " ".join(text.split())
         assert "Desmoglein 3 chimeric autoantibody" in html
+        assert '<a href="https://doi.org/10.1038/s41591-026-04001-x">DOI</a>' in html
+        assert "PubMed: https://pubmed.ncbi.nlm.nih.gov/41234567/" in text
 
         with TestClient(create_app(app)) as client:
             page = client.get(f"/studies/{PEMPHIGUS}").text

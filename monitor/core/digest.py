@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.core import literature
 from monitor.core.describe import (
     KIND_LABELS,
     SITE_KINDS,
@@ -37,6 +38,7 @@ from monitor.core.digest_views import (
     StudyView,
 )
 from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note, registry_day
+from monitor.core.results import results_url
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
 SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -189,7 +191,14 @@ def change_line(e: EventView, study: StudyView | None, block: StudyBlock) -> Cha
         compare = f"{block.history_url}&a={old}&b={new}#version-content-panel"
     edits = tuple((what, tuple(pieces)) for what, pieces in change_edits(e.kind, e.field, e.before, e.after))
     lead = change_lead(e.kind, e.field, e.before, e.after) if edits else ""
-    return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare, edits, lead)
+    links: tuple[tuple[str, str], ...] = ()
+    if e.kind == "publication_found" and isinstance(e.after, dict):
+        links = tuple(
+            (k, u) for k, u in literature.links(e.after) if k != "Europe PMC" or not e.after.get("pmid")
+        )
+    elif e.kind in ("results_posted", "results_updated"):
+        links = (("Results", results_url(e.nct_id)),)
+    return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare, edits, lead, links)
 
 
 def _sort_key(e: EventView) -> tuple[Any, ...]:

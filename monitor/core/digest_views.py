@@ -154,6 +154,8 @@ class ChangeLine:
     # changed criteria or outcome texts, word by word: ((what, ((op, words), ...)), ...)
     edits: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     lead: str = ""  # the words before the edits ("2 criteria changed")
+    # where to read more: a paper's DOI and PubMed pages, posted results' tables
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from pydantic import (
 
 from monitor.core.domain import OVERALL_STATUSES, EventKind, UserError, check_kinds
 from monitor.literature_config import LiteratureSettings
-from monitor.settings_base import Section, checked, nct_ids
+from monitor.settings_base import Pacing, Section, checked, nct_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
     QuerySettings,
     default_queries,
@@ -80,15 +80,8 @@ class DatabaseSettings(Section):
         return v
 
 
-class ApiSettings(Section):
+class ApiSettings(Pacing):
     base_url: str = "https://clinicaltrials.gov"
-    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
-    min_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.2
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
-    retry_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    backoff_base_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
-    backoff_max_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
-    max_retry_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 120.0
     page_size: Annotated[int, Field(ge=1, le=1000)] = 1000
     ids_per_request: Annotated[int, Field(ge=1, le=500)] = 100
     user_agent: str = ""

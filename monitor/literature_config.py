@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from monitor.settings_base import Section
+from monitor.settings_base import Pacing
 
 
 def _http_url(v: str) -> str:
@@ -20,7 +20,7 @@ def _http_url(v: str) -> str:
     return v.rstrip("/")
 
 
-class LiteratureSettings(Section):
+class LiteratureSettings(Pacing):
     """PubMed (NCBI E-utilities) and Europe PMC, searched for each tracked study's registry numbers."""
 
     pubmed: bool = True
@@ -41,12 +41,8 @@ class LiteratureSettings(Section):
     # Each later search goes back this far before the last one: a paper indexed late, or
     # whose registry numbers were added to its record later, is still found.
     overlap_days: Annotated[int, Field(ge=0, le=365)] = 30
+    # the rest of the pacing and retry keys as [api]'s (settings_base.Pacing)
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
-    retry_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    backoff_base_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
-    backoff_max_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
-    max_retry_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 120.0
 
     @field_validator("pubmed_url", "europepmc_url")
     @classmethod

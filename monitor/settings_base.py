@@ -5,8 +5,9 @@ one-line UserErrors into validation errors pydantic reports with the key's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.core.domain import UserError, check_nct_id
 
@@ -15,6 +16,19 @@ class Section(BaseModel):
     """A config.toml table: unknown keys refused, values frozen once read."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Pacing(Section):
+    """How a service is asked: timeout, the least time between requests, and the one retry
+    rule (monitor.registry.paced) — the same keys in [api] and [literature]."""
+
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    min_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.2
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    retry_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    backoff_base_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    backoff_max_seconds: Annotated[float, Field(ge=0, le=600)] = 60.0
+    max_retry_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 120.0
 
 
 def checked(resolve: Callable[[list[str]], Iterable[str]], values: list[str]) -> list[str]:

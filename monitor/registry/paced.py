@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
@@ -29,18 +29,7 @@ from monitor.registry.answers import (
     parse_json,
     parse_retry_after,
 )
-
-
-class Pacing(Protocol):
-    """The settings a paced client reads (config: [api], [literature])."""
-
-    timeout_seconds: float
-    min_interval_seconds: float
-    max_attempts: int
-    retry_budget_seconds: float
-    backoff_base_seconds: float
-    backoff_max_seconds: float
-    max_retry_after_seconds: float
+from monitor.settings_base import Pacing
 
 
 class RateLimiter:

@@ -258,6 +258,9 @@ def test_first_search_lists_without_telling_and_a_later_paper_is_told_once(
     )
     assert "(doi:10.1038/s41591-026-04001-x)" in text and text.endswith("found in PubMed")
 
+    timeline = app.history(["NCT04422912"]).text()
+    assert "L  In the literature: First publication: Payne et al." in timeline
+
     clock.t = datetime(2026, 11, 25, 13, 0)
     assert app.literature().ok
     assert len(_events(database)) == 1  # the overlap finds it again; it is not told twice

@@ -63,11 +63,15 @@ def history_lines(h: dict[str, Any], style: Style = plain) -> list[str]:
     span_width = max([len(r[3]) for r in rows] + [15])
     for since, began, label, span, source in rows:
         lines.append(f"  {since} {began}  {label:<{width}}  {span:<{span_width}} ({source})")
-    lines += ["", style("Changes, oldest first", bold=True) + "  (R: registry history, P: our polls)"]
+    lines += [
+        "",
+        style("Changes, oldest first", bold=True)
+        + "  (R: registry history, P: our polls, L: the literature)",
+    ]
     if not h["changes"]:
         lines.append("  none recorded")
     for ch in h["changes"]:
-        mark = "R" if ch["origin"] == "backfill" else "P"
+        mark = {"backfill": "R", "pubmed": "L", "europepmc": "L"}.get(ch["origin"], "P")
         held = style(" [HELD]", fg="yellow") if ch["held"] else ""
         # The poll's "new study" is where our own record starts, not the registration.
         label = "First polled" if ch["kind"] == "new_study" else ch["label"]

@@ -235,6 +235,9 @@ def test_first_search_lists_without_telling_and_a_later_paper_is_told_once(
         listed = store.study_publications(s, "NCT06347718")
         assert [p["pmid"] for p in listed] == ["38381673"]
         assert sorted(listed[0]["sources"]) == ["europepmc", "pubmed"]
+        # PubMed's description is kept; Europe PMC's (its own markup, its own wording) fills gaps only
+        assert listed[0]["abstract"].startswith("BACKGROUND: Chimeric antigen receptor")
+        assert listed[0]["journal"] == "N Engl J Med"
         # found only in a full text: placed by asking again number by number
         assert [p["pmid"] for p in store.study_publications(s, "NCT06359041")] == ["40412345"]
         assert store.study_publications(s, "NCT06359041")[0]["sources"] == ["europepmc"]

@@ -104,8 +104,13 @@ def mark_checked(session: Session, source: str, nct_ids: Iterable[str], through:
 
 
 def _upsert(session: Session, pubs: Sequence[Publication], now: datetime) -> dict[str, int]:
-    """Each paper's row id by key: new papers inserted, known ones' descriptions refreshed."""
+    """Each paper's row id by key: new papers inserted, known ones' descriptions refreshed.
+
+    PubMed's description of a paper it holds is the one kept (its title and abstract as
+    MEDLINE has them, refreshed when they are corrected); another service's fills only
+    what is missing, so two services never take turns rewriting one paper."""
     rows = {p.key: p.to_row() for p in pubs}
+    authoritative = {p.key for p in pubs if p.source == "pubmed"}
     existing = {
         r.key: r for r in session.scalars(select(PublicationRow).where(PublicationRow.key.in_(sorted(rows))))
     }
@@ -114,11 +119,14 @@ def _upsert(session: Session, pubs: Sequence[Publication], now: datetime) -> dic
         if old is None:
             session.execute(insert(PublicationRow), [{**values, "first_seen_at": now, "updated_at": now}])
             continue
-        # Another service's description fills what this one lacks; nothing known is blanked.
+        # nothing known is blanked; a value another service gave is kept unless PubMed's differs
         fresh = {
             k: v
             for k, v in values.items()
-            if k in _DESCRIBED and v not in (None, "", []) and getattr(old, k) != v
+            if k in _DESCRIBED
+            and v not in (None, "", [])
+            and getattr(old, k) != v
+            and (key in authoritative or getattr(old, k) in (None, "", []))
         }
         if old.europepmc_id and "europepmc_id" in fresh:
             del fresh["europepmc_id"]

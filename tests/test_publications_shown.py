@@ -74,7 +74,9 @@ def test_a_new_paper_is_told_on_every_surface_to_those_who_want_it(world: World,
             assert {"label": "DOI", "url": "https://doi.org/10.1038/s41591-026-04001-x"} in pub["links"]
             changes = client.get("/api/events", params={"kind": "publication_found"}).json()
             assert changes["total"] == 1
-            assert [e["nct_id"] for st in changes["studies"] for e in st["changes"]] == [PEMPHIGUS]
+            (change,) = [e for st in changes["studies"] for e in st["changes"]]
+            assert change["nct_id"] == PEMPHIGUS
+            assert (change["registry"], change["source"], change["origin"]) == ("ctgov", "pubmed", "pubmed")
             feed = client.get("/feeds/changes.xml", params={"kind": "publication_found"}).text
             assert "First publication: Payne et al." in feed
 

@@ -72,3 +72,36 @@ def test_the_study_page_and_api_list_the_trials_registrations(world: World) -> N
     page = client.get(f"/studies/{KYSA_LN}").text
     assert "Also registered as" in page and "EU CTIS 2024-512345-22-00" in page
     assert "EUCT=2024-512345-22-00" in page
+    # the landscape's rows, its API and its downloads name them too (the studies row keeps them)
+    rows = {r["nct_id"]: r for r in client.get("/api/studies", params={"per_page": "500"}).json()["studies"]}
+    assert [r["id"] for r in rows[KYSA_LN]["registrations"]] == [KYSA_LN, "2024-512345-22-00"]
+    assert [r["registry"] for r in rows["NCT06359041"]["registrations"]] == ["ctgov"]
+    csv_text = client.get("/", params={"format": "csv"}).text
+    header, *lines = csv_text.splitlines()
+    assert header.endswith(",also_registered")
+    assert next(line for line in lines if line.startswith(KYSA_LN)).endswith(",EU CTIS 2024-512345-22-00")
+
+
+def test_studies_stored_before_are_given_their_registrations_without_events(world: World) -> None:
+    """A database from before registrations were kept gains them by the re-derivation of the
+    next poll (a new normalizer version), not as changes."""
+    from sqlalchemy import update
+
+    from monitor import store
+    from monitor.store.models import StudyRow
+
+    def register_in_the_eu(ps: dict) -> None:  # type: ignore[type-arg]
+        ps["identificationModule"]["secondaryIdInfos"] = [{"id": "ChiCTR2300071234", "type": "REGISTRY"}]
+
+    edit(world.registry, KYSA_LN, register_in_the_eu, posted="2026-11-04", timestamp="2026-11-04T09:00:00")
+    world.poll()
+    with world.database.session() as s, s.begin():  # as the upgrade leaves them
+        s.execute(update(StudyRow).values(registrations=None, classified_with="an older normalizer"))
+    with world.database.session() as s:
+        before = len(store.list_events(s))
+    world.poll()
+    with world.database.session() as s:
+        row = store.study_row(s, KYSA_LN)
+        assert row is not None and row.registrations == ("chictr:ChiCTR2300071234",)
+        assert row.registered_on == "ctgov"
+        assert len(store.list_events(s)) == before

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
+from monitor.core.registrations import Registration, parse_stored, registry_of
+
+LITERATURE_SOURCES = ("pubmed", "europepmc")
 
 RUN_FIELDS = (
     "id",
@@ -47,6 +50,10 @@ def event_dict(e: Any) -> dict[str, Any]:
         "detected_at": e.detected_at,
         "run_id": e.run_id,
         "origin": e.origin,
+        # where the change was seen: the registry of the study's registration, or the
+        # literature service that found a paper (origin pubmed, europepmc)
+        "registry": registry_of(e.nct_id),
+        "source": e.origin if e.origin in LITERATURE_SOURCES else registry_of(e.nct_id),
         "held": e.held,
         "text": change_text(e.kind, e.field, e.before, e.after),
     }
@@ -91,6 +98,14 @@ def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | N
         "primary_completion": r.primary_completion_date,
         "first_posted": r.first_post_date,
         "sites": r.site_count,
+        # its own registration first, then those its record names (core.registrations)
+        "registrations": [
+            x.to_dict()
+            for x in [
+                Registration(getattr(r, "registered_on", None) or "ctgov", r.nct_id),
+                *parse_stored(getattr(r, "registrations", None) or ()),
+            ]
+        ],
     }
 
 

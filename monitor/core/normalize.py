@@ -34,8 +34,10 @@ T = TypeVar("T")
 # 3: the detailed description is read (for the classifier); 4: eligibility, outcomes,
 # design, references and the IPD statement are read (monitor.core.protocol); 5: the studies
 # row gains the primary completion date and the number of sites (migration 0012), filled
-# for every stored study by that re-derivation.
-NORMALIZER_VERSION = "5"
+# for every stored study by that re-derivation. 6: posted results are read (monitor.core.results)
+# and the studies row gains its registry and the other registrations its record names
+# (migration 0015), filled the same way.
+NORMALIZER_VERSION = "6"
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")

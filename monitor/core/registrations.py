@@ -116,3 +116,19 @@ def registrations(study: Study, texts: Iterable[str] = ()) -> list[Registration]
             if r not in out:
                 out.append(r)
     return out
+
+
+def registry_of(number: str) -> str:
+    """The registry a registration's number belongs to, by its format (ctgov for an NCT id)."""
+    found = recognise(number)
+    return found[0].registry if found and found[0].id == number else "ctgov"
+
+
+def parse_stored(values: Iterable[str]) -> list[Registration]:
+    """Registrations as the studies row keeps them ("ctis:2024-510663-34-00")."""
+    out = []
+    for v in values:
+        registry, _, number = v.partition(":")
+        if registry in BY_KEY and number:
+            out.append(Registration(registry, number))
+    return out

@@ -40,6 +40,10 @@ NAMING = {
 
 # JSONB on PostgreSQL, JSON text on SQLite.
 Json = JSON().with_variant(JSONB(), "postgresql")
+# A registration's number: an NCT id, an EU CT number (2024-510663-34-00), a ChiCTR or jRCT
+# number. 40 characters on PostgreSQL (migration 0015); SQLite enforces no length, and its
+# tables keep the type they were made with rather than be copied whole to widen it.
+StudyId = String(40).with_variant(String(11), "sqlite")
 # 64-bit ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -114,7 +118,7 @@ class StudyRow(Base):
 
     __tablename__ = "studies"
 
-    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(StudyId, primary_key=True)
     brief_title: Mapped[str | None] = mapped_column(Text)
     overall_status: Mapped[str | None] = mapped_column(String(32), index=True)
     study_type: Mapped[str | None] = mapped_column(String(32))
@@ -132,7 +136,7 @@ class StudyRow(Base):
     snapshot_count: Mapped[int] = mapped_column(Integer, default=0)
     in_query: Mapped[bool] = mapped_column(Boolean, default=True)
     gone: Mapped[bool] = mapped_column(Boolean, default=False)
-    merged_into: Mapped[str | None] = mapped_column(String(11))
+    merged_into: Mapped[str | None] = mapped_column(StudyId)
     # the field list the latest record was fetched with (monitor.core.protocol.FIELDS_VERSION)
     fields_version: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
@@ -151,6 +155,10 @@ class StudyRow(Base):
     classification: Mapped[dict | None] = mapped_column(Json)
     classified_with: Mapped[str | None] = mapped_column(String(32))
     # what free-text search reads beyond the columns (monitor.core.landscape.search_text; 0008)
+    # the registry of its own registration (ctgov, ctis, ...; core.registrations) and the
+    # other registrations its record names, "registry:number" (migration 0015)
+    registered_on: Mapped[str] = mapped_column(String(8), index=True, default="ctgov", server_default="ctgov")
+    registrations: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)
     search_text: Mapped[str | None] = mapped_column(Text)  # vocabulary + overrides version
 
 
@@ -165,7 +173,7 @@ class Snapshot(Base):
     __table_args__ = (UniqueConstraint("nct_id", "seq"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    nct_id: Mapped[str] = mapped_column(String(11), index=True)
+    nct_id: Mapped[str] = mapped_column(StudyId, index=True)
     seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... per study, in the order we stored them
     raw_hash: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -189,7 +197,7 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    nct_id: Mapped[str] = mapped_column(String(11))
+    nct_id: Mapped[str] = mapped_column(StudyId)
     run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"), index=True)
     snapshot_seq: Mapped[int | None] = mapped_column(Integer)  # None: no new record version (e.g. gone)
     kind: Mapped[str] = mapped_column(String(32), index=True)
@@ -337,7 +345,7 @@ class Backfill(Base):
 
     __tablename__ = "backfills"
 
-    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(StudyId, primary_key=True)
     # running | done | empty | failed
     status: Mapped[str] = mapped_column(String(16), index=True)
     versions: Mapped[list | None] = mapped_column(Json)
@@ -382,7 +390,7 @@ class StudyPublication(Base):
 
     __tablename__ = "study_publications"
 
-    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(StudyId, primary_key=True)
     publication_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("publications.id"), primary_key=True, index=True
     )
@@ -399,7 +407,7 @@ class LiteratureCheck(Base):
 
     __tablename__ = "literature_checks"
 
-    nct_id: Mapped[str] = mapped_column(String(11), primary_key=True)
+    nct_id: Mapped[str] = mapped_column(StudyId, primary_key=True)
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     checked_through: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, inclusive
 

@@ -18,6 +18,7 @@ from monitor.core.decide import CurrentState
 from monitor.core.domain import FieldChange, Study
 from monitor.core.landscape import search_text
 from monitor.core.protocol import FIELDS_VERSION
+from monitor.core.registrations import registrations, registry_of
 from monitor.core.timeline import Version
 from monitor.store.blobs import compress, decompress_bytes
 from monitor.store.bulk import insert_rows
@@ -185,6 +186,8 @@ SUMMARY_COLUMNS = (
     "start_date",
     "primary_completion_date",
     "site_count",
+    "registered_on",
+    "registrations",
 )
 
 
@@ -295,6 +298,8 @@ def study_columns(st: Study, chash: str) -> dict[str, Any]:
             st.primary_completion_date.date[:10] if st.primary_completion_date else None
         ),
         "site_count": len(st.sites),
+        "registered_on": registry_of(st.nct_id),
+        "registrations": tuple(f"{r.registry}:{r.id}" for r in registrations(st)[1:]),
         "content_hash": chash,
     }
 

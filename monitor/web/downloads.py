@@ -36,6 +36,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("in_scope", "In scope"),
     ("scope_reason", "Scope reason"),
     ("last_update_post_date", "Last update posted"),
+    ("also_registered", "Also registered as"),
 )
 CSV_KEYS = [k for k, _ in COLUMNS]
 
@@ -45,6 +46,15 @@ def spreadsheet_safe(value: str) -> str:
     if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def _also(row: dict[str, Any]) -> list[str]:
+    """The other registrations of a row, as a reader writes them ("EU CTIS 2024-510663-34-00")."""
+    return [f"{r['registry_name']} {r['id']}" for r in (row.get("registrations") or [])[1:]]
+
+
+def _value(row: dict[str, Any], key: str) -> Any:
+    return _also(row) if key == "also_registered" else row.get(key)
 
 
 def _cell(key: str, value: Any) -> Any:
@@ -71,7 +81,7 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
         w.writerow(
             [
                 spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
-                for v in (r.get(k) for k in CSV_KEYS)
+                for v in (_value(r, k) for k in CSV_KEYS)
             ]
         )
     return buf.getvalue()
@@ -93,7 +103,7 @@ def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "Studies") -> bytes:
         header.append(cell)
     sheet.append(header)
     for r in rows:
-        sheet.append([_cell(k, r.get(k)) for k, _ in COLUMNS])
+        sheet.append([_cell(k, _value(r, k)) for k, _ in COLUMNS])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -76,9 +76,9 @@ def test_a_reconciliation_of_unchanged_data_parses_no_record(
     clock = FakeClock()
     poll(database, settings, clock)
     parsed: list[object] = []
-    real_parse, real_normalize = answers.parse_json, sync.to_study
+    real_parse, real_normalize = answers.parse_json, sync.study_of
     monkeypatch.setattr(answers, "parse_json", lambda b: parsed.append(b) or real_parse(b))
-    monkeypatch.setattr(sync, "to_study", lambda b: parsed.append(b) or real_normalize(b))
+    monkeypatch.setattr(sync, "study_of", lambda n, b: parsed.append(b) or real_normalize(n, b))
     clock.advance(hours=1)
     again = poll(database, settings, clock, full=True)
     assert again.outcome == "ok" and again.fetched == len(registry_records()) and again.events == 0

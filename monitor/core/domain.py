@@ -352,6 +352,9 @@ class Study:
     study_type: str | None = None
     overall_status: str | None = None
     last_known_status: str | None = None
+    # The registry's own words for the status where its vocabulary differs from the
+    # reader's (CTIS: "Ongoing, recruitment ended" beside ACTIVE_NOT_RECRUITING); untracked.
+    registry_status: str | None = None
     why_stopped: str | None = None
     status_verified_date: str | None = None
     start_date: PartialDate | None = None

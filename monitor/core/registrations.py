@@ -110,7 +110,7 @@ def recognise(text: str) -> list[Registration]:
 def registrations(study: Study, texts: Iterable[str] = ()) -> list[Registration]:
     """The study's own registration first, then every other one its secondary ids (or the
     given texts) name, each once."""
-    out = [Registration("ctgov", study.nct_id)]
+    out = [Registration(registry_of(study.nct_id), study.nct_id)]
     for text in (*study.secondary_ids, *texts):
         for r in recognise(text):
             if r not in out:

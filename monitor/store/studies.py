@@ -76,7 +76,7 @@ def stored_studies(session: Session, keys: Iterable[tuple[str, int]]) -> dict[st
     Deriving them (rather than storing a normalized copy) means an improved normalizer
     applies to what we stored before, and every write is half the size.
     """
-    from monitor.core.normalize import to_study
+    from monitor.core.records import study_of
 
     wanted = list(keys)
     out: dict[str, Study] = {}
@@ -87,7 +87,7 @@ def stored_studies(session: Session, keys: Iterable[tuple[str, int]]) -> dict[st
             )
         )
         for nct, blob in rows:
-            out[nct] = to_study(decompress_bytes(blob))
+            out[nct] = study_of(nct, decompress_bytes(blob))
     return out
 
 
@@ -416,7 +416,7 @@ def study_totals(session: Session) -> dict[str, int]:
 
 def study_versions(session: Session, nct_id: str) -> list[Version]:
     """Every stored version of a study, oldest first (seq order is chronological), normalized."""
-    from monitor.core.normalize import to_study
+    from monitor.core.records import study_of
 
     rows = session.execute(
         select(
@@ -431,7 +431,7 @@ def study_versions(session: Session, nct_id: str) -> list[Version]:
         .order_by(Snapshot.seq)
     )
     return [
-        Version(seq, origin, reg, posted, fetched, to_study(decompress_bytes(raw)))
+        Version(seq, origin, reg, posted, fetched, study_of(nct_id, decompress_bytes(raw)))
         for seq, origin, reg, posted, fetched, raw in rows
     ]
 

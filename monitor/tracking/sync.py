@@ -40,8 +40,8 @@ from monitor.core.normalize import (
     canonical_json,
     content_hash,
     raw_hash,
-    to_study,
 )
+from monitor.core.records import study_of
 from monitor.gc_relax import gc_relaxed
 from monitor.registry.client import ApiError, ApiNotFound, CtGovClient, Record
 from monitor.store import Session, locking
@@ -398,7 +398,7 @@ class Syncer:
             pending = []
             for raw, blob, rhash in fresh:
                 try:
-                    pending.append((to_study(blob), blob, rhash))
+                    pending.append((study_of(raw.nct_id, blob), blob, rhash))
                 except RecordError as exc:
                     # Refused alone: the rest of the page is stored, this study keeps what
                     # we had (its bytes are not recorded as seen, so every poll reads it

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from monitor.config import Settings
 from monitor.core import ctis
 from monitor.core.classify import Classifier
-from monitor.config import Settings
 from monitor.core.registrations import registrations
 from tests.conftest import DATA
 

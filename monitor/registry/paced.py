@@ -102,9 +102,11 @@ class PacedClient:
         web: bool = False,
         decode: Callable[[bytes], Any] = parse_json,
         expect: str | None = None,
+        body: Any = None,
     ) -> Any:
-        """GET `path` and return its body as `decode` reads it, retrying what is worth
-        retrying; `decode` raises ValueError for a body that is malformed or cut short.
+        """GET `path` (POST `body` as JSON, when given) and return the answer as `decode`
+        reads it, retrying what is worth retrying; `decode` raises ValueError for a body
+        that is malformed or cut short.
 
         `web`: an endpoint of the registry's web site (the record history), where a web
         page answered with 200 means the data is refused, not a passing fault. `expect`:
@@ -131,7 +133,7 @@ class PacedClient:
                 with attempt:
                     attempts += 1
                     try:
-                        return self._send_once(path, params, web, decode, expect or self._expect)
+                        return self._send_once(path, params, web, decode, expect or self._expect, body)
                     except _Retryable as exc:
                         last_error[0] = str(exc)
                         raise
@@ -149,11 +151,13 @@ class PacedClient:
         web: bool = False,
         decode: Callable[[bytes], Any] = parse_json,
         expect: str = "json",
+        body: Any = None,
     ) -> Any:
         self._limiter.wait()
         self.requests += 1
+        method = "GET" if body is None else "POST"
         try:
-            with self._http.stream("GET", path, params=params) as response:
+            with self._http.stream(method, path, params=params, json=body) as response:
                 body = self._body(response, web, expect)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timeout ({type(exc).__name__})") from None

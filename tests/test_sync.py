@@ -70,7 +70,7 @@ def test_a_reconciliation_of_unchanged_data_parses_no_record(
 ) -> None:
     """Records whose bytes hash as stored are counted, never parsed nor normalized."""
     from monitor.registry import answers
-    from monitor.tracking import sync
+    from monitor.tracking import pages as sync
 
     settings = settings_for(api.base_url)
     clock = FakeClock()

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from monitor.core.domain import OVERALL_STATUSES, EventKind, UserError, check_kinds
+from monitor.ctis_config import CtisSettings
 from monitor.literature_config import LiteratureSettings
 from monitor.settings_base import Pacing, Section, checked, nct_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
@@ -237,11 +238,12 @@ class ScheduleSettings(Section):
     digest: str = "0 7 * * mon"
     backfill: str = "0 12 * * mon-fri"
     literature: str = "0 13 * * mon-fri"
+    ctis: str = "0 11 * * mon-fri"
     misfire_grace_hours: Annotated[float, Field(ge=0, le=168)] = 12.0
     alert_after_failures: Annotated[int, Field(ge=1, le=100)] = 3
     admin_email: str = ""
 
-    @field_validator("poll", "full", "digest", "backfill", "literature")
+    @field_validator("poll", "full", "digest", "backfill", "literature", "ctis")
     @classmethod
     def _cron(cls, v: str) -> str:
         return _check_cron(v)
@@ -347,6 +349,7 @@ class Settings(Section):
     web: WebSettings = Field(default_factory=WebSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     literature: LiteratureSettings = Field(default_factory=LiteratureSettings)
+    ctis: CtisSettings = Field(default_factory=CtisSettings)
     subscribers: list[SubscriberSettings] = Field(default_factory=list)
     queries: list[QuerySettings] = Field(default_factory=default_queries)
 

@@ -101,13 +101,14 @@ class Service:
             "digest": self._digest,
             "backfill": self._backfill,
             "literature": self._literature,
+            "ctis": lambda: self._poll(full=False, registry="ctis"),
         }
         if job not in jobs:
             raise ValueError(f"unknown job {job!r}")
         return jobs[job]()
 
-    def _poll(self, *, full: bool) -> tuple[JobOutcome, str | None]:
-        result = self.app.poll(full=full, should_stop=self.stopping.is_set)
+    def _poll(self, *, full: bool, registry: str = "ctgov") -> tuple[JobOutcome, str | None]:
+        result = self.app.poll(full=full, should_stop=self.stopping.is_set, registry=registry)
         return result.job_outcome(), result.job_detail()
 
     def _digest(self) -> tuple[JobOutcome, str | None]:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from monitor.app.schedule import last_due, next_runs, triggers
 from monitor.config import ScheduleSettings, Settings, SubscriberSettings
+from monitor.ctis_config import CtisSettings
 from monitor.literature_config import LiteratureSettings
 from monitor.publishing.mailer import SmtpMailer
 from monitor.registry.client import CtGovClient
@@ -33,13 +34,15 @@ ROOT = Path(__file__).parent.parent
 def test_job_table_from_config() -> None:
     settings = Settings(
         schedule=ScheduleSettings(
-            timezone="Europe/Berlin", poll="15 11 * * mon-fri", full="", backfill="", literature=""
+            timezone="Europe/Berlin", poll="15 11 * * mon-fri", full="", backfill="", literature="", ctis=""
         )
     )
     assert set(triggers(settings)) == {"poll"}  # full, backfill, literature off; digest needs subscribers
-    assert set(triggers(Settings())) == {"poll", "full", "backfill", "literature"}
-    no_services = Settings(literature=LiteratureSettings(pubmed=False, europepmc=False))
-    assert set(triggers(no_services)) == {"poll", "full", "backfill"}  # nothing to search
+    assert set(triggers(Settings())) == {"poll", "full", "backfill", "literature", "ctis"}
+    no_services = Settings(
+        literature=LiteratureSettings(pubmed=False, europepmc=False), ctis=CtisSettings(enabled=False)
+    )
+    assert set(triggers(no_services)) == {"poll", "full", "backfill"}  # nothing to search, CTIS off
     with_subs = settings.model_copy(
         update={"subscribers": [SubscriberSettings(name="a", email="a@example.org")]}
     )
@@ -55,7 +58,7 @@ def test_scheduler_job_defaults(database: Database) -> None:
     sched.start(paused=True)  # defaults are applied when jobs are added to a started scheduler
     jobs = {j.id: j for j in sched.get_jobs()}
     sched.shutdown(wait=False)
-    assert set(jobs) == {"poll", "full", "digest", "backfill", "literature"}
+    assert set(jobs) == {"poll", "full", "digest", "backfill", "literature", "ctis"}
     for j in jobs.values():
         assert j.coalesce is True and j.max_instances == 1 and j.misfire_grace_time == 12 * 3600
 
@@ -72,7 +75,7 @@ def test_a_job_missed_while_down_runs_once_on_start(
 ) -> None:
     settings = settings_for(api.base_url)
     # Backfill and literature off: their 12:00 and 13:00 runs would be more misses.
-    settings = settings.model_copy(update={"schedule": ScheduleSettings(backfill="", literature="")})
+    settings = settings.model_copy(update={"schedule": ScheduleSettings(backfill="", literature="", ctis="")})
     clock = FakeClock(datetime(2026, 11, 23, 18, 0))  # 13:00 New York: the 10:30 poll was missed
     service = Service(settings, database, now=clock)
     assert [job for job, _ in service.missed()] == ["poll"]

@@ -30,6 +30,7 @@ from monitor.app.runs import BackfillResult, DigestResult, PollResult, Reclassif
 from monitor.app.subscribing import SubscriberUseCases
 from monitor.config import Settings
 from monitor.core.classify import Classifier
+from monitor.core.domain import UserError
 from monitor.publishing.mailer import LazyMailer, Mailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.store import db as dbmod
@@ -54,6 +55,12 @@ LITERATURE_RUN_FIELDS = (
 )
 
 
+def _ctis_client(settings: Settings) -> Any:
+    from monitor.registry.ctis import CtisClient
+
+    return CtisClient(settings.ctis)
+
+
 class Application(
     ReadUseCases,
     ProgrammeUseCases,
@@ -69,6 +76,7 @@ class Application(
         database: dbmod.Database | None = None,
         now: Callable[[], datetime] = utcnow,
         client_factory: Callable[[], CtGovClient] | None = None,
+        ctis_client_factory: Callable[[], Any] | None = None,
         mailer_factory: Callable[[], Mailer] | None = None,
         before_open: Callable[[], None] | None = None,
         literature_factory: Callable[[str], Any] | None = None,
@@ -79,6 +87,7 @@ class Application(
         self._before_open = before_open
         self._database, self._owns_database = database, database is None
         self.client_factory = client_factory or (lambda: CtGovClient(settings.api))
+        self.ctis_client_factory = ctis_client_factory or (lambda: _ctis_client(settings))
         self.mailer_factory = mailer_factory or (lambda: SmtpMailer(settings.smtp))
         # the client of one literature service by name (None: the real ones, from settings)
         self.literature_factory = literature_factory
@@ -123,9 +132,16 @@ class Application(
         full: bool = False,
         should_stop: Callable[[], bool] | None = None,
         progress: Callable[[int, int | None, str], None] | None = None,
+        registry: str = "ctgov",
     ) -> PollResult:
-        """Sync with the registry once (the writer lock is taken inside: LockBusy if held)."""
+        """Sync with a registry once (the writer lock is taken inside: LockBusy if held):
+        ClinicalTrials.gov, or EU CTIS (`registry="ctis"`)."""
         from monitor.tracking.sync import Syncer
+
+        if registry == "ctis":
+            return self._poll_ctis(full=full, should_stop=should_stop)
+        if registry != "ctgov":
+            raise UserError(f"registry: {registry!r}; valid: ctgov, ctis")
 
         with self.client_factory() as client:
             summary = Syncer(
@@ -135,6 +151,17 @@ class Application(
                 now=self.now,
                 progress=progress,
                 classifier=self.classifier,
+            ).poll(full=full, should_stop=should_stop)
+        return PollResult(summary)
+
+    def _poll_ctis(self, *, full: bool, should_stop: Callable[[], bool] | None) -> PollResult:
+        from monitor.tracking.ctis_sync import CtisSyncer
+
+        if not self.settings.ctis.enabled:
+            raise UserError("EU CTIS is switched off in this configuration ([ctis] enabled = false)")
+        with self.ctis_client_factory() as client:
+            summary = CtisSyncer(
+                self.database, client, self.settings, now=self.now, classifier=self.classifier
             ).poll(full=full, should_stop=should_stop)
         return PollResult(summary)
 

@@ -83,11 +83,13 @@ class StudyPage:
         if c is None or not c.has_results:
             return None
         summary = c.results.to_json() if c.results is not None else None
+        own = self.registrations[0]
         return {
             "first_posted": c.results_first_post_date,
             "parts": results_parts(summary),
             "summary": summary,
-            "url": results_url(c.nct_id),
+            "url": results_url(c.nct_id) if own.registry == "ctgov" else own.url,
+            "registry_name": own.registry_name,
         }
 
     @property

@@ -50,7 +50,7 @@ class ReadUseCases:
         return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else make_url_safe(url)
 
     def _not_tracked(self, s: Any, nct: str) -> Exception:
-        return not_tracked(nct, self.database_label(), store.count_tracked(s))
+        return not_tracked(nct, self.database_label(), store.count_tracked(s, None))
 
     def events(
         self,
@@ -137,7 +137,7 @@ class ReadUseCases:
         if rows:
             return StudiesResult(rows)
         with self.database.session() as s:
-            empty = store.count_tracked(s) == 0
+            empty = store.count_tracked(s, None) == 0
         return StudiesResult([], empty_in=self.database_label() if empty else "")
 
     def classify_files(self, names: Sequence[str]) -> ClassifyResult:

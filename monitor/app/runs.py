@@ -18,7 +18,12 @@ def summary_text(s: PollSummary) -> str:
             f"Poll #{s.run_id}: the registry's data has not changed since the last poll "
             f"(data timestamp {s.data_timestamp}); {s.requests} request, {s.seconds:.1f}s."
         )
-    head = f"Poll #{s.run_id} ({s.mode})"
+    ctis = s.mode.startswith("ctis-")
+    head = (
+        f"EU CTIS poll #{s.run_id} ({s.mode.removeprefix('ctis-')})"
+        if ctis
+        else f"Poll #{s.run_id} ({s.mode})"
+    )
     if s.outcome == RunOutcome.FAILED:
         head += f" FAILED: {s.error}."
     elif s.outcome == RunOutcome.STOPPED:
@@ -29,8 +34,13 @@ def summary_text(s: PollSummary) -> str:
         f"{KIND_LABELS.get(k, k).lower()} {n}"
         for k, n in sorted(s.events_by_kind.items(), key=lambda kv: -kv[1])
     )
+    fetched = (
+        f" {s.expected} trials listed, {s.fetched} read in full (new, or updated since they were read)"
+        if ctis
+        else f" Fetched {s.fetched} of {s.expected} records the registry reported"
+    )
     body = (
-        f" Fetched {s.fetched} of {s.expected} records the registry reported; {s.new_studies} new studies, "
+        f"{fetched}; {s.new_studies} new studies, "
         f"{s.changed_studies} changed; {count(s.events, 'event')}"
         + (f" ({kinds})" if kinds else "")
         + f"; {s.requests} requests in {s.seconds:.1f}s."

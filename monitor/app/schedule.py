@@ -14,7 +14,7 @@ from monitor.config import Settings
 from monitor.core.domain import JobOutcome
 from monitor.store import Session
 
-JOBS = ("poll", "full", "digest", "backfill", "literature")
+JOBS = ("poll", "full", "digest", "backfill", "literature", "ctis")
 POLL_JOBS = ("poll", "full")
 
 
@@ -27,7 +27,12 @@ def triggers(settings: Settings) -> dict[str, CronTrigger]:
         # the digest job runs with subscribers in config.toml, or with sign-up open on the web
         signup = settings.web.signup and bool(settings.web.base_url)
         lit = settings.literature.pubmed or settings.literature.europepmc
-        if expr and (job != "digest" or settings.subscribers or signup) and (job != "literature" or lit):
+        wanted = {
+            "digest": bool(settings.subscribers or signup),
+            "literature": lit,
+            "ctis": settings.ctis.enabled,
+        }
+        if expr and wanted.get(job, True):
             out[job] = CronTrigger.from_crontab(expr, timezone=tz)
     return out
 

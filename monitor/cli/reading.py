@@ -24,7 +24,7 @@ from monitor.cli.base import (
     label_filter_options,
     pass_ctx,
 )
-from monitor.core.domain import check_nct_id
+from monitor.core.registrations import check_study_id
 from monitor.store.locking import LockBusy
 
 # -- digests ---------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
       ctmonitor backfill
       ctmonitor backfill NCT05938725 NCT06359041
     """
-    ids = [check_nct_id(x) for x in nct_ids]
+    ids = [check_study_id(x) for x in nct_ids]
     progress = None
     if sys.stderr.isatty() and not as_json:
 
@@ -134,7 +134,7 @@ def history(c: Context, nct_ids: tuple[str, ...], kinds: tuple[str, ...], as_jso
       ctmonitor history NCT05938725
       ctmonitor history NCT05938725 NCT06359041 --json
     """
-    ids = [check_nct_id(x) for x in nct_ids]
+    ids = [check_study_id(x) for x in nct_ids]
     with c.app() as app:
         result = app.history(ids, kinds=kinds)
     if as_json:
@@ -185,7 +185,7 @@ def diff_command(
       ctmonitor diff NCT05938725 --since 2026-01-01
       ctmonitor diff NCT05938725 --from r0 --to latest
     """
-    nct_id = check_nct_id(nct)
+    nct_id = check_study_id(nct)
     if since and from_ref:
         raise click.BadParameter("use --since or --from, not both", param_hint="--since")
     if since:

@@ -21,7 +21,7 @@ from monitor.cli.base import (
     label_filter_options,
     pass_ctx,
 )
-from monitor.core.domain import check_nct_id
+from monitor.core.registrations import check_study_id
 from monitor.store.locking import LockBusy
 
 # -- poll ----------------------------------------------------------------------------
@@ -29,10 +29,17 @@ from monitor.store.locking import LockBusy
 
 @cli.command()
 @click.option("--full", is_flag=True, help="Fetch every study the queries reach, not only recent updates.")
+@click.option(
+    "--registry",
+    type=click.Choice(["ctgov", "ctis"]),
+    default="ctgov",
+    show_default=True,
+    help="ctgov: ClinicalTrials.gov; ctis: the EU's CTIS ([ctis] in config.toml).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_ctx
-def poll(c: Context, full: bool, as_json: bool) -> None:
-    """Sync with ClinicalTrials.gov once and record every change.
+def poll(c: Context, full: bool, registry: str, as_json: bool) -> None:
+    """Sync with ClinicalTrials.gov (or EU CTIS) once and record every change.
 
     Incremental by default (studies updated since the last good poll, with an overlap);
     a full reconciliation runs on the first poll, when the watch queries change, every
@@ -43,6 +50,7 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
     Example:
       ctmonitor poll
       ctmonitor --config /etc/ctmonitor.toml poll --full
+      ctmonitor poll --registry ctis
     """
     with c.app() as app:
         bar: Any = None
@@ -62,7 +70,7 @@ def poll(c: Context, full: bool, as_json: bool) -> None:
         # SIGTERM stops the poll after its current page (each page is committed whole).
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
         try:
-            result = app.poll(full=full, should_stop=stop.is_set, progress=progress)
+            result = app.poll(full=full, should_stop=stop.is_set, progress=progress, registry=registry)
         except LockBusy as exc:
             raise click.exceptions.Exit(_busy(exc)) from None
         finally:
@@ -199,7 +207,7 @@ def events(
       ctmonitor events --held
     """
     start, end = _parse_day(since, "--since"), _parse_day(until, "--until")
-    nct_id = check_nct_id(nct) if nct else None
+    nct_id = check_study_id(nct) if nct else None
     with c.app() as app:
         result = app.events(
             since=start,

@@ -9,7 +9,7 @@ tells a CTIS trial as it does any study. Its traps are handled here, once:
   code is mapped to the reader's vocabulary (RECRUITING, ...) and the registry's own words
   are kept beside it (`registry_status`); an unknown code is no status, never a number;
 - each member state's public status is kept as that country's entry among the sites
-  ("Germany (member state)"), so a country's status moving, or a country joining, is a
+  ("Member state, Germany"), so a country's status moving, or a country joining, is a
   change like a site's; the trial sites themselves carry no status in CTIS;
 - dates come as `DD/MM/YYYY`, `YYYY-MM-DD` or ISO timestamps with up to nine fraction
   digits: each read by its own shape, never by guessing the order;
@@ -72,7 +72,7 @@ _PHASE_WORDS = (
     ("phase ii", ("PHASE2",)),
     ("phase i", ("PHASE1",)),
 )
-MEMBER_STATE = "(member state)"
+MEMBER_STATE = "Member state"  # the country's own entry among the sites: its public status
 
 
 class CtisRecordError(RecordError):
@@ -321,7 +321,7 @@ def _sites(app: dict[str, Any], parts2: list[dict[str, Any]]) -> tuple[Site, ...
             continue
         _words, status = public_status(m.get("mscPublicStatusCode", m.get("trialStatus")))
         key = f"msc|{country}"
-        out[key] = Site(key, f"{country} {MEMBER_STATE}", None, None, country, status)
+        out[key] = Site(key, MEMBER_STATE, None, None, country, status)
     for p in parts2:
         for site in _l(p.get("trialSites")):
             addr = _d(_d(site).get("organisationAddressInfo"))

@@ -38,6 +38,7 @@ from monitor.core.digest_views import (
     StudyView,
 )
 from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note, registry_day
+from monitor.core.registrations import study_link
 from monitor.core.results import results_url
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
@@ -155,7 +156,7 @@ def study_labels(s: StudyView) -> str:
 
 
 def study_block(s: StudyView, opts: DigestOptions) -> StudyBlock:
-    url = opts.study_url.format(nct_id=s.nct_id)
+    url = study_link(opts.study_url, s.nct_id)
     return StudyBlock(
         nct_id=s.nct_id,
         url=url,

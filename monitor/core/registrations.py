@@ -132,3 +132,36 @@ def parse_stored(values: Iterable[str]) -> list[Registration]:
         if registry in BY_KEY and number:
             out.append(Registration(registry, number))
     return out
+
+
+_EU_CT = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
+
+
+def check_study_id(value: str) -> str:
+    """A tracked study's id as a reader types it: an NCT id (any case) or an EU CT number;
+    UserError naming both forms otherwise."""
+    from monitor.core.domain import UserError, check_nct_id
+
+    v = value.strip()
+    if _EU_CT.match(v):
+        return v
+    try:
+        return check_nct_id(v)
+    except UserError:
+        raise UserError(
+            f"not a study id: {value!r} (an NCT id such as NCT05085418, or an EU CT number such as "
+            "2024-510663-34-00)"
+        ) from None
+
+
+def registration_url(number: str) -> str:
+    """The registry's own page of a registration, by its number's format."""
+    return BY_KEY[registry_of(number)].url.format(id=number)
+
+
+def study_link(template: str, number: str) -> str:
+    """A study's address from a configured template (`{nct_id}`): the template itself, but a
+    template pointing at ClinicalTrials.gov gives another registry's study its own page."""
+    if "clinicaltrials.gov/study/" in template and registry_of(number) != "ctgov":
+        return registration_url(number)
+    return template.format(nct_id=number)

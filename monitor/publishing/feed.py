@@ -29,6 +29,7 @@ from monitor import store
 from monitor.core.describe import KIND_LABELS, change_text, status_label, targets_label
 from monitor.core.filters import StudyFilter
 from monitor.core.news import arrival_label, arrival_note
+from monitor.core.registrations import study_link
 from monitor.store import Session, StudyRow
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -126,7 +127,7 @@ def build(
                 id=_entry_id(nct, run_id, seq, min(e.id for e in evs)),
                 nct_id=nct,
                 title=title,
-                link=study_url.format(nct_id=nct),
+                link=study_link(study_url, nct),
                 published=min(e.detected_at for e in evs),
                 updated=max(times),
                 changes=changes,

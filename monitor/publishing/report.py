@@ -23,6 +23,7 @@ from monitor.core.describe import phases_label, status_label, targets_label
 from monitor.core.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
 from monitor.core.filters import StudyFilter
 from monitor.core.news import Arrival
+from monitor.core.registrations import study_link
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
 from monitor.store import Session, StudyRow
@@ -133,7 +134,7 @@ def _study(r: StudyRow, study_url: str) -> ReportStudy:
         countries=", ".join(r.countries),
         first_posted=r.first_post_date or "",
         last_update=r.last_update_post_date or "",
-        url=study_url.format(nct_id=r.nct_id),
+        url=study_link(study_url, r.nct_id),
         product="; ".join(getattr(r, "products", None) or ([r.product] if r.product else [])),
         enrollment=r.enrollment_count,
         start=r.start_date or "",

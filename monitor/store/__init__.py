@@ -94,6 +94,8 @@ from monitor.store.publications import (
 )
 from monitor.store.reports import previous_report, record_report
 from monitor.store.runs import (
+    CTGOV_MODES,
+    CTIS_MODES,
     SUCCESSFUL,
     UNSUCCESSFUL,
     baseline_runs,
@@ -132,6 +134,7 @@ from monitor.store.studies import (
     study_versions,
     touch,
     tracked_ids,
+    update_dates,
     write_batch,
 )
 from monitor.store.subscribers import (
@@ -164,6 +167,8 @@ from monitor.store.subscribers import (
 
 __all__ = [
     "BACKFILL_FINISHED",
+    "CTGOV_MODES",
+    "CTIS_MODES",
     "FILE",
     "SUCCESSFUL",
     "SUMMARY_COLUMNS",
@@ -300,5 +305,6 @@ __all__ = [
     "unsubscribe",
     "unsubscribed_names",
     "unsuccessful_before",
+    "update_dates",
     "write_batch",
 ]

@@ -45,6 +45,8 @@ def backfill_candidates(session: Session, limit: int | None = None, also: Sequen
             StudyRow.merged_into.is_(None),
             StudyRow.gone.is_(False),
             StudyRow.snapshot_count > 0,
+            # the record histories are ClinicalTrials.gov's; a CTIS trial's are our snapshots
+            StudyRow.registered_on == "ctgov",
             Backfill.status.is_(None) | Backfill.status.not_in(BACKFILL_FINISHED),
         )
         .order_by(order, StudyRow.nct_id)

@@ -14,6 +14,16 @@ from sqlalchemy.orm import Session
 from monitor.core.domain import SUCCESSFUL_RUNS, UNSUCCESSFUL_RUNS, PollSummary, RunOutcome
 from monitor.store.models import Event, PollRun
 
+# Each registry's polls are one family of runs (their windows, reconciliations and hold
+# guard are their own): ClinicalTrials.gov's modes, and EU CTIS's.
+CTGOV_MODES = ("full", "incremental")
+CTIS_MODES = ("ctis-full", "ctis-incremental")
+
+
+def family(mode: str) -> tuple[str, ...]:
+    return CTIS_MODES if mode in CTIS_MODES else CTGOV_MODES
+
+
 SUCCESSFUL = SUCCESSFUL_RUNS  # a successful poll: it read the registry, or found its data unchanged
 UNSUCCESSFUL = UNSUCCESSFUL_RUNS  # ended before it finished: the next poll covers its window
 
@@ -38,9 +48,14 @@ def start_run(session: Session, *, mode: str, now: datetime, host: str, query_ha
     return run.id
 
 
-def mark_crashed_runs(session: Session, now: datetime) -> list[int]:
-    """Runs still 'running' when we hold the lock died without finishing; say so. Returns their ids."""
-    ids = list(session.scalars(select(PollRun.id).where(PollRun.outcome == RunOutcome.RUNNING)))
+def mark_crashed_runs(session: Session, now: datetime, modes: Sequence[str] = CTGOV_MODES) -> list[int]:
+    """Runs of a registry's family still 'running' when we hold the lock died without
+    finishing; say so. Returns their ids."""
+    ids = list(
+        session.scalars(
+            select(PollRun.id).where(PollRun.outcome == RunOutcome.RUNNING, PollRun.mode.in_(list(modes)))
+        )
+    )
     if ids:
         session.execute(
             update(PollRun)
@@ -100,8 +115,12 @@ def poll_summary(session: Session, run: PollRun) -> PollSummary:
     )
 
 
-def last_run(session: Session, *, outcomes: Sequence[str], mode: str | None = None) -> PollRun | None:
-    stmt = select(PollRun).where(PollRun.outcome.in_(outcomes))
+def last_run(
+    session: Session, *, outcomes: Sequence[str], mode: str | None = None, modes: Sequence[str] = CTGOV_MODES
+) -> PollRun | None:
+    """The newest run with one of these outcomes, of one registry's family (ClinicalTrials.gov's
+    by default), or of one mode."""
+    stmt = select(PollRun).where(PollRun.outcome.in_(outcomes), PollRun.mode.in_(list(modes)))
     if mode:
         stmt = stmt.where(PollRun.mode == mode)
     return session.scalars(stmt.order_by(PollRun.id.desc()).limit(1)).first()
@@ -114,19 +133,27 @@ def recent_runs(session: Session, limit: int = 10) -> list[PollRun]:
 def unsuccessful_before(session: Session, run_id: int) -> list[int]:
     """The failed, crashed or stopped runs since the last successful poll before `run_id`: with it,
     one attempt at the same picture, which the hold guard judges as a whole."""
+    modes = list(family(session.scalar(select(PollRun.mode).where(PollRun.id == run_id)) or ""))
     last_ok = session.scalar(
-        select(func.max(PollRun.id)).where(PollRun.id < run_id, PollRun.outcome.in_(SUCCESSFUL))
+        select(func.max(PollRun.id)).where(
+            PollRun.id < run_id, PollRun.outcome.in_(SUCCESSFUL), PollRun.mode.in_(modes)
+        )
     )
-    stmt = select(PollRun.id).where(PollRun.id < run_id, PollRun.outcome.in_(UNSUCCESSFUL))
+    stmt = select(PollRun.id).where(
+        PollRun.id < run_id, PollRun.outcome.in_(UNSUCCESSFUL), PollRun.mode.in_(modes)
+    )
     if last_ok is not None:
         stmt = stmt.where(PollRun.id > last_ok)
     return list(session.scalars(stmt.order_by(PollRun.id)))
 
 
-def last_finished_run(session: Session) -> PollRun | None:
-    """The newest poll that is not still running, whatever its outcome."""
+def last_finished_run(session: Session, modes: Sequence[str] = CTGOV_MODES) -> PollRun | None:
+    """The newest poll of a registry's family that is not still running, whatever its outcome."""
     return session.scalars(
-        select(PollRun).where(PollRun.outcome != RunOutcome.RUNNING).order_by(PollRun.id.desc()).limit(1)
+        select(PollRun)
+        .where(PollRun.outcome != RunOutcome.RUNNING, PollRun.mode.in_(list(modes)))
+        .order_by(PollRun.id.desc())
+        .limit(1)
     ).first()
 
 

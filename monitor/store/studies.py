@@ -222,15 +222,29 @@ def classifications(session: Session, nct_ids: Sequence[str]) -> dict[str, dict[
     return out
 
 
-def recheck_candidates(session: Session) -> list[str]:
-    """Studies we track and still expect in the registry: re-read by id when a query misses them."""
+def recheck_candidates(session: Session, registered_on: str = "ctgov") -> list[str]:
+    """Studies of one registry we track and still expect in it: re-read by number when a
+    search misses them."""
     return list(
         session.scalars(
             select(StudyRow.nct_id)
-            .where(StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))
+            .where(
+                StudyRow.gone.is_(False),
+                StudyRow.merged_into.is_(None),
+                StudyRow.registered_on == registered_on,
+            )
             .order_by(StudyRow.nct_id)
         )
     )
+
+
+def update_dates(session: Session, registered_on: str) -> dict[str, str | None]:
+    """The last update date each tracked study of one registry was read with (a CTIS poll
+    reads in full only the trials whose search listing shows a later one)."""
+    stmt = select(StudyRow.nct_id, StudyRow.last_update_post_date).where(
+        StudyRow.registered_on == registered_on, StudyRow.merged_into.is_(None)
+    )
+    return {n: d for n, d in session.execute(stmt)}
 
 
 def study_row(session: Session, nct_id: str) -> StudyRow | None:
@@ -243,15 +257,16 @@ def tracked_ids(session: Session, nct_ids: Sequence[str]) -> set[str]:
     return set(session.scalars(select(StudyRow.nct_id).where(StudyRow.nct_id.in_(list(nct_ids)))))
 
 
-def count_tracked(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(StudyRow)
-            .where(StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))
-        )
-        or 0
+def count_tracked(session: Session, registered_on: str | None = "ctgov") -> int:
+    """Studies tracked (of one registry, ClinicalTrials.gov's by default; None: all)."""
+    stmt = (
+        select(func.count())
+        .select_from(StudyRow)
+        .where(StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))
     )
+    if registered_on is not None:
+        stmt = stmt.where(StudyRow.registered_on == registered_on)
+    return session.scalar(stmt) or 0
 
 
 def touch(session: Session, nct_ids: Sequence[str], now: datetime) -> None:
@@ -275,6 +290,7 @@ def count_stale_fields(session: Session) -> int:
                 StudyRow.fields_version < FIELDS_VERSION,
                 StudyRow.gone.is_(False),
                 StudyRow.merged_into.is_(None),
+                StudyRow.registered_on == "ctgov",
             )
         )
         or 0

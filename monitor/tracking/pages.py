@@ -15,7 +15,7 @@ from monitor.config import Settings
 from monitor.core.classify import Classifier
 from monitor.core.decide import Incoming, decide, match
 from monitor.core.decide import untouched as is_untouched
-from monitor.core.domain import EventKind, PollSummary, Study
+from monitor.core.domain import EventKind, FieldChange, PollSummary, Study
 from monitor.core.normalize import RecordError, content_hash, raw_hash
 from monitor.core.records import study_of
 from monitor.registry.answers import Record
@@ -134,6 +134,22 @@ class PageWriter:
             merges=d.merges,
             baselined=bool(d.baseline),
         )
+
+    def _record_gone(self, run: PollSummary, nct: str) -> None:
+        now = self.now()
+        with self.db.session() as s:
+            cur = store.load_current(s, [nct])[nct]
+            change = FieldChange(EventKind.GONE, "registry", before=cur.overall_status, after=None)
+            store.add_events(
+                s,
+                nct,
+                [change],
+                run_id=run.run_id,
+                now=now,
+                registry_date=cur.last_update_post_date,
+            )
+            store.mark_gone(s, nct)
+        run.changed_studies += 1
 
     def _guard(self, s: Session, run_id: int, tracked: int) -> bool:
         """The guard against registry-wide format shifts, run in the transaction that ends a run.

@@ -32,7 +32,7 @@ from typing import Any
 from monitor import store
 from monitor.config import Settings
 from monitor.core.classify import Classifier
-from monitor.core.domain import EventKind, FieldChange, PollSummary, RunOutcome
+from monitor.core.domain import PollSummary, RunOutcome
 from monitor.core.normalize import (
     RecordError,
     canonical_json,
@@ -339,21 +339,5 @@ class Syncer(PageWriter):
                 f"{len(ids)}; nothing was skipped, and the next poll will cover this window again"
             )
         return ids
-
-    def _record_gone(self, run: PollSummary, nct: str) -> None:
-        now = self.now()
-        with self.db.session() as s:
-            cur = store.load_current(s, [nct])[nct]
-            change = FieldChange(EventKind.GONE, "registry", before=cur.overall_status, after=None)
-            store.add_events(
-                s,
-                nct,
-                [change],
-                run_id=run.run_id,
-                now=now,
-                registry_date=cur.last_update_post_date,
-            )
-            store.mark_gone(s, nct)
-        run.changed_studies += 1
 
     # -- processing ----------------------------------------------------------------

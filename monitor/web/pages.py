@@ -23,6 +23,7 @@ from monitor.core.describe import (
     targets_label,
 )
 from monitor.core.products import slugify
+from monitor.core.registrations import registration_url
 from monitor.core.worddiff import pieces
 from monitor.paths import resource_dir
 
@@ -73,7 +74,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def registry_url(nct: str) -> str:
-    return f"https://clinicaltrials.gov/study/{nct}"
+    return registration_url(nct)
 
 
 def registry_compare_url(nct: str, a: int | None, b: int | None) -> str | None:

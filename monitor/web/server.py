@@ -26,9 +26,10 @@ from monitor.app import Application, NotTracked
 from monitor.app.browse import KINDS, public_row
 from monitor.app.errors import NotFound
 from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
-from monitor.core.domain import UserError, check_nct_id
+from monitor.core.domain import UserError
 from monitor.core.filters import MODALITIES
 from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
+from monitor.core.registrations import check_study_id
 from monitor.web import downloads
 from monitor.web import params as P
 from monitor.web.accounts import Accounts
@@ -64,9 +65,9 @@ def _params(request: Request) -> dict[str, list[str]]:
 
 def _nct(raw: str) -> str:
     try:
-        return check_nct_id(raw)
+        return check_study_id(raw)
     except UserError:
-        raise NotTracked(f"{raw!r} is not an NCT id") from None
+        raise NotTracked(f"{raw!r} is not a study id") from None
 
 
 class Web:

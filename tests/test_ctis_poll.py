@@ -1,0 +1,211 @@
+"""EU CTIS polled like ClinicalTrials.gov (issue 35): the real CTIS client against the
+stand-in on loopback, the real store on SQLite and PostgreSQL. A first poll is the
+starting picture; a member state's status moving, or a country joining, is a change; a
+trial updated on CTIS is read again, an unchanged one is not; faults and a failed search
+lose and repeat nothing; CTIS trials stand beside ClinicalTrials.gov's on every surface."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from monitor import store
+from monitor.app.application import Application
+from monitor.ctis_config import CtisSettings
+from monitor.registry.ctis import CtisClient
+from monitor.registry.ctisstand import CtisStandIn
+from monitor.registry.localserver import Fault
+from monitor.store.db import Database
+from tests.conftest import DATA
+from tests.harness import FakeClock
+
+SAMPLES = DATA / "registries"
+MB_CART = "2099-500101-12-00"  # MB-CART19.1 in SLE, also NCT06189157
+YTB = "2099-500202-23-00"  # rapcabtagene autoleucel, 12 member states
+ENGAGER = "2099-500404-45-00"  # CD19xCD3 engager in systemic sclerosis, on CTIS only
+
+
+def records() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("ctis-retrieve-*.json"))]
+
+
+@pytest.fixture
+def stand() -> Iterator[CtisStandIn]:
+    with CtisStandIn(records()) as server:
+        yield server
+
+
+def app_for(
+    database: Database, settings_for: Any, stand: CtisStandIn, clock: FakeClock, **kw: Any
+) -> Application:
+    ctis = CtisSettings(
+        base_url=stand.base_url,
+        min_interval_seconds=0,
+        backoff_base_seconds=0,
+        backoff_max_seconds=0,
+        **kw,
+    )
+    settings = settings_for("http://127.0.0.1:9").model_copy(update={"ctis": ctis})
+    return Application(
+        settings,
+        database=database,
+        now=clock,
+        ctis_client_factory=lambda: CtisClient(ctis, sleep=lambda _: None),
+    )
+
+
+def events(database: Database, run_id: int) -> list[Any]:
+    with database.session() as s:
+        return [e for e in store.list_events(s) if e.run_id == run_id]
+
+
+def publish(stand: CtisStandIn, number: str, when: str, edit: Any) -> None:
+    rec = copy.deepcopy(stand.records[number])
+    edit(rec)
+    rec["publishDate"] = f"{when}T03:00:00.123456789"
+    stand.put(rec)
+
+
+def test_a_first_poll_is_the_starting_picture_and_later_changes_are_told(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    first = app.poll(registry="ctis").summary
+    assert first.outcome == "ok" and first.mode == "ctis-full", first.error
+    assert first.new_studies == first.fetched >= 4
+    with database.session() as s:
+        row = store.study_row(s, ENGAGER)
+        assert (
+            row is not None and row.registered_on == "ctis" and row.in_scope and row.modality == "bispecific"
+        )
+        mb = store.study_row(s, MB_CART)
+        assert mb is not None and mb.registrations == ("ctgov:NCT06189157",)
+        assert store.baseline_runs(s) >= {first.run_id}  # a first sync is not news
+
+    # Spain's recruitment ends; Norway's starts; the trial republished overnight
+    def move(rec: dict[str, Any]) -> None:
+        for m in rec["authorizedApplication"]["memberStatesConcerned"]:
+            if m["mscName"] == "Spain":
+                m["mscPublicStatusCode"] = 5
+
+    publish(stand, YTB, "2026-11-03", move)
+    clock.t = datetime(2026, 11, 3, 11, 0)
+    second = app.poll(registry="ctis").summary
+    assert second.outcome == "ok" and second.mode == "ctis-incremental"
+    assert second.fetched == 1  # only the trial whose listing shows a later update
+    (change,) = events(database, second.run_id)
+    assert change.kind == "site_status_change" and change.nct_id == YTB
+    assert (
+        change.before["site"] == "Member state, Spain" and change.after["status"] == "ACTIVE_NOT_RECRUITING"
+    )
+
+    clock.t = datetime(2026, 11, 4, 11, 0)
+    third = app.poll(registry="ctis").summary
+    assert third.outcome == "ok" and third.fetched == 0 and events(database, third.run_id) == []
+
+
+def test_ctis_and_clinicaltrials_gov_polls_keep_their_own_windows(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    assert app.poll(registry="ctis").ok
+    with database.session() as s:
+        assert store.last_run(s, outcomes=store.SUCCESSFUL) is None  # no ClinicalTrials.gov poll yet
+        assert store.last_run(s, outcomes=store.SUCCESSFUL, modes=store.CTIS_MODES) is not None
+        assert store.count_tracked(s) == 0 and store.count_tracked(s, "ctis") >= 4
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(path="/ctis-public-api/search", status=429, retry_after="0"),
+        Fault(path="/ctis-public-api/search", truncate=True),
+        Fault(path="/ctis-public-api/retrieve/", status=503, times=2),
+        Fault(path="/ctis-public-api/retrieve/", drop=True),
+    ],
+    ids=["429", "truncated-search", "503-twice", "reset"],
+)
+def test_faults_lose_and_repeat_nothing(
+    database: Database, settings_for: Any, stand: CtisStandIn, fault: Fault
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    stand.add_fault(fault)
+    summary = app_for(database, settings_for, stand, clock).poll(registry="ctis").summary
+    assert summary.outcome == "ok", summary.error
+    with database.session() as s:
+        new = [e for e in store.list_events(s) if e.kind == "new_study"]
+    assert len(new) == len({e.nct_id for e in new}) == summary.new_studies
+
+
+def test_a_failed_poll_keeps_what_it_stored_and_the_next_one_completes_it(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock, max_attempts=2)
+    stand.add_fault(Fault(path="/ctis-public-api/retrieve/", status=500, times=2, skip=1))
+    failed = app.poll(registry="ctis").summary
+    assert failed.outcome == "failed" and "HTTP 500" in (failed.error or "")
+    clock.t = datetime(2026, 11, 2, 12, 0)
+    again = app.poll(registry="ctis").summary
+    assert again.outcome == "ok" and again.mode == "ctis-full"
+    with database.session() as s:
+        new = [e for e in store.list_events(s) if e.kind == "new_study"]
+        assert len(new) == len({e.nct_id for e in new}) == store.count_tracked(s, "ctis")
+
+
+def test_a_trial_ctis_no_longer_gives_is_recorded_as_gone_in_a_full_poll(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    assert app.poll(registry="ctis").ok
+    del stand.records[ENGAGER]
+    clock.t = datetime(2026, 11, 3, 11, 0)
+    again = app.poll(registry="ctis", full=True).summary
+    assert again.outcome == "ok"
+    assert [(e.nct_id, e.kind) for e in events(database, again.run_id)] == [(ENGAGER, "gone_from_registry")]
+
+
+def test_ctis_switched_off_is_a_one_line_error(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    from monitor.core.domain import UserError
+
+    app = app_for(database, settings_for, stand, FakeClock(), enabled=False)
+    with pytest.raises(UserError, match="switched off"):
+        app.poll(registry="ctis")
+
+
+def test_ctis_trials_stand_beside_clinicaltrials_gov_studies_on_the_web(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    from starlette.testclient import TestClient
+
+    from monitor.config import WebSettings
+    from monitor.web import create_app
+
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    assert app.poll(registry="ctis").ok
+    app.settings = app.settings.model_copy(update={"web": WebSettings(base_url="https://ct.example.org")})
+    with TestClient(create_app(app)) as client:
+        page = client.get(f"/studies/{ENGAGER}").text
+        rows = client.get("/api/studies", params={"per_page": "500"}).json()["studies"]
+        missing = client.get("/studies/2099-999999-99-00")
+        bad = client.get("/studies/not-an-id")
+    assert "EXS-3319" in page and "Member state" in page
+    assert (
+        f'href="https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&amp;EUCT={ENGAGER}"' in page
+    )
+    assert "the registry shows every version" not in page  # CTIS keeps no versions
+    by_id = {r["nct_id"]: r for r in rows}
+    assert by_id[ENGAGER]["registrations"][0]["registry"] == "ctis"
+    assert [r["id"] for r in by_id[MB_CART]["registrations"]] == [MB_CART, "NCT06189157"]
+    assert missing.status_code == 404 and bad.status_code == 404

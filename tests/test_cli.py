@@ -63,8 +63,8 @@ def test_poll_status_and_events(config: Path, capsys, registry: Registry) -> Non
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["events", "--study", "NCT123"], "not an NCT id: 'NCT123'"),
-        (["history", "NCT00000000"], "not an NCT id: 'NCT00000000'"),  # never issued
+        (["events", "--study", "NCT123"], "not a study id: 'NCT123'"),
+        (["history", "NCT00000000"], "not a study id: 'NCT00000000'"),  # never issued
         (["events", "--since", "last week"], "is not a date"),
         (["events", "--kind", "bogus"], "Invalid value for '--kind'"),
         (["events", "--bogus"], "No such option '--bogus' (see `ctmonitor events --help`)"),

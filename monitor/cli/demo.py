@@ -29,6 +29,7 @@ from monitor.core.domain import PollSummary
 from monitor.core.filters import StudyFilter
 from monitor.paths import DATA_DIR
 from monitor.publishing.mailer import FolderMailer
+from monitor.registry.ctisstand import CtisStandIn
 from monitor.registry.literaturestand import LiteratureStandIn, Paper
 from monitor.registry.localdata import load_records
 from monitor.registry.localserver import LocalApiServer, Registry
@@ -38,6 +39,7 @@ from monitor.store.db import open_database
 
 DATA = DATA_DIR / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
+CTIS_WEEK_TRIAL = "2099-500202-23-00"  # rapcabtagene autoleucel: Spain ends recruitment
 HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
 # The bundled records hold no T-cell-engager study yet: four are written for the demo from
 # public descriptions of real programmes (CLN-978, teclistamab, PIT565, cizutamig), with
@@ -175,7 +177,9 @@ def demo_history(record: dict[str, Any]) -> dict[str, Any]:
 DEMO_READER = SubscriberSettings(name="demo-reader", email="reader@example.org")
 
 
-def demo_settings(base_url: str, out: Path, config: Path | None, *, literature: str = "") -> Settings:
+def demo_settings(
+    base_url: str, out: Path, config: Path | None, *, literature: str = "", ctis: str = ""
+) -> Settings:
     """The user's (or the shipped) config, pointed at the local registry (and literature
     services, when given) and a fresh demo database.
 
@@ -198,6 +202,10 @@ def demo_settings(base_url: str, out: Path, config: Path | None, *, literature: 
                 "pubmed_interval_with_key_seconds": 0.0,
                 "min_interval_seconds": 0.0,
             }
+        )
+    if ctis:
+        update["ctis"] = base.ctis.model_copy(
+            update={"base_url": ctis, "min_interval_seconds": 0.0, "enabled": True}
         )
     return base.model_copy(update=update)
 
@@ -286,8 +294,16 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
     result: dict[str, Any] = {"polls": []}
     papers = json.loads((DATA.parent / "demo_papers.json").read_text(encoding="utf-8"))
     literature = LiteratureStandIn([Paper.from_json(p) for p in papers["before"]])
-    with LocalApiServer(registry) as server, literature:
-        settings = demo_settings(server.base_url, out, config, literature=literature.base_url)
+    eu = CtisStandIn(
+        [
+            json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((DATA.parent / "demo_ctis").glob("*.json"))
+        ]
+    )
+    with LocalApiServer(registry) as server, literature, eu:
+        settings = demo_settings(
+            server.base_url, out, config, literature=literature.base_url, ctis=eu.base_url
+        )
         database = open_database(settings.database.url, auto_upgrade=True)
         mailer = FolderMailer(out / "mail")
         clock = _Clock(datetime(2026, 11, 16, 15, 40))  # Monday, 10:40 in New York
@@ -295,8 +311,10 @@ def run_demo(out: Path, config: Path | None = None, echo: Callable[[str], None] 
         run = _Run(service, database, registry, records, clock, mailer, echo, result)
         try:
             _first_poll(run, estimated, settings.digest.new_within_days)
+            _ctis(run, eu, "first")
             _literature(run, "first")
             _the_week(run)
+            _ctis(run, eu, "this week")
             literature.papers += [Paper.from_json(p) for p in papers["this_week"]]
             _literature(run, "this week")
             _backfill_one(run)
@@ -364,6 +382,43 @@ def _the_week(run: _Run) -> None:
         ]
     for c in run.result["changes"]:
         run.echo(f"  {c['nct_id']}  {KIND_LABELS.get(c['kind'], c['kind'])}: {c['change']}")
+
+
+def _ctis(run: _Run, eu: CtisStandIn, when: str) -> None:
+    """EU CTIS (a local stand-in; its trial numbers 2099-... are made up for the demo):
+    the first poll tracks what its searches list; this week Spain ends recruitment for
+    one trial and the next poll tells it."""
+    if when != "first":
+        record = copy.deepcopy(eu.records[CTIS_WEEK_TRIAL])
+        for m in record["authorizedApplication"]["memberStatesConcerned"]:
+            if m["mscName"] == "Spain":
+                m["mscPublicStatusCode"] = 5
+        record["publishDate"] = "2026-11-18T03:12:00.000000000"
+        eu.put(record)
+    run.service.run_job("ctis")
+    polled = _last_poll(run.database)
+    if when == "first":
+        with run.database.session() as s:
+            rows = [store.study_row(s, n) for n in sorted(eu.records)]
+        only = [r.nct_id for r in rows if r is not None and not r.registrations]
+        both = [
+            f"{r.nct_id} (also {r.registrations[0].split(':', 1)[1]})"
+            for r in rows
+            if r is not None and r.registrations
+        ]
+        mode = polled.mode.removeprefix("ctis-")
+        run.echo(
+            f"EU CTIS poll ({mode}, a local stand-in; trial numbers 2099-... made up for the demo): "
+            f"{polled.new_studies} trials tracked; on CTIS only: {', '.join(only) or 'none'}; "
+            f"registered on both: {', '.join(both) or 'none'}."
+        )
+        return
+    with run.database.session() as s:
+        told = [e for e in list_events(s) if e.run_id == polled.run_id]
+    run.echo(f"EU CTIS poll ({polled.mode.removeprefix('ctis-')}): {len(told)} change(s).")
+    for e in told:
+        text = change_text(e.kind, e.field, e.before, e.after)
+        run.echo(f"  {e.nct_id}  {KIND_LABELS.get(e.kind, e.kind)}: {text}")
 
 
 def _literature(run: _Run, when: str) -> None:

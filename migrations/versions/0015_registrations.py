@@ -5,6 +5,7 @@ the first step of following a trial across registries (docs/REGISTRIES.md, stage
   ("ctis:2024-510663-34-00|chictr:ChiCTR2300071234"), filled for every stored study by
   the re-derivation that follows this revision's normalizer (the next poll, or
   `ctmonitor reclassify`).
+- `poll_runs.source`: the file an ICTRP import read (`ctmonitor import ictrp`).
 - The study-id columns widen from 11 to 40 characters on PostgreSQL, so an EU CT or
   ChiCTR number fits where an NCT id does; every id, link and settled event stays as it
   is. SQLite enforces no length: its tables are left as they are rather than copied whole.
@@ -50,9 +51,12 @@ def upgrade() -> None:
     op.add_column("studies", sa.Column("registered_on", sa.String(8), nullable=False, server_default="ctgov"))
     op.create_index(op.f("ix_studies_registered_on"), "studies", ["registered_on"])
     op.add_column("studies", sa.Column("registrations", sa.Text(), nullable=True))
+    op.add_column("poll_runs", sa.Column("source", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("poll_runs") as batch:
+        batch.drop_column("source")
     with op.batch_alter_table("studies") as batch:
         batch.drop_index(batch.f("ix_studies_registered_on"))
         batch.drop_column("registrations")

@@ -165,6 +165,15 @@ class Application(
             ).poll(full=full, should_stop=should_stop)
         return PollResult(summary)
 
+    def import_ictrp(self, path: Path) -> PollResult:
+        """Import a WHO ICTRP XML export: the trials the watch matches, of the registers not
+        polled directly (ChiCTR, jRCT, ...), tracked like any study (writer lock inside)."""
+        from monitor.tracking.ictrp_import import IctrpImport
+
+        return PollResult(
+            IctrpImport(self.database, self.settings, now=self.now, classifier=self.classifier).run(path)
+        )
+
     def send_digests(self, *, subscriber: str | None = None) -> DigestResult:
         """Mail every digest that is due, exactly once (delivery's sending -> sent protocol)."""
         from monitor.publishing import delivery

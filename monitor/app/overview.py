@@ -14,6 +14,7 @@ LITERATURE_SOURCES = ("pubmed", "europepmc")
 RUN_FIELDS = (
     "id",
     "mode",
+    "source",
     "outcome",
     "started_at",
     "finished_at",
@@ -165,6 +166,8 @@ class StatusResult:
                     f"fetched {r['fetched']}/{r['expected']}  new {r['new_studies']}  "
                     f"changed {r['changed_studies']}  events {r['events']}  requests {r['requests']}"
                 )
+                if r.get("source"):
+                    line += f"\n         read from {r['source']}"
                 if r["held"]:
                     line += "  HELD"
                 if r["error"]:

@@ -11,6 +11,19 @@ from monitor.core.describe import KIND_LABELS, count
 from monitor.core.domain import JobOutcome, PollSummary, RunOutcome
 
 
+def _import_text(s: PollSummary) -> str:
+    """The paragraph an ICTRP import ends with."""
+    head = f"ICTRP import #{s.run_id}" + (
+        f" FAILED: {s.error}." if s.outcome == RunOutcome.FAILED else " done."
+    )
+    return (
+        f"{head} {s.expected} trials in the file, {s.fetched} kept (in scope, or already tracked; "
+        "trials of ClinicalTrials.gov and CTIS come from those registries, and other registers' "
+        "numbers ctmonitor does not know yet are skipped); "
+        f"{s.new_studies} new, {s.changed_studies} changed; {count(s.events, 'event')}; {s.seconds:.1f}s."
+    )
+
+
 def summary_text(s: PollSummary) -> str:
     """The one paragraph a poll ends with."""
     if s.outcome == RunOutcome.UNCHANGED:
@@ -18,6 +31,8 @@ def summary_text(s: PollSummary) -> str:
             f"Poll #{s.run_id}: the registry's data has not changed since the last poll "
             f"(data timestamp {s.data_timestamp}); {s.requests} request, {s.seconds:.1f}s."
         )
+    if s.mode == "ictrp-import":
+        return _import_text(s)
     ctis = s.mode.startswith("ctis-")
     head = (
         f"EU CTIS poll #{s.run_id} ({s.mode.removeprefix('ctis-')})"

@@ -29,7 +29,7 @@ Failed = WorkFailed  # the command ran but its work failed; exit 1 with this mes
 # Commands that may create the database they are pointed at; any other command pointed at
 # a SQLite file that does not exist says so instead of creating an empty one (a typo in
 # --db, or a command run from another folder than the demo's, is then one clear line).
-CREATES_DATABASE = frozenset({"poll", "run", "upgrade", "backfill", "reclassify"})
+CREATES_DATABASE = frozenset({"poll", "run", "upgrade", "backfill", "reclassify", "ictrp"})
 
 
 class Context:

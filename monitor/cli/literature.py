@@ -1,13 +1,16 @@
-"""`ctmonitor literature`: search PubMed and Europe PMC for the tracked studies' registry numbers."""
+"""`ctmonitor literature` (PubMed and Europe PMC by the tracked studies' registry numbers) and
+`ctmonitor import ictrp` (a WHO ICTRP export): what comes from beyond the registries' APIs."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 import click
 
-from monitor.cli.base import EXIT_FAILED, Context, cli, emit, pass_ctx
+from monitor.cli.base import EXIT_FAILED, Context, _busy, cli, emit, pass_ctx
+from monitor.store.locking import LockBusy
 
 
 @cli.command()
@@ -44,6 +47,37 @@ def literature(c: Context, sources: tuple[str, ...], as_json: bool) -> None:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+    emit(result, as_json)
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+@cli.group(name="import")
+def import_group() -> None:
+    """Import trials from a registry export (a file a person downloaded)."""
+
+
+@import_group.command(name="ictrp")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+def import_ictrp(c: Context, file: Path, as_json: bool) -> None:
+    """Import a WHO ICTRP XML export (ChiCTR, jRCT and the other registries).
+
+    Export a search from the ICTRP portal (trialsearch.who.int: "Export Results to XML",
+    all trials), then import the file: the trials in scope (or already tracked) are
+    tracked like any study, and each later import of a newer export records what
+    changed. Trials of ClinicalTrials.gov and CTIS come from those registries.
+
+    \b
+    Example:
+      ctmonitor import ictrp ICTRP-Results.xml
+    """
+    with c.app() as app:
+        try:
+            result = app.import_ictrp(file)
+        except LockBusy as exc:
+            raise click.exceptions.Exit(_busy(exc)) from None
     emit(result, as_json)
     if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)

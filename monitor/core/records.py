@@ -8,7 +8,7 @@ handles every registry's studies alike.
 
 from __future__ import annotations
 
-from monitor.core import ctis
+from monitor.core import ctis, ictrp
 from monitor.core.domain import Study
 from monitor.core.normalize import to_study
 from monitor.core.registrations import registry_of
@@ -16,6 +16,9 @@ from monitor.core.registrations import registry_of
 
 def study_of(number: str, raw: bytes) -> Study:
     """The study of a record whose registration is `number`, as stored or fetched."""
-    if registry_of(number) == "ctis":
+    registry = registry_of(number)
+    if registry == "ctis":
         return ctis.from_bytes(raw)
+    if registry != "ctgov":
+        return ictrp.from_bytes(raw)  # the other registries' records come from ICTRP exports
     return to_study(raw)

@@ -49,7 +49,7 @@ REGISTRIES = (
         "https://www.chictr.org.cn/searchprojEN.html?regno={id}",
     ),
     Registry(
-        "jrct", "jRCT", re.compile(r"jRCT[a-z]?\d{10}"), "https://jrct.niph.go.jp/en-latest-detail/{id}"
+        "jrct", "jRCT", re.compile(r"jRCT(?:\d{10}|s\d{9})"), "https://jrct.niph.go.jp/en-latest-detail/{id}"
     ),
     Registry("isrctn", "ISRCTN", re.compile(r"ISRCTN\d{8}"), "https://www.isrctn.com/{id}"),
     Registry(

@@ -106,6 +106,7 @@ from monitor.store.runs import (
     mark_crashed_runs,
     poll_summary,
     recent_runs,
+    set_run_source,
     start_run,
     unsuccessful_before,
 )
@@ -278,6 +279,7 @@ __all__ = [
     "set_classification",
     "set_email",
     "set_preferences",
+    "set_run_source",
     "set_status",
     "settle",
     "shared_secret",

@@ -108,6 +108,8 @@ class PollRun(Base):
     baselined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     host: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+    # what an import read (the file's name; migration 0015)
+    source: Mapped[str | None] = mapped_column(Text)
 
 
 class StudyRow(Base):

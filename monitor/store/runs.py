@@ -48,6 +48,11 @@ def start_run(session: Session, *, mode: str, now: datetime, host: str, query_ha
     return run.id
 
 
+def set_run_source(session: Session, run_id: int, source: str) -> None:
+    """What a run read, when it read a file (an ICTRP import): shown by `status`."""
+    session.execute(update(PollRun).where(PollRun.id == run_id).values(source=source))
+
+
 def mark_crashed_runs(session: Session, now: datetime, modes: Sequence[str] = CTGOV_MODES) -> list[int]:
     """Runs of a registry's family still 'running' when we hold the lock died without
     finishing; say so. Returns their ids."""

@@ -1,0 +1,130 @@
+"""A WHO ICTRP export imported (issue 35): ChiCTR, jRCT and EUCTR trials the watch matches
+tracked like any study, read streaming; a later export records what changed, dated by the
+record's own Last_Refreshed_on; trials of registries polled directly are left to them;
+a wrong or cut-off file says so in one line and loses nothing stored."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor import store
+from monitor.app.application import Application
+from monitor.core import ictrp
+from monitor.store.db import Database
+from tests.conftest import DATA
+from tests.harness import FakeClock
+
+SAMPLE = DATA / "registries" / "ictrp-export-sample.xml"
+
+
+def app(database: Database, settings_for: Any, clock: FakeClock) -> Application:
+    return Application(settings_for("http://127.0.0.1:9"), database=database, now=clock)
+
+
+def test_an_export_brings_the_trials_in_scope_of_the_registers_not_polled(
+    database: Database, settings_for: Any, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime(2026, 12, 2, 9, 0))
+    result = app(database, settings_for, clock).import_ictrp(SAMPLE)
+    s = result.summary
+    assert result.ok and s.expected == 9, result.text()
+    with database.session() as session:
+        rows = {r.nct_id: r for r in store.current_study_rows(session)}
+        run = store.recent_runs(session, 1)[0]
+    # in scope: two ChiCTR, one jRCT, the EUCTR engager; not the CTIS and NCT trials (their
+    # registries are polled), not the oncology and rituximab ones (out of scope)
+    assert set(rows) == {
+        "ChiCTR2600120587",
+        "ChiCTR2600122319",
+        "ChiCTR2099000101",
+        "jRCT2099250001",
+        "2099-000321-15",
+    }
+    assert rows["jRCT2099250001"].registered_on == "jrct"
+    assert rows["jRCT2099250001"].registrations == ("ctgov:NCT09999901",)
+    assert rows["2099-000321-15"].modality == "bispecific"
+    assert rows["ChiCTR2600120587"].first_post_date == "2026-03-17"
+    assert rows["ChiCTR2600120587"].last_update_post_date == "2026-03-23"
+    assert run.source == SAMPLE.name and run.mode == "ictrp-import"
+    assert "ICTRP import" in result.text() and "5 kept" in result.text()
+
+
+def test_a_later_export_records_what_changed_dated_by_the_record(
+    database: Database, settings_for: Any, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime(2026, 12, 2, 9, 0))
+    a = app(database, settings_for, clock)
+    assert a.import_ictrp(SAMPLE).ok
+    text = SAMPLE.read_text(encoding="utf-8")
+    block = re.search(r"<Trial>(?:(?!</Trial>).)*ChiCTR2600120587(?:(?!</Trial>).)*</Trial>", text, re.S)
+    assert block is not None
+    changed = (
+        block.group(0).replace("Not Recruiting", "Recruiting", 1).replace("23 March 2026", "28 November 2026")
+    )
+    later = tmp_path / "ICTRP-Results-later.xml"
+    later.write_text(text.replace(block.group(0), changed), encoding="utf-8")
+    clock.t = datetime(2026, 12, 9, 9, 0)
+    second = a.import_ictrp(later).summary
+    assert second.outcome == "ok" and second.new_studies == 0 and second.changed_studies == 1
+    with database.session() as session:
+        (e,) = [e for e in store.list_events(session) if e.run_id == second.run_id]
+    assert (e.nct_id, e.kind, e.after["status"]) == ("ChiCTR2600120587", "status_change", "RECRUITING")
+    assert e.registry_date == "2026-11-28"  # the record's own Last_Refreshed_on
+    again = a.import_ictrp(later).summary
+    assert again.events == 0  # the same file twice tells nothing twice
+
+
+def test_a_cut_off_file_keeps_what_it_read_and_says_so(
+    database: Database, settings_for: Any, tmp_path: Path
+) -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    cut = tmp_path / "cut.xml"
+    cut.write_text(text[: text.index("JPRN-jRCT2099250001")], encoding="utf-8")
+    result = app(database, settings_for, FakeClock()).import_ictrp(cut)
+    assert not result.ok and "is not a whole ICTRP XML export" in result.text()
+    with database.session() as session:
+        assert store.count_tracked(session, "chictr") >= 1  # what came before the cut is stored
+
+
+def test_a_file_that_is_not_an_export_is_refused(
+    database: Database, settings_for: Any, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.xml"
+    other.write_text("<?xml version='1.0'?><rss><channel/></rss>", encoding="utf-8")
+    result = app(database, settings_for, FakeClock()).import_ictrp(other)
+    assert not result.ok and "is not an ICTRP export (its root is <rss>" in result.text()
+
+
+def test_a_large_export_is_read_streaming(database: Database, settings_for: Any, tmp_path: Path) -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    head, _, rest = text.partition("<Trial>")
+    trial = "<Trial>" + rest[: rest.index("</Trial>") + len("</Trial>")]
+    body = "".join(trial.replace("ChiCTR2600120587", f"ChiCTR26{i:08d}") for i in range(1500))
+    big = tmp_path / "big.xml"
+    big.write_text(head + body + "</Trials_downloaded_from_ICTRP>", encoding="utf-8")
+    s = app(database, settings_for, FakeClock()).import_ictrp(big).summary
+    assert s.outcome == "ok" and s.expected == 1500 and s.new_studies == 1500
+
+
+@pytest.mark.parametrize(
+    "raw,number",
+    [
+        ("JPRN-jRCT2031230123", "jRCT2031230123"),
+        ("EUCTR2019-001588-63-DE", "2019-001588-63"),
+        ("ChiCTR2300071234", "ChiCTR2300071234"),
+    ],
+)
+def test_trial_ids_become_registration_numbers(raw: str, number: str) -> None:
+    assert ictrp.trial_id(raw) == number
+
+
+def test_contacts_are_never_kept() -> None:
+    fields = ictrp.fields_of(
+        {"TrialID": "ChiCTR1", "Contact_Email": "a@b.c", "Contact_Tel": "123", "Public_title": " T\n "}
+    )
+    assert fields == {"TrialID": "ChiCTR1", "Public_title": "T"}

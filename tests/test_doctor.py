@@ -50,6 +50,8 @@ def world() -> Iterator[LocalApiServer]:
 
 
 def config(tmp_path: Path, base_url: str, extra: str = "") -> str:
+    if "[ctis]" not in extra:  # EU CTIS is probed when it is on: off here unless a test serves it
+        extra += "\n[ctis]\nenabled = false\n"
     p = tmp_path / "config.toml"
     p.write_text(f"""
 [api]
@@ -168,3 +170,25 @@ def test_the_budget_bounds_the_probe_and_names_what_it_left_out(world, tmp_path,
     assert report["not_counted"]  # named, not silently skipped
     # the likeliest false friends (short bare words) were counted first
     assert {t["term"]: t["count"] for t in report["terms"]}["CART"] is not None
+
+
+def test_eu_ctis_is_probed_as_clinicaltrials_gov_is(world, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from monitor.registry.ctisstand import CtisStandIn
+    from monitor.registry.localserver import Fault
+
+    records = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted((DATA / "registries").glob("ctis-retrieve-*.json"))
+    ]
+    with CtisStandIn(records) as eu:
+        ctis = (
+            f'[ctis]\nbase_url = "{eu.base_url}"\n'
+            "min_interval_seconds = 0\nmax_attempts = 2\nbackoff_base_seconds = 0\n"
+        )
+        code, out = doctor(capsys, config(tmp_path, world.base_url, ctis))
+        assert code == 0, out
+        assert f"OK   EU CTIS searches: {eu.base_url}: “chimeric antigen receptor”" in out
+        assert "OK   EU CTIS record: 2099-" in out and "read and decoded" in out
+        eu.add_fault(Fault(path="/ctis-public-api/search", status=503, times=10))
+        code, out = doctor(capsys, config(tmp_path, world.base_url, ctis))
+        assert code == 1 and "FAIL EU CTIS:" in out and "did not answer a search" in out

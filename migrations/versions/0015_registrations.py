@@ -55,10 +55,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("poll_runs") as batch:
-        batch.drop_column("source")
-    with op.batch_alter_table("studies") as batch:
-        batch.drop_index(batch.f("ix_studies_registered_on"))
-        batch.drop_column("registrations")
-        batch.drop_column("registered_on")
+    # plain DROP COLUMN (SQLite >= 3.35): a batch copy of a table others refer to would
+    # fail its foreign keys on a populated database
+    op.drop_column("poll_runs", "source")
+    op.drop_index(op.f("ix_studies_registered_on"), table_name="studies")
+    op.drop_column("studies", "registrations")
+    op.drop_column("studies", "registered_on")
     _widen(40, 11)

@@ -285,13 +285,20 @@ class Application(
         flood_at: int = 100,
         progress: Callable[[int, int, str], None] | None = None,
     ) -> DoctorResult:
-        """Probe the live registry with the watch queries; needs no database."""
+        """Probe the live registries with the watch queries (ClinicalTrials.gov, and EU CTIS
+        when it is on); needs no database."""
         from monitor.tracking.doctor import Doctor
 
         with self.client_factory() as client:
             report = Doctor(
                 client, self.settings, budget=max_requests, flood_at=flood_at, progress=progress
             ).run()
+        if self.settings.ctis.enabled:  # probed as ClinicalTrials.gov is: it is polled too
+            from monitor.tracking.ctis_doctor import probe_ctis
+
+            with self.ctis_client_factory() as ctis_client:
+                report.checks += probe_ctis(ctis_client, self.settings, self.classifier)
+                report.requests += ctis_client.requests
         return DoctorResult(report)
 
 

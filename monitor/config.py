@@ -25,7 +25,7 @@ from pydantic import (
 from monitor.core.domain import OVERALL_STATUSES, EventKind, UserError, check_kinds
 from monitor.ctis_config import CtisSettings
 from monitor.literature_config import LiteratureSettings
-from monitor.settings_base import Pacing, Section, checked, nct_ids
+from monitor.settings_base import Pacing, Section, checked, study_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
     QuerySettings,
     default_queries,
@@ -279,6 +279,9 @@ class SubscriberSettings(Section):
     phases: list[str] = Field(default_factory=list)
     # Products by any of their names: a code (KYV-101, kyv101), an INN (rese-cel) or a brand.
     products: list[str] = Field(default_factory=list)
+    # Registries the study is on (its own registration or one its record names): ctgov,
+    # ctis, chictr, jrct, ... or their names ("EU CTIS").
+    registries: list[str] = Field(default_factory=list)
     nct_ids: list[str] = Field(default_factory=list)
     min_importance: Annotated[int, Field(ge=1, le=3)] = 1
     # Only these kinds of change (empty: every kind), e.g. ["eligibility_change", "outcome_change"].
@@ -320,6 +323,13 @@ class SubscriberSettings(Section):
 
         return checked(resolve_phases, v)
 
+    @field_validator("registries")
+    @classmethod
+    def _check_registries(cls, v: list[str]) -> list[str]:
+        from monitor.core.registrations import resolve_registries
+
+        return checked(resolve_registries, v)
+
     @field_validator("kinds")
     @classmethod
     def _check_kinds(cls, v: list[str]) -> list[str]:
@@ -335,7 +345,7 @@ class SubscriberSettings(Section):
     @field_validator("nct_ids")
     @classmethod
     def _checknct_ids(cls, v: list[str]) -> list[str]:
-        return nct_ids(v)
+        return study_ids(v)
 
 
 class Settings(Section):

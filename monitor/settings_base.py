@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.core.domain import UserError, check_nct_id
+from monitor.core.registrations import check_study_id
 
 
 class Section(BaseModel):
@@ -41,7 +42,16 @@ def checked(resolve: Callable[[list[str]], Iterable[str]], values: list[str]) ->
 
 
 def nct_ids(values: list[str]) -> list[str]:
+    """ClinicalTrials.gov ids (a watch query's `ids`)."""
     try:
         return [check_nct_id(x) for x in values]
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def study_ids(values: list[str]) -> list[str]:
+    """Studies a reader follows: NCT ids or EU CT numbers (any tracked registration)."""
+    try:
+        return [check_study_id(x) for x in values]
     except UserError as exc:
         raise ValueError(str(exc)) from None

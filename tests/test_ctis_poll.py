@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -209,3 +210,49 @@ def test_ctis_trials_stand_beside_clinicaltrials_gov_studies_on_the_web(
     assert by_id[ENGAGER]["registrations"][0]["registry"] == "ctis"
     assert [r["id"] for r in by_id[MB_CART]["registrations"]] == [MB_CART, "NCT06189157"]
     assert missing.status_code == 404 and bad.status_code == 404
+
+
+def test_the_registry_is_a_filter_and_a_count_everywhere(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    from starlette.testclient import TestClient
+
+    from monitor.config import WebSettings
+    from monitor.core.filters import StudyFilter
+    from monitor.registry.localserver import LocalApiServer, Registry
+    from monitor.web import create_app
+    from tests.conftest import domain_records
+    from tests.harness import poll
+
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    reg = Registry()
+    reg.replace(copy.deepcopy(domain_records()), "2026-11-02T09:00:05")
+    with LocalApiServer(reg) as api:
+        settings = settings_for(api.base_url)
+        poll(database, settings, clock)
+    app = app_for(database, settings_for, stand, clock)
+    assert app.poll(registry="ctis").ok
+    on_ctis = {r["nct_id"] for r in app.studies(registries=["EU CTIS"]).rows}
+    assert {MB_CART, YTB, ENGAGER} <= on_ctis and not any(
+        n.startswith("NCT") and n for n in on_ctis - {MB_CART, YTB, ENGAGER}
+    )
+    only_ctgov = {r["nct_id"] for r in app.studies(registries=["ctgov"]).rows}
+    assert ENGAGER not in only_ctgov and MB_CART in only_ctgov  # MB-CART19.1 names its NCT number
+    app.settings = app.settings.model_copy(update={"web": WebSettings(base_url="https://ct.example.org")})
+    with TestClient(create_app(app)) as client:
+        page = client.get("/").text
+        filtered = client.get("/", params={"registry": "ctis"}).text
+        api_rows = client.get("/api/studies", params={"registry": "ctis", "per_page": "500"}).json()[
+            "studies"
+        ]
+        bad = client.get("/api/studies", params={"registry": "scopus"})
+        changes = client.get("/changes", params={"registry": "ctis", "baseline": "1"})
+    assert re.search(r"\d+ on ClinicalTrials\.gov, \d+ on EU CTIS; \d+ on more than one", page)
+    assert "Showing only:" in filtered and "Registry: EU CTIS" in filtered
+    assert {r["nct_id"] for r in api_rows} == on_ctis
+    assert bad.status_code == 400 and "registry: unknown value 'scopus'" in bad.text
+    assert changes.status_code == 200 and ENGAGER in changes.text
+    report = app.report(StudyFilter(), fmt="md", record=False).document
+    assert re.search(r"on ClinicalTrials\.gov, \d+ on EU CTIS", report)
+    flt = app.study_filter(registries=["ctis"])
+    assert flt.describe() == "studies in scope with registered on EU CTIS"

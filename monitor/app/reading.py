@@ -115,6 +115,7 @@ class ReadUseCases:
         needs_review: bool = False,
         include_out_of_scope: bool = False,
         products: Iterable[str] = (),
+        registries: Iterable[str] = (),
     ) -> StudiesResult:
         """The landscape as a list: tracked studies in scope (or all), newest update first,
         through the web landscape's query (one validation, the same aliases and search)."""
@@ -127,6 +128,7 @@ class ReadUseCases:
             "sponsor": list(sponsors),
             "country": list(countries),
             "product": list(products),
+            "registry": list(registries),
         }
         query = LandscapeQuery.from_params({k: v for k, v in params.items() if v})
         query = dataclasses.replace(
@@ -357,12 +359,13 @@ class ReadUseCases:
         include_out_of_scope: bool = False,
         phases: Iterable[str] = (),
         products: Iterable[str] = (),
+        registries: Iterable[str] = (),
     ) -> StudyFilter:
         """A StudyFilter checked like a subscriber's: unknown labels are a one-line UserError."""
         from pydantic import ValidationError
 
         from monitor.config import SubscriberSettings
-        from monitor.core.domain import check_nct_id
+        from monitor.core.registrations import check_study_id
 
         try:
             sub = SubscriberSettings(
@@ -374,10 +377,11 @@ class ReadUseCases:
                 statuses=list(statuses),
                 sponsors=list(sponsors),
                 countries=list(countries),
-                nct_ids=[check_nct_id(x) for x in nct_ids],
+                nct_ids=[check_study_id(x) for x in nct_ids],
                 include_out_of_scope=include_out_of_scope,
                 phases=list(phases),
                 products=list(products),
+                registries=list(registries),
             )
         except ValidationError as exc:
             raise UserError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None

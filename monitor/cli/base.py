@@ -123,6 +123,11 @@ def label_filter_options(fn: F) -> F:
                 "phases",
                 "A phase: PHASE1 (or 1), PHASE2, EARLY_PHASE1, NA...; a 1/2 study matches either.",
             ),
+            (
+                "registry",
+                "registries",
+                "A registry the study is on: ctgov, ctis, chictr, jrct... (or its name, 'EU CTIS').",
+            ),
         ]
     ):
         fn = click.option(f"--{name}", dest, multiple=True, metavar="VALUE", help=help_text)(fn)

@@ -273,6 +273,7 @@ def _many(name: str, help_text: str) -> Callable[[Callable[..., Any]], Callable[
 @_many("sponsor", "Part of the lead sponsor's name, any case.")
 @_many("country", "A country with at least one site.")
 @_many("product", "A product, by its code or name, however written: KYV-101, kyv101, CABA-201.")
+@_many("registry", "A registry the study is on: ctgov, ctis, chictr, jrct... (or its name).")
 @click.option(
     "--search", default="", metavar="TEXT", help="Words in the NCT id, titles, product codes or sponsor."
 )
@@ -292,6 +293,7 @@ def studies(
     sponsor: tuple[str, ...],
     country: tuple[str, ...],
     product: tuple[str, ...],
+    registry: tuple[str, ...],
     search: str,
     needs_review: bool,
     include_all: bool,
@@ -306,6 +308,7 @@ def studies(
       ctmonitor studies --target BCMA --status active --country Germany --json
       ctmonitor studies --search KYV-101
       ctmonitor studies --product kyv101
+      ctmonitor studies --registry ctis
       ctmonitor studies --needs-review
     """
     with c.app() as app:
@@ -318,6 +321,7 @@ def studies(
             sponsors=sponsor,
             countries=country,
             products=product,
+            registries=registry,
             search=search,
             needs_review=needs_review,
             include_out_of_scope=include_all,

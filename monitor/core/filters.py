@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from monitor.core import products
 from monitor.core.describe import PHASE_LABELS, phases_label, status_label
 from monitor.core.domain import UserError
+from monitor.core.registrations import registries_of, registry_name
 
 
 class StudyFacts(Protocol):
@@ -216,6 +217,7 @@ class StudyFilter:
     include_out_of_scope: bool = False
     phases: tuple[str, ...] = ()  # registry codes (PHASE1, ...): a phase 1/2 study matches either
     products: tuple[str, ...] = ()  # canonical names where known, else codes as typed
+    registries: tuple[str, ...] = ()  # registry keys (core.registrations): on any of them
 
     @classmethod
     def from_settings(cls, sub: Any) -> StudyFilter:
@@ -231,6 +233,7 @@ class StudyFilter:
             include_out_of_scope=sub.include_out_of_scope,
             phases=tuple(getattr(sub, "phases", ()) or ()),
             products=tuple(getattr(sub, "products", ()) or ()),
+            registries=tuple(getattr(sub, "registries", ()) or ()),
         )
 
     @property
@@ -244,6 +247,7 @@ class StudyFilter:
             or self.countries
             or self.phases
             or self.products
+            or self.registries
         )
 
     def matches(self, study: StudyFacts, *, leaving_scope: bool = False) -> bool:
@@ -266,6 +270,11 @@ class StudyFilter:
         if self.phases and not set(study.phases or ()) & set(self.phases):
             return False
         if self.products and not products.matches(self.products, getattr(study, "products", None) or ()):
+            return False
+        if self.registries and not (
+            registries_of(getattr(study, "registered_on", None), getattr(study, "registrations", None))
+            & set(self.registries)
+        ):
             return False
         if self.sponsors:
             sponsor = _fold(study.lead_sponsor or "")
@@ -321,6 +330,8 @@ class StudyFilter:
             parts.append("lead sponsor containing " + _any(self.sponsors))
         if self.countries:
             parts.append("a site in " + _any(self.countries))
+        if self.registries:
+            parts.append("registered on " + _any([registry_name(r) for r in self.registries]))
         scope = "all tracked studies" if self.include_out_of_scope else "studies in scope"
         text = f"{scope} with " + "; ".join(parts) if parts else scope
         if self.nct_ids:

@@ -16,6 +16,7 @@ from typing import Any
 from monitor.core import products
 from monitor.core.describe import STATUS_LABELS
 from monitor.core.domain import UserError
+from monitor.core.registrations import resolve_registries
 
 # column -> how rows sort by it (text case-folded; empty values last either way)
 SORT_KEYS: dict[str, str] = {
@@ -50,6 +51,7 @@ LIST_PARAMS = {
     "country": "countries",
     "source": "cell_sources",
     "product": "products",
+    "registry": "registries",
 }
 
 
@@ -84,6 +86,7 @@ class LandscapeQuery:
     countries: tuple[str, ...] = ()
     cell_sources: tuple[str, ...] = ()
     products: tuple[str, ...] = ()
+    registries: tuple[str, ...] = ()  # registry keys: on any of them
     q: str = ""
     include_out_of_scope: bool = False
     needs_review: bool = False
@@ -108,6 +111,7 @@ class LandscapeQuery:
         from monitor.core.filters import resolve_phases
 
         values["phases"] = resolve_phases(values["phases"])
+        values["registries"] = resolve_registries(values["registries"])
         for s in values["cell_sources"]:
             if _fold(s) not in CELL_SOURCES:
                 raise UserError(f"source: unknown value {s!r}; valid: {', '.join(CELL_SOURCES)}")
@@ -231,6 +235,10 @@ class LandscapeView:
     next_cursor: str | None = None  # where the next page starts (None: this is the last)
     picture: Picture | None = None  # the charts' counts, over every match
     other_holds: tuple[str, ...] = ()  # what "other autoimmune" holds, as the records name it
+    # per registry, the matching studies on it (own or named registration), and how many
+    # are on more than one
+    by_registry: list[tuple[str, int]] = field(default_factory=list)
+    on_several: int = 0
 
     @property
     def pages(self) -> int:
@@ -271,6 +279,8 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
         if wanted and not _any_of(wanted, have):
             return False
     if q.sponsors and not any(_fold(s) in _fold(row["sponsor"]) for s in q.sponsors):
+        return False
+    if q.registries and not {r["registry"] for r in row.get("registrations") or []} & set(q.registries):
         return False
     if q.products and not products.matches(q.products, row.get("products") or [row.get("product") or ""]):
         return False  # a product is found however it is typed: KYV-101, kyv101, "KYV 101"
@@ -328,7 +338,20 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
         ordered,
         next_cursor=make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None,
         picture=picture(hits),
+        **registry_counts(hits),
     )
+
+
+def registry_counts(hits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """ "312 studies: 280 on ClinicalTrials.gov, 41 on EU CTIS; 35 on more than one": each
+    study counted on every registry it is on (its own registration and those it names)."""
+    per: Counter[str] = Counter()
+    several = 0
+    for r in hits:
+        on = {x["registry"] for x in r.get("registrations") or []}
+        per.update(on)
+        several += len(on) > 1
+    return {"by_registry": sorted(per.items(), key=lambda kv: (-kv[1], kv[0])), "on_several": several}
 
 
 def make_cursor(value: str, nct_id: str) -> str:

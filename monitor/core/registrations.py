@@ -165,3 +165,33 @@ def study_link(template: str, number: str) -> str:
     if "clinicaltrials.gov/study/" in template and registry_of(number) != "ctgov":
         return registration_url(number)
     return template.format(nct_id=number)
+
+
+def resolve_registries(values: Iterable[str]) -> tuple[str, ...]:
+    """Registry keys from what a reader typed: a key (ctis), a name as readers know it
+    (EU CTIS, ClinicalTrials.gov) in any case; UserError naming the valid ones otherwise."""
+    from monitor.core.domain import UserError
+
+    names = {r.key: r.key for r in REGISTRIES} | {r.name.casefold(): r.key for r in REGISTRIES}
+    names |= {"ctis": "ctis", "clinicaltrials": "ctgov", "nct": "ctgov", "euctr": "eudract"}
+    out: list[str] = []
+    for v in values:
+        key = names.get(" ".join(v.split()).casefold())
+        if key is None:
+            valid = ", ".join(f"{r.key} ({r.name})" for r in REGISTRIES)
+            raise UserError(f"registry: unknown value {v!r}; valid: {valid}")
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def registries_of(registered_on: str | None, registrations: Iterable[str] | None) -> set[str]:
+    """The registries a study is on: its own, and those of the registrations its record names
+    (as the studies row keeps them, "ctis:2024-…")."""
+    out = {registered_on or "ctgov"}
+    out |= {r.partition(":")[0] for r in registrations or () if ":" in r}
+    return out
+
+
+def registry_name(key: str) -> str:
+    return BY_KEY[key].name if key in BY_KEY else key

@@ -23,7 +23,7 @@ from monitor.core.describe import phases_label, status_label, targets_label
 from monitor.core.digest import DigestOptions, EventView, Section, StudyView, build_changes_digest
 from monitor.core.filters import StudyFilter
 from monitor.core.news import Arrival
-from monitor.core.registrations import study_link
+from monitor.core.registrations import registries_of, registry_name, study_link
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
 from monitor.store import Session, StudyRow
@@ -113,6 +113,10 @@ class Report:
     change_omitted_kinds: list[tuple[str, int]] = field(default_factory=list)
     landscape_url: str = ""  # the web's landscape with these filters, when a base URL is set
     changes_url: str = ""  # the web's change list of this period and these filters
+    # (registry name, studies on it): each study on every registry it is on; and how many
+    # are on more than one (the landscape's count, the same rule)
+    by_registry: list[tuple[str, int]] = field(default_factory=list)
+    on_several: int = 0
 
 
 def _ranked(values: Sequence[str], top: int | None = None) -> list[tuple[str, int]]:
@@ -196,6 +200,8 @@ def gather(
         for ind in r.indications:
             matrix[s.modality][ind] += 1
     countries = [c for r in matching for c in r.countries]
+    registries = [registries_of(r.registered_on, r.registrations) for r in matching]
+    by_registry = _ranked([k for on in registries for k in sorted(on)])
     years = Counter((s.first_posted or "")[:4] for s in studies if s.first_posted)
     first_year = min(years, default=None)
     by_year = (
@@ -259,6 +265,8 @@ def gather(
         matrix=matrix,
         by_modality=by_modality,
         by_indication=by_indication,
+        by_registry=[(registry_name(k), n) for k, n in by_registry],
+        on_several=sum(len(on) > 1 for on in registries),
         by_status=_ranked([s.status for s in studies]),
         by_phase=_ranked([s.phase for s in studies]),
         by_sponsor=_ranked([s.sponsor for s in studies], top=15),

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from monitor.app.browse import ChangesQuery
-from monitor.core.domain import UserError, check_nct_id
+from monitor.core.domain import UserError
 from monitor.core.filters import StudyFilter, resolve_phases
 from monitor.core.landscape import status_codes
+from monitor.core.registrations import check_study_id, resolve_registries
 
 FILTER_PARAMS = {
     "modality": "modalities",
@@ -19,6 +20,7 @@ FILTER_PARAMS = {
     "country": "countries",
     "phase": "phases",
     "product": "products",
+    "registry": "registries",
     "study": "nct_ids",
 }
 CHANGE_PARAMS = {
@@ -57,7 +59,8 @@ def study_filter(params: Mapping[str, Sequence[str]]) -> StudyFilter:
     values = {dest: multi(params, name) for name, dest in FILTER_PARAMS.items()}
     values["statuses"] = status_codes(values["statuses"])
     values["phases"] = resolve_phases(values["phases"])
-    values["nct_ids"] = tuple(check_nct_id(x) for x in values["nct_ids"])
+    values["nct_ids"] = tuple(check_study_id(x) for x in values["nct_ids"])
+    values["registries"] = resolve_registries(values["registries"])
     return StudyFilter(**values, include_out_of_scope=one(params, "all") in ("1", "true", "on", "yes"))
 
 

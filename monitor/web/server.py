@@ -29,7 +29,7 @@ from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.core.domain import UserError
 from monitor.core.filters import MODALITIES
 from monitor.core.landscape import LIST_PARAMS, SORT_KEYS, LandscapeQuery
-from monitor.core.registrations import check_study_id
+from monitor.core.registrations import REGISTRIES, check_study_id
 from monitor.web import downloads
 from monitor.web import params as P
 from monitor.web.accounts import Accounts
@@ -116,11 +116,13 @@ class Web:
             "status": list(STATUS_LABELS),
             "phase": list(PHASE_LABELS),
             "source": ["autologous", "allogeneic", "in vivo"],
+            "registry": [r.key for r in REGISTRIES],
         }
         q = v.query  # as resolved: aliases (lupus, CART, active) as the labels they stand for
         names = {"modality": "Modality", "target": "Target", "indication": "Indication", "status": "Status"}
         names |= {"phase": "Phase", "source": "Cell source", "sponsor": "Sponsor", "country": "Country"}
         names["product"] = "Product"
+        names["registry"] = "Registry"
         active = [(n, label, x) for n, label in names.items() for x in getattr(q, LIST_PARAMS[n])]
 
         def drop(name: str, value: str) -> str:
@@ -130,6 +132,7 @@ class Web:
 
         return self.pages.render(
             "landscape.html.j2",
+            registry_names={r.key: r.name for r in REGISTRIES},
             charts=landscape_charts(v),
             view=v,
             q=q,

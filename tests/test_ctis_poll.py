@@ -202,6 +202,7 @@ def test_ctis_trials_stand_beside_clinicaltrials_gov_studies_on_the_web(
         missing = client.get("/studies/2099-999999-99-00")
         bad = client.get("/studies/not-an-id")
     assert "EXS-3319" in page and "Member state" in page
+    assert "(the registry's words: “Ongoing, recruiting”)" in page  # CTIS's own status words beside
     assert (
         f'href="https://euclinicaltrials.eu/search-for-clinical-trials/?lang=en&amp;EUCT={ENGAGER}"' in page
     )

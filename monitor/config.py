@@ -25,7 +25,7 @@ from pydantic import (
 from monitor.core.domain import OVERALL_STATUSES, EventKind, UserError, check_kinds
 from monitor.ctis_config import CtisSettings
 from monitor.literature_config import LiteratureSettings
-from monitor.settings_base import Pacing, Section, checked, study_ids
+from monitor.settings_base import Pacing, Section, checked, http_url, study_ids
 from monitor.watch_queries import (  # re-exported: the settings' one namespace
     QuerySettings,
     default_queries,
@@ -91,10 +91,7 @@ class ApiSettings(Pacing):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http(s) URL such as https://clinicaltrials.gov, got {v!r}")
-        return v.rstrip("/")
+        return http_url(v, "https://clinicaltrials.gov")
 
     @field_validator("fields")
     @classmethod

@@ -5,11 +5,10 @@ ClinicalTrials.gov. Kept apart from monitor.config (which reads it) so each stay
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from monitor.settings_base import Pacing
+from monitor.settings_base import Pacing, http_url
 
 # The watch in CTIS's own search: its full-text "contains any" over titles, conditions,
 # products and substances, one search per line, meaning what the ClinicalTrials.gov
@@ -51,10 +50,7 @@ class CtisSettings(Pacing):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http(s) URL such as https://euclinicaltrials.eu, got {v!r}")
-        return v.rstrip("/")
+        return http_url(v, "https://euclinicaltrials.eu")
 
     @field_validator("searches")
     @classmethod

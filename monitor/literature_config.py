@@ -6,18 +6,10 @@ Kept apart from monitor.config (which reads it) so each stays a readable size.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from monitor.settings_base import Pacing
-
-
-def _http_url(v: str) -> str:
-    parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"must be an http(s) URL, got {v!r}")
-    return v.rstrip("/")
+from monitor.settings_base import Pacing, http_url
 
 
 class LiteratureSettings(Pacing):
@@ -47,4 +39,4 @@ class LiteratureSettings(Pacing):
     @field_validator("pubmed_url", "europepmc_url")
     @classmethod
     def _check_url(cls, v: str) -> str:
-        return _http_url(v)
+        return http_url(v, "https://eutils.ncbi.nlm.nih.gov")

@@ -55,3 +55,13 @@ def study_ids(values: list[str]) -> list[str]:
         return [check_study_id(x) for x in values]
     except UserError as exc:
         raise ValueError(str(exc)) from None
+
+
+def http_url(value: str, example: str) -> str:
+    """A service's base URL: http(s) with a host, without its trailing slash."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL such as {example}, got {value!r}")
+    return value.rstrip("/")

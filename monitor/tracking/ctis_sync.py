@@ -137,16 +137,6 @@ class CtisSyncer(PageWriter):
         self._finish(summary, t0, requests_before, tracked_before)
         return summary
 
-    def _finish(
-        self, summary: PollSummary, t0: float, requests_before: int, tracked_before: int | None
-    ) -> None:
-        summary.requests = self.client.requests - requests_before
-        summary.seconds = time.monotonic() - t0
-        with self.db.session() as s:
-            if tracked_before is not None:
-                summary.held = self._guard(s, summary.run_id, tracked_before)
-            store.finish_run(s, summary, self.now())
-
     def _search(self, run: PollSummary, search: str, stored: dict[str, str | None], listed: set[str]) -> None:
         full = run.mode == "ctis-full"
         for page in self.client.search({"containAll": search}):

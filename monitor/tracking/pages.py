@@ -7,8 +7,10 @@ and told alike; and the guard against registry-wide format shifts, judged per re
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from monitor import store
 from monitor.config import Settings
@@ -36,6 +38,7 @@ class PageWriter:
     classifier: Classifier
     _seen: set[str]
     _refused: list[str]
+    client: Any  # the registry's client (its request count goes on the run)
 
     def _apply_page(self, run: PollSummary, records: Iterable[Record], *, in_query: bool) -> set[str]:
         """Compare and store one page in one transaction. Returns the ids it carried.
@@ -134,6 +137,20 @@ class PageWriter:
             merges=d.merges,
             baselined=bool(d.baseline),
         )
+
+    def _finish(
+        self, summary: PollSummary, t0: float, requests_before: int, tracked_before: int | None
+    ) -> None:
+        """End the run: its events are published by this transaction, or held by it.
+
+        A failed run is judged like a successful one: what it stored before failing is as
+        real, and as likely to be a format shift."""
+        summary.requests = self.client.requests - requests_before
+        summary.seconds = time.monotonic() - t0
+        with self.db.session() as s:
+            if tracked_before is not None:
+                summary.held = self._guard(s, summary.run_id, tracked_before)
+            store.finish_run(s, summary, self.now())
 
     def _record_gone(self, run: PollSummary, nct: str) -> None:
         now = self.now()

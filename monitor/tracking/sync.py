@@ -192,20 +192,6 @@ class Syncer(PageWriter):
         self._finish(summary, t0, requests_before, tracked_before)
         return summary
 
-    def _finish(
-        self, summary: PollSummary, t0: float, requests_before: int, tracked_before: int | None
-    ) -> None:
-        """End the run: its events are published by this transaction, or held by it.
-
-        A failed run is judged like a successful one: what it stored before failing is as
-        real, and as likely to be a format shift."""
-        summary.requests = self.client.requests - requests_before
-        summary.seconds = time.monotonic() - t0
-        with self.db.session() as s:
-            if tracked_before is not None:
-                summary.held = self._guard(s, summary.run_id, tracked_before)
-            store.finish_run(s, summary, self.now())
-
     def _full_due(self, s: Session, last_ok: Any, last_full: Any, qhash: str) -> bool:
         if last_ok is None or last_full is None:
             return True

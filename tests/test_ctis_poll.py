@@ -257,3 +257,24 @@ def test_the_registry_is_a_filter_and_a_count_everywhere(
     assert re.search(r"on ClinicalTrials\.gov, \d+ on EU CTIS", report)
     flt = app.study_filter(registries=["ctis"])
     assert flt.describe() == "studies in scope with registered on EU CTIS"
+
+
+def test_a_ctis_trial_followed_by_its_number_is_read_though_no_search_lists_it(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    from monitor.config import SubscriberSettings
+
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    app.settings = app.settings.model_copy(
+        update={
+            "ctis": app.settings.ctis.model_copy(update={"searches": ["rapcabtagene"]}),
+            "subscribers": [SubscriberSettings(name="eu", email="eu@example.org", nct_ids=[ENGAGER])],
+        }
+    )
+    summary = app.poll(registry="ctis").summary
+    assert summary.outcome == "ok", summary.error
+    with database.session() as s:
+        engager = store.study_row(s, ENGAGER)
+        assert engager is not None and engager.in_query is False  # followed by number, not listed
+        assert store.study_row(s, YTB) is not None and store.study_row(s, MB_CART) is None

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from monitor import store
 from monitor.config import Settings
 from monitor.core.classify import Classifier
+from monitor.core.ctis import CTIS_NUMBER
 from monitor.core.domain import PollSummary, RunOutcome
 from monitor.core.normalize import RecordError
 from monitor.gc_relax import gc_relaxed
@@ -111,6 +112,7 @@ class CtisSyncer(PageWriter):
             listed: set[str] = set()
             for search in cfg.searches:
                 self._search(summary, search, stored, listed)
+            self._follow_new_numbers(summary, listed)
             if mode == "ctis-full":
                 self._recheck_unlisted(summary, listed)
             summary.expected = len(listed)
@@ -165,6 +167,15 @@ class CtisSyncer(PageWriter):
                 self._unavailable.append(number)
         if records:
             self._apply_page(run, records, in_query=in_query)
+
+    def _follow_new_numbers(self, run: PollSummary, listed: set[str]) -> None:
+        """CTIS trials readers follow by EU CT number that no search lists and that are not
+        tracked yet: read by number, and tracked from then on."""
+        with self.db.session() as s:
+            followed = {n for sub in self.settings.subscribers for n in sub.nct_ids} | store.followed_ids(s)
+            wanted = sorted(n for n in followed if CTIS_NUMBER.match(n) and n not in listed)
+            known = store.tracked_ids(s, wanted) if wanted else set()
+        self._read(run, [n for n in wanted if n not in known], in_query=False)
 
     def _recheck_unlisted(self, run: PollSummary, listed: set[str]) -> None:
         """Tracked CTIS trials no search listed: read again by number (left the searches),

@@ -32,7 +32,7 @@ from typing import Any
 from monitor import store
 from monitor.config import Settings
 from monitor.core.classify import Classifier
-from monitor.core.domain import PollSummary, RunOutcome
+from monitor.core.domain import NCT_RE, PollSummary, RunOutcome
 from monitor.core.normalize import (
     RecordError,
     canonical_json,
@@ -265,7 +265,8 @@ class Syncer(PageWriter):
             if not followed:
                 return
             known = store.tracked_ids(s, followed)
-        new = [n for n in followed if n not in known and n not in self._seen]
+        # a CTIS trial followed by its EU CT number is CTIS's poll's to read
+        new = [n for n in followed if n not in known and n not in self._seen and NCT_RE.match(n)]
         for batch in _chunks(new, self.settings.api.ids_per_request):
             self._fetch_all(run, "studies followed by id", {"filter.ids": "|".join(batch)}, in_query=False)
 

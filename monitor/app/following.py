@@ -46,7 +46,8 @@ class FollowUseCases:
         from monitor.registry.client import CtGovClient
 
         with self.database.session() as s:
-            unknown = [n for n in nct_ids if store.study_row(s, n) is None]
+            # an EU CT number not tracked yet is accepted: the next CTIS poll reads it by number
+            unknown = [n for n in nct_ids if store.study_row(s, n) is None and n.upper().startswith("NCT")]
         if not unknown:
             return
         api = self.settings.api.model_copy(update={"max_attempts": 1, "timeout_seconds": 10.0})

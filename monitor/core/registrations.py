@@ -13,6 +13,7 @@ study knows its registrations; joining them into trials comes with the other reg
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,8 +119,11 @@ def registrations(study: Study, texts: Iterable[str] = ()) -> list[Registration]
     return out
 
 
+@functools.lru_cache(maxsize=65536)
 def registry_of(number: str) -> str:
-    """The registry a registration's number belongs to, by its format (ctgov for an NCT id)."""
+    """The registry a registration's number belongs to, by its format (ctgov for an NCT id,
+    and for a number of a register ctmonitor does not know). Cached: every change and row
+    shown asks it."""
     found = recognise(number)
     return found[0].registry if found and found[0].id == number else "ctgov"
 

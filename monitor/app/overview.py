@@ -162,7 +162,7 @@ class StatusResult:
             lines.append("Recent polls:")
             for r in data["runs"]:
                 line = (
-                    f"  #{r['id']:<4} {r['started_at']:%Y-%m-%d %H:%M}  {r['mode']:<11} {r['outcome']:<9} "
+                    f"  #{r['id']:<4} {r['started_at']:%Y-%m-%d %H:%M}  {r['mode']:<16} {r['outcome']:<9} "
                     f"fetched {r['fetched']}/{r['expected']}  new {r['new_studies']}  "
                     f"changed {r['changed_studies']}  events {r['events']}  requests {r['requests']}"
                 )

@@ -6,9 +6,15 @@ never from each other.
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,9 +28,10 @@ from monitor.publishing.mailer import LazyMailer, SmtpMailer
 from monitor.registry.client import CtGovClient
 from monitor.registry.localserver import LocalApiServer, Registry
 from monitor.store.db import Database
+from monitor.store.locking import LockBusy
 from monitor.store.models import DeliveredEvent, Event
 from monitor.tracking.sync import Syncer
-from tests.conftest import domain_records, make_settings
+from tests.conftest import DATA, domain_records, make_settings
 
 # -- time and polls ----------------------------------------------------------------------
 
@@ -193,3 +200,107 @@ def record(
 
 def c_of(raw: dict[str, Any]):  # type: ignore[no-untyped-def]
     return CLASSIFIER.classify(to_study(raw))
+
+
+# -- processes killed mid-run -------------------------------------------------------------
+
+
+def kill_when(config: Path, ready: Callable[[], bool], *command: str) -> None:
+    """Run a real `ctmonitor --config CONFIG COMMAND...` process (`poll` by default) and
+    SIGKILL it once `ready()` says it got far enough. (It inherits CTMONITOR_DATABASE_URL.)"""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from monitor.cli import main; raise SystemExit(main())",
+            "--config",
+            str(config),
+            *(command or ("poll",)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not ready():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the process never got as far as the test needs"
+            time.sleep(0.05)
+        proc.kill()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -9
+
+
+def once_unlocked(run: Callable[[], Any]) -> Any:
+    """`run()` once the writer lock is free: PostgreSQL frees a killed process's advisory lock
+    when it sees the connection drop, a moment after the kill; until then a run rightly
+    refuses to start."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return run()
+        except LockBusy:
+            assert time.monotonic() < deadline, "the killed process's lock was never released"
+            time.sleep(0.1)
+
+
+# -- mail ------------------------------------------------------------------------------
+
+
+def parts(msg: EmailMessage) -> tuple[str, str]:
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def by_recipient(messages: list[EmailMessage]) -> dict[str, EmailMessage]:
+    return {str(m["To"].addresses[0].addr_spec): m for m in messages}
+
+
+# -- the literature stand-in's papers ---------------------------------------------------------
+
+PAPERS: list[dict[str, Any]] = json.loads((DATA / "literature" / "papers.json").read_text(encoding="utf-8"))
+# A paper published after the first search: DSG3-CAART's first publication.
+LATER: dict[str, Any] = {
+    "title": (
+        "Desmoglein 3 chimeric autoantibody receptor T cells in mucosal pemphigus vulgaris: a phase 1 trial"
+    ),
+    "authors": ["Payne AS", "Volkov J", "Nunez D"],
+    "journal": "Nat Med",
+    "date": "2026-11-20",
+    "indexed": "2026-11-21",
+    "pmid": "41234567",
+    "doi": "10.1038/s41591-026-04001-x",
+    "abstract": "DSG3-CAART was given to 12 participants with mucosal pemphigus vulgaris.",
+    "databank": ["NCT04422912"],
+    "types": ["Journal Article", "Clinical Trial, Phase I"],
+}
+
+
+def papers(*extra: dict[str, Any]) -> list[Any]:
+    from monitor.registry.literaturestand import Paper
+
+    return [Paper.from_json(copy.deepcopy(p)) for p in (*PAPERS, *extra)]
+
+
+def lit_settings(base: str, **kw: Any) -> Any:
+    """[literature] pointed at the stand-in, without waiting between requests."""
+    from monitor.literature_config import LiteratureSettings
+
+    values: dict[str, Any] = {
+        "pubmed_url": base,
+        "europepmc_url": base,
+        "pubmed_interval_seconds": 0,
+        "min_interval_seconds": 0,
+        "backoff_base_seconds": 0,
+        "backoff_max_seconds": 0,
+        "timeout_seconds": 5,
+        "terms_per_request": 20,
+    }
+    return LiteratureSettings(**(values | kw))

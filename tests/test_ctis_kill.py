@@ -4,9 +4,6 @@ what it stored stays whole, and the next poll records every trial once."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +18,9 @@ from monitor.registry.ctis import CtisClient
 from monitor.registry.ctisstand import CtisStandIn
 from monitor.registry.localserver import Fault
 from monitor.store.db import Database
-from monitor.store.locking import LockBusy
 from monitor.store.models import PollRun, StudyRow
 from tests.conftest import DATA, make_settings
+from tests.harness import kill_when, once_unlocked
 
 
 def test_a_ctis_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
@@ -41,38 +38,12 @@ def test_a_ctis_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
             'searches = ["CAR T", "autoleucel", "T-cell engager"]\n\n[[queries]]\nname = "x"\nterm = "ALL"\n'
         )
         eu.add_fault(Fault(path="/ctis-public-api/retrieve/", delay=60, skip=2))  # the third record hangs
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from monitor.cli import main; raise SystemExit(main())",
-                "--config",
-                str(config),
-                "poll",
-                "--registry",
-                "ctis",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
 
         def stored() -> int:
             with database.session() as s:
                 return s.scalar(select(func.count()).select_from(StudyRow)) or 0
 
-        try:
-            deadline = time.monotonic() + 90
-            while stored() < 2:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                assert time.monotonic() < deadline, "the poll never stored two trials"
-                time.sleep(0.05)
-            proc.kill()
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
-            if proc.stderr:
-                proc.stderr.close()
-        assert proc.returncode == -9
+        kill_when(config, lambda: stored() >= 2, "poll", "--registry", "ctis")
         assert stored() == 2
         eu.faults.clear()
         ctis = CtisSettings(
@@ -84,14 +55,7 @@ def test_a_ctis_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
             now=lambda: datetime(2026, 11, 2, 12, 0),
             ctis_client_factory=lambda: CtisClient(ctis),
         )
-        deadline = time.monotonic() + 10
-        while True:  # PostgreSQL frees the killed process's lock when it sees the connection drop
-            try:
-                summary = app.poll(registry="ctis").summary
-                break
-            except LockBusy:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        summary = once_unlocked(lambda: app.poll(registry="ctis").summary)
     assert summary.outcome == "ok", summary.error
     with database.session() as s:
         assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["crashed", "ok"]

@@ -31,24 +31,13 @@ from tests.harness import (
     PEMPHIGUS,
     SUBSCRIBERS,
     World,
+    by_recipient,
     changes_in_the_registry,
     edit,
+    parts,
     suspend,
 )
 from tests.smtp import SmtpServer, free_port
-
-
-def parts(msg: EmailMessage) -> tuple[str, str]:
-    assert msg.get_content_type() == "multipart/alternative"
-    text = msg.get_body(("plain",))
-    html = msg.get_body(("html",))
-    assert text is not None and html is not None
-    return text.get_content(), html.get_content()
-
-
-def by_recipient(messages: list[EmailMessage]) -> dict[str, EmailMessage]:
-    return {str(m["To"].addresses[0].addr_spec): m for m in messages}
-
 
 # -- the happy path ---------------------------------------------------------------------
 

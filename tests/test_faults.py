@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +13,10 @@ from sqlalchemy import func, select
 from monitor import store
 from monitor.registry.localserver import Fault, LocalApiServer, Registry
 from monitor.store.db import Database
-from monitor.store.locking import LockBusy
 from monitor.store.models import Event, PollRun, Snapshot, StudyRow
 from monitor.tracking.sync import utcnow
 from tests.conftest import make_settings, registry_records
-from tests.harness import FakeClock, edit, events, poll, shift_the_whole_registry
+from tests.harness import FakeClock, edit, events, kill_when, once_unlocked, poll, shift_the_whole_registry
 
 N = len(registry_records())
 
@@ -172,46 +167,9 @@ def test_events_table_has_no_duplicates_after_a_crashed_run(
         assert s.scalar(select(func.count()).select_from(Event)) == N
 
 
-def kill_poll_when(config: Path, ready: Callable[[], bool]) -> None:
-    """Run a real `ctmonitor poll` process and SIGKILL it once `ready()` says it got far enough.
-    (It inherits CTMONITOR_DATABASE_URL from the config fixture.)"""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from monitor.cli import main; raise SystemExit(main())",
-            "--config",
-            str(config),
-            "poll",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not ready():
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the poll never got as far as the test needs"
-            time.sleep(0.05)
-        proc.kill()
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -9
-
-
 def poll_after_kill(database: Database, api: LocalApiServer) -> Any:
-    """The next poll. PostgreSQL frees the killed process's advisory lock when it sees the
-    connection drop, a moment after the kill; until then a poll rightly refuses to start."""
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return poll(database, make_settings(api.base_url), utcnow)
-        except LockBusy:
-            assert time.monotonic() < deadline, "the killed poll's lock was never released"
-            time.sleep(0.1)
+    """The next poll, once the killed one's lock is released."""
+    return once_unlocked(lambda: poll(database, make_settings(api.base_url), utcnow))
 
 
 def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
@@ -221,7 +179,7 @@ def test_a_poll_killed_mid_run_loses_nothing_and_duplicates_nothing(
     pages committed): what it stored stays whole, and the next poll records every study
     once and a change made meanwhile to an already-stored study exactly once."""
     api.add_fault(Fault(delay=60, skip=2))  # the third page hangs: the process is killed waiting for it
-    kill_poll_when(config, lambda: count(database, StudyRow) >= 10)  # two pages, each committed whole
+    kill_when(config, lambda: count(database, StudyRow) >= 10)  # two pages, each committed whole
 
     # What the killed run left: whole pages, each study with its snapshot and its one event.
     stored = count(database, StudyRow)
@@ -263,7 +221,7 @@ def test_a_poll_killed_during_a_registry_wide_shift_publishes_nothing_and_is_hel
                 or 0
             )
 
-    kill_poll_when(config, lambda: changed() >= 10)  # two pages of changes committed
+    kill_when(config, lambda: changed() >= 10)  # two pages of changes committed
     with database.session() as s:
         assert list(s.scalars(select(PollRun.outcome).order_by(PollRun.id))) == ["ok", "running"]
         published = s.scalar(

@@ -8,7 +8,6 @@ pages, HTML in abstracts), with faults; the store is real SQLite and PostgreSQL.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
@@ -26,48 +25,13 @@ from monitor.registry.literaturestand import LiteratureStandIn, Paper
 from monitor.registry.localserver import Fault
 from monitor.registry.pubmed import PubMedClient, parse_articles
 from monitor.store.db import Database
-from tests.conftest import DATA
-from tests.harness import FakeClock, poll
-
-PAPERS = json.loads((DATA / "literature" / "papers.json").read_text(encoding="utf-8"))
-LATER = {
-    "title": (
-        "Desmoglein 3 chimeric autoantibody receptor T cells in mucosal pemphigus vulgaris: a phase 1 trial"
-    ),
-    "authors": ["Payne AS", "Volkov J", "Nunez D"],
-    "journal": "Nat Med",
-    "date": "2026-11-20",
-    "indexed": "2026-11-21",
-    "pmid": "41234567",
-    "doi": "10.1038/s41591-026-04001-x",
-    "abstract": "DSG3-CAART was given to 12 participants with mucosal pemphigus vulgaris.",
-    "databank": ["NCT04422912"],
-    "types": ["Journal Article", "Clinical Trial, Phase I"],
-}
-
-
-def papers(*extra: dict[str, Any]) -> list[Paper]:
-    return [Paper.from_json(copy.deepcopy(p)) for p in (*PAPERS, *extra)]
+from tests.harness import LATER, PAPERS, FakeClock, lit_settings, papers, poll
 
 
 @pytest.fixture
 def literature() -> Iterator[LiteratureStandIn]:
     with LiteratureStandIn(papers()) as server:
         yield server
-
-
-def lit_settings(base: str, **kw: Any) -> LiteratureSettings:
-    values: dict[str, Any] = {
-        "pubmed_url": base,
-        "europepmc_url": base,
-        "pubmed_interval_seconds": 0,
-        "min_interval_seconds": 0,
-        "backoff_base_seconds": 0,
-        "backoff_max_seconds": 0,
-        "timeout_seconds": 5,
-        "terms_per_request": 20,
-    }
-    return LiteratureSettings(**(values | kw))
 
 
 def app_for(database: Database, settings: Any, lit: LiteratureSettings, clock: FakeClock) -> Application:

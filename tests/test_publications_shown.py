@@ -18,10 +18,8 @@ from monitor.registry.europepmc import EuropePmcClient
 from monitor.registry.literaturestand import LiteratureStandIn, Paper
 from monitor.registry.pubmed import PubMedClient
 from monitor.web import create_app
-from tests.harness import PEMPHIGUS, World
+from tests.harness import LATER, PEMPHIGUS, World, by_recipient, lit_settings, papers, parts
 from tests.smtp import SmtpServer
-from tests.test_delivery import by_recipient, parts
-from tests.test_literature import LATER, lit_settings, papers
 
 SUBS = [
     SubscriberSettings(name="derm", email="derm@example.org", indications=["pemphigus"]),

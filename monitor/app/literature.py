@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.domain import UserError
+from monitor.core.literature import SERVICES
 
 if TYPE_CHECKING:
     from monitor.tracking.literature import LiteratureClient, LiteratureSummary
-
-SERVICES = ("pubmed", "europepmc")
 
 
 @dataclass(frozen=True)

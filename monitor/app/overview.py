@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
+from monitor.core.literature import SERVICES
 from monitor.core.registrations import Registration, parse_stored, registry_of
-
-LITERATURE_SOURCES = ("pubmed", "europepmc")
 
 RUN_FIELDS = (
     "id",
@@ -54,7 +53,7 @@ def event_dict(e: Any) -> dict[str, Any]:
         # where the change was seen: the registry of the study's registration, or the
         # literature service that found a paper (origin pubmed, europepmc)
         "registry": registry_of(e.nct_id),
-        "source": e.origin if e.origin in LITERATURE_SOURCES else registry_of(e.nct_id),
+        "source": e.origin if e.origin in SERVICES else registry_of(e.nct_id),
         "held": e.held,
         "text": change_text(e.kind, e.field, e.before, e.after),
     }

@@ -19,6 +19,8 @@ from typing import Any
 from monitor.core.domain import EventKind, FieldChange, Study
 from monitor.core.registrations import recognise, registrations
 
+# The literature services searched (an event's origin names the one that found a paper).
+SERVICES = ("pubmed", "europepmc")
 SOURCES = {"pubmed": "PubMed", "europepmc": "Europe PMC", "registry": "the registry record"}
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 DOI_URL = "https://doi.org/{doi}"

@@ -17,6 +17,7 @@ import pytest
 
 from monitor import store
 from monitor.app.application import Application
+from monitor.core.describe import change_text
 from monitor.ctis_config import CtisSettings
 from monitor.registry.ctis import CtisClient
 from monitor.registry.ctisstand import CtisStandIn
@@ -233,12 +234,18 @@ def test_the_registry_is_a_filter_and_a_count_everywhere(
         poll(database, settings, clock)
     app = app_for(database, settings_for, stand, clock)
     assert app.poll(registry="ctis").ok
-    on_ctis = {r["nct_id"] for r in app.studies(registries=["EU CTIS"]).rows}
-    assert {MB_CART, YTB, ENGAGER} <= on_ctis and not any(
-        n.startswith("NCT") and n for n in on_ctis - {MB_CART, YTB, ENGAGER}
+    rows = app.studies(registries=["EU CTIS"]).rows
+    on_ctis = {r["nct_id"] for r in rows}
+    # MB-CART19.1's two registrations name each other: one trial, one row, shown under its
+    # ClinicalTrials.gov registration with its CTIS one beside it
+    joined = [r for r in rows if MB_CART in {g["id"] for g in r["registrations"]}]
+    assert len(joined) == 1 and joined[0]["nct_id"].startswith("NCT") and MB_CART not in on_ctis
+    assert joined[0]["trial_id"] == joined[0]["nct_id"]
+    assert {YTB, ENGAGER} <= on_ctis and not any(
+        n.startswith("NCT") and n != joined[0]["nct_id"] for n in on_ctis - {YTB, ENGAGER}
     )
     only_ctgov = {r["nct_id"] for r in app.studies(registries=["ctgov"]).rows}
-    assert ENGAGER not in only_ctgov and MB_CART in only_ctgov  # MB-CART19.1 names its NCT number
+    assert ENGAGER not in only_ctgov and joined[0]["nct_id"] in only_ctgov
     app.settings = app.settings.model_copy(update={"web": WebSettings(base_url="https://ct.example.org")})
     with TestClient(create_app(app)) as client:
         page = client.get("/").text
@@ -278,3 +285,71 @@ def test_a_ctis_trial_followed_by_its_number_is_read_though_no_search_lists_it(
         engager = store.study_row(s, ENGAGER)
         assert engager is not None and engager.in_query is False  # followed by number, not listed
         assert store.study_row(s, YTB) is not None and store.study_row(s, MB_CART) is None
+
+
+def test_one_trial_on_two_registries_is_one_row_and_its_disagreement_is_told_once(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    """MB-CART19.1 is on ClinicalTrials.gov and on CTIS. The landscape, the API and the
+    report show it once with both registrations; when CTIS says it ended in Germany while
+    the NCT record still recruits, that is told once, in the trial's digest block beside
+    the CTIS changes (each naming its registration), and when the NCT record catches up the
+    registries agree again."""
+    from monitor.core.filters import StudyFilter
+    from monitor.registry.localserver import LocalApiServer, Registry
+    from tests.conftest import domain_records
+    from tests.harness import edit, poll
+
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    reg = Registry()
+    reg.replace(copy.deepcopy(domain_records()), "2026-11-02T09:00:05")
+    app = app_for(database, settings_for, stand, clock)
+    with LocalApiServer(reg) as api:
+        settings = settings_for(api.base_url)
+        poll(database, settings, clock)
+        assert app.poll(registry="ctis").ok
+        rows = app.studies().rows
+        trial = next(r for r in rows if MB_CART in {g["id"] for g in r["registrations"]})
+        nct = trial["nct_id"]
+        assert nct.startswith("NCT") and MB_CART not in {r["nct_id"] for r in rows}
+        assert [g["registry"] for g in trial["registrations"]][:2] == ["ctgov", "ctis"]
+        first = app.report(StudyFilter(), fmt="md", record=False).report
+        assert first.selection.matching == len(rows)  # the report counts what the landscape shows
+        assert first.selection.trials == first.selection.in_scope - 1
+        with database.session() as s:  # the first comparison is a baseline: nothing told
+            assert not [e for e in store.list_events(s) if e.kind == "status_across_registries"]
+
+        def ended(rec: dict[str, Any]) -> None:
+            rec["ctPublicStatusCode"] = 8
+            for m in rec["authorizedApplication"]["memberStatesConcerned"]:
+                m["mscPublicStatusCode"] = 8
+
+        clock.advance(days=1)
+        publish(stand, MB_CART, "2026-11-03", ended)
+        told = app.poll(registry="ctis").summary
+        across = [e for e in events(database, told.run_id) if e.kind == "status_across_registries"]
+        assert [e.nct_id for e in across] == [nct]
+        text = change_text(across[0].kind, across[0].field, across[0].before, across[0].after)
+        assert text == "statuses disagree — Recruiting on ClinicalTrials.gov, Ended in Germany on EU CTIS"
+        clock.advance(hours=2)
+        again = app.poll(registry="ctis").summary  # nothing new on CTIS: not told twice
+        assert not [e for e in events(database, again.run_id) if e.kind == "status_across_registries"]
+        poll(database, settings, clock)  # nor by the other registry's poll
+        with database.session() as s:
+            assert len([e for e in store.list_events(s) if e.kind == "status_across_registries"]) == 1
+
+        report = app.report(
+            StudyFilter(), fmt="md", record=False, since=clock().date().replace(day=1)
+        ).document
+        block = report[report.index(f"[{nct}]") :].split("\n- [", 1)[0]
+        assert f"also registered as [EU CTIS {MB_CART}]" in block
+        assert f"(on EU CTIS {MB_CART})" in block and "statuses disagree" in block
+
+        clock.advance(days=1)
+        edit(reg, nct, lambda ps: ps["statusModule"].update(overallStatus="COMPLETED"), posted="2026-11-04")
+        caught_up = poll(database, settings, clock)
+    agreed = [e for e in events(database, caught_up.run_id) if e.kind == "status_across_registries"]
+    assert len(agreed) == 1 and agreed[0].after["agree"] is True
+    assert change_text(agreed[0].kind, agreed[0].field, agreed[0].before, agreed[0].after).startswith(
+        "statuses agree again — Completed on ClinicalTrials.gov, Ended"
+    )

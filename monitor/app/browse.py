@@ -20,6 +20,7 @@ from monitor.core.registrations import Registration, registrations
 from monitor.core.results import parts as results_parts
 from monitor.core.results import results_url
 from monitor.core.scope import OTHER
+from monitor.core.trials import fold
 from monitor.store import Session
 
 KINDS = tuple(k.value for k in EventKind)
@@ -37,7 +38,9 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
         d = summary_dict(r)
         d["search"] = r.search_text or ""
         rows.append(d)
-    v = view(rows, q)
+    # one row per trial: a registration of a trial whose standing row is here is shown in
+    # that row (its registrations list every one)
+    v = view(fold(rows), q)
     rare = [r["nct_id"] for r in v.matching if OTHER in r["indications"]]
     if rare:  # "other" says what it holds: the conditions that put each study there
         said = store.classifications(session, rare)
@@ -94,8 +97,14 @@ class StudyPage:
 
     @property
     def registrations(self) -> list[Registration]:
-        """Its own registration and the other registries' it names (secondary ids)."""
-        return registrations(self.current) if self.current else [Registration("ctgov", self.row["nct_id"])]
+        """Its own registration, the other registries' it names (secondary ids), and those of
+        its trial that name it (core.trials), each once."""
+        out = registrations(self.current) if self.current else [Registration("ctgov", self.row["nct_id"])]
+        for r in self.row.get("registrations") or []:
+            reg = Registration(r["registry"], r["id"])
+            if reg not in out:
+                out.append(reg)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         c = self.current
@@ -248,9 +257,13 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
             picked.append(c)
         else:
             more = True
+    # one group per trial (its registrations joined, core.trials), under the registration
+    # standing for it; each change keeps the registration it came from
     groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
     for c in picked:
-        groups.setdefault(c.event.nct_id, []).append(change_dict(c))
+        n = c.event.nct_id
+        trial = getattr(rows.get(n), "trial_id", None) or n
+        groups.setdefault(trial if trial in rows else n, []).append(change_dict(c))
     return ChangesView(
         q,
         [(summary_dict(rows[n]), evs) for n, evs in groups.items()],

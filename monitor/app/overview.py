@@ -98,15 +98,20 @@ def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | N
         "primary_completion": r.primary_completion_date,
         "first_posted": r.first_post_date,
         "sites": r.site_count,
-        # its own registration first, then those its record names (core.registrations)
-        "registrations": [
-            x.to_dict()
-            for x in [
-                Registration(getattr(r, "registered_on", None) or "ctgov", r.nct_id),
-                *parse_stored(getattr(r, "registrations", None) or ()),
-            ]
-        ],
+        # its own registration first, then its trial's others (core.trials): those tracked
+        # and those the records name (core.registrations)
+        "registrations": [x.to_dict() for x in row_registrations(r)],
+        # the registration standing for its trial (the row the landscape shows)
+        "trial_id": getattr(r, "trial_id", None) or r.nct_id,
     }
+
+
+def row_registrations(r: Any) -> list[Registration]:
+    """A studies row's registrations: its own first, then the rest of its trial's (or, alone,
+    those its record names)."""
+    own = Registration(getattr(r, "registered_on", None) or "ctgov", r.nct_id)
+    stored = getattr(r, "trial_registrations", None) or getattr(r, "registrations", None) or ()
+    return [own, *(x for x in parse_stored(stored) if x != own)]
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from monitor.store.db import open_database
 DATA = DATA_DIR / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
 CTIS_WEEK_TRIAL = "2099-500202-23-00"  # rapcabtagene autoleucel: Spain ends recruitment
+CTIS_ENDED_TRIAL = "2099-500101-12-00"  # also NCT06189157: ends in Germany; the NCT record still recruits
 HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
 # The bundled records hold no T-cell-engager study yet: four are written for the demo from
 # public descriptions of real programmes (CLN-978, teclistamab, PIT565, cizutamig), with
@@ -388,7 +389,8 @@ def _the_week(run: _Run) -> None:
 def _ctis(run: _Run, eu: CtisStandIn, when: str) -> None:
     """EU CTIS (a local stand-in; its trial numbers 2099-... are made up for the demo):
     the first poll tracks what its searches list; this week Spain ends recruitment for
-    one trial and the next poll tells it."""
+    one trial, and another, also on ClinicalTrials.gov, ends in Germany while its NCT record
+    still says it recruits: the next poll tells both, and that the registries disagree."""
     if when != "first":
         record = copy.deepcopy(eu.records[CTIS_WEEK_TRIAL])
         for m in record["authorizedApplication"]["memberStatesConcerned"]:
@@ -396,6 +398,12 @@ def _ctis(run: _Run, eu: CtisStandIn, when: str) -> None:
                 m["mscPublicStatusCode"] = 5
         record["publishDate"] = "2026-11-18T03:12:00.000000000"
         eu.put(record)
+        ended = copy.deepcopy(eu.records[CTIS_ENDED_TRIAL])
+        ended["ctPublicStatusCode"] = 8
+        for m in ended["authorizedApplication"]["memberStatesConcerned"]:
+            m["mscPublicStatusCode"] = 8
+        ended["publishDate"] = "2026-11-19T02:40:00.000000000"
+        eu.put(ended)
     run.service.run_job("ctis")
     polled = _last_poll(run.database)
     if when == "first":

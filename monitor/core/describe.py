@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.core import literature, results
+from monitor.core import literature, results, trials
 from monitor.core.protocol import pair_criteria
 from monitor.core.worddiff import pieces as word_pieces
 
@@ -71,6 +71,7 @@ KIND_LABELS = {
     "publication_removed": "Publication removed",
     "publication_found": "In the literature",
     "results_updated": "Results revised",
+    "status_across_registries": "Across registries",
 }
 # The registry's own words for its design, sex and reference enums (as its site shows them).
 DESIGN_LABELS = {
@@ -384,6 +385,10 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
         return KIND_LABELS[kind]
     if kind == "publication_found":
         return literature.found_text(after or {})
+    if kind == "status_across_registries":
+        a = after or {}
+        said = trials.statuses_text(a.get("statuses") or [])
+        return f"statuses agree again — {said}" if a.get("agree") else f"statuses disagree — {said}"
     if kind == "sponsor_change":
         label = FIELD_LABELS.get(field, field)
         if field == "collaborators":

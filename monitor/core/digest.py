@@ -9,6 +9,7 @@ ctmonitor first saw a study), the completeness banner, and the subject line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ from monitor.core.digest_views import (
     StudyView,
 )
 from monitor.core.news import NEW_STUDY, Arrival, arrival_label, arrival_note, registry_day
-from monitor.core.registrations import study_link
+from monitor.core.registrations import parse_stored, registry_name, registry_of, study_link
 from monitor.core.results import results_url
 
 # Sections in the order a reader acts on them; every event kind belongs to exactly one.
@@ -51,7 +52,14 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
         "status",
         "Status changes",
         frozenset(
-            {"status_change", "why_stopped_change", "gone_from_registry", "back_in_registry", "id_changed"}
+            {
+                "status_change",
+                "why_stopped_change",
+                "gone_from_registry",
+                "back_in_registry",
+                "id_changed",
+                "status_across_registries",
+            }
         ),
     ),
     (
@@ -157,6 +165,9 @@ def study_labels(s: StudyView) -> str:
 
 def study_block(s: StudyView, opts: DigestOptions) -> StudyBlock:
     url = study_link(opts.study_url, s.nct_id)
+    also = tuple(
+        (r.registry_name, r.id, r.url) for r in parse_stored(s.trial_registrations or ()) if r.id != s.nct_id
+    )
     return StudyBlock(
         nct_id=s.nct_id,
         url=url,
@@ -166,7 +177,15 @@ def study_block(s: StudyView, opts: DigestOptions) -> StudyBlock:
         sponsor=s.lead_sponsor or "sponsor not given",
         phase=phases_label(s.phases),
         status=status_label(s.overall_status),
+        also=also,
     )
+
+
+def _from(line: ChangeLine, e: EventView, block: StudyBlock) -> ChangeLine:
+    """The line, naming its registration when the trial is registered more than once."""
+    if not block.also or e.kind == "status_across_registries":
+        return line
+    return dataclasses.replace(line, source=f"{registry_name(registry_of(e.nct_id))} {e.nct_id}")
 
 
 def _unknown_study(nct_id: str) -> StudyView:
@@ -261,29 +280,37 @@ def build_changes_digest(
     listable = sorted(events, key=_sort_key)
     listed, rest = listable[:max_items], listable[max_items:]
 
-    # One block per study, in the section of its most important change (a status change
-    # and a date slip of one trial read together, under "Status changes").
+    # One block per trial (its registrations joined, core.trials), in the section of its
+    # most important change (a status change and a date slip of one trial read together,
+    # under "Status changes"); a change of a trial registered more than once names the
+    # registration it came from.
+    def trial(e: EventView) -> str:
+        s = studies.get(e.nct_id)
+        return s.trial if s is not None else e.nct_id
+
     home: dict[str, str] = {}
     for e in listed:  # sorted most important first
-        home.setdefault(e.nct_id, section_of(e))
+        home.setdefault(trial(e), section_of(e))
     blocks: dict[tuple[str, str], StudyBlock] = {}
     site_events: dict[str, list[EventView]] = {}
     for e in listed:
         if e.kind in SITE_KINDS:
             site_events.setdefault(e.nct_id, []).append(e)
-    listed_in: Counter[str] = Counter(home[e.nct_id] for e in listed)  # changes under each heading
-    for e in sorted(listed, key=lambda e: (SECTION_RANK[home[e.nct_id]], e.nct_id, e.id)):
-        key = home[e.nct_id]
+    listed_in: Counter[str] = Counter(home[trial(e)] for e in listed)  # changes under each heading
+    for e in sorted(listed, key=lambda e: (SECTION_RANK[home[trial(e)]], trial(e), e.id)):
+        t = trial(e)
+        key = home[t]
         study = studies.get(e.nct_id)
-        block = blocks.get((key, e.nct_id))
+        block = blocks.get((key, t))
         if block is None:
-            block = blocks[(key, e.nct_id)] = study_block(study or _unknown_study(e.nct_id), opts)
+            head = studies.get(t) or study or _unknown_study(t)
+            block = blocks[(key, t)] = study_block(head, opts)
         sites = site_events.get(e.nct_id, [])
         if sites_over is not None and e.kind in SITE_KINDS and len(sites) > sites_over:
             if e is sites[0]:
-                block.changes.append(site_summary_line(sites))
+                block.changes.append(_from(site_summary_line(sites), e, block))
             continue
-        block.changes.append(change_line(e, study, block))
+        block.changes.append(_from(change_line(e, study, block), e, block))
     sections = []
     for key, title, _ in SECTIONS:
         mine = [b for (k, _), b in blocks.items() if k == key]

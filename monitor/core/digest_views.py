@@ -79,10 +79,18 @@ class StudyView:
     cell_source: str | None
     in_scope: bool | None
     first_post_date: str | None
+    # the trial it belongs to (core.trials): the standing registration's number, and every
+    # registration of the trial, "registry:number" (empty for a registration alone)
+    trial_id: str | None = None
+    trial_registrations: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, row: Any) -> StudyView:
-        return cls(*(getattr(row, f) for f in cls.__dataclass_fields__))
+        return cls(*(getattr(row, f, None) for f in cls.__dataclass_fields__))
+
+    @property
+    def trial(self) -> str:
+        return self.trial_id or self.nct_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +164,9 @@ class ChangeLine:
     lead: str = ""  # the words before the edits ("2 criteria changed")
     # where to read more: a paper's DOI and PubMed pages, posted results' tables
     links: tuple[tuple[str, str], ...] = ()
+    # the registration it came from, when its trial is registered more than once
+    # ("EU CTIS 2024-510663-34-00"); empty for a study registered once
+    source: str = ""
 
 
 @dataclass(slots=True)
@@ -169,6 +180,12 @@ class StudyBlock:
     phase: str
     status: str
     changes: list[ChangeLine] = field(default_factory=list)
+    # the trial's other registrations: (registry name, number, registry page)
+    also: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def also_text(self) -> str:
+        return ", ".join(f"{name} {number}" for name, number, _ in self.also)
 
 
 @dataclass(slots=True)

@@ -96,6 +96,9 @@ class EventKind(StrEnum):
     # the record: the record's own references are publication_added.
     PUBLICATION_FOUND = "publication_found"
     RESULTS_UPDATED = "results_updated"
+    # A trial registered on several registries whose statuses came to disagree (one open to
+    # patients, another closed or ended), or agree again (core.trials).
+    ACROSS_REGISTRIES = "status_across_registries"
 
 
 def check_kinds(values: Any) -> tuple[str, ...]:
@@ -151,6 +154,7 @@ IMPORTANCE: dict[EventKind, int] = {
     # 3 for a study's first publication, 2 for the later ones (see `importance_of`).
     EventKind.PUBLICATION_FOUND: 2,
     EventKind.RESULTS_UPDATED: 2,
+    EventKind.ACROSS_REGISTRIES: 2,
 }
 
 _OUTCOME_KINDS = frozenset({EventKind.OUTCOME_ADDED, EventKind.OUTCOME_REMOVED, EventKind.OUTCOME_CHANGE})

@@ -272,7 +272,10 @@ class StudyFilter:
         if self.products and not products.matches(self.products, getattr(study, "products", None) or ()):
             return False
         if self.registries and not (
-            registries_of(getattr(study, "registered_on", None), getattr(study, "registrations", None))
+            registries_of(
+                getattr(study, "registered_on", None),
+                getattr(study, "trial_registrations", None) or getattr(study, "registrations", None),
+            )
             & set(self.registries)
         ):
             return False

@@ -24,6 +24,7 @@ from monitor.core.digest import DigestOptions, EventView, Section, StudyView, bu
 from monitor.core.filters import StudyFilter
 from monitor.core.news import Arrival
 from monitor.core.registrations import registries_of, registry_name, study_link
+from monitor.core.trials import fold
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
 from monitor.store import Session, StudyRow
@@ -78,7 +79,8 @@ class Selection:
     screened: int
     excluded: list[tuple[str, int]]
     in_scope: int
-    matching: int  # in scope and matching this report's filters
+    matching: int  # in scope and matching this report's filters (trials: registrations joined)
+    trials: int = 0  # in scope, registrations of one trial counted once (core.trials)
     previous_at: datetime | None = None
     previous_matching: int | None = None
     added: list[str] = field(default_factory=list)  # matching now, not in the previous report
@@ -188,7 +190,12 @@ def gather(
     since = _day(since) if since is not None else until - timedelta(days=6)
     rows = store.current_study_rows(session)
     screened = [r for r in rows if not r.gone]
-    matching = sorted((r for r in screened if flt.matches(r)), key=lambda r: r.nct_id)
+    # one row per trial, as on the landscape: a registration of a trial whose standing
+    # registration is in scope is counted and listed in that one (core.trials)
+    trials = fold([r for r in screened if r.in_scope], dicts=False)
+    kept = {r.nct_id for r in trials}
+    joined = [r for r in screened if r.in_scope is False or r.nct_id in kept]
+    matching = sorted((r for r in joined if flt.matches(r)), key=lambda r: r.nct_id)
     studies = [_study(r, opts.study_url) for r in matching]
 
     by_modality = _ranked([s.modality for s in studies])
@@ -200,7 +207,7 @@ def gather(
         for ind in r.indications:
             matrix[s.modality][ind] += 1
     countries = [c for r in matching for c in r.countries]
-    registries = [registries_of(r.registered_on, r.registrations) for r in matching]
+    registries = [registries_of(r.registered_on, r.trial_registrations or r.registrations) for r in matching]
     by_registry = _ranked([k for on in registries for k in sorted(on)])
     years = Counter((s.first_posted or "")[:4] for s in studies if s.first_posted)
     first_year = min(years, default=None)
@@ -239,6 +246,7 @@ def gather(
         changes_url = f"{opts.web_url.rstrip('/')}/changes?{period}" + (f"&{query}" if query else "")
     filters_text = flt.describe()
     selection = _selection(session, rows, screened, matching, filters_text, end_of(until))
+    selection.trials = len(trials)
     if record:
         store.record_report(
             session,

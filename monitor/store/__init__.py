@@ -165,6 +165,7 @@ from monitor.store.subscribers import (
     unsubscribe,
     unsubscribed_names,
 )
+from monitor.store.trials import latest_of, left_trials, set_trials, trial_members
 
 __all__ = [
     "BACKFILL_FINISHED",
@@ -239,7 +240,9 @@ __all__ = [
     "last_sent_digest",
     "last_sent_of_kinds",
     "latest_delivery",
+    "latest_of",
     "latest_studies",
+    "left_trials",
     "list_events",
     "list_studies",
     "list_subscribers",
@@ -281,6 +284,7 @@ __all__ = [
     "set_preferences",
     "set_run_source",
     "set_status",
+    "set_trials",
     "settle",
     "shared_secret",
     "stale_classifications",
@@ -304,6 +308,7 @@ __all__ = [
     "sync_file_subscribers",
     "touch",
     "tracked_ids",
+    "trial_members",
     "unsubscribe",
     "unsubscribed_names",
     "unsuccessful_before",

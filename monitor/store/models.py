@@ -161,6 +161,12 @@ class StudyRow(Base):
     # other registrations its record names, "registry:number" (migration 0015)
     registered_on: Mapped[str] = mapped_column(String(8), index=True, default="ctgov", server_default="ctgov")
     registrations: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)
+    # the trial it belongs to (core.trials; migration 0016): the standing registration's
+    # number, every registration of the trial (standing first; NULL alone), and on the
+    # standing row whether their statuses agree ("agree"/"disagree"; a flip is an event)
+    trial_id: Mapped[str | None] = mapped_column(StudyId, index=True)
+    trial_registrations: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)
+    trial_status: Mapped[str | None] = mapped_column(String(16))
     search_text: Mapped[str | None] = mapped_column(Text)  # vocabulary + overrides version
 
 

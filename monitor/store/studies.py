@@ -188,6 +188,8 @@ SUMMARY_COLUMNS = (
     "site_count",
     "registered_on",
     "registrations",
+    "trial_id",
+    "trial_registrations",
 )
 
 

@@ -23,6 +23,7 @@ from monitor.core.records import study_of
 from monitor.registry.answers import Record
 from monitor.store import Session
 from monitor.store.db import Database
+from monitor.tracking import trials
 from monitor.tracking.overlap import in_background
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,12 @@ class PageWriter:
         summary.requests = self.client.requests - requests_before
         summary.seconds = time.monotonic() - t0
         with self.db.session() as s:
+            # one trial, several registrations: joined again from what is stored now, and a
+            # trial whose statuses came to disagree (or agree again) is a change of this run
+            told = trials.regroup(s, run_id=summary.run_id, now=self.now())
+            if told:
+                kind = EventKind.ACROSS_REGISTRIES.value
+                summary.events_by_kind[kind] = summary.events_by_kind.get(kind, 0) + told
             if tracked_before is not None:
                 summary.held = self._guard(s, summary.run_id, tracked_before)
             store.finish_run(s, summary, self.now())

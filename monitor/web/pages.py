@@ -23,7 +23,7 @@ from monitor.core.describe import (
     targets_label,
 )
 from monitor.core.products import slugify
-from monitor.core.registrations import registration_url
+from monitor.core.registrations import registration_url, registry_name
 from monitor.core.worddiff import pieces
 from monitor.paths import resource_dir
 
@@ -103,6 +103,7 @@ class Pages:
             status_class=lambda s: STATUS_CLASS.get(s or "", "other"),
             qs=lambda pairs: urlencode(list(pairs)),
             slug=slugify,
+            registry_name=registry_name,
         )
         self.env.globals.update(
             registry_url=registry_url,

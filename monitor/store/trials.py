@@ -1,0 +1,73 @@
+"""The trial each tracked registration belongs to (core.trials): what the regrouping after
+a poll or import reads, and its writes. Nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from monitor.core.domain import Study
+from monitor.store.models import StudyRow
+
+
+def trial_members(session: Session) -> list[Any]:
+    """Every current registration (not gone, not renumbered) with what joins it to others
+    and its trial as last stored."""
+    stmt = select(
+        StudyRow.nct_id,
+        StudyRow.registered_on,
+        StudyRow.registrations,
+        StudyRow.in_scope,
+        StudyRow.trial_id,
+        StudyRow.trial_registrations,
+        StudyRow.trial_status,
+        StudyRow.overall_status,
+        StudyRow.snapshot_count,
+        StudyRow.last_update_post_date,
+    ).where(StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))
+    return list(session.execute(stmt.order_by(StudyRow.nct_id)))
+
+
+def left_trials(session: Session, current: Iterable[str]) -> list[str]:
+    """Registrations no longer current (gone, renumbered) that still name a trial."""
+    keep = set(current)
+    stmt = select(StudyRow.nct_id).where(StudyRow.trial_id.is_not(None))
+    return [n for n in session.scalars(stmt) if n not in keep]
+
+
+def set_trials(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
+    """Write each registration's trial: rows of {nct_id, trial_id, trial_registrations,
+    trial_status}."""
+    if not values:
+        return
+    stmt = (
+        update(StudyRow)
+        .where(StudyRow.nct_id == bindparam("b_nct"))
+        .values(
+            trial_id=bindparam("b_trial"),
+            trial_registrations=bindparam("b_regs"),
+            trial_status=bindparam("b_status"),
+        )
+    )
+    session.connection().execute(
+        stmt,
+        [
+            {
+                "b_nct": v["nct_id"],
+                "b_trial": v["trial_id"],
+                "b_regs": v["trial_registrations"],
+                "b_status": v["trial_status"],
+            }
+            for v in values
+        ],
+    )
+
+
+def latest_of(session: Session, keys: Sequence[tuple[str, int]]) -> dict[str, Study]:
+    """The latest version of these registrations (only trials of several are compared)."""
+    from monitor.store.studies import stored_studies
+
+    return stored_studies(session, keys)

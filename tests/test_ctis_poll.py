@@ -353,3 +353,47 @@ def test_one_trial_on_two_registries_is_one_row_and_its_disagreement_is_told_onc
     assert change_text(agreed[0].kind, agreed[0].field, agreed[0].before, agreed[0].after).startswith(
         "statuses agree again — Completed on ClinicalTrials.gov, Ended"
     )
+
+
+def test_a_trials_own_history_is_imported_once_and_later_modifications_are_told(
+    database: Database, settings_for: Any, stand: CtisStandIn
+) -> None:
+    """CTIS keeps no versions, but each record lists its applications and each member
+    state's status history: `backfill` imports them as the registry's own history, dated
+    by their own dates, once, without a request; a modification submitted later, and the
+    decision on it, are changes the polls tell."""
+    clock = FakeClock(datetime(2026, 11, 2, 11, 0))
+    app = app_for(database, settings_for, stand, clock)
+    assert app.poll(registry="ctis").ok
+    done = app.backfill([YTB]).summary
+    assert [(s.outcome, s.detail) for s in done.studies] == [("done", None)] and done.requests == 0
+    with database.session() as s:
+        history = [e for e in store.list_events(s) if e.nct_id == YTB and e.origin == "backfill"]
+    said = {(e.registry_date, change_text(e.kind, e.field, e.before, e.after)) for e in history}
+    assert (
+        "2026-01-14",
+        "Member state added AM-1: submitted 2025-10-06; decided 2026-01-14 (authorised in Norway)",
+    ) in said
+    assert ("2024-08-02", "Member state, Spain: Under evaluation → Authorised") in said
+    again = app.backfill([YTB]).summary
+    assert [s.outcome for s in again.studies] == ["skipped"]
+    with database.session() as s:
+        assert len([e for e in store.list_events(s) if e.nct_id == YTB and e.origin == "backfill"]) == len(
+            history
+        )
+    # the history is the registry's, not news: no digest or report period counts it
+    assert not [c for c in app.events(baseline=True).rows if c["origin"] == "backfill"]
+
+    def submit(rec: dict[str, Any]) -> None:
+        rec["authorizedApplication"]["applicationInfo"].append(
+            {"businessKey": "SM-2", "type": "SUBSTANTIAL MODIFICATION", "submissionDate": "2026-11-02"}
+        )
+
+    clock.advance(days=1)
+    publish(stand, YTB, "2026-11-03", submit)
+    polled = app.poll(registry="ctis").summary
+    told = [e for e in events(database, polled.run_id) if e.kind == "modification"]
+    assert [change_text(e.kind, e.field, e.before, e.after) for e in told] == [
+        "Substantial modification SM-2: submitted 2026-11-02; not yet decided"
+    ]
+    assert told[0].origin == "poll"

@@ -4,13 +4,17 @@ member states with their own statuses, contacts never read."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 
 from monitor.config import Settings
-from monitor.core import ctis
+from monitor.core import ctis, ctis_history
 from monitor.core.classify import Classifier
+from monitor.core.describe import change_text
+from monitor.core.diff import diff
+from monitor.core.normalize import tracked_view
 from monitor.core.registrations import registrations
 from tests.conftest import DATA
 
@@ -111,3 +115,70 @@ def test_an_unknown_status_code_is_no_status() -> None:
 def test_a_record_without_a_ctis_number_is_refused_in_one_line(body: bytes) -> None:
     with pytest.raises(ctis.CtisRecordError):
         ctis.from_bytes(body)
+
+
+def test_the_applications_are_read_in_the_readers_words() -> None:
+    study = ctis.to_study(sample("ctis-retrieve-2099-500202-23-00.json"))
+    mods = {m.key: m for m in study.modifications}
+    assert list(mods) == ["IN", "SM-1", "AM-1", "NSM-1"]  # in the order they were submitted
+    added = mods["AM-1"]
+    assert (added.kind, added.submitted, added.decided, added.decisions) == (
+        "Member state added",
+        "2025-10-06",
+        "2026-01-14",
+        (("Norway", "authorised"),),
+    )
+    assert change_text("modification", "modifications", None, added.to_json()) == (
+        "Member state added AM-1: submitted 2025-10-06; decided 2026-01-14 (authorised in Norway)"
+    )
+    assert "authorised in 11 member states" in change_text(
+        "modification", "modifications", None, mods["SM-1"].to_json()
+    )
+
+
+def test_a_new_modification_and_its_decision_are_changes_and_an_unchanged_list_is_none() -> None:
+    rec = sample("ctis-retrieve-2099-500101-12-00.json")
+    before = ctis.to_study(rec)
+    assert not diff(before, ctis.to_study(copy.deepcopy(rec)))
+    submitted = copy.deepcopy(rec)
+    submitted["authorizedApplication"]["applicationInfo"].append(
+        {
+            "businessKey": "SM-2",
+            "type": "SUBSTANTIAL MODIFICATION",
+            "submissionDate": "2026-11-02",
+            "decisions": [],
+        }
+    )
+    pending = ctis.to_study(submitted)
+    [told] = diff(before, pending)
+    assert told.kind == "modification" and told.key == "SM-2"
+    assert change_text(told.kind, told.field, told.before, told.after) == (
+        "Substantial modification SM-2: submitted 2026-11-02; not yet decided"
+    )
+    decided = copy.deepcopy(submitted)
+    decided["authorizedApplication"]["applicationInfo"][-1].update(
+        decisionDate="2026-12-01",
+        decisions=[{"mscName": "Germany", "decision": "authorized_conditions"}],
+    )
+    [told] = diff(pending, ctis.to_study(decided))
+    assert change_text(told.kind, told.field, told.before, told.after) == (
+        "Substantial modification SM-2: decided 2026-12-01 (authorised with conditions in Germany)"
+    )
+    # a study without applications hashes as it did before they were read
+    assert "modifications" not in tracked_view(ctis.to_study({"ctNumber": "2099-500999-99-00"}))
+
+
+def test_the_records_own_history_is_dated_oldest_first() -> None:
+    items = ctis_history.history(sample("ctis-retrieve-2099-500202-23-00.json"))
+    days = [d for d, _ in items]
+    assert days == sorted(days)
+    said = [(d, change_text(c.kind, c.field, c.before, c.after)) for d, c in items]
+    # the arrays come newest-first in one country, oldest-first in another: both read in order
+    assert ("2024-06-03", "+ Member state, Spain (Under evaluation)") in said
+    assert ("2024-08-02", "Member state, Spain: Under evaluation → Authorised") in said
+    assert (
+        "2026-01-14",
+        "Member state added AM-1: submitted 2025-10-06; decided 2026-01-14 (authorised in Norway)",
+    ) in said
+    # every change is unique on its snapshot (the store's key): country and day, or the application
+    assert len({(c.kind, c.field, c.key) for _, c in items}) == len(items)

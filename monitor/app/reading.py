@@ -205,6 +205,7 @@ class ReadUseCases:
                     "status": bf.status,
                     "registry_versions": len(bf.versions or []),
                     "stored_through": bf.stored_through,
+                    "events": bf.events,
                     "note": bf.error,
                 }
                 if bf

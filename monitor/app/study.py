@@ -38,6 +38,8 @@ def history_lines(h: dict[str, Any], style: Style = plain) -> list[str]:
             f"Versions before {h['first_polled']} (the one our first poll saw): not backfilled yet "
             f"(`ctmonitor backfill {h['nct_id']}` fetches the registry's own history)."
         )
+    elif bf["status"] == "done" and not bf["registry_versions"]:  # EU CTIS: read from the record
+        lines.append(f"Registry history: {bf['events']} changes read from the registry's record.")
     elif bf["status"] == "done":
         lines.append(
             f"Registry history: backfilled ({bf['registry_versions']} versions listed, "

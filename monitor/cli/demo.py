@@ -39,6 +39,7 @@ from monitor.store.db import open_database
 
 DATA = DATA_DIR / "demo_records.jsonl"
 NEW_STUDY_ID = "NCT07700001"
+CTIS_ONLY_TRIAL = "2099-500404-45-00"  # a CD19xCD3 engager in systemic sclerosis, on CTIS only
 CTIS_WEEK_TRIAL = "2099-500202-23-00"  # rapcabtagene autoleucel: Spain ends recruitment
 CTIS_ENDED_TRIAL = "2099-500101-12-00"  # also NCT06189157: ends in Germany; the NCT record still recruits
 HISTORY_STUDY_ID = "NCT05938725"  # KYSA-1: CD19 CAR T in lupus nephritis
@@ -480,6 +481,13 @@ def _backfill_one(run: _Run) -> None:
     run.echo(
         f"Backfilled the registry's own history of {HISTORY_STUDY_ID} (made up for the demo): "
         f"{filled.versions} versions stored, {filled.events} changes from before our first poll."
+    )
+    # an EU CTIS trial's own history: the applications and member states' statuses its
+    # record lists (no request: the record is stored)
+    eu = run.service.app.backfill([CTIS_ONLY_TRIAL]).summary
+    run.echo(
+        f"Imported EU CTIS's own history of {CTIS_ONLY_TRIAL} from its record: {eu.events} changes "
+        "(its applications and modifications, each member state's status), dated by the registry."
     )
 
 

@@ -96,12 +96,14 @@ def backfill(c: Context, nct_ids: tuple[str, ...], limit: int | None, as_json: b
     interrupted run resumes where it stopped). One request for a study's version list,
     then one per version older than our first poll, at the api rate limit. The versions
     are stored as snapshots and their changes as events marked "backfill": they show in
-    `ctmonitor history` and `ctmonitor events`, never in digests.
+    `ctmonitor history` and `ctmonitor events`, never in digests. An EU CTIS trial's
+    history is what its stored record lists (its applications and each member state's
+    status history), read without a request.
 
     \b
     Example:
       ctmonitor backfill
-      ctmonitor backfill NCT05938725 NCT06359041
+      ctmonitor backfill NCT05938725 NCT06359041 2024-510663-34-00
     """
     ids = [check_study_id(x) for x in nct_ids]
     progress = None

@@ -242,7 +242,14 @@ def to_study(rec: dict[str, Any]) -> Study:
         sex=sex,
         outcomes=outcomes,
         modules=("eligibilityModule", "outcomesModule"),
+        modifications=_modifications(rec),
     )
+
+
+def _modifications(rec: dict[str, Any]) -> tuple[Any, ...]:
+    from monitor.core import ctis_history  # it reads this module's dates and names
+
+    return ctis_history.modifications(rec)
 
 
 def _planned(value: Any) -> PartialDate | None:

@@ -72,6 +72,7 @@ KIND_LABELS = {
     "publication_found": "In the literature",
     "results_updated": "Results revised",
     "status_across_registries": "Across registries",
+    "modification": "Modification",
 }
 # The registry's own words for its design, sex and reference enums (as its site shows them).
 DESIGN_LABELS = {
@@ -341,6 +342,29 @@ def change_lead(kind: str, field: str, before: Any, after: Any) -> str:
     return change_text(kind, field, before, after)
 
 
+def modification_text(before: Any, after: Any) -> str:
+    """ "Substantial modification SM-1: submitted 2025-09-01; decided 2025-11-20 (Germany:
+    authorised)"; a decision arriving on one already listed says only what is new."""
+    m = after or before or {}
+    head = f"{m.get('kind') or 'Application'} {m.get('key') or ''}".strip()
+    if after is None:
+        return f"{head}: no longer listed"
+    by_decision: dict[str, list[str]] = {}
+    for country, decision in m.get("decisions") or []:
+        by_decision.setdefault(decision, []).append(country)
+    decided = "; ".join(f"{d} {trials.in_member_states(cs)}" for d, cs in by_decision.items())
+    parts = []
+    if not before and m.get("submitted"):
+        parts.append(f"submitted {m['submitted']}")
+    if m.get("decided"):
+        parts.append(f"decided {m['decided']}" + (f" ({decided})" if decided else ""))
+    elif decided:
+        parts.append(decided)
+    else:
+        parts.append("not yet decided")
+    return f"{head}: " + "; ".join(parts)
+
+
 def change_text(kind: str, field: str, before: Any, after: Any) -> str:
     """One line saying what changed, as a clinician would write it."""
     if kind == "eligibility_change":
@@ -385,6 +409,8 @@ def change_text(kind: str, field: str, before: Any, after: Any) -> str:
         return KIND_LABELS[kind]
     if kind == "publication_found":
         return literature.found_text(after or {})
+    if kind == "modification":
+        return modification_text(before, after)
     if kind == "status_across_registries":
         a = after or {}
         said = trials.statuses_text(a.get("statuses") or [])

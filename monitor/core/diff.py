@@ -163,6 +163,23 @@ def diff(old: Study, new: Study, *, baseline: frozenset[str] = frozenset()) -> l
         "arms",
     )
     out += protocol.changes(old, new, skip=baseline)
+    # an EU CTIS trial's applications: one submitted, decided, or (never seen) withdrawn
+    old_mods, new_mods = (
+        _keyed(old.modifications, lambda m: m.key),
+        _keyed(new.modifications, lambda m: m.key),
+    )
+    for k in sorted(old_mods.keys() | new_mods.keys()):
+        a, b = old_mods.get(k), new_mods.get(k)
+        if a != b:
+            out.append(
+                FieldChange(
+                    EventKind.MODIFICATION,
+                    "modifications",
+                    k,
+                    a.to_json() if a else None,
+                    b.to_json() if b else None,
+                )
+            )
     for name in ("brief_title", "official_title", "acronym"):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:

@@ -85,7 +85,14 @@ SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
         "protocol",
         "Eligibility, outcomes and design",
         frozenset(
-            {"eligibility_change", "outcome_added", "outcome_removed", "outcome_change", "design_change"}
+            {
+                "eligibility_change",
+                "outcome_added",
+                "outcome_removed",
+                "outcome_change",
+                "design_change",
+                "modification",
+            }
         ),
     ),
     ("sites", "Sites", frozenset({"site_added", "site_removed", "site_status_change"})),

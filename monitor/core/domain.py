@@ -99,6 +99,9 @@ class EventKind(StrEnum):
     # A trial registered on several registries whose statuses came to disagree (one open to
     # patients, another closed or ended), or agree again (core.trials).
     ACROSS_REGISTRIES = "status_across_registries"
+    # An EU CTIS application: a substantial or non-substantial modification, a member state
+    # added, or a decision on one (core.ctis_history).
+    MODIFICATION = "modification"
 
 
 def check_kinds(values: Any) -> tuple[str, ...]:
@@ -155,6 +158,7 @@ IMPORTANCE: dict[EventKind, int] = {
     EventKind.PUBLICATION_FOUND: 2,
     EventKind.RESULTS_UPDATED: 2,
     EventKind.ACROSS_REGISTRIES: 2,
+    EventKind.MODIFICATION: 2,
 }
 
 _OUTCOME_KINDS = frozenset({EventKind.OUTCOME_ADDED, EventKind.OUTCOME_REMOVED, EventKind.OUTCOME_CHANGE})
@@ -326,6 +330,27 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Modification:
+    """One application of an EU CTIS trial: the initial one, a substantial or
+    non-substantial modification, a member state added; what each country decided."""
+
+    key: str  # CTIS's business key: IN, SM-1, NSM-2, AM-1
+    kind: str  # in words: "Substantial modification"
+    submitted: str | None = None
+    decided: str | None = None
+    decisions: tuple[tuple[str, str], ...] = ()  # (country, "authorised with conditions")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "submitted": self.submitted,
+            "decided": self.decided,
+            "decisions": [list(d) for d in self.decisions],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Reference:
     """A publication the record cites: RESULT (of this study), BACKGROUND or DERIVED."""
 
@@ -410,6 +435,8 @@ class Study:
     # Which of the optional protocol modules the record carried (eligibilityModule, ...):
     # a module missing from a record fetched before ctmonitor asked for it is unknown, not empty.
     modules: tuple[str, ...] = ()
+    # An EU CTIS trial's applications (core.ctis_history): tracked; empty elsewhere.
+    modifications: tuple[Modification, ...] = ()
 
     @property
     def title(self) -> str:
@@ -460,6 +487,10 @@ class Study:
         d["criteria"] = tuple(Criterion(**c) for c in d.get("criteria") or ())
         d["outcomes"] = tuple(Outcome(**o) for o in d.get("outcomes") or ())
         d["references"] = tuple(Reference(**r) for r in d.get("references") or ())
+        d["modifications"] = tuple(
+            Modification(**{**m, "decisions": tuple(tuple(x) for x in m.get("decisions") or ())})
+            for m in d.get("modifications") or ()
+        )
         if d.get("results"):
             from monitor.core.results import PostedResults  # it reads record, which reads this module
 
@@ -483,6 +514,8 @@ _STUDY_FIELDS = tuple(Study.__dataclass_fields__)
 
 
 def _plain(x: Any) -> Any:
+    if isinstance(x, Modification):
+        return x.to_json()
     if isinstance(x, (Site, Intervention, Arm, MeshTerm, Criterion, Outcome, Reference)):
         return {
             k: (list(v) if isinstance(v, tuple) else v)

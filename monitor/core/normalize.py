@@ -401,6 +401,8 @@ def tracked_view(study: Study) -> dict[str, Any]:
         # a study without a results section hashes as it did before the section was read
         "results": [study.has_results, study.results.to_json()] if study.results else study.has_results,
         **protocol.tracked(study),
+        # a CTIS trial's applications; a study without any hashes as it did before they were read
+        **({"modifications": [m.to_json() for m in study.modifications]} if study.modifications else {}),
     }
 
 

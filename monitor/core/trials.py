@@ -172,15 +172,20 @@ def disagree(standings: Sequence[Standing]) -> bool:
     return len(classes) > 1
 
 
+def in_member_states(countries: Sequence[str]) -> str:
+    """ "in Germany", "in France and Germany", "in 4 member states" (more than three)."""
+    if len(countries) > 3:
+        return f"in {len(countries)} member states"
+    if len(countries) == 1:
+        return f"in {countries[0]}"
+    return "in " + ", ".join(countries[:-1]) + " and " + countries[-1]
+
+
 def statuses_text(statuses: Iterable[Mapping[str, Any]]) -> str:
     """ "Recruiting on ClinicalTrials.gov, Ended in Germany on EU CTIS"."""
     parts = []
     for s in statuses:
         places = list(s.get("places") or [])
-        where = ""
-        if len(places) > 3:
-            where = f" in {len(places)} member states"
-        elif places:
-            where = " in " + (", ".join(places[:-1]) + " and " + places[-1] if len(places) > 1 else places[0])
+        where = f" {in_member_states(places)}" if places else ""
         parts.append(f"{s.get('words') or 'no status'}{where} on {registry_name(str(s.get('registry')))}")
     return ", ".join(parts)

@@ -29,6 +29,7 @@ from monitor.store.backfills import (
     set_backfill_cut,
     start_backfill,
     store_backfill_version,
+    store_record_history,
     stored_through,
 )
 from monitor.store.blobs import compress, compress_many, decompress, decompress_bytes
@@ -293,6 +294,7 @@ __all__ = [
     "start_literature_run",
     "start_run",
     "store_backfill_version",
+    "store_record_history",
     "stored_studies",
     "stored_through",
     "study_changes",

@@ -45,8 +45,9 @@ def backfill_candidates(session: Session, limit: int | None = None, also: Sequen
             StudyRow.merged_into.is_(None),
             StudyRow.gone.is_(False),
             StudyRow.snapshot_count > 0,
-            # the record histories are ClinicalTrials.gov's; a CTIS trial's are our snapshots
-            StudyRow.registered_on == "ctgov",
+            # ClinicalTrials.gov's record histories; a CTIS trial's own (its applications
+            # and member states' statuses, read from its first record)
+            StudyRow.registered_on.in_(("ctgov", "ctis")),
             Backfill.status.is_(None) | Backfill.status.not_in(BACKFILL_FINISHED),
         )
         .order_by(order, StudyRow.nct_id)
@@ -182,6 +183,34 @@ def finish_backfill(
         .where(Backfill.nct_id == nct_id)
         .values(status=status, finished_at=now, error=detail, events=Backfill.events + events)
     )
+
+
+def store_record_history(
+    session: Session,
+    nct_id: str,
+    items: Sequence[tuple[str | None, FieldChange]],
+    *,
+    snapshot_seq: int,
+    now: datetime,
+) -> None:
+    """The history a record tells of itself (CTIS), each change dated by its own date, on
+    the snapshot it was read from; the study's backfill is done (or empty) with it."""
+    row = _row(session, nct_id, now)
+    row.status = "done" if items else "empty"
+    row.versions, row.cut_version, row.stored_through = None, None, None
+    row.finished_at, row.error, row.events = now, None, len(items)
+    session.flush()
+    for day, change in items:
+        add_events(
+            session,
+            nct_id,
+            [change],
+            run_id=None,
+            now=now,
+            registry_date=day,
+            origin="backfill",
+            snapshot_seq=snapshot_seq,
+        )
 
 
 def backfill_progress(session: Session) -> dict[str, Any]:

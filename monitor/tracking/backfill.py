@@ -31,9 +31,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor import store
+from monitor.core import ctis_history
 from monitor.core.diff import diff
 from monitor.core.domain import FieldChange, Study
 from monitor.core.normalize import RecordError, content_hash, raw_hash, raw_json, to_study
+from monitor.core.registrations import registry_of
 from monitor.registry.client import (
     ApiError,
     CtGovClient,
@@ -238,6 +240,8 @@ class Backfiller:
             store.count_backfill_requests(s, nct, n)
 
     def _study(self, nct: str, should_stop: Callable[[], bool]) -> StudyBackfill:
+        if registry_of(nct) == "ctis":
+            return self._ctis(nct)
         with self.db.session() as s:
             first = store.first_polled_snapshot(s, nct)
             row = store.backfill_state(s, nct)
@@ -292,6 +296,27 @@ class Backfiller:
             store.finish_backfill(s, nct, "done", self.now(), None, events=len(link))
         result.events += len(link)
         return result
+
+    def _ctis(self, nct: str) -> StudyBackfill:
+        """An EU CTIS trial's own history: its applications and its member states' status
+        histories as its first polled record lists them, each dated by its own date (what
+        came later, our polls saw). No request: the record is stored. One transaction."""
+        with self.db.session() as s:
+            first = store.first_polled_snapshot(s, nct)
+            row = store.backfill_state(s, nct)
+            if first is None:
+                return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
+            if row is not None and row.status in store.BACKFILL_FINISHED:
+                return StudyBackfill(nct, "skipped", detail="already backfilled")
+            try:
+                record = store.decompress(first.raw)
+            except ValueError as exc:
+                raise RecordError(f"{nct}: the stored CTIS record is not JSON ({exc})") from None
+            items = ctis_history.history(record if isinstance(record, dict) else {})
+            store.store_record_history(s, nct, items, snapshot_seq=first.seq, now=self.now())
+        if not items:
+            return StudyBackfill(nct, "empty", detail="the CTIS record lists no applications or statuses")
+        return StudyBackfill(nct, "done", events=len(items))
 
     def _walk(
         self,

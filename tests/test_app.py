@@ -43,7 +43,7 @@ def test_status_events_and_studies_read_what_the_poll_stored(app: Application) -
     status = app.status()
     assert status.ok and status.to_json()["studies"]["tracked"] == len(registry_records())
     assert status.to_json()["runs"][0]["id"] == first.summary.run_id
-    assert "Last successful poll: #" in status.text()
+    assert "Last successful ClinicalTrials.gov poll: #" in status.text()
 
     # The first poll's arrivals are the starting picture, not changes: asked for, they are there.
     assert app.events(kinds=["new_study"]).rows == []

@@ -128,3 +128,37 @@ def test_contacts_are_never_kept() -> None:
         {"TrialID": "ChiCTR1", "Contact_Email": "a@b.c", "Contact_Tel": "123", "Public_title": " T\n "}
     )
     assert fields == {"TrialID": "ChiCTR1", "Public_title": "T"}
+
+
+def test_a_status_in_the_registers_own_words_is_shown_in_them(database: Database, settings_for: Any) -> None:
+    """ICTRP passes on each register's status words; "Not Recruiting" says recruitment is
+    closed without saying whether the trial goes on or has ended, so it is mapped to no
+    reader's status, and the landscape, the API and the downloads show the register's words
+    rather than "unknown"."""
+    from starlette.testclient import TestClient
+
+    from monitor.web import create_app
+
+    clock = FakeClock(datetime(2026, 12, 2, 9, 0))
+    application = app(database, settings_for, clock)
+    assert application.import_ictrp(SAMPLE).ok
+    rows = {r["nct_id"]: r for r in application.studies().rows}
+    chictr = rows["ChiCTR2600120587"]
+    assert (chictr["status"], chictr["registry_status"]) == ("UNKNOWN", "Not Recruiting")
+    with TestClient(create_app(application)) as client:
+        page = client.get("/", params={"q": "ChiCTR2600120587"}).text
+        csv = client.get("/", params={"q": "ChiCTR2600120587", "format": "csv"}).text
+    cell = re.search(r'data-label="Status">(.*?)</td>', page, re.S)
+    assert cell and "Not Recruiting" in cell.group(1) and "Unknown" not in cell.group(1)
+    assert csv.startswith("nct_id,title,status,registry_status,") and ",UNKNOWN,Not Recruiting," in csv
+
+
+def test_status_tells_each_registrys_freshness_and_counts(database: Database, settings_for: Any) -> None:
+    clock = FakeClock(datetime(2026, 12, 2, 9, 0))
+    application = app(database, settings_for, clock)
+    assert application.import_ictrp(SAMPLE).ok
+    status = application.status()
+    text = status.text()
+    assert f"Last successful ICTRP import: #1 at 2026-12-02 09:00 UTC, from {SAMPLE.name}" in text
+    assert "By registry: 3 on ChiCTR, 1 on EudraCT, 1 on jRCT; 5 trials" in text
+    assert status.to_json()["registries"]["tracked"] == {"chictr": 3, "eudract": 1, "jrct": 1}

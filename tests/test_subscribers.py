@@ -472,3 +472,31 @@ def test_a_reader_follows_a_product_by_any_of_its_names(world: World, tmp_path: 
             assert "product CABA-201 (rese-cel)" in text
             manage = client.get(_link(text, "manage"))
             assert 'value="rese-cel"' in manage.text or "CABA-201" in manage.text
+
+
+def test_a_reader_chooses_the_registries_on_the_form(world: World, tmp_path: Path) -> None:
+    """The sign-up form offers the registries as boxes: the choice is stored, filters the
+    digest, and shows ticked on the manage page; a value the form never offers is named."""
+    with SmtpServer(tmp_path) as server:
+        _app, client = _web(world, server)
+        with client:
+            form = client.get("/subscribe").text
+            assert "Registered on" in form and 'value="ctis"' in form and "EU CTIS" in form
+            bad = _sign_up(client, email="other@example.org", registry="scopus")
+            assert "registry" in bad and "scopus" in bad
+            assert "Check your mail" in _sign_up(client, registry="ctis", importance="1")
+            [confirmation] = _to(server, READER)
+            confirm = _link(_text(confirmation), "confirm")
+            page = client.get(confirm)
+            client.post(confirm, data={"csrf": _csrf(page.text)})
+            [first] = [o for o in world.send() if o.subscriber.startswith("web-")]
+            text = _text(_to(server, READER)[-1])
+            assert (
+                first.status == "sent" and "0 studies you follow" in text
+            )  # this world is on ClinicalTrials.gov only
+            assert "registered on EU CTIS" in text
+            manage = client.get(_link(text, "manage")).text
+            assert re.search(r'name="registry" value="ctis" checked', manage)
+        with world.database.session() as s:
+            [row] = [r for r in store.list_subscribers(s) if r.name.startswith("web-")]
+            assert row.preferences["registries"] == ["ctis"]

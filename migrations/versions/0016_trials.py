@@ -8,6 +8,9 @@ registration knows the trial it belongs to.
   trial's registries from any of its rows.
 - `studies.trial_status`: on the standing row, whether its registrations' statuses agree
   ("agree", "disagree"; NULL until first compared): a flip is an event.
+- `studies.registry_status`: the registry's own words for the status where they are not
+  the reader's (CTIS's "Ongoing, recruiting"; an ICTRP register's "Not Recruiting"),
+  filled by the re-derivation that follows normalizer 7.
 
 Revision ID: 0016
 Revises: 0015
@@ -32,9 +35,11 @@ def upgrade() -> None:
     op.create_index(op.f("ix_studies_trial_id"), "studies", ["trial_id"])
     op.add_column("studies", sa.Column("trial_registrations", sa.Text(), nullable=True))
     op.add_column("studies", sa.Column("trial_status", sa.String(16), nullable=True))
+    op.add_column("studies", sa.Column("registry_status", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("studies", "registry_status")
     op.drop_column("studies", "trial_status")
     op.drop_column("studies", "trial_registrations")
     op.drop_index(op.f("ix_studies_trial_id"), table_name="studies")

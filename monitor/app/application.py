@@ -40,6 +40,23 @@ if TYPE_CHECKING:
     pass
 
 
+def registry_freshness(s: Any) -> dict[str, Any]:
+    """For `status`, beside ClinicalTrials.gov's last poll: EU CTIS's last successful poll and
+    the last ICTRP import (with its file), and the current registrations per registry with
+    the number of trials they make."""
+    polls = []
+    for what, kw in (
+        ("EU CTIS poll", {"modes": store.CTIS_MODES}),
+        ("ICTRP import", {"modes": ("ictrp-import",)}),
+    ):
+        run = store.last_run(s, outcomes=store.SUCCESSFUL, **kw)
+        if run is not None:
+            polls.append({"what": what, "id": run.id, "finished_at": run.finished_at, "source": run.source})
+    totals = store.registry_totals(s)
+    trials = totals.pop("trials")
+    return {"polls": polls, "tracked": totals, "trials": trials}
+
+
 LITERATURE_RUN_FIELDS = (
     "id",
     "source",
@@ -266,6 +283,7 @@ class Application(
                 "registry_data_timestamp": last_ok.data_timestamp if last_ok else None,
                 "last_successful_poll": last_ok.finished_at if last_ok else None,
                 "studies": store.study_totals(s),
+                "registries": registry_freshness(s),
                 "held_events": len(store.list_events(s, held=True)),
                 "runs": [run_dict(r) for r in store.recent_runs(s, runs)],
                 "subscribers": [dataclasses.asdict(x) for x in delivery.subscriber_states(s, self.settings)],

@@ -8,7 +8,7 @@ from typing import Any
 
 from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
 from monitor.core.literature import SERVICES
-from monitor.core.registrations import Registration, parse_stored, registry_of
+from monitor.core.registrations import Registration, parse_stored, registry_name, registry_of
 
 RUN_FIELDS = (
     "id",
@@ -77,6 +77,8 @@ def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | N
         "nct_id": r.nct_id,
         "title": r.brief_title,
         "status": r.overall_status,
+        # the registry's own words, where they are not the reader's (CTIS, ICTRP's registers)
+        "registry_status": getattr(r, "registry_status", None),
         "phases": _split(r.phases),
         "sponsor": r.lead_sponsor,
         "countries": _split(r.countries),
@@ -130,7 +132,8 @@ class StatusResult:
         lines = [f"Database: {data['database']}"]
         if last_ok:
             lines.append(
-                f"Last successful poll: #{last_ok['id']} at {last_ok['finished_at']:%Y-%m-%d %H:%M} UTC; "
+                f"Last successful ClinicalTrials.gov poll: #{last_ok['id']} at "
+                f"{last_ok['finished_at']:%Y-%m-%d %H:%M} UTC; "
                 f"registry data as of {last_ok['data_timestamp']}"
             )
         else:
@@ -140,6 +143,19 @@ class StatusResult:
             f"{totals['left_query']} followed by id after leaving them), {totals['gone']} gone from the "
             f"registry, {totals['merged']} renumbered"
         )
+        regs = data.get("registries") or {}
+        for r in regs.get("polls", []):  # the other registries' freshness, beside ClinicalTrials.gov's
+            lines.append(
+                f"Last successful {r['what']}: #{r['id']} at {r['finished_at']:%Y-%m-%d %H:%M} UTC"
+                + (f", from {r['source']}" if r.get("source") else "")
+            )
+        on = [(registry_name(k), n) for k, n in regs.get("tracked", {}).items()]
+        if len(on) > 1:
+            lines.append(
+                "By registry: "
+                + ", ".join(f"{n} on {name}" for name, n in sorted(on, key=lambda kv: (-kv[1], kv[0])))
+                + f"; {regs['trials']} trials once registrations that name each other are joined"
+            )
         if held:
             lines.append(
                 f"HELD: {held} events wait for review (`ctmonitor events --held`, `ctmonitor release`)"

@@ -45,6 +45,7 @@ PREFERENCE_KEYS = (
     "countries",
     "phases",
     "products",
+    "registries",
     "nct_ids",
     "min_importance",
     "kinds",

@@ -91,7 +91,8 @@ def poll(c: Context, full: bool, registry: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def status(c: Context, n_runs: int, as_json: bool) -> None:
-    """Show the last polls, their outcome, the totals and the registry's data timestamp.
+    """Show the last polls, their outcome, the totals and each registry's freshness
+    (ClinicalTrials.gov's data timestamp, EU CTIS's last poll, the last ICTRP import).
 
     \b
     Example:

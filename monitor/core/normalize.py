@@ -36,8 +36,9 @@ T = TypeVar("T")
 # row gains the primary completion date and the number of sites (migration 0012), filled
 # for every stored study by that re-derivation. 6: posted results are read (monitor.core.results)
 # and the studies row gains its registry and the other registrations its record names
-# (migration 0015), filled the same way.
-NORMALIZER_VERSION = "6"
+# (migration 0015), filled the same way. 7: a CTIS trial's applications are read
+# (core.ctis_history) and the studies row keeps the registry's own status words (0016).
+NORMALIZER_VERSION = "7"
 
 ENROLLMENT_UNKNOWN = 99999999
 PHASE_ORDER = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")

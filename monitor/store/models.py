@@ -167,6 +167,8 @@ class StudyRow(Base):
     trial_id: Mapped[str | None] = mapped_column(StudyId, index=True)
     trial_registrations: Mapped[tuple[str, ...]] = mapped_column(LabelList, nullable=True)
     trial_status: Mapped[str | None] = mapped_column(String(16))
+    # the registry's own words for its status, where they differ from the reader's (0016)
+    registry_status: Mapped[str | None] = mapped_column(Text)
     search_text: Mapped[str | None] = mapped_column(Text)  # vocabulary + overrides version
 
 

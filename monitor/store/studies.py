@@ -190,6 +190,7 @@ SUMMARY_COLUMNS = (
     "registrations",
     "trial_id",
     "trial_registrations",
+    "registry_status",
 )
 
 
@@ -318,6 +319,9 @@ def study_columns(st: Study, chash: str) -> dict[str, Any]:
         "site_count": len(st.sites),
         "registered_on": registry_of(st.nct_id),
         "registrations": tuple(f"{r.registry}:{r.id}" for r in registrations(st)[1:]),
+        # the registry's own words for the status where they are not the reader's (CTIS,
+        # ICTRP's registers): shown beside it, and instead of "unknown" when unmapped
+        "registry_status": st.registry_status,
         "content_hash": chash,
     }
 
@@ -430,6 +434,20 @@ def study_totals(session: Session) -> dict[str, int]:
             totals["tracked"] += n
             totals["in_query" if in_query else "left_query"] += n
     return totals
+
+
+def registry_totals(session: Session) -> dict[str, int]:
+    """Current registrations (not gone, not renumbered) per registry, and how many trials
+    they make (core.trials: a registration standing alone, or for its trial)."""
+    current = (StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))
+    out = dict(
+        session.execute(
+            select(StudyRow.registered_on, func.count()).where(*current).group_by(StudyRow.registered_on)
+        ).all()
+    )
+    standing = StudyRow.trial_id.is_(None) | (StudyRow.trial_id == StudyRow.nct_id)
+    out["trials"] = session.scalar(select(func.count()).select_from(StudyRow).where(*current, standing)) or 0
+    return out
 
 
 def study_versions(session: Session, nct_id: str) -> list[Version]:

@@ -18,6 +18,7 @@ from monitor.app import Application
 from monitor.core.describe import KIND_LABELS, PHASE_LABELS, STATUS_LABELS
 from monitor.core.domain import UserError
 from monitor.core.filters import MODALITIES
+from monitor.core.registrations import REGISTRIES
 from monitor.web import forms
 from monitor.web.forms import Form
 from monitor.web.pages import Pages
@@ -39,6 +40,7 @@ def preferences_from(form: Form) -> dict[str, Any]:
         "sponsors": forms.values(form, "sponsor"),
         "countries": forms.values(form, "country"),
         "products": forms.product_values(form, "product"),
+        "registries": forms.values(form, "registry"),
         "nct_ids": [x.upper() for x in forms.values(form, "nct")],
         "min_importance": int(raw),
         "include_out_of_scope": forms.one(form, "all") == "1",
@@ -63,6 +65,7 @@ class Accounts:
             "indication": list(vocab.indication_order),
             "status": list(STATUS_LABELS),
             "phase": list(PHASE_LABELS),
+            "registry": [r.key for r in REGISTRIES],
             "kind": list(KIND_LABELS),
         }
 
@@ -202,6 +205,7 @@ def _selected(prefs: dict[str, Any]) -> dict[str, list[str]]:
         "sponsor": list(prefs.get("sponsors", [])),
         "country": list(prefs.get("countries", [])),
         "product": list(prefs.get("products", [])),
+        "registry": list(prefs.get("registries", [])),
         "nct": list(prefs.get("nct_ids", [])),
         "importance": [str(prefs.get("min_importance", 1))],
         "all": ["1"] if prefs.get("include_out_of_scope") else [],

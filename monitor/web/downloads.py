@@ -20,6 +20,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("nct_id", "NCT id"),
     ("title", "Title"),
     ("status", "Status"),
+    ("registry_status", "Status in the registry's words"),
     ("phases", "Phase"),
     ("modality", "Modality"),
     ("targets", "Targets"),

@@ -115,6 +115,7 @@ class Pages:
             design_label=design_label,
             status_label=status_label,
             phase_label=lambda p: phases_label([p]),
+            registry_label=registry_name,
             pieces=pieces,
             base_url=settings.web.base_url,
             signup_open=settings.web.signup and bool(settings.web.base_url),

@@ -342,6 +342,14 @@ def test_one_trial_on_two_registries_is_one_row_and_its_disagreement_is_told_onc
             StudyFilter(), fmt="md", record=False, since=clock().date().replace(day=1)
         ).document
         block = report[report.index(f"[{nct}]") :].split("\n- [", 1)[0]
+        entries = {e.nct_id: e for e in app.feed(StudyFilter()).feed.entries}
+        ctis_entry = entries[MB_CART]  # one entry per record updated; it names the trial's others
+        assert ctis_entry.title.startswith(f"EU CTIS {MB_CART} · ")
+        assert f"also registered as ClinicalTrials.gov {nct}" in ctis_entry.study_line
+        told_json = {c["kind"]: c for c in app.events(nct_id=MB_CART).rows}
+        assert (
+            told_json["status_change"]["registry"] == "ctis" and told_json["status_change"]["trial_id"] == nct
+        )
         assert f"also registered as [EU CTIS {MB_CART}]" in block
         assert f"(on EU CTIS {MB_CART})" in block and "statuses disagree" in block
 

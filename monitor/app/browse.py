@@ -299,6 +299,8 @@ def recent_and_moves(
 def change_dict(c: store.ReaderChange) -> dict[str, Any]:
     """A change as a reader sees it: the stored event, its arrival and reader importance."""
     d = event_dict(c.event)
+    # the trial it belongs to (core.trials): the registration standing for it
+    d["trial_id"] = getattr(c.study, "trial_id", None) or c.event.nct_id
     d["importance"] = c.importance
     d["arrival"] = str(c.arrival) if c.arrival else None
     if c.arrival is not None:

@@ -29,7 +29,7 @@ from monitor import store
 from monitor.core.describe import KIND_LABELS, change_text, status_label, targets_label
 from monitor.core.filters import StudyFilter
 from monitor.core.news import arrival_label, arrival_note
-from monitor.core.registrations import study_link
+from monitor.core.registrations import parse_stored, registry_name, registry_of, study_link
 from monitor.store import Session, StudyRow
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -90,7 +90,11 @@ def _study_line(row: StudyRow) -> str:
         )
         if x
     ]
-    return " · ".join([*labels, f"now {status_label(row.overall_status)}"])
+    line = " · ".join([*labels, f"now {status_label(row.overall_status)}"])
+    # one trial, several registrations (core.trials): the entry names the others
+    trial = parse_stored(getattr(row, "trial_registrations", None) or ())
+    also = [f"{r.registry_name} {r.id}" for r in trial if r.id != row.nct_id]
+    return line + (f" · also registered as {', '.join(also)}" if also else "")
 
 
 def build(
@@ -120,7 +124,8 @@ def build(
         more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
         name = row.brief_title or ""
         name = name if len(name) <= 90 else name[:89].rstrip() + "…"  # the change, not the title, matters
-        title = f"{nct} · {name}: {head_label}: {head_text}{more}"
+        where = "" if registry_of(nct) == "ctgov" else f"{registry_name(registry_of(nct))} "
+        title = f"{where}{nct} · {name}: {head_label}: {head_text}{more}"
         times = [e.released_at or e.detected_at for e in evs]
         out.append(
             Entry(
@@ -178,7 +183,7 @@ def gather(
     return Feed(
         id=feed_id(description, kinds),
         title=f"ctmonitor · {kinds_text} · {description}",
-        subtitle="Changes to ClinicalTrials.gov records of " + description + ", as detected by ctmonitor.",
+        subtitle="Changes to the registry records of " + description + ", as detected by ctmonitor.",
         updated=updated,
         entries=entries,
     )

@@ -346,6 +346,20 @@ def test_one_trial_on_two_registries_is_one_row_and_its_disagreement_is_told_onc
         ctis_entry = entries[MB_CART]  # one entry per record updated; it names the trial's others
         assert ctis_entry.title.startswith(f"EU CTIS {MB_CART} · ")
         assert f"also registered as ClinicalTrials.gov {nct}" in ctis_entry.study_line
+        from starlette.testclient import TestClient
+
+        from monitor.web import create_app
+
+        with TestClient(create_app(app)) as client:
+            pages = [client.get(f"/studies/{n}").text for n in (nct, MB_CART)]
+            grouped = client.get("/changes", params={"registry": "EU CTIS"}).text
+        for page in pages:  # said on the page of each registration of the trial
+            assert (
+                "The registries disagree: Recruiting on ClinicalTrials.gov, Ended in Germany on EU CTIS"
+                in page
+            )
+        assert f'(<a href="/studies/{MB_CART}">its page here</a>)' in pages[0]
+        assert f'on <a href="/studies/{MB_CART}">EU CTIS {MB_CART}</a>' in grouped  # under the trial
         told_json = {c["kind"]: c for c in app.events(nct_id=MB_CART).rows}
         assert (
             told_json["status_change"]["registry"] == "ctis" and told_json["status_change"]["trial_id"] == nct

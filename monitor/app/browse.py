@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
+from monitor.core.describe import change_text
 from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
 from monitor.core.landscape import LandscapeQuery, LandscapeView, view
@@ -59,6 +60,20 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
     return v
 
 
+def trial_context(session: Session, row: Any) -> tuple[str | None, tuple[str, ...]]:
+    """For a registration's page (core.trials): what its trial's registries disagree on, from
+    the standing registration's latest such change while they do, said on the page of every
+    registration of the trial; and the trial's other registrations followed here."""
+    head = row if not row.trial_id or row.trial_id == row.nct_id else store.study_row(session, row.trial_id)
+    across = None
+    if head is not None and head.trial_status == "disagree":
+        told = store.list_events(session, nct_id=head.nct_id, kinds=[EventKind.ACROSS_REGISTRIES.value])
+        if told:
+            across = change_text(told[-1].kind, told[-1].field, told[-1].before, told[-1].after)
+    members = store.trial_member_ids(session, row.trial_id) if row.trial_id else []
+    return across, tuple(m for m in members if m != row.nct_id)
+
+
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
     """A landscape row as the API and downloads give it (no internal search text)."""
     return {k: v for k, v in row.items() if k != "search"}
@@ -77,6 +92,10 @@ class StudyPage:
     in_query: bool = True  # reached by a watch query (else read by id only)
     # every publication: the literature's (PubMed, Europe PMC) and the record's own references
     publications: list[dict[str, Any]] = field(default_factory=list)
+    # "statuses disagree — Recruiting on ClinicalTrials.gov, Ended in Germany on EU CTIS",
+    # while its trial's registrations disagree (core.trials)
+    across: str | None = None
+    tracked_here: tuple[str, ...] = ()  # its trial's other registrations this monitor follows
     ok: bool = True
 
     @property

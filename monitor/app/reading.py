@@ -301,6 +301,7 @@ class ReadUseCases:
             history = self._history(s, nct_id, today)
             versions = store.study_versions(s, nct_id)
             current = versions[-1].study if versions else None
+            across, tracked_here = browse.trial_context(s, row)
             return browse.StudyPage(
                 study_dict(row),
                 dict(row.classification or {}),
@@ -315,6 +316,8 @@ class ReadUseCases:
                 publications=literature.merged(
                     store.study_publications(s, nct_id), current.references if current else ()
                 ),
+                across=across,
+                tracked_here=tracked_here,
             )
 
     def changes(self, query: ChangesQuery) -> ChangesView:

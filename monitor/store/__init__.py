@@ -167,7 +167,7 @@ from monitor.store.subscribers import (
     unsubscribe,
     unsubscribed_names,
 )
-from monitor.store.trials import latest_of, left_trials, set_trials, trial_members
+from monitor.store.trials import latest_of, left_trials, set_trials, trial_member_ids, trial_members
 
 __all__ = [
     "BACKFILL_FINISHED",
@@ -312,6 +312,7 @@ __all__ = [
     "sync_file_subscribers",
     "touch",
     "tracked_ids",
+    "trial_member_ids",
     "trial_members",
     "unsubscribe",
     "unsubscribed_names",

@@ -31,6 +31,11 @@ def trial_members(session: Session) -> list[Any]:
     return list(session.execute(stmt.order_by(StudyRow.nct_id)))
 
 
+def trial_member_ids(session: Session, trial_id: str) -> list[str]:
+    """The tracked registrations of one trial (its standing one included)."""
+    return list(session.scalars(select(StudyRow.nct_id).where(StudyRow.trial_id == trial_id)))
+
+
 def left_trials(session: Session, current: Iterable[str]) -> list[str]:
     """Registrations no longer current (gone, renumbered) that still name a trial."""
     keep = set(current)

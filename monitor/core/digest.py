@@ -228,6 +228,11 @@ def change_line(e: EventView, study: StudyView | None, block: StudyBlock) -> Cha
     return ChangeLine(e.kind, label, text, e.registry_date, e.importance, compare, edits, lead, links)
 
 
+def sort_events(events: Iterable[EventView]) -> list[EventView]:
+    """The events in the order a digest lists them (see `build_changes_digest`)."""
+    return sorted(events, key=_sort_key)
+
+
 def _sort_key(e: EventView) -> tuple[Any, ...]:
     # Most important first; within that, the reader's section order, newest registry date first.
     return (
@@ -268,8 +273,11 @@ def build_changes_digest(
     opts: DigestOptions,
     max_items: int,
     sites_over: int | None = None,
+    presorted: bool = False,
 ) -> Digest:
     """The weekly digest: every pending event for this subscriber, most important listed first.
+    `presorted`: the events come in `sort_events` order already (a caller that builds the
+    digest again with fewer items sorts them once).
 
     With `sites_over`, a study with more site changes than that shows them as one line
     counted per country (the report's long periods), not one line each.
@@ -284,7 +292,7 @@ def build_changes_digest(
     change passed in.
     """
     start = min((d for d in (period_start, *(e.detected_at for e in events)) if d is not None), default=None)
-    listable = sorted(events, key=_sort_key)
+    listable = list(events) if presorted else sorted(events, key=_sort_key)
     listed, rest = listable[:max_items], listable[max_items:]
 
     # One block per trial (its registrations joined, core.trials), in the section of its
@@ -332,7 +340,7 @@ def build_changes_digest(
     counts = [(f"{SECTION_TITLE[k]} {listed_in[k]}", listed_in[k]) for k, _, _ in SECTIONS if listed_in[k]]
     if rest:
         counts.append((f"Not listed {len(rest)}", len(rest)))
-    omitted_studies = _omitted_studies(rest, studies)
+    omitted_studies, omitted_more = _omitted_studies(rest, studies)
     omitted_kinds: Counter[str] = Counter(_omitted_label(e) for e in rest)
     omitted = sorted(omitted_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
     kind = "changes" if events else "nothing"
@@ -355,8 +363,8 @@ def build_changes_digest(
         report_page_url=opts.report_page_url,
         listed_ids=frozenset(e.id for e in listed),
         all_ids=frozenset(e.id for e in events),
-        omitted_studies=omitted_studies[:OMITTED_LISTED],
-        omitted_more=max(0, len(omitted_studies) - OMITTED_LISTED),
+        omitted_studies=omitted_studies,
+        omitted_more=omitted_more,
     )
 
 
@@ -378,16 +386,20 @@ def _omitted_label(e: EventView) -> str:
     return arrival_label(Arrival(e.arrival)) or "" if e.arrival else KIND_LABELS.get(e.kind, e.kind)
 
 
-def _omitted_studies(rest: Sequence[EventView], studies: dict[str, StudyView]) -> list[tuple[str, str, int]]:
-    """The studies whose changes the size cap left out: NCT id, the headline of the most
-    important one (`rest` is sorted most important first), and how many changes."""
+def _omitted_studies(
+    rest: Sequence[EventView], studies: dict[str, StudyView]
+) -> tuple[list[tuple[str, str, int]], int]:
+    """The studies whose changes the size cap left out, the first OMITTED_LISTED named: NCT
+    id, the headline of the most important one (`rest` is sorted most important first), and
+    how many changes; and how many more studies are only counted (their headlines are never
+    written: a run for a thousand readers would write them a thousand times)."""
     first: dict[str, EventView] = {}
     count: Counter[str] = Counter()
     for e in rest:
         first.setdefault(e.nct_id, e)
         count[e.nct_id] += 1
     out = []
-    for nct, e in first.items():
+    for nct, e in list(first.items())[:OMITTED_LISTED]:
         study = studies.get(nct)
         block = study_block(study or _unknown_study(nct), DigestOptions())
         line = change_line(e, study, block)
@@ -395,7 +407,7 @@ def _omitted_studies(rest: Sequence[EventView], studies: dict[str, StudyView]) -
         if len(headline) > HEADLINE_MAX:
             headline = headline[: HEADLINE_MAX - 1].rstrip() + "…"
         out.append((nct, headline, count[nct]))
-    return out
+    return out, len(first) - len(out)
 
 
 def _changes_subject(

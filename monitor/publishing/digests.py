@@ -6,7 +6,7 @@ exactly-once settlement are monitor.publishing.delivery's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from monitor.core.digest import (
     StudyView,
     build_changes_digest,
     build_landscape_digest,
+    sort_events,
 )
 from monitor.core.domain import RunOutcome, UserError
 from monitor.core.filters import MODALITIES, StudyFilter
@@ -132,10 +133,15 @@ class RunData:
 
     rows: dict[str, Any]
     pending: dict[str, list[Any]]
+    # what readers with the same filters share: the studies their landscape follows, and
+    # each change as a digest line's input (by event, arrival and importance)
+    followed: dict[Any, list[StudyView]] = field(default_factory=dict)
+    views: dict[tuple[int, Any, int], EventView] = field(default_factory=dict)
+    matched: dict[Any, dict[tuple[str, bool], bool]] = field(default_factory=dict)  # by filter
 
     @classmethod
     def read(cls, session: Session, subscribers: list[str]) -> RunData:
-        return cls(store.study_rows(session), store.pending_for_all(session, subscribers))
+        return cls(store.study_index(session), store.pending_for_all(session, subscribers))
 
 
 def prepare(
@@ -159,7 +165,7 @@ def prepare(
         "studies_on_web": opts.study_url != REGISTRY_STUDY_URL,
     }
     h = health(session)
-    rows = run.rows if run is not None else store.study_rows(session)
+    rows = run.rows if run is not None else store.study_index(session)
     last = store.last_sent_digest(session, sub.name)
     first = last is None
     due: list[store.ReaderChange] = []
@@ -173,6 +179,8 @@ def prepare(
         kinds=sub.wanted_kinds(),
         min_importance=sub.min_importance,
         since=last.period_end if last else None,
+        # whether each study is followed, judged once per run for readers with these filters
+        matched=run.matched.setdefault(flt, {}) if run is not None else {},
     )
     base = store.baseline_runs(session)
     pending = run.pending.get(sub.name, []) if run is not None else store.pending_events(session, sub.name)
@@ -190,9 +198,15 @@ def prepare(
     if first and h.last_ok_at is None:
         return None  # no picture to show yet: the first digest waits for a successful poll
     if first:
-        followed = [
-            StudyView.of(r) for r in rows.values() if r.merged_into is None and not r.gone and flt.matches(r)
-        ]
+        followed = run.followed.get(flt) if run is not None else None
+        if followed is None:
+            followed = [
+                StudyView.of(r)
+                for r in rows.values()
+                if r.merged_into is None and not r.gone and flt.matches(r)
+            ]
+            if run is not None:
+                run.followed[flt] = followed
         ids = [c.event.id for c in due] + starting  # the landscape stands in for them all
 
         def build_landscape(limit: int) -> Digest:
@@ -220,7 +234,7 @@ def prepare(
     if not due and not sub.send_empty:
         return Prepared(sub, None, filtered, None) if filtered else None
     versions = store.registry_versions(session, [c.event for c in due])
-    views = [EventView.of_change(c, versions.get(c.event.id, (None, None))) for c in due]
+    views = sort_events(_view(c, versions.get(c.event.id, (None, None)), run) for c in due)
     studies = {n: StudyView.of(rows[n]) for n in {c.event.nct_id for c in due}}
 
     def build_changes(limit: int) -> Digest:
@@ -234,6 +248,7 @@ def prepare(
             filters=flt.describe(),
             opts=opts,
             max_items=limit,
+            presorted=True,
         )
 
     rendered = render_within(
@@ -242,6 +257,17 @@ def prepare(
         max_html,
     )
     return Prepared(sub, rendered, filtered, None)
+
+
+def _view(c: store.ReaderChange, versions: tuple[int | None, int | None], run: RunData | None) -> EventView:
+    """A change as a digest line's input, made once per run for every reader it reaches."""
+    if run is None:
+        return EventView.of_change(c, versions)
+    key = (c.event.id, c.arrival, c.importance)
+    view = run.views.get(key)
+    if view is None:
+        view = run.views[key] = EventView.of_change(c, versions)
+    return view
 
 
 def unsubscribe_url(session: Session, settings: Settings, name: str, now: datetime) -> str:

@@ -91,7 +91,11 @@ def keep_dates_whole(text: object) -> Markup:
 
 
 @cache
+@cache
 def environment(templates: Path = TEMPLATES_DIR) -> Environment:
+    """The templates' environment, made once per folder: its compiled templates are kept
+    (Jinja still reloads a template whose file changed), so a digest run for a thousand
+    readers compiles each template once."""
     env = Environment(
         loader=FileSystemLoader(str(templates)),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),

@@ -191,6 +191,8 @@ SUMMARY_COLUMNS = (
     "trial_id",
     "trial_registrations",
     "registry_status",
+    "gone",
+    "merged_into",
 )
 
 

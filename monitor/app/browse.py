@@ -33,11 +33,14 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
     is read only for the rows on the page (their review and curated marks), or for every
     match with `complete` (downloads); free-text search reads the stored search text."""
     rows = []
-    for r in store.study_summaries(
+    found = store.study_summaries(
         session, in_scope=None if q.include_out_of_scope else True, with_classification=False
-    ):
-        d = summary_dict(r)
-        d["search"] = r.search_text or ""
+    )
+    fields = found[0]._fields if found else ()
+    search_at = fields.index("search_text") if found else 0
+    for r in found:
+        d = summary_dict(r, fields=fields)
+        d["search"] = r[search_at] or ""
         rows.append(d)
     # one row per trial: a registration of a trial whose standing row is here is shown in
     # that row (its registrations list every one)

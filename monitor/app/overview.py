@@ -3,6 +3,7 @@ and a classification of records on file."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,50 +71,104 @@ def study_dict(r: Any) -> dict[str, Any]:
     return summary_dict(r, classification.get("review", []), classification.get("curated", []))
 
 
-def summary_dict(r: Any, review: list[str] | None = None, curated: list[str] | None = None) -> dict[str, Any]:
+_SUMMARY = (
+    "nct_id",
+    "brief_title",
+    "overall_status",
+    "registry_status",
+    "phases",
+    "lead_sponsor",
+    "countries",
+    "in_scope",
+    "scope_reason",
+    "modality",
+    "targets",
+    "cell_source",
+    "product",
+    "products",
+    "indications",
+    "needs_review",
+    "last_update_post_date",
+    "enrollment_count",
+    "start_date",
+    "primary_completion_date",
+    "first_post_date",
+    "site_count",
+    "registered_on",
+    "registrations",
+    "trial_id",
+    "trial_registrations",
+)
+
+
+def _columns(r: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """A row's summary columns by name: a store.study_summaries row's values zipped with its
+    column names (`fields`: the result's keys, read once for every row; a light row's
+    attributes are read one by one in Python, ten times a dict's cost, and the landscape
+    reads every tracked study's), or a StudyRow's attributes."""
+    if fields is not None:
+        given = dict(zip(fields, r, strict=True))
+        return {k: given.get(k) for k in _SUMMARY}
+    return {k: getattr(r, k, None) for k in _SUMMARY}
+
+
+def summary_dict(
+    r: Any,
+    review: list[str] | None = None,
+    curated: list[str] | None = None,
+    *,
+    fields: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """The summary columns of a StudyRow or a store.study_summaries row as JSON; review and
-    curated come from the classification, where the caller has it."""
+    curated come from the classification, where the caller has it; `fields`, a light row's
+    column names (`row._fields`), read once by a caller of many rows."""
+    m = _columns(r, fields if fields is not None else getattr(r, "_fields", None))
+    product = m["product"]
     return {
-        "nct_id": r.nct_id,
-        "title": r.brief_title,
-        "status": r.overall_status,
+        "nct_id": m["nct_id"],
+        "title": m["brief_title"],
+        "status": m["overall_status"],
         # the registry's own words, where they are not the reader's (CTIS, ICTRP's registers)
-        "registry_status": getattr(r, "registry_status", None),
-        "phases": _split(r.phases),
-        "sponsor": r.lead_sponsor,
-        "countries": _split(r.countries),
-        "in_scope": r.in_scope,
-        "scope_reason": r.scope_reason,
-        "modality": r.modality,
-        "targets": _split(r.targets),
-        "cell_source": r.cell_source,
-        "product": r.product,
-        "products": _split(r.products) or ([r.product] if r.product else []),
-        "indications": _split(r.indications),
-        "needs_review": r.needs_review,
+        "registry_status": m["registry_status"],
+        "phases": _split(m["phases"]),
+        "sponsor": m["lead_sponsor"],
+        "countries": _split(m["countries"]),
+        "in_scope": m["in_scope"],
+        "scope_reason": m["scope_reason"],
+        "modality": m["modality"],
+        "targets": _split(m["targets"]),
+        "cell_source": m["cell_source"],
+        "product": product,
+        "products": _split(m["products"]) or ([product] if product else []),
+        "indications": _split(m["indications"]),
+        "needs_review": m["needs_review"],
         "review": review or [],
         "curated": curated or [],
-        "last_update_post_date": r.last_update_post_date,
+        "last_update_post_date": m["last_update_post_date"],
         # the numbers analysts compare (the landscape's columns and downloads)
-        "enrollment": r.enrollment_count,
-        "start": r.start_date,
-        "primary_completion": r.primary_completion_date,
-        "first_posted": r.first_post_date,
-        "sites": r.site_count,
+        "enrollment": m["enrollment_count"],
+        "start": m["start_date"],
+        "primary_completion": m["primary_completion_date"],
+        "first_posted": m["first_post_date"],
+        "sites": m["site_count"],
         # its own registration first, then its trial's others (core.trials): those tracked
         # and those the records name (core.registrations)
-        "registrations": [x.to_dict() for x in row_registrations(r)],
+        "registrations": [x.to_dict() for x in _registrations(m)],
         # the registration standing for its trial (the row the landscape shows)
-        "trial_id": getattr(r, "trial_id", None) or r.nct_id,
+        "trial_id": m["trial_id"] or m["nct_id"],
     }
+
+
+def _registrations(m: dict[str, Any]) -> list[Registration]:
+    own = Registration(m["registered_on"] or "ctgov", m["nct_id"])
+    stored = m["trial_registrations"] or m["registrations"] or ()
+    return [own, *(x for x in parse_stored(stored) if x != own)]
 
 
 def row_registrations(r: Any) -> list[Registration]:
     """A studies row's registrations: its own first, then the rest of its trial's (or, alone,
     those its record names)."""
-    own = Registration(getattr(r, "registered_on", None) or "ctgov", r.nct_id)
-    stored = getattr(r, "trial_registrations", None) or getattr(r, "registrations", None) or ()
-    return [own, *(x for x in parse_stored(stored) if x != own)]
+    return _registrations(_columns(r))
 
 
 @dataclass(frozen=True)

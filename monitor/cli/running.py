@@ -251,6 +251,7 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
 
     from monitor.config import ENV_CONFIG, ENV_DB_URL
     from monitor.web import create_app
+    from monitor.web.server import tune_collector
     from monitor.web.workers import BASE_URL_ENV, MAIL_FOLDER_ENV
 
     settings = c.settings
@@ -290,7 +291,9 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
                     proxy_headers=True,
                 )
             else:
-                uvicorn.run(create_app(app), host=host, port=port, log_level=level, proxy_headers=True)
+                asgi = create_app(app)
+                tune_collector()
+                uvicorn.run(asgi, host=host, port=port, log_level=level, proxy_headers=True)
         except OSError as exc:
             raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

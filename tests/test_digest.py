@@ -508,3 +508,28 @@ def test_the_footer_promises_the_registry_s_comparison_only_when_a_change_links_
     plain = changes(events=[replace(e, versions=(None, None)) for e in EVENTS])
     assert not plain.has_compare
     assert "comparison" not in render_text(plain) and "comparison" not in render_html(plain)
+
+
+def test_a_trials_changes_read_as_one_block_under_its_standing_registration() -> None:
+    """A trial on ClinicalTrials.gov and EU CTIS: a change of its CTIS registration alone is
+    listed under the trial's NCT registration, which names the other, and says where it
+    came from; a study registered once says nothing of registries."""
+    regs = ("ctgov:NCT06189157", "ctis:2024-510663-34-00")
+    studies = {
+        "NCT06189157": study("NCT06189157", trial_id="NCT06189157", trial_registrations=regs),
+        "2024-510663-34-00": study("2024-510663-34-00", trial_id="NCT06189157", trial_registrations=regs),
+        "NCT04422912": study("NCT04422912"),
+    }
+    events = [
+        event(1, "2024-510663-34-00", "status_change", "overall_status", "RECRUITING", "COMPLETED", 3),
+        event(2, "NCT04422912", "status_change", "overall_status", "RECRUITING", "SUSPENDED", 3),
+    ]
+    d = changes(events=events, studies=studies)
+    blocks = {b.nct_id: b for s in d.sections for b in s.blocks}
+    assert set(blocks) == {"NCT06189157", "NCT04422912"}
+    trial = blocks["NCT06189157"]
+    assert [name for name, _, _ in trial.also] == ["EU CTIS"]
+    assert [c.source for c in trial.changes] == ["EU CTIS 2024-510663-34-00"]
+    assert [c.source for c in blocks["NCT04422912"].changes] == [""]
+    text = render_text(d)
+    assert "Also registered as EU CTIS 2024-510663-34-00" in text and "on EU CTIS 2024-510663-34-00" in text

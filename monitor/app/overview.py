@@ -10,6 +10,7 @@ from typing import Any
 from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
 from monitor.core.literature import SERVICES
 from monitor.core.registrations import Registration, parse_stored, registry_name, registry_of
+from monitor.store import SUMMARY_COLUMNS
 
 RUN_FIELDS = (
     "id",
@@ -71,36 +72,6 @@ def study_dict(r: Any) -> dict[str, Any]:
     return summary_dict(r, classification.get("review", []), classification.get("curated", []))
 
 
-_SUMMARY = (
-    "nct_id",
-    "brief_title",
-    "overall_status",
-    "registry_status",
-    "phases",
-    "lead_sponsor",
-    "countries",
-    "in_scope",
-    "scope_reason",
-    "modality",
-    "targets",
-    "cell_source",
-    "product",
-    "products",
-    "indications",
-    "needs_review",
-    "last_update_post_date",
-    "enrollment_count",
-    "start_date",
-    "primary_completion_date",
-    "first_post_date",
-    "site_count",
-    "registered_on",
-    "registrations",
-    "trial_id",
-    "trial_registrations",
-)
-
-
 def _columns(r: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
     """A row's summary columns by name: a store.study_summaries row's values zipped with its
     column names (`fields`: the result's keys, read once for every row; a light row's
@@ -108,8 +79,8 @@ def _columns(r: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
     reads every tracked study's), or a StudyRow's attributes."""
     if fields is not None:
         given = dict(zip(fields, r, strict=True))
-        return {k: given.get(k) for k in _SUMMARY}
-    return {k: getattr(r, k, None) for k in _SUMMARY}
+        return {k: given.get(k) for k in SUMMARY_COLUMNS}
+    return {k: getattr(r, k, None) for k in SUMMARY_COLUMNS}
 
 
 def summary_dict(

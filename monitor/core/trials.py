@@ -104,6 +104,14 @@ def registrations_of(group: Sequence[Member], head: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def with_heads(ids: Iterable[str], trial_of: Callable[[str], str | None]) -> set[str]:
+    """The ids and the registrations standing for their trials (a digest block is headed
+    by the standing registration, whichever registration changed)."""
+    out = set(ids)
+    out |= {t for i in list(out) if (t := trial_of(i))}
+    return out
+
+
 def _of_dict(row: Any) -> tuple[str, str | None]:
     return row["nct_id"], row.get("trial_id")
 

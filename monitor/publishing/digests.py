@@ -26,6 +26,7 @@ from monitor.core.digest import (
 from monitor.core.domain import RunOutcome, UserError
 from monitor.core.filters import MODALITIES, StudyFilter
 from monitor.core.news import Arrival
+from monitor.core.trials import with_heads
 from monitor.publishing import links
 from monitor.publishing.render import Rendered, render_within
 from monitor.store import Session
@@ -235,7 +236,8 @@ def prepare(
         return Prepared(sub, None, filtered, None) if filtered else None
     versions = store.registry_versions(session, [c.event for c in due])
     views = sort_events(_view(c, versions.get(c.event.id, (None, None)), run) for c in due)
-    studies = {n: StudyView.of(rows[n]) for n in {c.event.nct_id for c in due}}
+    changed = with_heads({c.event.nct_id for c in due}, lambda i: rows[i].trial_id if i in rows else None)
+    studies = {n: StudyView.of(rows[n]) for n in changed if n in rows}
 
     def build_changes(limit: int) -> Digest:
         return build_changes_digest(

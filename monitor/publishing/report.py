@@ -24,7 +24,7 @@ from monitor.core.digest import DigestOptions, EventView, Section, StudyView, bu
 from monitor.core.filters import StudyFilter
 from monitor.core.news import Arrival
 from monitor.core.registrations import registries_of, registry_name, study_link
-from monitor.core.trials import fold
+from monitor.core.trials import fold, with_heads
 from monitor.publishing import delivery
 from monitor.publishing.render import environment
 from monitor.store import Session, StudyRow
@@ -320,7 +320,13 @@ def _period_changes(
     return build_changes_digest(
         subscriber="report",
         events=[EventView.of_change(c) for c in changes],
-        studies={n: StudyView.of(by_id[n]) for n in {c.event.nct_id for c in changes} if n in by_id},
+        studies={
+            n: StudyView.of(by_id[n])
+            for n in with_heads(
+                {c.event.nct_id for c in changes}, lambda i: by_id[i].trial_id if i in by_id else None
+            )
+            if n in by_id
+        },
         period_start=start_of(since),
         now=end_of(until),
         health=health,

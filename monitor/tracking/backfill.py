@@ -150,6 +150,15 @@ def cut_version(versions: Sequence[RegistryVersion], first_posted_update: str | 
 REFUSALS_BEFORE_STOPPING = 3
 
 
+def _not_now(nct: str, first: Any, row: Any) -> StudyBackfill | None:
+    """Why a study's history is not taken now: not polled yet, or taken already."""
+    if first is None:
+        return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
+    if row is not None and row.status in store.BACKFILL_FINISHED:
+        return StudyBackfill(nct, "skipped", detail="already backfilled")
+    return None
+
+
 class Backfiller:
     """Fetches and stores registry histories. The CLI and the scheduler both call `run()`."""
 
@@ -245,10 +254,8 @@ class Backfiller:
         with self.db.session() as s:
             first = store.first_polled_snapshot(s, nct)
             row = store.backfill_state(s, nct)
-            if first is None:
-                return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
-            if row is not None and row.status in store.BACKFILL_FINISHED:
-                return StudyBackfill(nct, "skipped", detail="already backfilled")
+            if (skipped := _not_now(nct, first, row)) is not None:
+                return skipped
             listed = [RegistryVersion.from_json(v) for v in row.versions] if row and row.versions else None
         first_study = to_study(store.decompress(first.raw))
         bound = first_study.last_update_post_date or first.fetched_at.date().isoformat()
@@ -304,10 +311,8 @@ class Backfiller:
         with self.db.session() as s:
             first = store.first_polled_snapshot(s, nct)
             row = store.backfill_state(s, nct)
-            if first is None:
-                return StudyBackfill(nct, "skipped", detail="not polled yet: nothing to attach a history to")
-            if row is not None and row.status in store.BACKFILL_FINISHED:
-                return StudyBackfill(nct, "skipped", detail="already backfilled")
+            if (skipped := _not_now(nct, first, row)) is not None:
+                return skipped
             try:
                 record = store.decompress(first.raw)
             except ValueError as exc:

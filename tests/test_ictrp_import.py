@@ -162,3 +162,27 @@ def test_status_tells_each_registrys_freshness_and_counts(database: Database, se
     assert f"Last successful ICTRP import: #1 at 2026-12-02 09:00 UTC, from {SAMPLE.name}" in text
     assert "By registry: 3 on ChiCTR, 1 on EudraCT, 1 on jRCT; 5 trials" in text
     assert status.to_json()["registries"]["tracked"] == {"chictr": 3, "eudract": 1, "jrct": 1}
+
+
+def test_an_imported_trial_has_its_page_under_its_own_number(database: Database, settings_for: Any) -> None:
+    """The landscape links each imported trial to its page: the number as its registry
+    writes it is the address (another casing leads there), on the web and the command line."""
+    from starlette.testclient import TestClient
+
+    from monitor.core.registrations import check_study_id
+    from monitor.web import create_app
+
+    clock = FakeClock(datetime(2026, 12, 2, 9, 0))
+    application = app(database, settings_for, clock)
+    assert application.import_ictrp(SAMPLE).ok
+    with TestClient(create_app(application)) as client:
+        for number in ("ChiCTR2600120587", "jRCT2099250001", "2099-000321-15"):
+            page = client.get(f"/studies/{number}")
+            assert page.status_code == 200 and number in page.text, number
+            assert client.get(f"/api/studies/{number}").json()["nct_id"] == number
+        moved = client.get("/studies/chictr2600120587", follow_redirects=False)
+        assert moved.status_code == 301 and moved.headers["location"] == "/studies/ChiCTR2600120587"
+        landscape = client.get("/", params={"registry": "jRCT"}).text
+    assert 'href="/studies/jRCT2099250001"' in landscape
+    assert check_study_id("JRCT2099250001") == "jRCT2099250001"
+    assert application.history(["ChiCTR2600120587"]).studies[0]["nct_id"] == "ChiCTR2600120587"

@@ -104,6 +104,8 @@ def recognise(text: str) -> list[Registration]:
             number = m.group(0)
             if reg.key == "chictr":
                 number = "ChiCTR" + number[6:].upper()
+            elif reg.key == "jrct":
+                number = "jRCT" + number[4:]
             found.append(Registration(reg.key, number))
     return found
 
@@ -142,19 +144,23 @@ _EU_CT = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}$")
 
 
 def check_study_id(value: str) -> str:
-    """A tracked study's id as a reader types it: an NCT id (any case) or an EU CT number;
-    UserError naming both forms otherwise."""
+    """A tracked study's id as a reader types it: an NCT id (any case), an EU CT number, or
+    another registry's number whose trials ctmonitor imports (ChiCTR, jRCT, EudraCT, ISRCTN,
+    ANZCTR, DRKS; written as the registry writes it); UserError naming the forms otherwise."""
     from monitor.core.domain import UserError, check_nct_id
 
     v = value.strip()
     if _EU_CT.match(v):
         return v
+    found = recognise(v)
+    if len(found) == 1 and found[0].registry != "ctgov" and found[0].id.casefold() == v.casefold():
+        return found[0].id
     try:
         return check_nct_id(v)
     except UserError:
         raise UserError(
-            f"not a study id: {value!r} (an NCT id such as NCT05085418, or an EU CT number such as "
-            "2024-510663-34-00)"
+            f"not a study id: {value!r} (an NCT id such as NCT05085418, an EU CT number such as "
+            "2024-510663-34-00, or another registry's number such as ChiCTR2300071234)"
         ) from None
 
 

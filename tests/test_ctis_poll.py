@@ -365,6 +365,7 @@ def test_one_trial_on_two_registries_is_one_row_and_its_disagreement_is_told_onc
             told_json["status_change"]["registry"] == "ctis" and told_json["status_change"]["trial_id"] == nct
         )
         assert f"also registered as [EU CTIS {MB_CART}]" in block
+        assert all(line.startswith("  - **") for line in block.split("\n\n", 1)[0].splitlines()[1:])
         assert f"(on EU CTIS {MB_CART})" in block and "statuses disagree" in block
 
         clock.advance(days=1)

@@ -25,6 +25,7 @@ def trial_members(session: Session) -> list[Any]:
         StudyRow.trial_registrations,
         StudyRow.trial_status,
         StudyRow.overall_status,
+        StudyRow.registry_status,
         StudyRow.snapshot_count,
         StudyRow.last_update_post_date,
     ).where(StudyRow.gone.is_(False), StudyRow.merged_into.is_(None))

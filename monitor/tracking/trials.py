@@ -36,6 +36,12 @@ def _standing(registry: str, number: str, study: Study | None, status: str | Non
     return Standing(registry, number, study.overall_status, words, places)
 
 
+def _stored(m: Member, row: Any) -> Standing:
+    return Standing(
+        m.registry, m.id, row.overall_status, row.registry_status or status_label(row.overall_status)
+    )
+
+
 def regroup(session: Session, *, run_id: int | None, now: datetime) -> int:
     """Join the current registrations into trials, store each one's trial, and write an
     event where a trial's statuses came to disagree or agree again. Returns the events
@@ -51,11 +57,6 @@ def regroup(session: Session, *, run_id: int | None, now: datetime) -> int:
     for m in members:
         groups.setdefault(heads[m.id], []).append(m)
     by_id = {r.nct_id: r for r in rows}
-    several = [g for g in groups.values() if len(g) > 1]
-    studies = store.latest_of(
-        session,
-        [(m.id, by_id[m.id].snapshot_count) for g in several for m in g if by_id[m.id].snapshot_count],
-    )
     writes: list[dict[str, Any]] = []
     events = 0
     for head, group in groups.items():
@@ -64,12 +65,17 @@ def regroup(session: Session, *, run_id: int | None, now: datetime) -> int:
         if len(group) > 1:
             order = {r: i for i, r in enumerate(regs)}
             ordered = sorted(group, key=lambda m: order.get(f"{m.registry}:{m.id}", len(order)))
-            standings = [
-                _standing(m.registry, m.id, studies.get(m.id), by_id[m.id].overall_status) for m in ordered
-            ]
-            state = "disagree" if disagree(standings) else "agree"
+            # decided from the stored statuses; only a trial whose state flips has its
+            # records read, for the words and member states its change will say
+            state = "disagree" if disagree([_stored(m, by_id[m.id]) for m in ordered]) else "agree"
             before = by_id[head].trial_status
             if before is not None and before != state:
+                keys = [(m.id, by_id[m.id].snapshot_count) for m in ordered if by_id[m.id].snapshot_count]
+                studies = store.latest_of(session, keys)
+                standings = [
+                    _standing(m.registry, m.id, studies.get(m.id), by_id[m.id].overall_status)
+                    for m in ordered
+                ]
                 after = {"agree": state == "agree", "statuses": [s.to_dict() for s in standings]}
                 store.add_events(
                     session,

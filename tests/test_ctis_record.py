@@ -182,3 +182,18 @@ def test_the_records_own_history_is_dated_oldest_first() -> None:
     ) in said
     # every change is unique on its snapshot (the store's key): country and day, or the application
     assert len({(c.kind, c.field, c.key) for _, c in items}) == len(items)
+
+
+def test_two_moves_of_a_member_state_on_one_day_are_two_changes() -> None:
+    rec = sample("ctis-retrieve-2099-500101-12-00.json")
+    info = rec["authorizedApplication"]["authorizedPartsII"][0]["mscInfo"]
+    info["clinicalTrialStatusHistory"] += [
+        {"trialStatus": "Halted", "trialStatusDate": "2025-03-03T09:00:00.1"},
+        {"trialStatus": "Authorised", "trialStatusDate": "2025-03-03T16:00:00.2"},
+    ]
+    moves = [c for d, c in ctis_history.history(rec) if d == "2025-03-03"]
+    assert [(c.before["status"], c.after["status"]) for c in moves] == [
+        ("Authorised", "Halted"),
+        ("Halted", "Authorised"),
+    ]
+    assert len({c.key for c in moves}) == 2

@@ -87,13 +87,16 @@ def history(rec: dict[str, Any]) -> list[tuple[str | None, FieldChange]]:
         if not country:
             continue
         site = f"{MEMBER_STATE}, {country}"
-        steps = sorted(
-            (day, str(h.get("trialStatus")).strip())
-            for h in map(_d, _l(info.get("clinicalTrialStatusHistory")))
-            if (day := iso_date(h.get("trialStatusDate"))) and str(h.get("trialStatus") or "").strip()
-        )
+        # in time order (the array comes in no order): by day, then by the time of day the
+        # ISO timestamp carries
+        dated = []
+        for h in map(_d, _l(info.get("clinicalTrialStatusHistory"))):
+            day, status = iso_date(h.get("trialStatusDate")), str(h.get("trialStatus") or "").strip()
+            if day and status:
+                dated.append((day, str(h.get("trialStatusDate")), status))
+        steps = [(day, status) for day, _at, status in sorted(dated)]
         previous: str | None = None
-        for day, status in steps:
+        for step, (day, status) in enumerate(steps):
             if status == previous:
                 continue
             # the first step is the country joining ("+ Member state, Germany (Under
@@ -101,7 +104,7 @@ def history(rec: dict[str, Any]) -> list[tuple[str | None, FieldChange]]:
             change = FieldChange(
                 EventKind.SITE_STATUS if previous else EventKind.SITE_ADDED,
                 "application_status",
-                key=f"msc|{country}|{day}",
+                key=f"msc|{country}|{day}|{step}",  # unique on its snapshot, two moves a day too
                 before={"site": site, "status": previous} if previous else None,
                 after={"site": site, "status": status},
             )

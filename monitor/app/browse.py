@@ -28,10 +28,14 @@ KINDS = tuple(k.value for k in EventKind)
 PERIOD_BASES = ("detected", "registry")
 
 
-def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
+def landscape(
+    session: Session, q: LandscapeQuery, *, complete: bool = False, counts: bool = True, marks: bool = True
+) -> LandscapeView:
     """The landscape page. The stored classification JSON is the costly part of a row, so it
     is read only for the rows on the page (their review and curated marks), or for every
-    match with `complete` (downloads); free-text search reads the stored search text."""
+    match with `complete` (downloads), and not at all without `marks` (a spreadsheet has no
+    column for them); free-text search reads the stored search text. Without `counts`, the
+    charts and counts are left out (the API's pages and downloads show none)."""
     rows = []
     found = store.study_summaries(
         session, in_scope=None if q.include_out_of_scope else True, with_classification=False
@@ -44,8 +48,8 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
         rows.append(d)
     # one row per trial: a registration of a trial whose standing row is here is shown in
     # that row (its registrations list every one)
-    v = view(fold(rows), q)
-    rare = [r["nct_id"] for r in v.matching if OTHER in r["indications"]]
+    v = view(fold(rows), q, counts=counts)
+    rare = [r["nct_id"] for r in v.matching if OTHER in r["indications"]] if counts else []
     if rare:  # "other" says what it holds: the conditions that put each study there
         said = store.classifications(session, rare)
         holds = {
@@ -55,7 +59,7 @@ def landscape(session: Session, q: LandscapeQuery, *, complete: bool = False) ->
             if e.get("label") == "indications" and e.get("value") == OTHER
         }
         v = dataclasses.replace(v, other_holds=tuple(sorted(h for h in holds if h)))
-    wanted = v.matching if complete else v.rows
+    wanted = (v.matching if complete else v.rows) if marks else []
     labels = store.classifications(session, [r["nct_id"] for r in wanted])
     for r in wanted:
         c = labels.get(r["nct_id"], {})

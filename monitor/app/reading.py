@@ -134,7 +134,7 @@ class ReadUseCases:
         query = dataclasses.replace(
             query, q=search.strip(), include_out_of_scope=include_out_of_scope, needs_review=needs_review
         )
-        view = self.landscape(query, complete=True)
+        view = self.landscape(query, complete=True, counts=False)
         rows = [{k: v for k, v in r.items() if k != "search"} for r in view.matching]
         if rows:
             return StudiesResult(rows)
@@ -266,7 +266,9 @@ class ReadUseCases:
             catalogue=self.classifier.catalogue,
         )
 
-    def landscape(self, query: LandscapeQuery, *, complete: bool = False) -> LandscapeView:
+    def landscape(
+        self, query: LandscapeQuery, *, complete: bool = False, counts: bool = True, marks: bool = True
+    ) -> LandscapeView:
         """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
         every matching row carries its review and curated marks (downloads)."""
         from monitor.app import browse
@@ -287,7 +289,7 @@ class ReadUseCases:
             products=flt.products,
         )
         with self.database.session() as s:
-            return browse.landscape(s, query, complete=complete)
+            return browse.landscape(s, query, complete=complete, counts=counts, marks=marks)
 
     def study_page(self, nct_id: str) -> StudyPage:
         """One study: labels with evidence, current state, sites by country, timeline, versions."""

@@ -308,8 +308,9 @@ def _sort_value(row: Mapping[str, Any], key: str) -> str:
     return _fold(str(v)) if v not in (None, "", []) else ""
 
 
-def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
-    """The page of `rows` the query asks for, with counts over everything it matches."""
+def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery, *, counts: bool = True) -> LandscapeView:
+    """The page of `rows` the query asks for, with counts over everything it matches (not
+    for a caller that shows none: the API's pages, downloads)."""
     hits = [dict(r) for r in rows if matches(r, q)]
     keyed = [(_sort_value(r, q.sort), r) for r in hits]
     filled = [kr for kr in keyed if kr[0]]
@@ -317,8 +318,6 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
     filled.sort(key=lambda kr: kr[0], reverse=q.descending)
     empty = sorted((r for k, r in keyed if not k), key=lambda r: r["nct_id"])
     ordered = [r for _, r in filled] + empty
-    modality = Counter(r["modality"] or "none" for r in hits)
-    indication = Counter(i for r in hits for i in r["indications"] or ["none"])
     if q.cursor:
         value, nct = read_cursor(q.cursor)
         start = next(
@@ -329,6 +328,11 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
         start = (q.page - 1) * q.per_page
     page = ordered[start : start + q.per_page]
     more = start + q.per_page < len(ordered)
+    cursor = make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None
+    if not counts:
+        return LandscapeView(q, page, len(hits), matching=ordered, next_cursor=cursor)
+    modality = Counter(r["modality"] or "none" for r in hits)
+    indication = Counter(i for r in hits for i in r["indications"] or ["none"])
     return LandscapeView(
         q,
         page,
@@ -336,7 +340,7 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery) -> LandscapeView:
         sorted(modality.items(), key=lambda kv: (-kv[1], kv[0])),
         sorted(indication.items(), key=lambda kv: (-kv[1], kv[0])),
         ordered,
-        next_cursor=make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None,
+        next_cursor=cursor,
         picture=picture(hits),
         **registry_counts(hits),
     )

@@ -92,7 +92,8 @@ class Web:
         download = fmt in ("csv", "json", "xlsx")
         if download:
             q = LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]})
-        v = self.app.landscape(q, complete=download)
+        # a download needs no charts, and a spreadsheet no review marks
+        v = self.app.landscape(q, complete=download, counts=not download, marks=fmt in ("html", "json"))
         if fmt == "json":
             return json_response({"total": v.total, "studies": [public_row(r) for r in v.matching]})
         if fmt == "csv":
@@ -274,7 +275,7 @@ class Web:
 
     def api_studies(self, request: Request) -> Response:
         q = LandscapeQuery.from_params(_params(request))
-        v = self.app.landscape(q)
+        v = self.app.landscape(q, counts=False)
         nxt = None
         if v.next_cursor:
             nxt = request.url.path + "?" + urlencode(v.query.to_params(cursor=v.next_cursor, page=1))

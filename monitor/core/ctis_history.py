@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.core.ctis import MEMBER_STATE, iso_date
+from monitor.core.ctis import MEMBER_STATE, _d, _l, iso_date
 from monitor.core.domain import EventKind, FieldChange, Modification
 
 # Application types (CTIS.md 6.5) in the reader's words.
@@ -25,14 +25,6 @@ KINDS = {
     "SUBSEQUENT ADDITION OF MSC": "Member state added",
 }
 DECISIONS = {"authorized": "authorised", "authorized_conditions": "authorised with conditions"}
-
-
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _words(value: Any, table: dict[str, str]) -> str | None:

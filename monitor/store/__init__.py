@@ -167,7 +167,7 @@ from monitor.store.subscribers import (
     unsubscribe,
     unsubscribed_names,
 )
-from monitor.store.trials import latest_of, left_trials, set_trials, trial_member_ids, trial_members
+from monitor.store.trials import left_trials, set_trials, trial_member_ids, trial_members
 
 __all__ = [
     "BACKFILL_FINISHED",
@@ -242,7 +242,6 @@ __all__ = [
     "last_sent_digest",
     "last_sent_of_kinds",
     "latest_delivery",
-    "latest_of",
     "latest_studies",
     "left_trials",
     "list_events",

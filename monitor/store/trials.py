@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from monitor.core.domain import Study
 from monitor.store.models import StudyRow
 
 
@@ -70,10 +69,3 @@ def set_trials(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
             for v in values
         ],
     )
-
-
-def latest_of(session: Session, keys: Sequence[tuple[str, int]]) -> dict[str, Study]:
-    """The latest version of these registrations (only trials of several are compared)."""
-    from monitor.store.studies import stored_studies
-
-    return stored_studies(session, keys)

@@ -71,7 +71,7 @@ def regroup(session: Session, *, run_id: int | None, now: datetime) -> int:
             before = by_id[head].trial_status
             if before is not None and before != state:
                 keys = [(m.id, by_id[m.id].snapshot_count) for m in ordered if by_id[m.id].snapshot_count]
-                studies = store.latest_of(session, keys)
+                studies = store.stored_studies(session, keys)
                 standings = [
                     _standing(m.registry, m.id, studies.get(m.id), by_id[m.id].overall_status)
                     for m in ordered

@@ -61,9 +61,12 @@ def generate(n: int) -> list[dict]:  # type: ignore[type-arg]
     return out
 
 
-def timed(client: TestClient, path: str, repeat: int) -> tuple[float, float, int]:
-    """Median and 95th percentile (ms) of `repeat` requests, after one to warm up."""
+def timed(client: TestClient, path: str, repeat: int) -> tuple[float, float, int, float]:
+    """Median and 95th percentile (ms) of `repeat` requests, after one to warm up (its time
+    is the first request after a poll: the view's counts not yet cached)."""
+    t0 = time.perf_counter()
     client.get(path)  # warm: templates compiled, caches filled
+    first = (time.perf_counter() - t0) * 1000
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -72,15 +75,15 @@ def timed(client: TestClient, path: str, repeat: int) -> tuple[float, float, int
         assert r.status_code == 200, (path, r.status_code)
     times.sort()
     p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
-    return statistics.median(times) * 1000, p95 * 1000, len(r.content)
+    return statistics.median(times) * 1000, p95 * 1000, len(r.content), first
 
 
 TARGET_MS = 200
 
 
-def report(name: str, ms: float, p95: float, size: int) -> None:
+def report(name: str, ms: float, p95: float, size: int, first: float) -> None:
     verdict = "ok" if p95 < TARGET_MS else "OVER"
-    print(f"  {name:<42} {ms:8.1f} {p95:8.1f} ms  {size / 1024:8.1f} KB  {verdict}")
+    print(f"  {name:<42} {ms:8.1f} {p95:8.1f} ms  {size / 1024:8.1f} KB  {verdict:<4} (first {first:.0f} ms)")
 
 
 def _url(kind: str, tmp: str, name: str, schemas: list[str]) -> str:
@@ -140,7 +143,10 @@ LANDSCAPE_PAGES = [
     ("landscape, first page", "/"),
     ("landscape, 500 a page", "/?per_page=500"),
     ("landscape, filtered and searched", "/?modality=CAR-T&indication=SLE&q=cd19&sort=sponsor"),
+    ("landscape sorted by title", "/?sort=title&order=asc"),
+    ("landscape searched for a product", "/?q=kyv-101"),
     ("landscape as CSV (every match)", "/?format=csv"),
+    ("landscape as JSON (every match)", "/?format=json"),
     ("API: studies, first page", "/api/studies"),
     ("API: studies, filtered", "/api/studies?indication=SLE&status=recruiting"),
     ("API: events", "/api/events"),

@@ -6,65 +6,136 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor import store
 from monitor.app.overview import event_dict, summary_dict
 from monitor.core.describe import change_text
 from monitor.core.domain import EventKind, UserError, check_kinds
 from monitor.core.filters import StudyFilter
-from monitor.core.landscape import LandscapeQuery, LandscapeView, view
+from monitor.core.landscape import LandscapeQuery, LandscapeView, counted, fold, make_cursor, sort_value
 from monitor.core.news import arrival_label, arrival_note
 from monitor.core.registrations import Registration, registrations
 from monitor.core.results import parts as results_parts
 from monitor.core.results import results_url
 from monitor.core.scope import OTHER
-from monitor.core.trials import fold
 from monitor.store import Session
 
 KINDS = tuple(k.value for k in EventKind)
+T = TypeVar("T")
 PERIOD_BASES = ("detected", "registry")
 
 
-def landscape(
-    session: Session, q: LandscapeQuery, *, complete: bool = False, counts: bool = True, marks: bool = True
-) -> LandscapeView:
-    """The landscape page. The stored classification JSON is the costly part of a row, so it
-    is read only for the rows on the page (their review and curated marks), or for every
-    match with `complete` (downloads), and not at all without `marks` (a spreadsheet has no
-    column for them); free-text search reads the stored search text. Without `counts`, the
-    charts and counts are left out (the API's pages and downloads show none)."""
-    rows = []
-    found = store.study_summaries(
-        session, in_scope=None if q.include_out_of_scope else True, with_classification=False
-    )
-    fields = found[0]._fields if found else ()
-    search_at = fields.index("search_text") if found else 0
-    for r in found:
-        d = summary_dict(r, fields=fields)
-        d["search"] = r[search_at] or ""
-        rows.append(d)
-    # one row per trial: a registration of a trial whose standing row is here is shown in
-    # that row (its registrations list every one)
-    v = view(fold(rows), q, counts=counts)
-    rare = [r["nct_id"] for r in v.matching if OTHER in r["indications"]] if counts else []
-    if rare:  # "other" says what it holds: the conditions that put each study there
-        said = store.classifications(session, rare)
+# what a view counts, per database, index version and view: counting every match is the
+# costly part of a landscape of 100,000 studies, and the index's version moves with every
+# write of a study, so nothing cached is ever one write behind
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_HEAVY: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # whole pipelines: a few only
+_KEEP = {id(_CACHE): 64, id(_HEAVY): 4}
+
+
+def per_version(session: Session, key: tuple[Any, ...], make: Callable[[], T], *, heavy: bool = False) -> T:
+    """`make()`, computed once per version of the studies' index (a write of any study makes
+    a new version): for what is costly to count and depends on nothing else. The newest
+    few are kept (`heavy`: what holds every row of a view, fewer still)."""
+    cache = _HEAVY if heavy else _CACHE
+    full = (str(session.get_bind().url), store.index_version(session), *key)
+    if full in cache:
+        cache.move_to_end(full)
+        return cache[full]  # type: ignore[no-any-return]
+    value = make()
+    cache[full] = value
+    while len(cache) > _KEEP[id(cache)]:
+        cache.popitem(last=False)
+    return value
+
+
+def view_key(q: LandscapeQuery) -> LandscapeQuery:
+    """What a view's counts depend on: its filters and search, not its order or page."""
+    return dataclasses.replace(q, sort="updated", descending=True, page=1, per_page=50, cursor="")
+
+
+def _counted(
+    session: Session, q: LandscapeQuery, charts: bool
+) -> tuple[int, dict[tuple[str, str], int], tuple[str, ...]]:
+    def make() -> tuple[int, dict[tuple[str, str], int], tuple[str, ...]]:
+        if not charts:
+            return store.landscape_count(session, q), {}, ()
+        tally = store.landscape_tally(session, q)
+        # "other" says what it holds: the conditions that put each study there
+        rare = store.landscape_with_term(session, q, "indication", fold(OTHER))
+        said = store.classifications(session, rare) if rare else {}
         holds = {
             e.get("text", "")
             for c in said.values()
             for e in c.get("evidence", [])
             if e.get("label") == "indications" and e.get("value") == OTHER
         }
-        v = dataclasses.replace(v, other_holds=tuple(sorted(h for h in holds if h)))
-    wanted = (v.matching if complete else v.rows) if marks else []
-    labels = store.classifications(session, [r["nct_id"] for r in wanted])
-    for r in wanted:
+        return tally.total, tally.counts, tuple(sorted(h for h in holds if h))
+
+    return per_version(session, ("counts", view_key(q), charts), make)
+
+
+def _summaries(session: Session, ids: list[str]) -> list[dict[str, Any]]:
+    return _as_summaries(store.landscape_rows(session, ids, _READ))
+
+
+_READ = (*store.SUMMARY_COLUMNS,)
+
+
+def _as_summaries(rows: Any) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        d = summary_dict(r, fields=r._fields)
+        d["search"] = r.search_text or ""
+        out.append(d)
+    return out
+
+
+def _mark(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Each row's review and curated marks, from its stored classification."""
+    labels = store.classifications(session, [r["nct_id"] for r in rows])
+    for r in rows:
         c = labels.get(r["nct_id"], {})
         r["review"], r["curated"] = c.get("review", []), c.get("curated", [])
+
+
+def landscape(
+    session: Session, q: LandscapeQuery, *, complete: bool = False, counts: bool = True, marks: bool = True
+) -> LandscapeView:
+    """The landscape page, answered by the database (store.landscape): filtered, searched,
+    sorted and paged there, one row per trial; only the page's rows are read. With
+    `counts`, the view's counts and charts (counted there too, cached per index version);
+    with `complete`, every matching row in order (`matching`: the pipeline, reports,
+    `studies --json`); with `marks`, the rows' review and curated marks."""
+    ids, more = store.landscape_page(session, q)
+    rows = _summaries(session, ids)
+    cursor = make_cursor(sort_value(rows[-1], q.sort), rows[-1]["nct_id"]) if more and rows else None
+    total, tally, holds = _counted(session, q, counts)
+    if counts:
+        v = counted(q, rows, total, tally, next_cursor=cursor)
+        v = dataclasses.replace(v, other_holds=holds)
+    else:
+        v = LandscapeView(q, rows, total, next_cursor=cursor)
+    if complete:
+        every = [r for batch in store.landscape_stream(session, q, _READ) for r in _as_summaries(batch)]
+        v = dataclasses.replace(v, matching=every)
+    if marks:
+        _mark(session, v.matching if complete else v.rows)
     return v
+
+
+def landscape_stream(session: Session, q: LandscapeQuery, *, marks: bool) -> Iterator[list[dict[str, Any]]]:
+    """Every row of a view in its order, a batch at a time (a download streams them, never
+    holding the whole view)."""
+    for batch in store.landscape_stream(session, q, _READ):
+        rows = _as_summaries(batch)
+        if marks:
+            _mark(session, rows)
+        yield rows
 
 
 def trial_context(session: Session, row: Any) -> tuple[str | None, tuple[str, ...]]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from monitor.core.describe import KIND_LABELS, change_text, count, phases_label, status_label, targets_label
 from monitor.core.literature import SERVICES
-from monitor.core.registrations import Registration, parse_stored, registry_name, registry_of
+from monitor.core.registrations import Registration, registry_name, registry_of
+from monitor.core.summary import registrations_of, summary
 from monitor.store import SUMMARY_COLUMNS
 
 RUN_FIELDS = (
@@ -61,10 +62,6 @@ def event_dict(e: Any) -> dict[str, Any]:
     }
 
 
-def _split(labels: tuple[str, ...] | None) -> list[str]:
-    return list(labels or ())
-
-
 def study_dict(r: Any) -> dict[str, Any]:
     """A tracked study's summary columns (models.StudyRow) as JSON, with its review and
     curated marks."""
@@ -94,52 +91,13 @@ def summary_dict(
     curated come from the classification, where the caller has it; `fields`, a light row's
     column names (`row._fields`), read once by a caller of many rows."""
     m = _columns(r, fields if fields is not None else getattr(r, "_fields", None))
-    product = m["product"]
-    return {
-        "nct_id": m["nct_id"],
-        "title": m["brief_title"],
-        "status": m["overall_status"],
-        # the registry's own words, where they are not the reader's (CTIS, ICTRP's registers)
-        "registry_status": m["registry_status"],
-        "phases": _split(m["phases"]),
-        "sponsor": m["lead_sponsor"],
-        "countries": _split(m["countries"]),
-        "in_scope": m["in_scope"],
-        "scope_reason": m["scope_reason"],
-        "modality": m["modality"],
-        "targets": _split(m["targets"]),
-        "cell_source": m["cell_source"],
-        "product": product,
-        "products": _split(m["products"]) or ([product] if product else []),
-        "indications": _split(m["indications"]),
-        "needs_review": m["needs_review"],
-        "review": review or [],
-        "curated": curated or [],
-        "last_update_post_date": m["last_update_post_date"],
-        # the numbers analysts compare (the landscape's columns and downloads)
-        "enrollment": m["enrollment_count"],
-        "start": m["start_date"],
-        "primary_completion": m["primary_completion_date"],
-        "first_posted": m["first_post_date"],
-        "sites": m["site_count"],
-        # its own registration first, then its trial's others (core.trials): those tracked
-        # and those the records name (core.registrations)
-        "registrations": [x.to_dict() for x in _registrations(m)],
-        # the registration standing for its trial (the row the landscape shows)
-        "trial_id": m["trial_id"] or m["nct_id"],
-    }
-
-
-def _registrations(m: dict[str, Any]) -> list[Registration]:
-    own = Registration(m["registered_on"] or "ctgov", m["nct_id"])
-    stored = m["trial_registrations"] or m["registrations"] or ()
-    return [own, *(x for x in parse_stored(stored) if x != own)]
+    return {**summary(m), "review": review or [], "curated": curated or []}
 
 
 def row_registrations(r: Any) -> list[Registration]:
     """A studies row's registrations: its own first, then the rest of its trial's (or, alone,
     those its record names)."""
-    return _registrations(_columns(r))
+    return registrations_of(_columns(r))
 
 
 @dataclass(frozen=True)

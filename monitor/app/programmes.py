@@ -101,14 +101,21 @@ class ProgrammeUseCases:
     classifier: Any
 
     def pipeline(self, query: LandscapeQuery) -> PipelineView:
-        """Products × indications for a landscape view (its filters; every page of it)."""
-        view = self.landscape(dataclasses.replace(query, page=1, cursor=""), complete=False)  # type: ignore[attr-defined]
-        rows = [{k: v for k, v in r.items() if k != "search"} for r in view.matching]
-        return PipelineView(
-            view.query,
-            pipeline(rows, self.classifier.vocabulary.indication_order, self.classifier.catalogue),
-            view.total,
-        )
+        """Products × indications for a landscape view (its filters; every page of it),
+        built once per version of the studies' index (browse.per_version)."""
+        from monitor.app import browse
+
+        query = self._resolved(dataclasses.replace(query, page=1, cursor=""))  # type: ignore[attr-defined]
+
+        def make() -> tuple[Any, int]:
+            v = browse.landscape(s, query, complete=True, counts=False, marks=False)
+            rows = [{k: x for k, x in r.items() if k != "search"} for r in v.matching]
+            vocab = self.classifier.vocabulary
+            return pipeline(rows, vocab.indication_order, self.classifier.catalogue), v.total
+
+        with self.database.session() as s:
+            built, total = browse.per_version(s, ("pipeline", browse.view_key(query)), make, heavy=True)
+        return PipelineView(query, built, total)
 
     def _rows(self) -> list[dict[str, Any]]:
         with self.database.session() as s:

@@ -6,7 +6,7 @@ inherits them; they share its database, classifier, clock and settings.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -270,9 +270,28 @@ class ReadUseCases:
         self, query: LandscapeQuery, *, complete: bool = False, counts: bool = True, marks: bool = True
     ) -> LandscapeView:
         """The landscape page: filtered, searched, sorted, counted and paged; with `complete`,
-        every matching row carries its review and curated marks (downloads)."""
+        every matching row in order (`matching`)."""
         from monitor.app import browse
 
+        query = self._resolved(query)
+        with self.database.session() as s:
+            return browse.landscape(s, query, complete=complete, counts=counts, marks=marks)
+
+    def landscape_export(self, query: LandscapeQuery, *, marks: bool) -> Iterator[int | list[dict[str, Any]]]:
+        """A download of a view, streamed: first how many rows it holds, then its rows in
+        order a batch at a time, all read in one transaction (the count and the rows agree
+        though a poll commits meanwhile); the whole view is never held."""
+        return self._export(self._resolved(query), marks)  # a bad label fails before a byte is sent
+
+    def _export(self, query: LandscapeQuery, marks: bool) -> Iterator[int | list[dict[str, Any]]]:
+        from monitor.app import browse
+
+        with self.database.session() as s:
+            yield store.landscape_count(s, query)
+            yield from browse.landscape_stream(s, query, marks=marks)
+
+    def _resolved(self, query: LandscapeQuery) -> LandscapeQuery:
+        """The query with its labels as the classifier names them (aliases resolved)."""
         flt = self.check_filter(
             StudyFilter(
                 modalities=query.modalities,
@@ -281,15 +300,13 @@ class ReadUseCases:
                 products=query.products,
             )
         )
-        query = dataclasses.replace(
+        return dataclasses.replace(
             query,
             modalities=flt.modalities,
             targets=flt.targets,
             indications=flt.indications,
             products=flt.products,
         )
-        with self.database.session() as s:
-            return browse.landscape(s, query, complete=complete, counts=counts, marks=marks)
 
     def study_page(self, nct_id: str) -> StudyPage:
         """One study: labels with evidence, current state, sites by country, timeline, versions."""

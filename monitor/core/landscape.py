@@ -71,7 +71,8 @@ def search_text(classification: Mapping[str, Any]) -> str:
     return " ".join(str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality"))
 
 
-def _fold(value: str | None) -> str:
+def fold(value: str | None) -> str:
+    """How labels and text compare: case-folded, runs of white space as one space."""
     return " ".join((value or "").casefold().split())
 
 
@@ -113,7 +114,7 @@ class LandscapeQuery:
         values["phases"] = resolve_phases(values["phases"])
         values["registries"] = resolve_registries(values["registries"])
         for s in values["cell_sources"]:
-            if _fold(s) not in CELL_SOURCES:
+            if fold(s) not in CELL_SOURCES:
                 raise UserError(f"source: unknown value {s!r}; valid: {', '.join(CELL_SOURCES)}")
         sort = _one(params, "sort", "updated")
         if sort not in SORT_KEYS:
@@ -246,11 +247,11 @@ class LandscapeView:
 
 
 def _any_of(wanted: Iterable[str], have: Iterable[str]) -> bool:
-    w = {_fold(x) for x in wanted}
-    return bool(w & {_fold(x) for x in have})
+    w = {fold(x) for x in wanted}
+    return bool(w & {fold(x) for x in have})
 
 
-def _antigens(targets: Iterable[str]) -> set[str]:
+def antigens(targets: Iterable[str]) -> set[str]:
     """Each antigen of the target labels: `CD19/BCMA` and `CD19xCD3` name both."""
     out = set()
     for t in targets:
@@ -268,7 +269,7 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
         return False
     checks: list[tuple[tuple[str, ...], Iterable[str]]] = [
         (q.modalities, [row["modality"] or ""]),
-        (q.targets, _antigens(row["targets"]) | set(row["targets"])),
+        (q.targets, antigens(row["targets"]) | set(row["targets"])),
         (q.indications, row["indications"]),
         (q.statuses, [row["status"] or ""]),
         (q.phases, row["phases"]),
@@ -278,26 +279,40 @@ def matches(row: Mapping[str, Any], q: LandscapeQuery) -> bool:
     for wanted, have in checks:
         if wanted and not _any_of(wanted, have):
             return False
-    if q.sponsors and not any(_fold(s) in _fold(row["sponsor"]) for s in q.sponsors):
+    if q.sponsors and not any(fold(s) in fold(row["sponsor"]) for s in q.sponsors):
         return False
     if q.registries and not {r["registry"] for r in row.get("registrations") or []} & set(q.registries):
         return False
     if q.products and not products.matches(q.products, row.get("products") or [row.get("product") or ""]):
         return False  # a product is found however it is typed: KYV-101, kyv101, "KYV 101"
     if q.q:
-        named = " ".join(row.get("products") or [])
-        text = " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
-        text += " " + named
-        haystack, compact = _fold(text), _compact(text)
-        if not all(word in haystack or _compact(word) in compact for word in _fold(q.q).split()):
+        text, compact = haystack(row)
+        if not all(word in text or _compact(word) in compact for word in fold(q.q).split()):
             return False
     return True
+
+
+def haystack(row: Mapping[str, Any]) -> tuple[str, str]:
+    """What free-text search reads of a row, folded; and the same as letters and digits
+    only (a product code however it is typed: CABA-201, caba201)."""
+    named = " ".join(row.get("products") or [])
+    text = " ".join(str(row.get(k) or "") for k in ("nct_id", "title", "product", "sponsor", "search"))
+    text += " " + named
+    return fold(text), _compact(text)
+
+
+def search_words(q: str) -> list[tuple[str, str]]:
+    """A search's words, each folded and compacted: a row matches when, for every word,
+    its folded text holds the word or its compact text holds the compact word."""
+    return [(word, _compact(word)) for word in fold(q).split()]
 
 
 _compact = products.compact  # letters and digits only: CABA-201, caba201, "CABA 201" are one code
 
 
-def _sort_value(row: Mapping[str, Any], key: str) -> str:
+def sort_value(row: Mapping[str, Any], key: str) -> str:
+    """How a row sorts by a column: text folded, lists joined, numbers zero-padded; ""
+    for an empty value (last either way)."""
     v = row.get(SORT_KEYS[key])
     if isinstance(v, bool):
         v = str(v)
@@ -305,14 +320,14 @@ def _sort_value(row: Mapping[str, Any], key: str) -> str:
         return f"{v:015d}"  # numbers sort as numbers (9 before 10)
     if isinstance(v, list):
         v = "|".join(v)
-    return _fold(str(v)) if v not in (None, "", []) else ""
+    return fold(str(v)) if v not in (None, "", []) else ""
 
 
 def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery, *, counts: bool = True) -> LandscapeView:
     """The page of `rows` the query asks for, with counts over everything it matches (not
     for a caller that shows none: the API's pages, downloads)."""
     hits = [dict(r) for r in rows if matches(r, q)]
-    keyed = [(_sort_value(r, q.sort), r) for r in hits]
+    keyed = [(sort_value(r, q.sort), r) for r in hits]
     filled = [kr for kr in keyed if kr[0]]
     filled.sort(key=lambda kr: kr[1]["nct_id"])  # a stable, documented tie-break
     filled.sort(key=lambda kr: kr[0], reverse=q.descending)
@@ -321,14 +336,14 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery, *, counts: bool =
     if q.cursor:
         value, nct = read_cursor(q.cursor)
         start = next(
-            (i for i, r in enumerate(ordered) if _after(_sort_value(r, q.sort), r["nct_id"], value, nct, q)),
+            (i for i, r in enumerate(ordered) if _after(sort_value(r, q.sort), r["nct_id"], value, nct, q)),
             len(ordered),
         )
     else:
         start = (q.page - 1) * q.per_page
     page = ordered[start : start + q.per_page]
     more = start + q.per_page < len(ordered)
-    cursor = make_cursor(_sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None
+    cursor = make_cursor(sort_value(page[-1], q.sort), page[-1]["nct_id"]) if more and page else None
     if not counts:
         return LandscapeView(q, page, len(hits), matching=ordered, next_cursor=cursor)
     modality = Counter(r["modality"] or "none" for r in hits)
@@ -343,6 +358,62 @@ def view(rows: Sequence[Mapping[str, Any]], q: LandscapeQuery, *, counts: bool =
         next_cursor=cursor,
         picture=picture(hits),
         **registry_counts(hits),
+    )
+
+
+def _ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    return sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0]))
+
+
+def counted(
+    q: LandscapeQuery,
+    rows: list[dict[str, Any]],
+    total: int,
+    counts: Mapping[tuple[str, str], int],
+    *,
+    next_cursor: str | None = None,
+) -> LandscapeView:
+    """A page with the counts and charts of its whole view, from what the database counted
+    of its index (facet, label -> studies: core.summary.IndexEntry's terms): the same
+    numbers `view` counts row by row."""
+
+    def of(facet: str) -> dict[str, int]:
+        return {label: n for (f, label), n in counts.items() if f == facet}
+
+    named = of("modality")
+    by_modality = _ranked({**named, "none": named.get("none", 0) + total - sum(named.values())})
+    modalities = _ranked({**named, "not stated": named.get("not stated", 0) + total - sum(named.values())})
+    matrix_counts: dict[str, dict[str, int]] = {}
+    per_indication: Counter[str] = Counter()
+    for pair, n in of("pair").items():
+        modality, _, indication = pair.partition("\x1f")
+        matrix_counts.setdefault(modality, {})[indication] = n
+        per_indication[indication] += n
+    by_indication = _ranked(per_indication)
+    indications = [i for i, _ in by_indication]
+    matrix = {m: {i: matrix_counts.get(m, {}).get(i, 0) for i in indications} for m, _ in modalities}
+    statuses = of("status")
+    unknown = statuses.get("UNKNOWN", 0) + total - sum(statuses.values())
+    years = of("year")
+    span = [str(y) for y in range(int(min(years)), int(max(years)) + 1)] if years else []
+    picture = Picture(
+        [m for m, _ in modalities],
+        indications,
+        matrix,
+        _ranked({**statuses, "UNKNOWN": unknown}),
+        [(y, years.get(y, 0)) for y in span],
+        _ranked(of("country")),
+    )
+    return LandscapeView(
+        q,
+        rows,
+        total,
+        by_modality,
+        by_indication,
+        next_cursor=next_cursor,
+        picture=picture,
+        by_registry=_ranked(of("registry")),
+        on_several=sum(of("several").values()),
     )
 
 

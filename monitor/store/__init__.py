@@ -67,7 +67,15 @@ from monitor.store.events import (
     release_events,
     study_changes,
 )
+from monitor.store.index import reindex
+from monitor.store.index import version as index_version
 from monitor.store.jobs import end_job, last_job_start, recent_failure_details, recent_jobs, start_job
+from monitor.store.landscape import count as landscape_count
+from monitor.store.landscape import page_ids as landscape_page
+from monitor.store.landscape import stream as landscape_stream
+from monitor.store.landscape import summaries_of as landscape_rows
+from monitor.store.landscape import tally as landscape_tally
+from monitor.store.landscape import with_term as landscape_with_term
 from monitor.store.models import (
     Backfill,
     DeliveredEvent,
@@ -233,8 +241,15 @@ __all__ = [
     "followers",
     "get_subscriber",
     "hold_run_events",
+    "index_version",
     "interrupt_stale_deliveries",
     "judge",
+    "landscape_count",
+    "landscape_page",
+    "landscape_rows",
+    "landscape_stream",
+    "landscape_tally",
+    "landscape_with_term",
     "last_attempt_at",
     "last_finished_run",
     "last_job_start",
@@ -275,6 +290,7 @@ __all__ = [
     "record_report",
     "registry_totals",
     "registry_versions",
+    "reindex",
     "release_events",
     "resubscribe",
     "resume_backfill",

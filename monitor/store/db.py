@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from monitor.core.domain import UserError
 from monitor.paths import resource_dir
-from monitor.store import locking
+from monitor.store import index, locking
 
 MIGRATIONS_DIR = resource_dir("migrations")
 
@@ -274,6 +274,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # the landscape's index follows every write of a study, in its transaction
+        event.listen(self._sessions, "before_commit", index.reindex_marked)
+        event.listen(self._sessions, "after_rollback", index.forget_marks)
 
     @property
     def dialect(self) -> str:

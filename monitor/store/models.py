@@ -439,3 +439,7 @@ class LiteratureRun(Base):
     events: Mapped[int] = mapped_column(Integer, default=0)
     host: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# the landscape's index (migration 0017), declared beside the tables it indexes
+from monitor.store.index_tables import StudyKey, StudyTerm  # noqa: E402, F401

@@ -20,6 +20,7 @@ from monitor.core.landscape import search_text
 from monitor.core.protocol import FIELDS_VERSION
 from monitor.core.registrations import registrations, registry_of
 from monitor.core.timeline import Version
+from monitor.store import index
 from monitor.store.blobs import compress, decompress_bytes
 from monitor.store.bulk import insert_rows
 from monitor.store.events import event_row
@@ -121,6 +122,7 @@ def stale_classifications(session: Session, version: str | None) -> list[tuple[s
 
 def set_classification(session: Session, nct_id: str, values: dict[str, Any]) -> None:
     session.execute(update(StudyRow).where(StudyRow.nct_id == nct_id).values(**values))
+    index.mark(session, [nct_id])
 
 
 def list_studies(
@@ -391,6 +393,7 @@ def write_batch(session: Session, writes: Sequence[StudyWrite], *, run_id: int |
             .values({k: bindparam(k) for k in keys})
         )
         session.execute(stmt, rows)
+    index.mark(session, [w.study.nct_id for w in writes])
 
     event_rows = [
         event_row(
@@ -414,10 +417,12 @@ def mark_merged(session: Session, old_id: str, new_id: str) -> None:
     session.execute(
         update(StudyRow).where(StudyRow.nct_id == old_id).values(merged_into=new_id, in_query=False)
     )
+    index.mark(session, [old_id])
 
 
 def mark_gone(session: Session, nct_id: str) -> None:
     session.execute(update(StudyRow).where(StudyRow.nct_id == nct_id).values(gone=True, in_query=False))
+    index.mark(session, [nct_id])
 
 
 def study_totals(session: Session) -> dict[str, int]:

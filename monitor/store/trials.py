@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from monitor.store import index
 from monitor.store.models import StudyRow
 
 
@@ -69,3 +70,4 @@ def set_trials(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
             for v in values
         ],
     )
+    index.mark(session, [v["nct_id"] for v in values])

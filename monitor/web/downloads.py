@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from typing import Any
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 from monitor.core.describe import phases_label, status_label
 
@@ -72,23 +74,67 @@ def _cell(key: str, value: Any) -> Any:
     return spreadsheet_safe(str(value))
 
 
-def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+def _csv_line(r: dict[str, Any]) -> list[str]:
+    return [
+        spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+        for v in (_value(r, k) for k in CSV_KEYS)
+    ]
+
+
+def csv_chunks(batches: Iterable[Iterable[dict[str, Any]]]) -> Iterator[str]:
     """CSV with the registry's codes kept where they are codes (RECRUITING, PHASE2): what
-    scripts read; the XLSX speaks as the page does."""
+    scripts read; the XLSX speaks as the page does. One piece per batch of rows, so a
+    download of 100,000 studies is written as the database gives them."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_KEYS)
-    for r in rows:
-        w.writerow(
-            [
-                spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
-                for v in (_value(r, k) for k in CSV_KEYS)
-            ]
-        )
-    return buf.getvalue()
+    for rows in batches:
+        for r in rows:
+            w.writerow(_csv_line(r))
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.getvalue():
+        yield buf.getvalue()
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """The CSV of these rows, whole."""
+    return "".join(csv_chunks([rows]))
+
+
+def json_chunks(
+    total: int,
+    batches: Iterable[Iterable[dict[str, Any]]],
+    shown: Callable[[dict[str, Any]], Any],
+    default: Callable[[Any], Any],
+) -> Iterator[str]:
+    """The view as JSON ({"total": N, "studies": [...]}), one piece per batch of rows."""
+    yield f'{{"total": {total}, "studies": ['
+    first = True
+    for rows in batches:
+        part = ",\n".join(json.dumps(shown(r), ensure_ascii=False, default=default) for r in rows)
+        if part:
+            yield ("\n" if first else ",\n") + part
+            first = False
+    yield "\n]}\n"
 
 
 def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "Studies") -> bytes:
+    out = io.BytesIO()
+    write_xlsx(rows, out, title=title)
+    return out.getvalue()
+
+
+def xlsx_file(rows: Iterable[dict[str, Any]]) -> BinaryIO:
+    """The XLSX of these rows in a temporary file (on disk past a few megabytes), to be read
+    from its start: rows go into the workbook as they come, never into a list."""
+    f = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115 (file_chunks closes it)
+    write_xlsx(rows, f)
+    return f  # type: ignore[return-value]
+
+
+def write_xlsx(rows: Iterable[dict[str, Any]], out: BinaryIO, *, title: str = "Studies") -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -105,6 +151,12 @@ def to_xlsx(rows: Iterable[dict[str, Any]], *, title: str = "Studies") -> bytes:
     sheet.append(header)
     for r in rows:
         sheet.append([_cell(k, _value(r, k)) for k, _ in COLUMNS])
-    out = io.BytesIO()
     book.save(out)
-    return out.getvalue()
+
+
+def file_chunks(f: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A file's bytes a piece at a time, closing it at the end."""
+    with f:
+        f.seek(0)
+        while chunk := f.read(size):
+            yield chunk

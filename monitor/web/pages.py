@@ -61,7 +61,8 @@ def when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M} {value.tzname() or 'UTC'}"
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """Dates and times in JSON: ISO 8601."""
     if isinstance(o, (datetime, date)):
         return o.isoformat()
     raise TypeError(type(o).__name__)
@@ -69,7 +70,7 @@ def _json_default(o: Any) -> Any:
 
 def json_response(data: Any, status: int = 200) -> Response:
     """JSON as the API gives it: UTF-8 as written, dates in ISO 8601."""
-    body = json.dumps(data, ensure_ascii=False, default=_json_default, indent=1)
+    body = json.dumps(data, ensure_ascii=False, default=json_default, indent=1)
     return Response(body, status_code=status, media_type="application/json")
 
 

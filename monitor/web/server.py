@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from monitor.app import Application, NotTracked
@@ -37,7 +37,7 @@ from monitor.web.accounts import Accounts
 from monitor.web.admin import Admin
 from monitor.web.forms import Form, FormRejected, read_form
 from monitor.web.openapi import openapi
-from monitor.web.pages import Pages, json_response, registry_url
+from monitor.web.pages import Pages, json_default, json_response, registry_url
 from monitor.web.pictures import landscape_charts, study_timeline
 from monitor.web.programmes import ProgrammePages
 from monitor.web.security import SecurityHeaders
@@ -84,32 +84,40 @@ class Web:
 
     # -- the landscape ------------------------------------------------------------------------
 
+    def _download(self, q: LandscapeQuery, fmt: str) -> Response:
+        """Every row of a view as a file, streamed as the database gives it (a spreadsheet
+        has no column for review marks; the JSON keeps them)."""
+        parts = self.app.landscape_export(q, marks=fmt == "json")
+        total = next(parts)
+        batches = (b for b in parts if not isinstance(b, int))
+        if fmt == "json":
+            return StreamingResponse(
+                downloads.json_chunks(total, batches, public_row, json_default), media_type="application/json"
+            )
+        if fmt == "csv":
+            return StreamingResponse(
+                downloads.csv_chunks(batches),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.csv"'},
+            )
+        return StreamingResponse(
+            downloads.file_chunks(downloads.xlsx_file(r for b in batches for r in b)),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.xlsx"'},
+        )
+
     def landscape(self, request: Request) -> Response:
         params = _params(request)
         fmt = P.one(params, "format", "html")
         params.pop("format", None)
         q = LandscapeQuery.from_params(params)
-        download = fmt in ("csv", "json", "xlsx")
-        if download:
-            q = LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]})
-        # a download needs no charts, and a spreadsheet no review marks
-        v = self.app.landscape(q, complete=download, counts=not download, marks=fmt in ("html", "json"))
-        if fmt == "json":
-            return json_response({"total": v.total, "studies": [public_row(r) for r in v.matching]})
-        if fmt == "csv":
-            return Response(
-                downloads.to_csv(v.matching),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.csv"'},
-            )
-        if fmt == "xlsx":
-            return Response(
-                downloads.to_xlsx(v.matching),
-                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": 'attachment; filename="ctmonitor-studies.xlsx"'},
+        if fmt in ("csv", "json", "xlsx"):
+            return self._download(
+                LandscapeQuery.from_params({**params, "page": ["1"], "per_page": ["500"]}), fmt
             )
         if fmt != "html":
             raise UserError(f"format: {fmt!r}; valid: html, csv, json, xlsx")
+        v = self.app.landscape(q)
         vocab = self.app.classifier.vocabulary
         choices = {
             "modality": list(MODALITIES),

@@ -1,0 +1,119 @@
+"""Keeping the landscape's index (store.index_tables) true: every write of a study's
+summary marks the study, and the session rewrites the marked studies' entries just before
+it commits, in the same transaction (`reindex_marked`, a `before_commit` hook that
+store.db installs). A writer never has to remember to index: it cannot commit a study the
+landscape would show otherwise than it is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from monitor.core.summary import index_entry, summary
+from monitor.store.index_tables import SORT_COLUMNS, StudyKey, StudyTerm
+from monitor.store.models import StudyRow
+
+_MARKED = "ctmonitor.reindex"
+# the summary columns (store.studies.SUMMARY_COLUMNS) and the flags an entry needs
+_COLUMNS = (
+    "nct_id",
+    "brief_title",
+    "overall_status",
+    "phases",
+    "lead_sponsor",
+    "countries",
+    "in_scope",
+    "scope_reason",
+    "modality",
+    "targets",
+    "cell_source",
+    "product",
+    "products",
+    "indications",
+    "needs_review",
+    "last_update_post_date",
+    "search_text",
+    "first_post_date",
+    "enrollment_count",
+    "start_date",
+    "primary_completion_date",
+    "site_count",
+    "registered_on",
+    "registrations",
+    "trial_id",
+    "trial_registrations",
+    "registry_status",
+    "gone",
+    "merged_into",
+)
+_CHUNK = 400
+
+
+def mark(session: Session, nct_ids: Iterable[str]) -> None:
+    """Studies whose summary this transaction wrote: indexed again before it commits."""
+    session.info.setdefault(_MARKED, set()).update(nct_ids)
+
+
+def forget_marks(session: Session) -> None:
+    """A rolled-back transaction wrote nothing to index."""
+    session.info.pop(_MARKED, None)
+
+
+def reindex_marked(session: Session) -> None:
+    marked = session.info.pop(_MARKED, None)
+    if marked:
+        reindex(session, sorted(marked))
+
+
+def entry_rows(m: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A study's `study_keys` row and `study_terms` rows, from its columns by name."""
+    row = summary(m)
+    row["search"] = m["search_text"] or ""
+    e = index_entry(row)
+    key = {
+        "nct_id": m["nct_id"],
+        "current": not m["gone"] and m["merged_into"] is None,
+        "in_scope": m["in_scope"],
+        "needs_review": bool(m["needs_review"]),
+        "trial_id": m["trial_id"],
+        "body": e.body,
+        "compact": e.compact,
+        **{f"sort_{k}": e.sort[k] for k in SORT_COLUMNS},
+    }
+    terms = [{"facet": f, "term": t, "label": label, "nct_id": m["nct_id"]} for f, t, label in e.terms]
+    return key, terms
+
+
+def reindex(session: Session, nct_ids: Sequence[str]) -> None:
+    """Rewrite these studies' entries from their stored rows (a study no longer stored
+    loses its entry)."""
+    cols = [getattr(StudyRow, c) for c in _COLUMNS]
+    for start in range(0, len(nct_ids), _CHUNK):
+        chunk = list(nct_ids[start : start + _CHUNK])
+        session.execute(delete(StudyKey).where(StudyKey.nct_id.in_(chunk)))
+        session.execute(delete(StudyTerm).where(StudyTerm.nct_id.in_(chunk)))
+        keys, terms = [], []
+        for r in session.execute(select(*cols).where(StudyRow.nct_id.in_(chunk))):
+            k, t = entry_rows(dict(zip(_COLUMNS, r, strict=True)))
+            keys.append(k)
+            terms.extend(t)
+        if keys:
+            session.execute(insert(StudyKey), keys)
+        if terms:
+            session.execute(insert(StudyTerm), terms)
+
+
+def reindex_all(session: Session) -> int:
+    """Every stored study's entry (migration 0017 builds the index with it)."""
+    ids = list(session.scalars(select(StudyRow.nct_id).order_by(StudyRow.nct_id)))
+    reindex(session, ids)
+    return len(ids)
+
+
+def version(session: Session) -> int:
+    """The index's version: the newest entry's number, which every write of an entry
+    raises (numbers are never reused), so counts cached under it are never stale."""
+    return int(session.scalar(select(func.max(StudyKey.doc))) or 0)

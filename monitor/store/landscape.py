@@ -1,0 +1,198 @@
+"""The landscape answered by the database (issue 37): the studies a `LandscapeQuery`
+shows, filtered, searched, sorted, counted and paged in SQL over the landscape's index
+(store.index_tables), with the landscape's own semantics (core.landscape.matches and
+view: one row per trial, "any of" within a filter, every filter at once, empty values
+last either way, the study id breaking ties)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, column, exists, false, func, literal, literal_column, or_, select, table
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from monitor.core import products
+from monitor.core.landscape import LandscapeQuery, fold, read_cursor, search_words
+from monitor.store.index_tables import StudyKey, StudyTerm
+from monitor.store.models import StudyRow
+
+_FTS = table("study_search", column("rowid"))
+_TRIGRAM = 3  # the trigram index finds a part of a word from three characters
+
+
+def _facet(facet: str, terms: Sequence[str]) -> ColumnElement[bool]:
+    wanted = sorted({t for t in terms if t})
+    if not wanted:
+        return false()
+    return StudyKey.nct_id.in_(
+        select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted))
+    )
+
+
+def _holds(session: Session, col: Any, part: str, index: str) -> ColumnElement[bool]:
+    """The text in `col` (study_keys.body or .compact) holds `part`: by the FTS5 index on
+    SQLite, pg_trgm's on PostgreSQL (LIKE), or, under three characters, by reading it."""
+    if session.get_bind().dialect.name == "sqlite":
+        if len(part) >= _TRIGRAM:
+            phrase = '"' + part.replace('"', '""') + '"'
+            match = literal_column("study_search").op("MATCH")(literal(f"{index} : {phrase}"))
+            return StudyKey.doc.in_(select(_FTS.c.rowid).where(match))
+        return func.instr(col, part) > 0
+    return col.contains(part, autoescape=True)
+
+
+def _search(session: Session, text: str) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    for word, compact in search_words(text):
+        if not compact:
+            continue  # "" is in every text: the word holds nothing to look for
+        out.append(
+            or_(
+                _holds(session, StudyKey.body, word, "body"),
+                _holds(session, StudyKey.compact, compact, "compact"),
+            )
+        )
+    return out
+
+
+def shown(q: LandscapeQuery) -> list[ColumnElement[bool]]:
+    """The studies on the landscape before its filters: current, in scope (unless all are
+    asked for), and one row per trial: a registration is left out while the registration
+    standing for its trial is shown."""
+    out: list[ColumnElement[bool]] = [StudyKey.current.is_(True)]
+    if not q.include_out_of_scope:
+        out.append(StudyKey.in_scope.is_(True))
+    standing = aliased(StudyKey)
+    standing_shown = exists().where(
+        standing.nct_id == StudyKey.trial_id,
+        standing.current.is_(True),
+        *([] if q.include_out_of_scope else [standing.in_scope.is_(True)]),
+    )
+    out.append(or_(StudyKey.trial_id.is_(None), StudyKey.trial_id == StudyKey.nct_id, ~standing_shown))
+    return out
+
+
+def where(session: Session, q: LandscapeQuery) -> list[ColumnElement[bool]]:
+    """Every condition of the query's view (its filters and search), in SQL."""
+    out = shown(q)
+    if q.needs_review:
+        out.append(StudyKey.needs_review.is_(True))
+    for facet, wanted in (
+        ("modality", q.modalities),
+        ("target", q.targets),
+        ("indication", q.indications),
+        ("status", q.statuses),
+        ("phase", q.phases),
+        ("country", q.countries),
+        ("source", q.cell_sources),
+    ):
+        if wanted:
+            out.append(_facet(facet, [fold(w) for w in wanted]))
+    if q.registries:
+        out.append(_facet("registry", list(q.registries)))
+    if q.products:
+        out.append(_facet("product", [products.compact(w) for w in q.products]))
+    if q.sponsors:
+        named = [fold(s) for s in q.sponsors]
+        if "" not in named:  # an empty name is in every sponsor's
+            out.append(
+                StudyKey.nct_id.in_(
+                    select(StudyTerm.nct_id).where(
+                        StudyTerm.facet == "sponsor",
+                        or_(*[StudyTerm.term.contains(s, autoescape=True) for s in named]),
+                    )
+                )
+            )
+    if q.q:
+        out.extend(_search(session, q.q))
+    return out
+
+
+def _ordered(stmt: Select[Any], q: LandscapeQuery) -> Select[Any]:
+    key = getattr(StudyKey, f"sort_{q.sort}")
+    first = key.desc() if q.descending else key.asc()
+    return stmt.order_by(first.nulls_last(), StudyKey.nct_id)
+
+
+def _after_cursor(q: LandscapeQuery) -> ColumnElement[bool]:
+    """The rows after the cursor's place in the view's order."""
+    key = getattr(StudyKey, f"sort_{q.sort}")
+    value, nct = read_cursor(q.cursor)
+    if not value:
+        return and_(key.is_(None), StudyKey.nct_id > nct)
+    beyond = key < value if q.descending else key > value
+    return or_(key.is_(None), beyond, and_(key == value, StudyKey.nct_id > nct))
+
+
+def page_ids(session: Session, q: LandscapeQuery, *, size: int | None = None) -> tuple[list[str], bool]:
+    """The ids of the page the query asks for (by page number, or after its cursor), in
+    order, and whether more rows follow."""
+    size = size or q.per_page
+    stmt = _ordered(select(StudyKey.nct_id).where(*where(session, q)), q)
+    stmt = stmt.where(_after_cursor(q)) if q.cursor else stmt.offset((q.page - 1) * q.per_page)
+    ids = list(session.scalars(stmt.limit(size + 1)))
+    return ids[:size], len(ids) > size
+
+
+def count(session: Session, q: LandscapeQuery) -> int:
+    """How many rows the view holds, every page."""
+    return session.scalar(select(func.count()).select_from(StudyKey).where(*where(session, q))) or 0
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The view's counts, as read off its terms: (facet, label) -> studies, and how many
+    studies in all."""
+
+    total: int
+    counts: dict[tuple[str, str], int]
+
+    def of(self, facet: str) -> dict[str, int]:
+        return {label: n for (f, label), n in self.counts.items() if f == facet}
+
+
+CHART_FACETS = ("modality", "status", "year", "country", "registry", "several", "pair")
+
+
+def tally(session: Session, q: LandscapeQuery) -> Tally:
+    """Everything the landscape's counts and charts show of a view, in one grouped query."""
+    matching = select(StudyKey.nct_id).where(*where(session, q))
+    rows = session.execute(
+        select(StudyTerm.facet, StudyTerm.label, func.count())
+        .where(StudyTerm.facet.in_(CHART_FACETS), StudyTerm.nct_id.in_(matching))
+        .group_by(StudyTerm.facet, StudyTerm.label)
+    )
+    return Tally(count(session, q), {(f, label): n for f, label, n in rows})
+
+
+def with_term(session: Session, q: LandscapeQuery, facet: str, term: str) -> list[str]:
+    """The view's studies that carry one term (those under "other autoimmune", say)."""
+    stmt = select(StudyKey.nct_id).where(*where(session, q), _facet(facet, [term]))
+    return list(session.scalars(stmt.order_by(StudyKey.nct_id)))
+
+
+def summaries_of(session: Session, nct_ids: Sequence[str], columns: Sequence[str]) -> list[Any]:
+    """The studies rows' `columns` for these ids, in the ids' order."""
+    cols = [getattr(StudyRow, c) for c in columns]
+    found: dict[str, Any] = {}
+    for start in range(0, len(nct_ids), 500):
+        chunk = list(nct_ids[start : start + 500])
+        for r in session.execute(select(*cols).where(StudyRow.nct_id.in_(chunk))):
+            found[r.nct_id] = r
+    return [found[n] for n in nct_ids if n in found]
+
+
+def stream(
+    session: Session, q: LandscapeQuery, columns: Sequence[str], size: int = 1000
+) -> Iterator[Sequence[Any]]:
+    """Every row of the view in its order (the studies rows' `columns`), a batch at a time
+    from one query the database answers as it is read: what a download streams."""
+    own = StudyRow.nct_id
+    if session.get_bind().dialect.name == "postgresql":
+        own = own.collate("C")  # study_keys' ids compare byte by byte
+    stmt = select(*[getattr(StudyRow, c) for c in columns]).join(StudyKey, StudyKey.nct_id == own)
+    result = session.execute(_ordered(stmt.where(*where(session, q)), q).execution_options(yield_per=size))
+    yield from result.partitions(size)

@@ -80,10 +80,7 @@ def _counted(
 
 
 def _summaries(session: Session, ids: list[str]) -> list[dict[str, Any]]:
-    return _as_summaries(store.landscape_rows(session, ids, _READ))
-
-
-_READ = (*store.SUMMARY_COLUMNS,)
+    return _as_summaries(store.landscape_rows(session, ids, store.SUMMARY_COLUMNS))
 
 
 def _as_summaries(rows: Any) -> list[dict[str, Any]]:
@@ -121,8 +118,8 @@ def landscape(
     else:
         v = LandscapeView(q, rows, total, next_cursor=cursor)
     if complete:
-        every = [r for batch in store.landscape_stream(session, q, _READ) for r in _as_summaries(batch)]
-        v = dataclasses.replace(v, matching=every)
+        every = store.landscape_stream(session, q, store.SUMMARY_COLUMNS)
+        v = dataclasses.replace(v, matching=[r for batch in every for r in _as_summaries(batch)])
     if marks:
         _mark(session, v.matching if complete else v.rows)
     return v
@@ -131,7 +128,7 @@ def landscape(
 def landscape_stream(session: Session, q: LandscapeQuery, *, marks: bool) -> Iterator[list[dict[str, Any]]]:
     """Every row of a view in its order, a batch at a time (a download streams them, never
     holding the whole view)."""
-    for batch in store.landscape_stream(session, q, _READ):
+    for batch in store.landscape_stream(session, q, store.SUMMARY_COLUMNS):
         rows = _as_summaries(batch)
         if marks:
             _mark(session, rows)

@@ -17,8 +17,9 @@ from monitor.store.index_tables import SORT_COLUMNS, StudyKey, StudyTerm
 from monitor.store.models import StudyRow
 
 _MARKED = "ctmonitor.reindex"
-# the summary columns (store.studies.SUMMARY_COLUMNS) and the flags an entry needs
-_COLUMNS = (
+# the summary columns: what every reading surface shows of a study (store.studies
+# re-exports them) and what its index entry is derived from
+SUMMARY_COLUMNS = (
     "nct_id",
     "brief_title",
     "overall_status",
@@ -90,14 +91,14 @@ def entry_rows(m: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]
 def reindex(session: Session, nct_ids: Sequence[str]) -> None:
     """Rewrite these studies' entries from their stored rows (a study no longer stored
     loses its entry)."""
-    cols = [getattr(StudyRow, c) for c in _COLUMNS]
+    cols = [getattr(StudyRow, c) for c in SUMMARY_COLUMNS]
     for start in range(0, len(nct_ids), _CHUNK):
         chunk = list(nct_ids[start : start + _CHUNK])
         session.execute(delete(StudyKey).where(StudyKey.nct_id.in_(chunk)))
         session.execute(delete(StudyTerm).where(StudyTerm.nct_id.in_(chunk)))
         keys, terms = [], []
         for r in session.execute(select(*cols).where(StudyRow.nct_id.in_(chunk))):
-            k, t = entry_rows(dict(zip(_COLUMNS, r, strict=True)))
+            k, t = entry_rows(dict(zip(SUMMARY_COLUMNS, r, strict=True)))
             keys.append(k)
             terms.extend(t)
         if keys:

@@ -24,6 +24,7 @@ from monitor.store import index
 from monitor.store.blobs import compress, decompress_bytes
 from monitor.store.bulk import insert_rows
 from monitor.store.events import event_row
+from monitor.store.index import SUMMARY_COLUMNS
 from monitor.store.models import Event, Snapshot, StudyRow
 
 
@@ -163,39 +164,6 @@ def list_studies(
         wanted = indication.strip().lower()
         rows = [r for r in rows if wanted in folded(r.indications)]
     return rows
-
-
-SUMMARY_COLUMNS = (
-    "nct_id",
-    "brief_title",
-    "overall_status",
-    "phases",
-    "lead_sponsor",
-    "countries",
-    "in_scope",
-    "scope_reason",
-    "modality",
-    "targets",
-    "cell_source",
-    "product",
-    "products",
-    "indications",
-    "needs_review",
-    "last_update_post_date",
-    "search_text",
-    "first_post_date",
-    "enrollment_count",
-    "start_date",
-    "primary_completion_date",
-    "site_count",
-    "registered_on",
-    "registrations",
-    "trial_id",
-    "trial_registrations",
-    "registry_status",
-    "gone",
-    "merged_into",
-)
 
 
 def study_summaries(

@@ -37,12 +37,21 @@ _HEAVY: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # whole pipelines: a 
 _KEEP = {id(_CACHE): 64, id(_HEAVY): 4}
 
 
-def per_version(session: Session, key: tuple[Any, ...], make: Callable[[], T], *, heavy: bool = False) -> T:
+def per_version(
+    session: Session,
+    key: tuple[Any, ...],
+    make: Callable[[], T],
+    *,
+    heavy: bool = False,
+    changes: bool = False,
+) -> T:
     """`make()`, computed once per version of the studies' index (a write of any study makes
-    a new version): for what is costly to count and depends on nothing else. The newest
-    few are kept (`heavy`: what holds every row of a view, fewer still)."""
+    a new version), or with `changes` once per version of the change log too
+    (store.changes_version): for what is costly to count and depends on nothing else. The
+    newest few are kept (`heavy`: what holds every row of a view, fewer still)."""
     cache = _HEAVY if heavy else _CACHE
-    full = (str(session.get_bind().url), store.index_version(session), *key)
+    version = store.changes_version(session) if changes else store.index_version(session)
+    full = (str(session.get_bind().url), version, *key)
     if full in cache:
         cache.move_to_end(full)
         return cache[full]  # type: ignore[no-any-return]
@@ -80,7 +89,7 @@ def _counted(
 
 
 def _summaries(session: Session, ids: list[str]) -> list[dict[str, Any]]:
-    return _as_summaries(store.landscape_rows(session, ids, store.SUMMARY_COLUMNS))
+    return _as_summaries(store.landscape_rows(session, ids))
 
 
 def _as_summaries(rows: Any) -> list[dict[str, Any]]:
@@ -339,18 +348,25 @@ def changes(session: Session, q: ChangesQuery) -> ChangesView:
     """Changes newest first, grouped by study as digests group them (the study with the
     most recent change first), a page at a time: `q.before` is the cursor (an event id),
     stable while new changes arrive. `total` counts every page."""
-    rows = store.study_index(session)
-    picked: list[store.ReaderChange] = []
-    total = newer = 0
-    more = False
-    for c in store.reader_changes(session, scope(q), after_id=q.after_event_id, studies=rows):
-        total += 1
-        if q.before is not None and c.event.id >= q.before:
-            newer += 1
-        elif len(picked) < q.limit:
-            picked.append(c)
-        else:
-            more = True
+    rows = store.StudyRows(session)
+    chosen = scope(q)
+    # counted by the database; only the page's changes (and one more) are read
+    total = per_version(
+        session,
+        ("changes", chosen, q.after_event_id),
+        lambda: store.count_changes(session, chosen, after_id=q.after_event_id),
+        changes=True,
+    )
+    newer = 0
+    if q.before is not None:  # changes newer than the page asked for
+        newer = store.count_changes(session, chosen, after_id=q.after_event_id, from_id=q.before)
+    picked = list(
+        store.reader_changes(
+            session, chosen, after_id=q.after_event_id, before_id=q.before, limit=q.limit + 1, studies=rows
+        )
+    )
+    more = len(picked) > q.limit
+    picked = picked[: q.limit]
     # one group per trial (its registrations joined, core.trials), under the registration
     # standing for it; each change keeps the registration it came from
     groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -373,7 +389,7 @@ def recent_and_moves(
     """For a product's or sponsor's page, in one pass over the changes: the `recent` newest
     (each with its study), how many there are in all, and the status changes oldest first
     (its timeline)."""
-    rows = store.study_index(session)
+    rows = store.StudyRows(session)
     newest: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
     total = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,11 +118,11 @@ class ProgrammeUseCases:
             built, total = browse.per_version(s, ("pipeline", browse.view_key(query)), make, heavy=True)
         return PipelineView(query, built, total)
 
-    def _rows(self) -> list[dict[str, Any]]:
+    def _rows(self, facet: str, slugs: Sequence[str]) -> list[dict[str, Any]]:
+        """The current studies at these addresses (a product's or sponsor's, by the index's
+        slug terms), in the landscape's stored order (newest update first)."""
         with self.database.session() as s:
-            return [
-                summary_dict(r) for r in store.study_summaries(s, in_scope=None, with_classification=False)
-            ]
+            return [summary_dict(r) for r in store.studies_with_terms(s, facet, slugs)]
 
     def _recent(self, flt: StudyFilter) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
         """(newest changes, how many in all, status changes oldest first) of a filter."""
@@ -135,7 +136,7 @@ class ProgrammeUseCases:
         """A product's studies, timeline and changes; an alias's address redirects to the
         canonical one (/products/rese-cel → /products/caba-201)."""
         catalogue = self.classifier.catalogue
-        rows = self._rows()
+        rows = self._rows("product_slug", [slug])
         names = {slugify(n): n for r in rows for n in r["products"]}
         names.update({e.slug: e.name for e in catalogue.entries.values()})
         name = names.get(slug)
@@ -173,7 +174,7 @@ class ProgrammeUseCases:
 
     def sponsor_page(self, slug: str) -> SponsorPage:
         """A lead sponsor's programmes and studies (in scope), and their changes."""
-        rows = [r for r in self._rows() if r["in_scope"] and r["sponsor"]]
+        rows = [r for r in self._rows("sponsor_slug", [slug]) if r["in_scope"] and r["sponsor"]]
         names = Counter(r["sponsor"] for r in rows if slugify(r["sponsor"]) == slug)
         if not names:
             raise NotFound(f"No sponsor called {slug!r} leads a study followed here.")

@@ -478,17 +478,20 @@ class ReadUseCases:
         out: Path | None = None,
     ) -> FeedResult:
         """An Atom feed of the change stream; written atomically when `out` is given."""
+        from monitor.app.browse import per_version
         from monitor.publishing import delivery
         from monitor.publishing import feed as feeds
 
+        study_url = delivery.options(self.settings).study_url
         with self.database.session() as s:
-            result = feeds.gather(
+            # gathered once per version of the change log (a reader's client asks often)
+            result = per_version(
                 s,
-                flt,
-                kinds=tuple(kinds),
-                since=since,
-                limit=limit,
-                study_url=delivery.options(self.settings).study_url,
+                ("feed", flt, tuple(kinds), since, limit, study_url),
+                lambda: feeds.gather(
+                    s, flt, kinds=tuple(kinds), since=since, limit=limit, study_url=study_url
+                ),
+                changes=True,
             )
         data = feeds.render(result, self_url=self_url)
         if out is not None:

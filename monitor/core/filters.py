@@ -237,7 +237,8 @@ class StudyFilter:
         )
 
     @property
-    def _label_filters(self) -> bool:
+    def label_filters(self) -> bool:
+        """Whether any label is asked for (besides the studies named by number)."""
         return bool(
             self.modalities
             or self.targets
@@ -255,7 +256,7 @@ class StudyFilter:
         study out of scope reach the readers who followed it until now."""
         if study.nct_id in self.nct_ids:
             return True
-        if self.nct_ids and not self._label_filters:
+        if self.nct_ids and not self.label_filters:
             return False
         if not (self.include_out_of_scope or leaving_scope or study.in_scope):
             return False

@@ -116,10 +116,18 @@ def index_entry(row: Mapping[str, Any]) -> IndexEntry:
     targets = row["targets"] or []
     for label in [*targets, *sorted(antigens(targets) - set(targets))]:
         add("target", label)
+    # a subscriber's filter reads a dual target's antigens at "/" only (core.filters)
+    for label in targets:
+        for piece in label.split("/"):
+            add("target_part", piece)
     add("sponsor", row["sponsor"])
+    if row["sponsor"]:  # a sponsor's page is at its name's address
+        add("sponsor_slug", row["sponsor"], product_names.slugify(row["sponsor"]))
     for name in row["products"] or [row["product"] or ""]:
         for part in sorted(product_names.name_parts(name)):
             add("product", part, part)
+    for name in row["products"]:  # and a product's at its own
+        add("product_slug", name, product_names.slugify(name))
     on = sorted({r["registry"] for r in row["registrations"] or []})
     for key in on:
         add("registry", key, key)

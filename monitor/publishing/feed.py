@@ -30,7 +30,7 @@ from monitor.core.describe import KIND_LABELS, change_text, status_label, target
 from monitor.core.filters import StudyFilter
 from monitor.core.news import arrival_label, arrival_note
 from monitor.core.registrations import parse_stored, registry_name, registry_of, study_link
-from monitor.store import Session, StudyRow
+from monitor.store import Session
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NS = uuid.UUID("8f4b9a52-3c1e-5d7a-9b61-2f0e4c8d1a37")  # ctmonitor's namespace for UUIDv5 ids
@@ -80,7 +80,7 @@ def _entry_id(nct_id: str, run_id: int | None, seq: int | None, first_event: int
     return "urn:uuid:" + str(uuid.uuid5(_NS, key))
 
 
-def _study_line(row: StudyRow) -> str:
+def _study_line(row: Any) -> str:  # a study_summaries row
     labels = [
         x
         for x in (
@@ -99,52 +99,56 @@ def _study_line(row: StudyRow) -> str:
 
 def build(
     changes: Iterable[store.ReaderChange],
-    studies: dict[str, StudyRow],
     flt: StudyFilter,
     *,
     study_url: str,
     limit: int,
 ) -> list[Entry]:
-    """Group changes into entries (study x run x snapshot), keep those the filter follows, newest first."""
+    """Group changes into entries (study x run x snapshot), keep those the filter follows,
+    newest first. Only the `limit` entries kept are worded: a feed over a year of changes
+    ranks thousands of groups and writes a hundred."""
     groups: dict[tuple[str, int | None, int | None, int | None], list[store.ReaderChange]] = {}
     for c in changes:
         e = c.event
         key = (e.nct_id, e.run_id, e.snapshot_seq, e.id if e.snapshot_seq is None else None)
         groups.setdefault(key, []).append(c)
-    out: list[Entry] = []
+    ranked: list[tuple[datetime, str, list[store.ReaderChange]]] = []
     for (nct, run_id, seq, _), group in groups.items():
-        row = studies.get(nct)
+        row = group[0].study
         evs = [c.event for c in group]
         if row is None or not flt.matches(row, leaving_scope=any(e.kind in LEAVING for e in evs)):
             continue
-        group.sort(key=lambda c: (-c.importance, c.event.id))
-        evs = [c.event for c in group]
-        changes = [_words(c, row) for c in group]
-        head_label, head_text = changes[0]
-        more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
-        name = row.brief_title or ""
-        name = name if len(name) <= 90 else name[:89].rstrip() + "…"  # the change, not the title, matters
-        where = "" if registry_of(nct) == "ctgov" else f"{registry_name(registry_of(nct))} "
-        title = f"{where}{nct} · {name}: {head_label}: {head_text}{more}"
-        times = [e.released_at or e.detected_at for e in evs]
-        out.append(
-            Entry(
-                id=_entry_id(nct, run_id, seq, min(e.id for e in evs)),
-                nct_id=nct,
-                title=title,
-                link=study_link(study_url, nct),
-                published=min(e.detected_at for e in evs),
-                updated=max(times),
-                changes=changes,
-                study_line=_study_line(row),
-                categories=sorted({e.kind for e in evs} | {x for x in (row.modality,) if x}),
-            )
-        )
-    out.sort(key=lambda x: (x.updated, x.id), reverse=True)
-    return out[:limit]
+        updated = max(e.released_at or e.detected_at for e in evs)
+        ranked.append((updated, _entry_id(nct, run_id, seq, min(e.id for e in evs)), group))
+    ranked.sort(key=lambda x: (x[0], x[1]), reverse=True)
+    return [_entry(entry_id, updated, group, study_url) for updated, entry_id, group in ranked[:limit]]
 
 
-def _words(c: store.ReaderChange, row: StudyRow) -> tuple[str, str]:
+def _entry(entry_id: str, updated: datetime, group: list[store.ReaderChange], study_url: str) -> Entry:
+    row = group[0].study
+    nct = group[0].event.nct_id
+    group.sort(key=lambda c: (-c.importance, c.event.id))
+    evs = [c.event for c in group]
+    changes = [_words(c, row) for c in group]
+    head_label, head_text = changes[0]
+    more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
+    name = row.brief_title or ""
+    name = name if len(name) <= 90 else name[:89].rstrip() + "…"  # the change, not the title, matters
+    where = "" if registry_of(nct) == "ctgov" else f"{registry_name(registry_of(nct))} "
+    return Entry(
+        id=entry_id,
+        nct_id=nct,
+        title=f"{where}{nct} · {name}: {head_label}: {head_text}{more}",
+        link=study_link(study_url, nct),
+        published=min(e.detected_at for e in evs),
+        updated=updated,
+        changes=changes,
+        study_line=_study_line(row),
+        categories=sorted({e.kind for e in evs} | {x for x in (row.modality,) if x}),
+    )
+
+
+def _words(c: store.ReaderChange, row: Any) -> tuple[str, str]:
     """A change's label and text; a new study's as core.news words its arrival."""
     e = c.event
     text = change_text(e.kind, e.field, e.before, e.after)
@@ -170,9 +174,7 @@ def gather(
             session, store.ChangeScope(filter=flt, kinds=tuple(kinds), since=since), newest_first=False
         )
     )
-    ids = {c.event.nct_id for c in changes}
-    studies = store.study_rows(session, sorted(ids)) if ids else {}
-    entries = build(changes, studies, flt, study_url=study_url, limit=limit)
+    entries = build(changes, flt, study_url=study_url, limit=limit)
     description = flt.describe()
     kinds_text = ", ".join(KIND_LABELS.get(k, k) for k in kinds) if kinds else "All changes"
     if entries:

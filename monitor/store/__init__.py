@@ -36,6 +36,9 @@ from monitor.store.blobs import compress, compress_many, decompress, decompress_
 from monitor.store.changes import (
     ChangeScope,
     ReaderChange,
+    StudyRows,
+    changes_version,
+    count_changes,
     judge,
     period,
     reader_changes,
@@ -73,6 +76,7 @@ from monitor.store.jobs import end_job, last_job_start, recent_failure_details, 
 from monitor.store.landscape import count as landscape_count
 from monitor.store.landscape import page_ids as landscape_page
 from monitor.store.landscape import stream as landscape_stream
+from monitor.store.landscape import studies_with_terms
 from monitor.store.landscape import summaries_of as landscape_rows
 from monitor.store.landscape import tally as landscape_tally
 from monitor.store.landscape import with_term as landscape_with_term
@@ -201,6 +205,7 @@ __all__ = [
     "Session",
     "Snapshot",
     "StudyRow",
+    "StudyRows",
     "StudyWrite",
     "SubscriberRow",
     "add_events",
@@ -211,6 +216,7 @@ __all__ = [
     "baseline_runs",
     "begin_delivery",
     "changed_studies_in_runs",
+    "changes_version",
     "checked_through",
     "classification_values",
     "classifications",
@@ -220,6 +226,7 @@ __all__ = [
     "consistency_problems",
     "count_attempts",
     "count_backfill_requests",
+    "count_changes",
     "count_events_by_kind",
     "count_held_events",
     "count_pending",
@@ -314,6 +321,7 @@ __all__ = [
     "store_record_history",
     "stored_studies",
     "stored_through",
+    "studies_with_terms",
     "study_changes",
     "study_columns",
     "study_index",

@@ -17,20 +17,26 @@ own way. What is chosen:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from monitor.core import products
 from monitor.core.filters import StudyFilter
-from monitor.core.news import NEW_STUDY, Arrival, arrival, reader_importance
+from monitor.core.landscape import fold
+from monitor.core.news import FOUND_IMPORTANCE, NEW_STUDY, Arrival, arrival, reader_importance
 from monitor.store.events import settled
-from monitor.store.models import Event
+from monitor.store.index import version as index_version
+from monitor.store.index_tables import StudyKey, StudyTerm
+from monitor.store.models import Event, PollRun
 from monitor.store.runs import baseline_runs
-from monitor.store.studies import study_summaries
+from monitor.store.studies import study_summaries, study_summaries_of
 
 LEAVING = frozenset({"left_scope", "left_query"})
 
@@ -79,9 +85,11 @@ class ReaderChange:
     importance: int  # as the reader sees it
 
 
-def _statement(scope: ChangeScope, baseline_ids: frozenset[int]) -> Any:
+def _statement(scope: ChangeScope, baseline_ids: frozenset[int], columns: Sequence[Any] = ()) -> Any:
     held = Event.held.is_(True) if scope.held else Event.held.is_(False)
-    stmt = select(Event).where(held, settled())
+    # light rows (the events' columns, read by name), not ORM objects: a year of changes is
+    # read through here, and only a page of them is shown
+    stmt = select(*(columns or Event.__table__.columns)).where(held, settled())
     if scope.backfill_only:
         stmt = stmt.where(Event.origin == "backfill")
     elif not scope.backfill:
@@ -108,6 +116,103 @@ def _statement(scope: ChangeScope, baseline_ids: frozenset[int]) -> Any:
     return stmt
 
 
+def _terms(facet: str, terms: Iterable[str]) -> ColumnElement[bool]:
+    wanted = sorted({t for t in terms if t})
+    if not wanted:
+        return false()
+    return StudyKey.nct_id.in_(
+        select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted))
+    )
+
+
+def follows(flt: StudyFilter) -> ColumnElement[bool]:
+    """`StudyFilter.matches` in SQL over the studies' index (an event joined to its study's
+    study_keys row): the same studies, a leaving event reaching those who followed it."""
+    label: list[ColumnElement[bool]] = []
+    if not flt.include_out_of_scope:
+        label.append(or_(Event.kind.in_(sorted(LEAVING)), StudyKey.in_scope.is_(True)))
+    for facet, wanted in (
+        ("modality", flt.modalities),
+        ("target_part", flt.targets),
+        ("indication", flt.indications),
+        ("status", flt.statuses),
+        ("phase", flt.phases),
+        ("country", flt.countries),
+    ):
+        if wanted:
+            label.append(_terms(facet, [fold(w) for w in wanted]))
+    if flt.products:
+        label.append(_terms("product", [products.compact(w) for w in flt.products]))
+    if flt.registries:
+        label.append(_terms("registry", flt.registries))
+    named = [fold(x) for x in flt.sponsors]
+    if named and "" not in named:  # an empty name is in every sponsor's
+        label.append(
+            StudyKey.nct_id.in_(
+                select(StudyTerm.nct_id).where(
+                    StudyTerm.facet == "sponsor",
+                    or_(*[StudyTerm.term.contains(x, autoescape=True) for x in named]),
+                )
+            )
+        )
+    labelled = and_(true(), *label)
+    if not flt.nct_ids:
+        return labelled
+    chosen = StudyKey.nct_id.in_(sorted(flt.nct_ids))
+    return or_(chosen, labelled) if flt.label_filters else chosen
+
+
+def _of_followed(session: Session, stmt: Any, scope: ChangeScope) -> Any:
+    """The statement narrowed to the changes of studies the scope's filter follows (a
+    change of a study no longer stored only when one study is asked for)."""
+    own = Event.nct_id.collate("C") if session.get_bind().dialect.name == "postgresql" else Event.nct_id
+    if scope.nct_id:
+        return stmt.outerjoin(StudyKey, StudyKey.nct_id == own).where(
+            or_(StudyKey.nct_id.is_(None), follows(scope.filter))
+        )
+    return stmt.join(StudyKey, StudyKey.nct_id == own).where(follows(scope.filter))
+
+
+def changes_version(session: Session) -> tuple[Any, ...]:
+    """What the chosen changes depend on, read cheaply: the newest event, how many are held
+    (a release lowers it; a new hold brings new events), the runs in progress and the
+    newest run (a run finishing publishes its events and may end a baseline), and the
+    studies' index version (their labels and scope). Equal versions give equal changes."""
+    newest, held = session.execute(
+        select(func.max(Event.id), select(func.count()).where(Event.held.is_(True)).scalar_subquery())
+    ).one()
+    in_progress = select(PollRun.id).where(PollRun.outcome == "running").order_by(PollRun.id)
+    running = tuple(session.scalars(in_progress))
+    last_run = session.scalar(select(func.max(PollRun.id)))
+    return newest, held, running, last_run, index_version(session)
+
+
+def count_changes(
+    session: Session, scope: ChangeScope, *, after_id: int | None = None, from_id: int | None = None
+) -> int:
+    """How many changes `reader_changes` gives for the scope (past `after_id`; from
+    `from_id` on), counted by the database. Only a new study's arrival, which lowers a
+    found study's importance, is judged one by one, and only when the scope asks for more
+    than that importance."""
+    base = baseline_runs(session)
+    stmt = _of_followed(session, _statement(scope, base, columns=[Event.id]), scope)
+    stmt = stmt.where(Event.importance >= scope.min_importance)
+    if after_id is not None:
+        stmt = stmt.where(Event.id > after_id)
+    if from_id is not None:
+        stmt = stmt.where(Event.id >= from_id)
+    if scope.min_importance <= FOUND_IMPORTANCE:
+        return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    plain = stmt.where(Event.kind != NEW_STUDY)
+    n = session.scalar(select(func.count()).select_from(plain.subquery())) or 0
+    if scope.kinds and NEW_STUDY not in scope.kinds:
+        return n
+    arrivals = dataclasses.replace(scope, kinds=(NEW_STUDY,))
+    for c in reader_changes(session, arrivals, after_id=after_id):
+        n += from_id is None or c.event.id >= from_id
+    return n
+
+
 def reader_changes(
     session: Session,
     scope: ChangeScope,
@@ -122,22 +227,29 @@ def reader_changes(
     list from a cursor; `limit` stops after that many. `studies` (by NCT id) saves reading
     the study summaries again when the caller has them."""
     base = baseline_runs(session)
-    stmt = _statement(scope, base)
+    # the database keeps the followed studies' changes (`follows`); `judge` still decides
+    stmt = _of_followed(session, _statement(scope, base), scope)
     if before_id is not None:
         stmt = stmt.where(Event.id < before_id)
     if after_id is not None:
         stmt = stmt.where(Event.id > after_id)
     stmt = stmt.order_by(Event.id.desc() if newest_first else Event.id)
-    rows = studies if studies is not None else study_index(session)
+    rows = studies if studies is not None else StudyRows(session)
     n = 0
-    for e in session.scalars(stmt.execution_options(yield_per=2000)):
-        change = judge(e, rows.get(e.nct_id), scope, base)
-        if change is None:
-            continue
-        yield change
-        n += 1
-        if limit is not None and n >= limit:
-            return
+    # a page of changes reads a page's worth (the database has kept the followed ones)
+    size = _BATCH if limit is None else min(_BATCH, max(100, 2 * limit))
+    result = session.execute(stmt.execution_options(yield_per=size))
+    for part in result.partitions(size):
+        if isinstance(rows, StudyRows):
+            rows.fetch({e.nct_id for e in part})
+        for e in part:
+            change = judge(e, rows.get(e.nct_id), scope, base)
+            if change is None:
+                continue
+            yield change
+            n += 1
+            if limit is not None and n >= limit:
+                return
 
 
 def judge(e: Any, study: Any, scope: ChangeScope, baseline_ids: frozenset[int]) -> ReaderChange | None:
@@ -165,6 +277,39 @@ def judge(e: Any, study: Any, scope: ChangeScope, baseline_ids: frozenset[int]) 
     if importance < scope.min_importance:
         return None
     return ReaderChange(e, study, how, importance)
+
+
+_BATCH = 2000
+
+
+class StudyRows(dict[str, Any]):
+    """Studies' summary rows by id, read as the changes being judged name them (a batch of
+    changes at a time), not every stored study first: a page of changes of a 100,000-study
+    watch reads the few hundred it touches. Gone and renumbered studies too."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._asked: set[str] = set()
+
+    def fetch(self, nct_ids: Iterable[str]) -> None:
+        wanted = sorted(set(nct_ids) - self._asked)
+        if wanted:
+            self._asked.update(wanted)
+            self.update((r.nct_id, r) for r in study_summaries_of(self._session, wanted))
+
+    def get(self, nct_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.fetch([nct_id])
+        return super().get(nct_id, default)
+
+    def __getitem__(self, nct_id: str) -> Any:
+        self.fetch([nct_id])
+        return super().__getitem__(nct_id)
+
+    def __contains__(self, nct_id: object) -> bool:
+        if isinstance(nct_id, str):
+            self.fetch([nct_id])
+        return super().__contains__(nct_id)
 
 
 def study_index(session: Session) -> dict[str, Any]:

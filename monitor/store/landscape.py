@@ -18,6 +18,7 @@ from monitor.core import products
 from monitor.core.landscape import LandscapeQuery, fold, read_cursor, search_words
 from monitor.store.index_tables import StudyKey, StudyTerm
 from monitor.store.models import StudyRow
+from monitor.store.studies import SUMMARY_COLUMNS, study_summaries_of
 
 _FTS = table("study_search", column("rowid"))
 _TRIGRAM = 3  # the trigram index finds a part of a word from three characters
@@ -174,14 +175,9 @@ def with_term(session: Session, q: LandscapeQuery, facet: str, term: str) -> lis
     return list(session.scalars(stmt.order_by(StudyKey.nct_id)))
 
 
-def summaries_of(session: Session, nct_ids: Sequence[str], columns: Sequence[str]) -> list[Any]:
-    """The studies rows' `columns` for these ids, in the ids' order."""
-    cols = [getattr(StudyRow, c) for c in columns]
-    found: dict[str, Any] = {}
-    for start in range(0, len(nct_ids), 500):
-        chunk = list(nct_ids[start : start + 500])
-        for r in session.execute(select(*cols).where(StudyRow.nct_id.in_(chunk))):
-            found[r.nct_id] = r
+def summaries_of(session: Session, nct_ids: Sequence[str]) -> list[Any]:
+    """The studies' summary rows for these ids, in the ids' order (a page)."""
+    found = {r.nct_id: r for r in study_summaries_of(session, nct_ids)}
     return [found[n] for n in nct_ids if n in found]
 
 
@@ -196,3 +192,18 @@ def stream(
     stmt = select(*[getattr(StudyRow, c) for c in columns]).join(StudyKey, StudyKey.nct_id == own)
     result = session.execute(_ordered(stmt.where(*where(session, q)), q).execution_options(yield_per=size))
     yield from result.partitions(size)
+
+
+def studies_with_terms(session: Session, facet: str, terms: Sequence[str]) -> list[Any]:
+    """The current studies carrying any of these terms (a product's or sponsor's address),
+    as light summary rows, newest update first (`study_summaries`' order)."""
+    own = StudyRow.nct_id
+    if session.get_bind().dialect.name == "postgresql":
+        own = own.collate("C")  # study_terms' ids compare byte by byte
+    tagged = select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(sorted(set(terms))))
+    stmt = (
+        select(*[getattr(StudyRow, c) for c in SUMMARY_COLUMNS])
+        .where(own.in_(tagged), StudyRow.merged_into.is_(None), StudyRow.gone.is_(False))
+        .order_by(StudyRow.last_update_post_date.desc(), StudyRow.nct_id)
+    )
+    return list(session.execute(stmt))

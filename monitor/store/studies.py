@@ -185,6 +185,17 @@ def study_summaries(
     return list(session.execute(stmt.order_by(StudyRow.last_update_post_date.desc(), StudyRow.nct_id)))
 
 
+def study_summaries_of(session: Session, nct_ids: Sequence[str]) -> list[Any]:
+    """These studies' summary columns as light rows (`study_summaries`' columns), gone and
+    renumbered ones too."""
+    cols = [getattr(StudyRow, c) for c in SUMMARY_COLUMNS]
+    out: list[Any] = []
+    for start in range(0, len(nct_ids), 500):
+        chunk = list(nct_ids[start : start + 500])
+        out.extend(session.execute(select(*cols).where(StudyRow.nct_id.in_(chunk))))
+    return out
+
+
 def classifications(session: Session, nct_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The stored classification (with evidence) of these studies."""
     out: dict[str, dict[str, Any]] = {}

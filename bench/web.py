@@ -7,7 +7,8 @@ versions (issue 37's target: under 200 ms at the 95th percentile, over 100,000 s
 
 For each database and size it builds a database the way production does (the migrations,
 then a real first sync through the client against the local registry on 127.0.0.1): N
-studies written from the labelled domain records under new NCT ids; then one study is
+studies written from the labelled domain records under new NCT ids, then a year of
+weekly polls (`--weeks`) after each of which 1% of them changed; then one study is
 edited and polled again until it has the asked number of versions (in a database of its
 own). Each page is requested in process through the ASGI stack (Starlette's test client:
 routing, the application layer, the templates, the security headers; no network in
@@ -27,7 +28,9 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -151,17 +154,52 @@ LANDSCAPE_PAGES = [
     ("API: studies, filtered", "/api/studies?indication=SLE&status=recruiting"),
     ("API: events", "/api/events"),
     ("changes, everything", "/changes"),
+    ("changes, filtered", "/changes?modality=CAR-T&kind=status_change"),
     ("feed, everything", "/feeds/changes.xml"),
     ("products × indications", "/products"),
 ]
 
 
-def landscape(kind: str, n: int, repeat: int, tmp: str, schemas: list[str]) -> None:
+def a_year(registry: Registry, app: Application, tick: Any, n: int, weeks: int) -> int:
+    """`weeks` weekly polls, each after the registry changed 1% of the studies (a status or
+    an enrollment), as real polls record them. Returns the changes recorded."""
+    rng = random.Random(3)
+    ids = sorted(registry.studies)
+    for week in range(weeks):
+        posted = (date(2026, 11, 2) + timedelta(weeks=week + 1)).isoformat()  # the poll's week
+        for nct in rng.sample(ids, max(1, n // 100)):
+            raw = registry.studies[nct]
+            ps = raw["protocolSection"]
+            if rng.random() < 0.5:
+                ps["statusModule"]["overallStatus"] = rng.choice(STATUSES)
+            else:
+                ps["designModule"]["enrollmentInfo"] = {"count": rng.randint(5, 200), "type": "ESTIMATED"}
+            ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": posted}
+            registry.put(raw)
+        registry.data_timestamp = f"{posted}T09:00:00"
+        for _ in range(24 * 7):
+            tick()
+        assert app.poll().ok
+    with app.database.session() as s:
+        from sqlalchemy import func, select
+
+        from monitor.store.models import Event
+
+        return int(s.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+def landscape(kind: str, n: int, repeat: int, tmp: str, schemas: list[str], weeks: int) -> None:
     records = generate(n)
-    _registry, api, database, app, _ = _world(records, _url(kind, tmp, f"landscape-{n}.db", schemas))
+    registry, api, database, app, tick = _world(records, _url(kind, tmp, f"landscape-{n}.db", schemas))
     t0 = time.perf_counter()
     app.poll()
-    print(f"{kind}, {n} studies (first sync {time.perf_counter() - t0:.1f} s):")
+    sync = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    changes = a_year(registry, app, tick, n, weeks)
+    print(
+        f"{kind}, {n} studies (first sync {sync:.1f} s; {weeks} weekly polls in "
+        f"{time.perf_counter() - t0:.1f} s, {changes} changes recorded with the first sync's):"
+    )
     print(f"  {'':<42} {'median':>8} {'p95':>8}     (target: p95 under {TARGET_MS} ms)")
     asgi = create_app(app)
     tune_collector()  # as `ctmonitor serve` does
@@ -210,6 +248,7 @@ def main() -> None:
     )
     ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
     ap.add_argument("--versions", type=int, default=200)
+    ap.add_argument("--weeks", type=int, default=52, help="weekly polls of changes before measuring")
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
@@ -219,7 +258,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in kinds:
                 for n in sizes:
-                    landscape(kind, n, args.repeat, tmp, schemas)
+                    landscape(kind, n, args.repeat, tmp, schemas, args.weeks)
                 study_page(kind, args.versions, args.repeat, tmp, schemas)
     finally:
         _drop(schemas)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from monitor import store  # noqa: E402
 from monitor.config import Settings, SmtpSettings, SubscriberSettings  # noqa: E402
 from monitor.core.classify import Classifier  # noqa: E402
 from monitor.core.domain import IMPORTANCE, EventKind  # noqa: E402
@@ -125,6 +126,7 @@ def build(db_url: str, n_studies: int, n_events: int, now: datetime) -> None:
                 }
             )
         s.execute(insert(StudyRow), rows)
+        store.reindex(s, [r["nct_id"] for r in rows])  # as every write of a study does
     database.dispose()
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import socket
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from monitor.config import ApiSettings, QuerySettings, Settings, SyncSettings
 from monitor.registry.localdata import load_records
@@ -99,10 +101,65 @@ def _sqlite_at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+_PG_HEAD: tuple[str, str, str] | None = None  # (schema name, its DDL, revision) per test process
+
+
+def _pg_at_head() -> tuple[str, str, str] | None:
+    """One PostgreSQL schema per test process, built by `alembic upgrade head` and read back
+    by pg_dump as the DDL that makes it: each test's schema is made by that DDL (one round
+    trip) instead of the migrations. None without pg_dump (each test then migrates)."""
+    global _PG_HEAD
+    if _PG_HEAD is not None or shutil.which("pg_dump") is None:
+        return _PG_HEAD
+    url = make_url(PG_URL)
+    schema = f"head_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        sep = "&" if "?" in PG_URL else "?"
+        open_database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}", auto_upgrade=True).dispose()
+        where = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+        dump = subprocess.run(
+            ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", "-n", schema, *where, url.database],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        with admin.begin() as conn:
+            revision = conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version")).scalar_one()
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    finally:
+        admin.dispose()
+    # psql's meta-commands (\restrict) and the schema's own creation are left out
+    ddl = "\n".join(
+        line for line in dump.splitlines() if not line.startswith(("\\", f"CREATE SCHEMA {schema}"))
+    )
+    _PG_HEAD = (schema, ddl, revision)
+    return _PG_HEAD
+
+
+def _make_pg_head(db_url: str) -> None:
+    """The test's (empty) schema made at head by the process's DDL."""
+    head = _pg_at_head()
+    if head is None:
+        return
+    schema, ddl, revision = head
+    mine = db_url.rsplit("search_path%3D", 1)[1]
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(ddl.replace(f"{schema}.", f"{mine}."))
+            conn.execute(text(f"SET search_path = {mine}"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision})
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def database(db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
-    """A database at schema head, built by the migrations (on SQLite, a copy of a database
-    they built for this test process)."""
+    """A database at schema head, built by the migrations (a copy of a database, or a
+    schema made by the DDL of one, they built for this test process)."""
     if db_url.startswith("sqlite:///"):
         head = request.getfixturevalue("_sqlite_at_head")
         source, target = sqlite3.connect(head), sqlite3.connect(db_url.removeprefix("sqlite:///"))
@@ -110,6 +167,8 @@ def database(db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
             source.backup(target)
         source.close()
         target.close()
+    else:
+        _make_pg_head(db_url)
     db = open_database(db_url, auto_upgrade=True)
     yield db
     db.dispose()

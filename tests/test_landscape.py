@@ -115,3 +115,21 @@ def test_a_word_diff_names_the_changed_words_and_keeps_the_rest() -> None:
     ]
     assert "".join(t for op, t in got if op != "ins") == before
     assert "".join(t for op, t in got if op != "del") == after
+
+
+def _compact_slowly(value: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", value)
+    return "".join(ch for ch in text.casefold() if ch.isalnum() and not unicodedata.combining(ch))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["CABA-201 (rese-cel)", "KYV_101", "anti-CD19 CAR T", "GC012F / AZD0120", "  ", "", "x" * 3, "a\tb\nc"],
+)
+def test_a_products_letters_and_digits_read_fast_are_those_read_slowly(text: str) -> None:
+    from monitor.core.products import compact
+
+    assert compact(text) == _compact_slowly(text)
+    assert compact(text + " Ribeirão") == _compact_slowly(text + " Ribeirão")  # the slow path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -61,6 +63,17 @@ def test_models_match_migrations(db_url: str) -> None:
             assert compare_metadata(ctx, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_each_tests_database_is_the_schema_the_migrations_make(database: Any) -> None:
+    """The test databases are copies (SQLite) or replays of pg_dump's DDL (PostgreSQL) of
+    one the migrations built: still exactly the models, at head."""
+    with database.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _declared})
+        assert compare_metadata(ctx, Base.metadata) == []
+        assert ctx.get_current_revision() == dbmod.head_revision()
+    tables = set(inspect(database.engine).get_table_names())
+    assert {"study_keys", "study_terms"} <= tables
 
 
 def test_old_schema_is_refused_without_auto_upgrade(db_url: str) -> None:

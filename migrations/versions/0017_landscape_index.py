@@ -6,9 +6,9 @@ in SQL (monitor/store/index_tables.py says what each table holds).
   `doc` numbers are never reused (SQLite AUTOINCREMENT), the largest is the version.
 - `study_terms`: (facet, term, study, label) for the list filters and the counts.
 - SQLite: `study_search`, an FTS5 index (trigram tokenizer: any part of a word matches, as
-  before) over study_keys' text, kept by triggers. PostgreSQL: pg_trgm GIN indexes on the
-  same text, when the extension is there or may be created (without it, search still
-  answers the same, by reading every row).
+  before) over study_keys' search text, kept by triggers. PostgreSQL: a pg_trgm GIN index
+  on the same text, when the extension is there or may be created (without it, search
+  still answers the same, by reading every row).
 
 Filled from the stored studies by the same code that keeps it afterwards.
 
@@ -55,17 +55,15 @@ BYTEWISE_ID = (
 )
 
 FTS = [
-    "CREATE VIRTUAL TABLE study_search USING fts5(body, compact, content='study_keys', "
+    "CREATE VIRTUAL TABLE study_search USING fts5(compact, content='study_keys', "
     "content_rowid='doc', tokenize='trigram case_sensitive 1')",
     "CREATE TRIGGER study_keys_search_insert AFTER INSERT ON study_keys BEGIN "
-    "INSERT INTO study_search(rowid, body, compact) VALUES (new.doc, new.body, new.compact); END",
+    "INSERT INTO study_search(rowid, compact) VALUES (new.doc, new.compact); END",
     "CREATE TRIGGER study_keys_search_delete AFTER DELETE ON study_keys BEGIN "
-    "INSERT INTO study_search(study_search, rowid, body, compact) "
-    "VALUES ('delete', old.doc, old.body, old.compact); END",
+    "INSERT INTO study_search(study_search, rowid, compact) VALUES ('delete', old.doc, old.compact); END",
     "CREATE TRIGGER study_keys_search_update AFTER UPDATE ON study_keys BEGIN "
-    "INSERT INTO study_search(study_search, rowid, body, compact) "
-    "VALUES ('delete', old.doc, old.body, old.compact); "
-    "INSERT INTO study_search(rowid, body, compact) VALUES (new.doc, new.body, new.compact); END",
+    "INSERT INTO study_search(study_search, rowid, compact) VALUES ('delete', old.doc, old.compact); "
+    "INSERT INTO study_search(rowid, compact) VALUES (new.doc, new.compact); END",
 ]
 
 
@@ -96,7 +94,6 @@ def upgrade() -> None:
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("trial_id", BYTEWISE_ID, nullable=True),
         *[sa.Column(f"sort_{k}", BYTEWISE, nullable=True) for k in SORTS],
-        sa.Column("body", sa.Text(), nullable=False),
         sa.Column("compact", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("doc", name=op.f("pk_study_keys")),
         sa.UniqueConstraint("nct_id", name=op.f("uq_study_keys_nct_id")),
@@ -123,11 +120,8 @@ def upgrade() -> None:
     elif conn.dialect.name == "postgresql":
         schema = _trigram_schema(conn)
         if schema:
-            for column in ("body", "compact"):
-                conn.exec_driver_sql(
-                    f"CREATE INDEX ix_study_keys_{column}_trgm ON study_keys "
-                    f'USING gin ({column} "{schema}".gin_trgm_ops)'
-                )
+            trigrams = f'gin (compact "{schema}".gin_trgm_ops)'
+            conn.exec_driver_sql(f"CREATE INDEX ix_study_keys_compact_trgm ON study_keys USING {trigrams}")
     from monitor.store.index import reindex_all
 
     reindex_all(Session(bind=conn))

@@ -88,12 +88,13 @@ class IndexEntry:
     `terms` are (facet, term, label): the term is what a filter compares (folded as the
     landscape folds), the label what a count shows (as the registry or classifier wrote
     it). `sort` holds one key per sortable column (None: empty, which sorts last either
-    way). `body` and `compact` are the free-text search's haystacks: the folded text and
-    the same as letters and digits only."""
+    way). `compact` is what free-text search reads: the row's text as letters and digits
+    only. A search word is in the folded text only if its letters and digits are in that
+    (folding and compacting both work character by character), so the landscape's "the
+    word, or its letters and digits" is one substring test of the compact text."""
 
     terms: tuple[tuple[str, str, str], ...]
     sort: dict[str, str | None]
-    body: str
     compact: str
 
 
@@ -139,6 +140,6 @@ def index_entry(row: Mapping[str, Any]) -> IndexEntry:
     modality = row["modality"] or NOT_STATED
     for indication in row["indications"] or [NO_INDICATION]:
         add("pair", f"{modality}\x1f{indication}", f"{modality}\x1f{indication}")
-    body, compact = haystack(row)
+    _, compact = haystack(row)
     sort = {k: (sort_value(row, k) or None) for k in SORT_KEYS}
-    return IndexEntry(tuple((f, t, label) for (f, t), label in terms.items()), sort, body, compact)
+    return IndexEntry(tuple((f, t, label) for (f, t), label in terms.items()), sort, compact)

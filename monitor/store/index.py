@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from monitor.core.summary import index_entry, summary
+from monitor.store.bulk import insert_rows
 from monitor.store.index_tables import SORT_COLUMNS, StudyKey, StudyTerm
 from monitor.store.models import StudyRow
 
@@ -80,7 +81,6 @@ def entry_rows(m: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]
         "in_scope": m["in_scope"],
         "needs_review": bool(m["needs_review"]),
         "trial_id": m["trial_id"],
-        "body": e.body,
         "compact": e.compact,
         **{f"sort_{k}": e.sort[k] for k in SORT_COLUMNS},
     }
@@ -101,10 +101,10 @@ def reindex(session: Session, nct_ids: Sequence[str]) -> None:
             k, t = entry_rows(dict(zip(SUMMARY_COLUMNS, r, strict=True)))
             keys.append(k)
             terms.extend(t)
-        if keys:
-            session.execute(insert(StudyKey), keys)
-        if terms:
-            session.execute(insert(StudyTerm), terms)
+        # plain executemany of the tables' rows (no ORM bookkeeping: a first sync indexes
+        # every study it writes)
+        insert_rows(session, StudyKey.__table__, keys)
+        insert_rows(session, StudyTerm.__table__, terms)
 
 
 def reindex_all(session: Session) -> int:

@@ -6,8 +6,8 @@ transaction that writes the study.
 - `study_keys`: one row per study: whether it is shown (current, in scope, under review,
   its trial), a sort key per sortable column (NULL when empty: last either way; compared
   byte by byte, PostgreSQL's collation "C", as Python compares them), and the free-text
-  search's haystacks (`body`, `compact`), indexed by SQLite FTS5 (trigram, the virtual
-  table `study_search`) or PostgreSQL's pg_trgm (GIN).
+  search's text as letters and digits (`compact`, core.summary), indexed by SQLite FTS5
+  (trigram, the virtual table `study_search`) or PostgreSQL's pg_trgm (GIN).
 - `study_terms`: (facet, term, study) for every value a list filter compares, with the
   label a count shows.
 """
@@ -83,7 +83,6 @@ class StudyKey(Base):
     sort_completion: Mapped[str | None] = mapped_column(Bytewise)
     sort_posted: Mapped[str | None] = mapped_column(Bytewise)
     sort_sites: Mapped[str | None] = mapped_column(Bytewise)
-    body: Mapped[str] = mapped_column(Text)
     compact: Mapped[str] = mapped_column(Text)
 
 

@@ -33,30 +33,22 @@ def _facet(facet: str, terms: Sequence[str]) -> ColumnElement[bool]:
     )
 
 
-def _holds(session: Session, col: Any, part: str, index: str) -> ColumnElement[bool]:
-    """The text in `col` (study_keys.body or .compact) holds `part`: by the FTS5 index on
+def _holds(session: Session, part: str) -> ColumnElement[bool]:
+    """The study's search text (study_keys.compact) holds `part`: by the FTS5 index on
     SQLite, pg_trgm's on PostgreSQL (LIKE), or, under three characters, by reading it."""
     if session.get_bind().dialect.name == "sqlite":
         if len(part) >= _TRIGRAM:
-            phrase = '"' + part.replace('"', '""') + '"'
-            match = literal_column("study_search").op("MATCH")(literal(f"{index} : {phrase}"))
+            match = literal_column("study_search").op("MATCH")(literal('"' + part.replace('"', '""') + '"'))
             return StudyKey.doc.in_(select(_FTS.c.rowid).where(match))
-        return func.instr(col, part) > 0
-    return col.contains(part, autoescape=True)
+        return func.instr(StudyKey.compact, part) > 0
+    return StudyKey.compact.contains(part, autoescape=True)
 
 
 def _search(session: Session, text: str) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = []
-    for word, compact in search_words(text):
-        if not compact:
-            continue  # "" is in every text: the word holds nothing to look for
-        out.append(
-            or_(
-                _holds(session, StudyKey.body, word, "body"),
-                _holds(session, StudyKey.compact, compact, "compact"),
-            )
-        )
-    return out
+    """Every word of a search, found as the landscape finds it (core.landscape.matches):
+    in the folded text, or as letters and digits in the compact text; the first implies
+    the second (core.summary.IndexEntry), so the compact text alone is read."""
+    return [_holds(session, compact) for _, compact in search_words(text) if compact]
 
 
 def shown(q: LandscapeQuery) -> list[ColumnElement[bool]]:

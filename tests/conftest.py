@@ -101,13 +101,14 @@ def _sqlite_at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_PG_HEAD: tuple[str, str, str] | None = None  # (schema name, its DDL, revision) per test process
+_PG_HEAD: tuple[str, str] | None = None  # (schema name, the statements that make it) per test process
 
 
-def _pg_at_head() -> tuple[str, str, str] | None:
+def _pg_at_head() -> tuple[str, str] | None:
     """One PostgreSQL schema per test process, built by `alembic upgrade head` and read back
-    by pg_dump as the DDL that makes it: each test's schema is made by that DDL (one round
-    trip) instead of the migrations. None without pg_dump (each test then migrates)."""
+    by pg_dump as the statements that make it (its tables, and the rows the migrations
+    wrote: the revision, the link-signing key): each test's schema is made by them (one
+    round trip) instead of the migrations. None without pg_dump (each test then migrates)."""
     global _PG_HEAD
     if _PG_HEAD is not None or shutil.which("pg_dump") is None:
         return _PG_HEAD
@@ -121,13 +122,12 @@ def _pg_at_head() -> tuple[str, str, str] | None:
         open_database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}", auto_upgrade=True).dispose()
         where = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
         dump = subprocess.run(
-            ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", "-n", schema, *where, url.database],
+            ["pg_dump", "--inserts", "--no-owner", "--no-privileges", "-n", schema, *where, url.database],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
         with admin.begin() as conn:
-            revision = conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version")).scalar_one()
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     finally:
         admin.dispose()
@@ -135,7 +135,7 @@ def _pg_at_head() -> tuple[str, str, str] | None:
     ddl = "\n".join(
         line for line in dump.splitlines() if not line.startswith(("\\", f"CREATE SCHEMA {schema}"))
     )
-    _PG_HEAD = (schema, ddl, revision)
+    _PG_HEAD = (schema, ddl)
     return _PG_HEAD
 
 
@@ -144,14 +144,12 @@ def _make_pg_head(db_url: str) -> None:
     head = _pg_at_head()
     if head is None:
         return
-    schema, ddl, revision = head
+    schema, ddl = head
     mine = db_url.rsplit("search_path%3D", 1)[1]
     engine = create_engine(db_url)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(ddl.replace(f"{schema}.", f"{mine}."))
-            conn.execute(text(f"SET search_path = {mine}"))
-            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision})
     finally:
         engine.dispose()
 

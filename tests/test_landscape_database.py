@@ -148,3 +148,23 @@ def test_a_rolled_back_write_leaves_the_index_as_it_was(world: World) -> None:
     assert nct in {
         r["nct_id"] for r in app.landscape(LandscapeQuery(include_out_of_scope=True), complete=True).matching
     }
+
+
+def test_db_check_finds_a_study_the_index_lost_and_reclassify_mends_it(world: World) -> None:
+    from sqlalchemy import delete
+
+    from monitor.store.index_tables import StudyKey
+
+    with world.database.session() as s:
+        assert store.consistency_problems(s) == []
+        nct = _rows(world)[0]["nct_id"]
+        s.execute(delete(StudyKey).where(StudyKey.nct_id == nct))
+    with world.database.session() as s:
+        assert store.consistency_problems(s) == [
+            "the landscape's index: 1 studies without an entry, 0 entries behind their study, "
+            "0 entries of studies not stored (ctmonitor reclassify --all rewrites it)"
+        ]
+    app = Application(world.settings, database=world.database, now=world.clock)
+    app.reclassify(everything=True)
+    with world.database.session() as s:
+        assert store.consistency_problems(s) == []

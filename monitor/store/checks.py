@@ -8,13 +8,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.store.index_tables import StudyKey
 from monitor.store.models import Event, Snapshot, StudyRow
 
 
 def consistency_problems(session: Session) -> list[str]:
     """What ctmonitor's own invariants say of the stored data: each study's snapshot
     count matches its snapshots (1..n, no gaps), every event and snapshot belongs to a
-    stored study."""
+    stored study, every stored study has its entry in the landscape's index."""
     problems: list[str] = []
     counted = {nct: n for nct, n in session.execute(select(StudyRow.nct_id, StudyRow.snapshot_count))}
     polled = session.execute(
@@ -36,4 +37,21 @@ def consistency_problems(session: Session) -> list[str]:
     )
     if orphans:
         problems.append(f"{orphans} events of studies that are not stored")
+    # the landscape's index (store.index) has one entry per stored study, and each entry
+    # says what its study's row says now
+    entries = session.execute(select(StudyKey.nct_id, StudyKey.current, StudyKey.in_scope))
+    indexed = {nct: (current, in_scope) for nct, current, in_scope in entries}
+    stored = session.execute(select(StudyRow.nct_id, StudyRow.gone, StudyRow.merged_into, StudyRow.in_scope))
+    unindexed = stale = 0
+    for nct, gone, merged, in_scope in stored:
+        entry = indexed.pop(nct, None)
+        if entry is None:
+            unindexed += 1
+        elif entry != (not gone and merged is None, in_scope):
+            stale += 1
+    if unindexed or stale or indexed:
+        problems.append(
+            f"the landscape's index: {unindexed} studies without an entry, {stale} entries behind their "
+            f"study, {len(indexed)} entries of studies not stored (ctmonitor reclassify --all rewrites it)"
+        )
     return problems

@@ -43,7 +43,7 @@ def spawn(config: Path, *args: str, pause: float | None = None) -> subprocess.Po
 
 def kill_after_revisions(config: Path, n: int) -> None:
     """Start a poll that migrates, and SIGKILL it once `n` revisions are applied (not committed)."""
-    proc = spawn(config, "poll", pause=1)
+    proc = spawn(config, "poll", pause=0.3)
     applied = 0
     try:
         assert proc.stderr is not None
@@ -144,13 +144,13 @@ def test_two_first_polls_at_once_one_migrates_and_the_other_waits_for_it(
 ) -> None:
     """The second waits for the migration (it never fails for it); then it polls, or, if
     the first is still polling, exits 3 saying another process holds the writer lock."""
-    first = spawn(config, "poll", pause=0.6)
+    first = spawn(config, "poll", pause=0.3)
     assert first.stderr is not None
     # The second starts once the first is inside its migration (a revision applied, not
     # committed), a little later each try: it finds the schema being made, not made.
     assert first.stderr.readline().startswith("ctmonitor-migration: applied")
     time.sleep(0.2 * attempt)
-    second = spawn(config, "poll", pause=0.6)
+    second = spawn(config, "poll", pause=0.3)
     results = []
     for proc in (first, second):
         _out, err = proc.communicate(timeout=120)

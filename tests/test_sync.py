@@ -532,7 +532,9 @@ def test_an_incremental_poll_costs_the_same_for_150_or_600_studies_left_behind(
     registry.replace(_copies(n, "RECRUITING"), "2026-11-02T09:00:05")
     with LocalApiServer(registry) as api:
         settings = settings_for(
-            api.base_url, queries=[QuerySettings(name="recruiting", term="AREA[OverallStatus]RECRUITING")]
+            api.base_url,
+            queries=[QuerySettings(name="recruiting", term="AREA[OverallStatus]RECRUITING")],
+            page_size=100,  # the setup's syncs in a few pages; the quiet day is what is counted
         )
         clock = FakeClock()
         assert poll(database, settings, clock).new_studies == n

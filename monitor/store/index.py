@@ -80,7 +80,9 @@ def entry_rows(m: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]
         "current": not m["gone"] and m["merged_into"] is None,
         "in_scope": m["in_scope"],
         "needs_review": bool(m["needs_review"]),
-        "trial_id": m["trial_id"],
+        # the registration standing for its trial when another (alone: none, as before
+        # the first regrouping)
+        "trial_id": m["trial_id"] if m["trial_id"] != m["nct_id"] else None,
         "compact": e.compact,
         **{f"sort_{k}": e.sort[k] for k in SORT_COLUMNS},
     }

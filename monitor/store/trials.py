@@ -49,6 +49,18 @@ def set_trials(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
     trial_status}."""
     if not values:
         return
+    # what the landscape's index reads of a trial (store.index): the registration standing
+    # for it when another, and its registrations; a registration alone standing for itself
+    # (every study of a first sync) is what its entry already says
+    ids = [v["nct_id"] for v in values]
+    before: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(ids), 500):
+        stmt_old = select(StudyRow.nct_id, StudyRow.trial_id, StudyRow.trial_registrations).where(
+            StudyRow.nct_id.in_(ids[start : start + 500])
+        )
+        for nct, trial, regs in session.execute(stmt_old):
+            before[nct] = (_other(nct, trial), tuple(regs or ()))
+    moved = [v["nct_id"] for v in values if before.get(v["nct_id"]) != _indexed(v)]
     stmt = (
         update(StudyRow)
         .where(StudyRow.nct_id == bindparam("b_nct"))
@@ -70,4 +82,12 @@ def set_trials(session: Session, values: Sequence[Mapping[str, Any]]) -> None:
             for v in values
         ],
     )
-    index.mark(session, [v["nct_id"] for v in values])
+    index.mark(session, moved)
+
+
+def _other(nct: str, trial: str | None) -> str | None:
+    return trial if trial and trial != nct else None
+
+
+def _indexed(v: Mapping[str, Any]) -> tuple[Any, ...]:
+    return _other(v["nct_id"], v["trial_id"]), tuple(v["trial_registrations"] or ())

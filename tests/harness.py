@@ -304,3 +304,110 @@ def lit_settings(base: str, **kw: Any) -> Any:
         "terms_per_request": 20,
     }
     return LiteratureSettings(**(values | kw))
+
+
+# -- the landscape answered by the database, against the rows ------------------------------
+
+
+def landscape_rows(database: Database) -> list[dict[str, Any]]:
+    """Every stored current study as the landscape's rows (summaries and search text)."""
+    from monitor.app.overview import summary_dict
+
+    with database.session() as s:
+        found = store.study_summaries(s, in_scope=None, with_classification=False)
+    out = []
+    for r in found:
+        d = summary_dict(r, fields=r._fields)
+        d["search"] = r.search_text or ""
+        out.append(d)
+    return out
+
+
+def _by_rows(rows: list[dict[str, Any]], q: Any, *, counts: bool = True) -> Any:
+    """The view the rows give (core.landscape.view: the semantics the database must keep)."""
+    from monitor.core.landscape import view
+    from monitor.core.trials import fold
+
+    return view(fold([r for r in rows if q.include_out_of_scope or r["in_scope"]]), q, counts=counts)
+
+
+# searches a reader types: a word, part of one, a code however it is written, a short one,
+# two words, an accent, a word found nowhere
+WORDS = ["lupus", "cd19", "kyv", "KYV-101", "caba 201", "caba201", "car-t", "ab", "t", "NCT0"]
+WORDS += ["myasthenia gravis", "São", "zzzz-not-there", "bcma", "university hospital", "-", "c"]
+WORDS += ["2024-5", "ChiCTR"]
+
+
+def drawn_views(rows: list[dict[str, Any]], n: int, seed: int = 37) -> list[dict[str, list[str]]]:
+    """Landscape queries drawn (seeded) from the labels the rows carry, and a few they do not."""
+    import random
+
+    from monitor.core.landscape import SORT_KEYS, antigens
+
+    rng = random.Random(seed)
+    pool = {
+        "modality": sorted({r["modality"] for r in rows if r["modality"]}),
+        "target": [*sorted(antigens(t for r in rows for t in r["targets"])), "bcma"],
+        "indication": sorted({t for r in rows for t in r["indications"]}),
+        "status": ["RECRUITING", "completed", "active", "SUSPENDED"],
+        "phase": sorted({t for r in rows for t in r["phases"]}),
+        "country": [*sorted({t for r in rows for t in r["countries"]})[:20], "germany"],
+        "source": ["autologous", "allogeneic", "in vivo"],
+        "product": [*sorted({t for r in rows for t in r["products"]})[:30], "kyv101", "CABA 201"],
+        "sponsor": ["univers", "Kyverna", "hospital", "ø", "Novartis"],
+        "registry": ["ctgov", "ctis", "chictr", "jrct", "euctr"],
+    }
+    out = []
+    for _ in range(n):
+        params: dict[str, list[str]] = {}
+        for kind in rng.sample(sorted(pool), rng.randint(0, 3)):
+            if pool[kind]:
+                params[kind] = rng.sample(pool[kind], min(len(pool[kind]), rng.randint(1, 2)))
+        if rng.random() < 0.5:
+            params["q"] = [rng.choice(WORDS)]
+        if rng.random() < 0.3:
+            params["all"] = ["1"]
+        if rng.random() < 0.15:
+            params["review"] = ["1"]
+        params["sort"] = [rng.choice(sorted(SORT_KEYS))]
+        params["order"] = [rng.choice(["asc", "desc"])]
+        params["per_page"] = [rng.choice(["25", "50"])]
+        params["page"] = [rng.choice(["1", "1", "2"])]
+        out.append(params)
+    return out
+
+
+def views_agree(app: Any, n: int) -> int:
+    """Asserts that `n` drawn views of the landscape are the same answered by the database
+    (the application) and by the rows (core.landscape.view): rows, order, totals, counts,
+    charts and cursors. Returns how many of them held studies."""
+    import dataclasses
+
+    from monitor.core.landscape import LandscapeQuery
+
+    def ids(rows: list[dict[str, Any]]) -> list[str]:
+        return [r["nct_id"] for r in rows]
+
+    rows = landscape_rows(app.database)
+    held = 0
+    for params in drawn_views(rows, n):
+        q = app.landscape(LandscapeQuery.from_params(params), counts=False, marks=False).query
+        got = app.landscape(q, complete=True)
+        want = _by_rows(rows, q)
+        where = f"for {params}"
+        assert got.total == want.total, where
+        assert ids(got.rows) == ids(want.rows), where
+        assert ids(got.matching) == ids(want.matching), where
+        assert got.next_cursor == want.next_cursor, where
+        assert (got.by_modality, got.by_indication, got.picture) == (
+            want.by_modality,
+            want.by_indication,
+            want.picture,
+        ), where
+        assert (got.by_registry, got.on_several) == (want.by_registry, want.on_several), where
+        if want.next_cursor:  # the API's next page, after the cursor
+            after = dataclasses.replace(q, cursor=want.next_cursor)
+            got_next = app.landscape(after, counts=False, marks=False)
+            assert ids(got_next.rows) == ids(_by_rows(rows, after, counts=False).rows), where
+        held += bool(want.total)
+    return held

@@ -7,8 +7,12 @@ import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from monitor.app import Application
 from monitor.cli.demo import DATA, NEW_STUDY_ID, run_demo, with_first_posted
+from monitor.config import Settings
 from monitor.registry.localdata import load_records
+from monitor.store.db import open_database
+from tests.harness import views_agree
 
 
 def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
@@ -48,6 +52,14 @@ def test_demo_polls_mails_and_reports(tmp_path: Path) -> None:
         assert posted <= status["lastUpdatePostDateStruct"]["date"]
     assert json.loads((out / "changes.json").read_text())["changes"]
     assert any("report.html" in line for line in lines) and any("digest.html" in line for line in lines)
+
+    # the landscape the database answers over the demo's registrations (trials joined across
+    # ClinicalTrials.gov, EU CTIS and the ICTRP's registers) is the one its rows give
+    database = open_database(f"sqlite:///{out / 'demo.db'}", auto_upgrade=False)
+    try:
+        assert views_agree(Application(Settings(), database=database), 60) > 30
+    finally:
+        database.dispose()
 
     # Run again into the same folder: a fresh start, same outcome.
     again = run_demo(out, echo=lambda _: None)

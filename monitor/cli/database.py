@@ -47,8 +47,9 @@ def db_check(c: Context) -> None:
 
     SQLite runs PRAGMA integrity_check and foreign_key_check; PostgreSQL reads every
     table through and looks for invalid indexes. Then: each study's snapshots are
-    1..n as the study says, and every snapshot and event belongs to a stored study.
-    Read-only. Exit status 1 if anything is wrong.
+    1..n as the study says, every snapshot and event belongs to a stored study, and every
+    study has its entry in the landscape's index as it is stored. Read-only. Exit status
+    1 if anything is wrong.
 
     \b
     Example:

@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select, true
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.core import products
 from monitor.core.filters import StudyFilter
-from monitor.core.landscape import fold
 from monitor.core.news import FOUND_IMPORTANCE, NEW_STUDY, Arrival, arrival, reader_importance
 from monitor.store.events import settled
 from monitor.store.index import version as index_version
-from monitor.store.index_tables import StudyKey, StudyTerm
+from monitor.store.index_tables import StudyKey
+from monitor.store.landscape import facet_in, facets_in, sponsor_in
 from monitor.store.models import Event, PollRun
 from monitor.store.runs import baseline_runs
 from monitor.store.studies import study_summaries, study_summaries_of
@@ -116,45 +116,27 @@ def _statement(scope: ChangeScope, baseline_ids: frozenset[int], columns: Sequen
     return stmt
 
 
-def _terms(facet: str, terms: Iterable[str]) -> ColumnElement[bool]:
-    wanted = sorted({t for t in terms if t})
-    if not wanted:
-        return false()
-    return StudyKey.nct_id.in_(
-        select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted))
-    )
-
-
 def follows(flt: StudyFilter) -> ColumnElement[bool]:
     """`StudyFilter.matches` in SQL over the studies' index (an event joined to its study's
     study_keys row): the same studies, a leaving event reaching those who followed it."""
     label: list[ColumnElement[bool]] = []
     if not flt.include_out_of_scope:
         label.append(or_(Event.kind.in_(sorted(LEAVING)), StudyKey.in_scope.is_(True)))
-    for facet, wanted in (
-        ("modality", flt.modalities),
-        ("target_part", flt.targets),
-        ("indication", flt.indications),
-        ("status", flt.statuses),
-        ("phase", flt.phases),
-        ("country", flt.countries),
-    ):
-        if wanted:
-            label.append(_terms(facet, [fold(w) for w in wanted]))
+    label += facets_in(
+        [
+            ("modality", flt.modalities),
+            ("target_part", flt.targets),
+            ("indication", flt.indications),
+            ("status", flt.statuses),
+            ("phase", flt.phases),
+            ("country", flt.countries),
+        ]
+    )
     if flt.products:
-        label.append(_terms("product", [products.compact(w) for w in flt.products]))
+        label.append(facet_in("product", [products.compact(w) for w in flt.products]))
     if flt.registries:
-        label.append(_terms("registry", flt.registries))
-    named = [fold(x) for x in flt.sponsors]
-    if named and "" not in named:  # an empty name is in every sponsor's
-        label.append(
-            StudyKey.nct_id.in_(
-                select(StudyTerm.nct_id).where(
-                    StudyTerm.facet == "sponsor",
-                    or_(*[StudyTerm.term.contains(x, autoescape=True) for x in named]),
-                )
-            )
-        )
+        label.append(facet_in("registry", flt.registries))
+    label += sponsor_in(flt.sponsors)
     labelled = and_(true(), *label)
     if not flt.nct_ids:
         return labelled

@@ -6,7 +6,7 @@ last either way, the study id breaking ties)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,29 @@ _FTS = table("study_search", column("rowid"))
 _TRIGRAM = 3  # the trigram index finds a part of a word from three characters
 
 
-def _facet(facet: str, terms: Sequence[str]) -> ColumnElement[bool]:
+def facet_in(facet: str, terms: Iterable[str]) -> ColumnElement[bool]:
+    """The study carries one of these terms of the facet (none asked: no study does)."""
     wanted = sorted({t for t in terms if t})
     if not wanted:
         return false()
     return StudyKey.nct_id.in_(
         select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted))
     )
+
+
+def facets_in(wanted: Iterable[tuple[str, Sequence[str]]]) -> list[ColumnElement[bool]]:
+    """Each facet asked for holds one of its (folded) labels: "any of" within a facet,
+    every facet at once."""
+    return [facet_in(facet, [fold(w) for w in labels]) for facet, labels in wanted if labels]
+
+
+def sponsor_in(names: Sequence[str]) -> list[ColumnElement[bool]]:
+    """The lead sponsor's name holds one of these (folded); an empty name is in every one."""
+    named = [fold(s) for s in names]
+    if not named or "" in named:
+        return []
+    held = or_(*[StudyTerm.term.contains(s, autoescape=True) for s in named])
+    return [StudyKey.nct_id.in_(select(StudyTerm.nct_id).where(StudyTerm.facet == "sponsor", held))]
 
 
 def _holds(session: Session, part: str) -> ColumnElement[bool]:
@@ -73,32 +89,22 @@ def where(session: Session, q: LandscapeQuery) -> list[ColumnElement[bool]]:
     out = shown(q)
     if q.needs_review:
         out.append(StudyKey.needs_review.is_(True))
-    for facet, wanted in (
-        ("modality", q.modalities),
-        ("target", q.targets),
-        ("indication", q.indications),
-        ("status", q.statuses),
-        ("phase", q.phases),
-        ("country", q.countries),
-        ("source", q.cell_sources),
-    ):
-        if wanted:
-            out.append(_facet(facet, [fold(w) for w in wanted]))
+    out += facets_in(
+        [
+            ("modality", q.modalities),
+            ("target", q.targets),
+            ("indication", q.indications),
+            ("status", q.statuses),
+            ("phase", q.phases),
+            ("country", q.countries),
+            ("source", q.cell_sources),
+        ]
+    )
     if q.registries:
-        out.append(_facet("registry", list(q.registries)))
+        out.append(facet_in("registry", q.registries))
     if q.products:
-        out.append(_facet("product", [products.compact(w) for w in q.products]))
-    if q.sponsors:
-        named = [fold(s) for s in q.sponsors]
-        if "" not in named:  # an empty name is in every sponsor's
-            out.append(
-                StudyKey.nct_id.in_(
-                    select(StudyTerm.nct_id).where(
-                        StudyTerm.facet == "sponsor",
-                        or_(*[StudyTerm.term.contains(s, autoescape=True) for s in named]),
-                    )
-                )
-            )
+        out.append(facet_in("product", [products.compact(w) for w in q.products]))
+    out += sponsor_in(q.sponsors)
     if q.q:
         out.extend(_search(session, q.q))
     return out
@@ -163,7 +169,7 @@ def tally(session: Session, q: LandscapeQuery) -> Tally:
 
 def with_term(session: Session, q: LandscapeQuery, facet: str, term: str) -> list[str]:
     """The view's studies that carry one term (those under "other autoimmune", say)."""
-    stmt = select(StudyKey.nct_id).where(*where(session, q), _facet(facet, [term]))
+    stmt = select(StudyKey.nct_id).where(*where(session, q), facet_in(facet, [term]))
     return list(session.scalars(stmt.order_by(StudyKey.nct_id)))
 
 

@@ -149,9 +149,6 @@ class Tally:
     total: int
     counts: dict[tuple[str, str], int]
 
-    def of(self, facet: str) -> dict[str, int]:
-        return {label: n for (f, label), n in self.counts.items() if f == facet}
-
 
 CHART_FACETS = ("modality", "status", "year", "country", "registry", "several", "pair")
 

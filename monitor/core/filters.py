@@ -187,8 +187,10 @@ def resolve_statuses(values: Iterable[str], known: Iterable[str]) -> tuple[str, 
     return tuple(out)
 
 
-def _fold(value: str) -> str:
-    return " ".join(value.casefold().split())
+def fold(value: str | None) -> str:
+    """How labels and text compare, for filters and the landscape alike: case-folded, runs
+    of white space as one space."""
+    return " ".join((value or "").casefold().split())
 
 
 def _target_parts(labels: Sequence[str] | None) -> set[str]:
@@ -197,12 +199,12 @@ def _target_parts(labels: Sequence[str] | None) -> set[str]:
     for one in labels or ():
         for piece in one.split("/"):
             if piece.strip():
-                parts.add(_fold(piece))
+                parts.add(fold(piece))
     return parts
 
 
 def _split(labels: Sequence[str] | None) -> set[str]:
-    return {_fold(p) for p in labels or () if p.strip()}
+    return {fold(p) for p in labels or () if p.strip()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,11 +262,11 @@ class StudyFilter:
             return False
         if not (self.include_out_of_scope or leaving_scope or study.in_scope):
             return False
-        if self.modalities and _fold(study.modality or "") not in {_fold(m) for m in self.modalities}:
+        if self.modalities and fold(study.modality or "") not in {fold(m) for m in self.modalities}:
             return False
-        if self.targets and not (_target_parts(study.targets) & {_fold(t) for t in self.targets}):
+        if self.targets and not (_target_parts(study.targets) & {fold(t) for t in self.targets}):
             return False
-        if self.indications and not (_split(study.indications) & {_fold(i) for i in self.indications}):
+        if self.indications and not (_split(study.indications) & {fold(i) for i in self.indications}):
             return False
         if self.statuses and (study.overall_status or "") not in self.statuses:
             return False
@@ -281,10 +283,10 @@ class StudyFilter:
         ):
             return False
         if self.sponsors:
-            sponsor = _fold(study.lead_sponsor or "")
-            if not any(_fold(s) in sponsor for s in self.sponsors):
+            sponsor = fold(study.lead_sponsor or "")
+            if not any(fold(s) in sponsor for s in self.sponsors):
                 return False
-        return not (self.countries and not (_split(study.countries) & {_fold(c) for c in self.countries}))
+        return not (self.countries and not (_split(study.countries) & {fold(c) for c in self.countries}))
 
     def resolved(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 from monitor.core import products
 from monitor.core.describe import STATUS_LABELS
 from monitor.core.domain import UserError
+from monitor.core.filters import fold, resolve_phases, resolve_statuses
 from monitor.core.registrations import resolve_registries
 
 # column -> how rows sort by it (text case-folded; empty values last either way)
@@ -58,8 +59,6 @@ LIST_PARAMS = {
 def status_codes(values: Iterable[str]) -> tuple[str, ...]:
     """Statuses as the registry codes them ("Recruiting", "active not recruiting" and
     "RECRUITING" all read); an unknown one is a UserError naming the valid codes."""
-    from monitor.core.filters import resolve_statuses
-
     return resolve_statuses(values, STATUS_LABELS)
 
 
@@ -69,11 +68,6 @@ def search_text(classification: Mapping[str, Any]) -> str:
     classification (studies.search_text), so a search never decodes the evidence."""
     evidence = classification.get("evidence", [])
     return " ".join(str(e.get("text", "")) for e in evidence if e.get("label") in ("product", "modality"))
-
-
-def fold(value: str | None) -> str:
-    """How labels and text compare: case-folded, runs of white space as one space."""
-    return " ".join((value or "").casefold().split())
 
 
 @dataclass(frozen=True)
@@ -109,8 +103,6 @@ class LandscapeQuery:
             for name, dest in LIST_PARAMS.items()
         }
         values["statuses"] = status_codes(values["statuses"])
-        from monitor.core.filters import resolve_phases
-
         values["phases"] = resolve_phases(values["phases"])
         values["registries"] = resolve_registries(values["registries"])
         for s in values["cell_sources"]:

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 
 from monitor import store
 from monitor.config import DigestSettings, SmtpSettings, SubscriberSettings
+from monitor.core.classify import Classifier
+from monitor.core.domain import SubscriberStatus
 from monitor.core.filters import StudyFilter
 from monitor.publishing import delivery
 from monitor.publishing import feed as feeds
@@ -118,10 +120,13 @@ def test_nothing_changed_mail_only_when_asked(world: World, tmp_path: Path) -> N
         assert out["chatty"].status == "sent" and out["chatty"].kind == "nothing"
         text, _ = parts(server.messages[-1])
         assert "WHAT CHANGED: NOTHING" in text
-        # The lupus event is settled as filtered for both: a later filter edit will not unearth it.
+        # The lupus event is settled for both: a later filter edit will not unearth it.
         with world.database.session() as s:
-            hows = s.scalars(select(DeliveredEvent.how).where(DeliveredEvent.subscriber == "quiet")).all()
-        assert hows == ["filtered"]
+            assert store.count_pending(s, "quiet") == store.count_pending(s, "chatty") == 0
+        lupus = quiet.model_copy(update={"indications": ["lupus nephritis"]})
+        world.settings = world.settings.model_copy(update={"subscribers": [lupus, chatty]})
+        out = {o.subscriber: o for o in world.send(server.settings())}
+        assert out["quiet"].status == "nothing-due"
 
 
 # -- failures -----------------------------------------------------------------------------
@@ -306,6 +311,88 @@ def test_held_events_wait_for_release_and_backfilled_history_is_never_news(
         assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
 
 
+def test_a_change_held_for_review_is_told_once_released_after_later_news_went_out(
+    world: World, tmp_path: Path
+) -> None:
+    """Readers' floors rise with each digest, never past a change still held: the news a
+    later poll found goes out first, the held change once released, each exactly once."""
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings(), subscriber="derm")  # the landscape
+        edit(world.registry, PEMPHIGUS, suspend, posted="2026-11-04")
+        world.registry.data_timestamp = "2026-11-05T09:00:04"
+        world.clock.advance(days=1)
+        held_run = world.poll().run_id
+        with world.database.session() as s:
+            assert store.hold_run_events(s, held_run)
+        edit(world.registry, PEMPHIGUS, lambda ps: ps["designModule"]["enrollmentInfo"].update(count=61))
+        world.registry.data_timestamp = "2026-11-06T09:00:04"
+        world.clock.advance(days=1)
+        world.poll()
+        (out,) = world.send(server.settings(), subscriber="derm")
+        text, _ = parts(server.messages[-1])
+        assert out.status == "sent" and "→ 61" in text and "→ Suspended" not in text
+        with world.database.session() as s:
+            held_ids = s.scalars(select(Event.id).where(Event.held.is_(True))).all()
+            assert held_ids and store.floor_of(s, "derm") < min(held_ids)
+        assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
+        with world.database.session() as s:
+            store.release_events(s, run_id=held_run, now=world.clock())
+        (out,) = world.send(server.settings(), subscriber="derm")
+        text, _ = parts(server.messages[-1])
+        assert out.status == "sent" and "→ Suspended" in text and "→ 61" not in text
+        assert world.send(server.settings(), subscriber="derm")[0].status == "nothing-due"
+        with world.database.session() as s:
+            if s.get_bind().dialect.name == "sqlite":  # PostgreSQL waits while others write
+                assert store.floor_of(s, "derm") == s.scalar(select(func.max(Event.id)))
+
+
+def test_readers_with_the_same_filters_share_one_rendering_each_with_their_own_links(
+    world: World, tmp_path: Path
+) -> None:
+    """A run renders a digest once for every reader it is the same for; each reader's
+    message is what rendering theirs alone gives (their own links, nobody else's)."""
+    from monitor.config import WebSettings
+
+    by_file = [  # named in their digests: the names stand in too (a short one cannot)
+        SubscriberSettings(name=n, email=f"{n}@example.org", indications=["pemphigus"])
+        for n in ("pemph-one", "pemph-two", "pq")
+    ]
+    world.settings = world.settings.model_copy(
+        update={"web": WebSettings(base_url="https://monitor.example.org"), "subscribers": by_file}
+    )
+    names = []
+    with world.database.session() as s:
+        for i, email in enumerate(["ana@example.org", "bo@example.org", "cy.long.address@example.org"]):
+            row = store.add_signup(s, email, {"indications": ["pemphigus"] if i < 2 else []}, world.clock())
+            store.set_status(s, row.name, SubscriberStatus.ACTIVE, world.clock())
+            names.append(row.name)
+    with SmtpServer(tmp_path) as server:
+        world.send(server.settings())  # landscapes
+        changes_in_the_registry(world)
+        previews = delivery.preview(
+            world.database,
+            world.settings,
+            Classifier.from_settings(world.settings),
+            now=world.clock(),
+            out_dir=tmp_path / "alone",
+        )
+        assert {o.status for o in previews} == {"preview"}
+        sent = world.send(server.settings())
+        assert {o.status for o in sent} == {"sent"} and len(sent) == 6
+        got = by_recipient(server.messages[-6:])
+        emails = ["ana@example.org", "bo@example.org", "cy.long.address@example.org"]
+        names += [sub.name for sub in by_file]
+        for name, email in zip(names, emails + [sub.email for sub in by_file]):
+            _, html = parts(got[email])
+            alone = (tmp_path / "alone" / f"{name}.html").read_text(encoding="utf-8")
+            assert html.replace("\r\n", "\n") == alone
+            with world.database.session() as s:
+                links = {n: delivery.unsubscribe_url(s, world.settings, n, world.clock()) for n in names}
+                page = delivery.manage_url(s, world.settings, name)
+            assert links[name] in html and page in html
+            assert not any(links[n] in html for n in names if n != name)
+
+
 def test_a_digest_made_while_a_poll_runs_leaves_that_poll_to_finish_first(
     world: World, tmp_path: Path
 ) -> None:
@@ -380,14 +467,15 @@ def test_size_cap_lists_the_most_important_and_counts_the_rest(world: World, tmp
         # the studies left out are named, each with the headline of its most important change
         left_out = text.split("not listed here")[1]
         assert f"  {MG}  " in left_out and f">{MG}</td>" in html.split("not listed")[1]
-        # Every event of the digest is settled: listed or summarised, none left behind, none twice.
+        # Every event of the digest is settled (the listed ones recorded each), none left
+        # behind, none twice.
         with world.database.session() as s:
             hows = s.execute(
                 select(DeliveredEvent.how, func.count())
                 .where(DeliveredEvent.delivery_id == s.scalar(select(func.max(Delivery.id))))
                 .group_by(DeliveredEvent.how)
             ).all()
-        assert dict(hows) == {"listed": 5, "summarised": more}
+            assert dict(hows).get("listed") == 5 and store.count_pending(s, "everything") == 0
         assert world.send(server.settings(), subscriber="everything")[0].status == "nothing-due"
 
 

@@ -1,15 +1,18 @@
 """The digest use case: which events are due for whom, preview, and exactly-once sending.
 
 The contract, per subscriber:
-- an event is *due* until it is settled in `delivered_events`; held events, backfilled
-  history and the events of a poll still running are never due (`store.published`); a
-  subscriber's first digest (the landscape) settles everything before it through its
-  `upto_event_id`;
-- events outside the subscriber's filters are settled as `filtered` (no mail involved);
+- an event is *due* until it is settled: below the subscriber's floor or by a
+  `delivered_events` row (store.deliveries); held events, backfilled history and the
+  events of a poll still running are never due (`store.published`), and the floor never
+  rises past them (`store.frontier`); a subscriber's first digest (the landscape) settles
+  everything before it through its `upto_event_id`;
+- when nothing is to be told, their pending changes are settled without mail (the floor,
+  and a `filtered` row for those past the frontier);
 - mailed events are settled only after the server accepted the message, in the same
-  transaction that marks the delivery `sent`. A failure leaves them due; a crash
-  between acceptance and that transaction leaves the delivery `sending`, which the next
-  run marks `interrupted`, and the events go out again (a repeat, never a loss).
+  transaction that marks the delivery `sent` (a row for each listed change, the floor for
+  the rest). A failure leaves them due; a crash between acceptance and that transaction
+  leaves the delivery `sending`, which the next run marks `interrupted`, and the events go
+  out again (a repeat, never a loss).
 One digest process at a time (the "digest" lock), so two service instances never both send.
 """
 
@@ -263,8 +266,17 @@ def send_due(
         # poll publishes during the run are due next time).
         with db.session() as s:
             shared = RunData.read(s, [sub.name for sub in subs])
+        # Readers who follow the same things one after another: what they share is made
+        # once, and let go before the next group (memory does not grow with the readers).
+        groups: dict[object, list[SubscriberSettings]] = {}
         for sub in subs:
-            outcomes.append(_send_one(db, settings, sub, filters[sub.name], mailer, sender, now, shared))
+            groups.setdefault((filters[sub.name], sub.wanted_kinds(), sub.min_importance), []).append(sub)
+        done: dict[str, Outcome] = {}
+        for group in groups.values():
+            shared.let_go()
+            for sub in group:
+                done[sub.name] = _send_one(db, settings, sub, filters[sub.name], mailer, sender, now, shared)
+        outcomes = [done[sub.name] for sub in subs]
     return outcomes
 
 
@@ -284,9 +296,16 @@ def _send_one(
             # they left or paused with their link (perhaps a moment ago): nothing is sent
             return Outcome(sub.name, row.status if row is not None else "removed")
         p = prepare(s, settings, sub, flt, now, shared)
-        if p is not None:
-            # Outside the filters: settled without mail, so they are not re-read every week.
-            store.settle(s, sub.name, p.filtered_ids, Settlement.FILTERED, None)
+        if p is not None and p.rendered is None:
+            # Nothing to tell: what they have pending up to the run's frontier is settled by
+            # their floor, what lies above it (past a held change) by a row each.
+            store.settle(s, sub.name, [i for i in p.filtered_ids if i > p.floor], Settlement.FILTERED, None)
+            store.raise_floor(s, sub.name, p.floor)
+        elif p is not None:
+            # Outside the filters, past the frontier: settled now, not re-read every week (the
+            # rest rises with the floor once the digest is accepted; if it is not, they are
+            # judged again at the next try).
+            store.settle(s, sub.name, [i for i in p.filtered_ids if i > p.floor], Settlement.FILTERED, None)
     if p is None or p.rendered is None:
         return Outcome(sub.name, "nothing-due")
     rendered = p.rendered
@@ -305,7 +324,8 @@ def _send_one(
             events=d.events,
             listed=d.listed,
             size_bytes=0,
-            upto_event_id=p.upto_event_id,
+            # the floor it raises once sent (a first digest: its cursor)
+            upto_event_id=p.upto_event_id if p.upto_event_id is not None else p.floor or None,
         )
         delivery_id = row.id
         row.message_id = f"<ctmonitor.digest.{delivery_id}.{sub.name}@{_domain(settings)}>"
@@ -323,11 +343,16 @@ def _send_one(
             store.end_delivery(s, delivery_id, DeliveryStatus.FAILED, now, error=str(exc), size_bytes=size)
         outcome.status, outcome.error = "failed", str(exc)
         return outcome
-    # Accepted: settle its events and the delivery together.
+    # Accepted: settle its events and the delivery together. What it listed gets a row each
+    # (the record of what was told); the rest up to the frontier rises with the floor.
     with db.session() as s:
-        if d.kind != DeliveryKind.LANDSCAPE:  # a landscape settles its backlog through upto_event_id
+        if d.kind == DeliveryKind.LANDSCAPE:  # it stands for everything up to its cursor
+            store.raise_floor(s, sub.name, p.upto_event_id)
+        else:
             store.settle(s, sub.name, sorted(d.listed_ids), Settlement.LISTED, delivery_id)
-            store.settle(s, sub.name, sorted(d.all_ids - d.listed_ids), Settlement.SUMMARISED, delivery_id)
+            above = sorted(i for i in d.all_ids - d.listed_ids if i > p.floor)
+            store.settle(s, sub.name, above, Settlement.SUMMARISED, delivery_id)
+            store.raise_floor(s, sub.name, p.floor)
         store.end_delivery(s, delivery_id, DeliveryStatus.SENT, now, size_bytes=size)
     return outcome
 

@@ -6,6 +6,7 @@ exactly-once settlement are monitor.publishing.delivery's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,8 @@ class Prepared:
     rendered: Rendered | None  # None: nothing to mail, only filtered-out events to settle
     filtered_ids: list[int]
     upto_event_id: int | None
+    # how far the reader's floor rises once this is settled (store.frontier, read first)
+    floor: int = 0
 
 
 def options(settings: Settings, flt: StudyFilter | None = None) -> DigestOptions:
@@ -129,20 +132,74 @@ def health(session: Session) -> Health:
 
 @dataclass
 class RunData:
-    """What every digest of one run reads, read once for the run: the study rows and each
-    subscriber's pending events (a run for a thousand readers reads the changes once)."""
+    """What every digest of one run reads, read once for the run: the polls' health, each
+    subscriber's pending events (`store.Pending`: the changes read once) and the studies
+    they name. Readers who follow the same things share the work: each change is judged
+    once per scope, and a digest with the same content is rendered once (their own links
+    put in after, see `_shared`)."""
 
-    rows: dict[str, Any]
-    pending: dict[str, list[Any]]
-    # what readers with the same filters share: the studies their landscape follows, and
-    # each change as a digest line's input (by event, arrival and importance)
+    health: Health
+    pending: store.Pending
+    rows: dict[str, Any]  # the studies the pending changes name, and their trials' heads
+    every: list[Any] | None = None  # every study: read when a reader's first digest needs it
     followed: dict[Any, list[StudyView]] = field(default_factory=dict)
     views: dict[tuple[int, Any, int], EventView] = field(default_factory=dict)
     matched: dict[Any, dict[tuple[str, bool], bool]] = field(default_factory=dict)  # by filter
+    study_views: dict[str, StudyView] = field(default_factory=dict)
+    judged: dict[Any, _Judged] = field(default_factory=dict)
+    lines: dict[Any, tuple[list[EventView], dict[str, StudyView]]] = field(default_factory=dict)
+    rendered: dict[Any, Rendered] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session, subscribers: list[str]) -> RunData:
-        return cls(store.study_index(session), store.pending_for_all(session, subscribers))
+        pending = store.Pending(session, subscribers)
+        rows = {
+            r.nct_id: r for r in store.study_summaries_of(session, sorted({e.nct_id for e in pending.events}))
+        }
+        heads = sorted({r.trial_id for r in rows.values() if r.trial_id} - set(rows))
+        rows.update((r.nct_id, r) for r in store.study_summaries_of(session, heads))
+        return cls(health(session), pending, rows)
+
+    def let_go(self) -> None:
+        """Forget what the last group of readers shared (the changes and studies stay)."""
+        for made in (self.followed, self.matched, self.judged, self.lines, self.rendered):
+            made.clear()
+
+    def every_study(self, session: Session) -> list[Any]:
+        if self.every is None:
+            self.every = list(store.study_index(session).values())
+        return self.every
+
+    def study_view(self, row: Any) -> StudyView:
+        view = self.study_views.get(row.nct_id)
+        if view is None:
+            view = self.study_views[row.nct_id] = StudyView.of(row)
+        return view
+
+
+@dataclass(slots=True)
+class _Judged:
+    """A reader's pending changes sorted out against their scope."""
+
+    due: list[store.ReaderChange]
+    filtered: list[int]
+    starting: list[int]  # a baseline poll's arrivals: settled, never told
+    max_id: int
+
+
+def _judge(pending: list[Any], rows: Any, scope: store.ChangeScope, base: frozenset[int]) -> _Judged:
+    out = _Judged([], [], [], 0)
+    for e in pending:
+        out.max_id = max(out.max_id, e.id)
+        change = store.judge(e, rows.get(e.nct_id), scope, base)
+        if change is not None and change.arrival is Arrival.BASELINE:
+            out.starting.append(e.id)
+            out.filtered.append(e.id)
+        elif change is None:
+            out.filtered.append(e.id)
+        else:
+            out.due.append(change)
+    return out
 
 
 def prepare(
@@ -165,50 +222,52 @@ def prepare(
         "filters_by_file": row is None or row.managed_by == store.FILE,
         "studies_on_web": opts.study_url != REGISTRY_STUDY_URL,
     }
-    h = health(session)
-    rows = run.rows if run is not None else store.study_index(session)
+    if run is not None:
+        h, rows, floor = run.health, run.rows, run.pending.frontier
+        pending = run.pending.of(sub.name)
+    else:
+        h = health(session)
+        floor = store.frontier(session)  # read before the events (see store.frontier)
+        pending = list(store.pending_events(session, sub.name))
+        rows = store.StudyRows(session)
+        rows.fetch({e.nct_id for e in pending})
     last = store.last_sent_digest(session, sub.name)
     first = last is None
-    due: list[store.ReaderChange] = []
-    filtered: list[int] = []
-    starting: list[int] = []  # a baseline poll's arrivals: settled, never told
-    max_id = 0
     # One rule with every other surface (store.changes): the filter, the kinds and the
     # importance a reader sees; a baseline poll's arrivals are settled, never told.
+    kinds = sub.wanted_kinds()
+    since = last.period_end if last else None
     scope = store.ChangeScope(
         filter=flt,
-        kinds=sub.wanted_kinds(),
+        kinds=kinds,
         min_importance=sub.min_importance,
-        since=last.period_end if last else None,
+        since=since,
         # whether each study is followed, judged once per run for readers with these filters
         matched=run.matched.setdefault(flt, {}) if run is not None else {},
     )
     base = store.baseline_runs(session)
-    pending = run.pending.get(sub.name, []) if run is not None else store.pending_events(session, sub.name)
-    for e in pending:
-        max_id = max(max_id, e.id)
-        change = store.judge(e, rows.get(e.nct_id), scope, base)
-        if change is not None and change.arrival is Arrival.BASELINE:
-            starting.append(e.id)
-            filtered.append(e.id)
-        elif change is None:
-            filtered.append(e.id)
-        else:
-            due.append(change)
+    key = (flt, tuple(kinds or ()), sub.min_importance, since, tuple(e.id for e in pending))
+    judged = run.judged.get(key) if run is not None else None
+    if judged is None:
+        judged = _judge(pending, rows, scope, base)
+        if run is not None:
+            run.judged[key] = judged
+    due, max_id = judged.due, judged.max_id
     max_html = settings.digest.max_html_kilobytes * 1024
+    # the content's key: readers with the same one share its rendering
+    shape = (key, personal["filters_by_file"], personal["studies_on_web"])
     if first and h.last_ok_at is None:
         return None  # no picture to show yet: the first digest waits for a successful poll
     if first:
         followed = run.followed.get(flt) if run is not None else None
         if followed is None:
+            every = run.every_study(session) if run is not None else store.study_index(session).values()
             followed = [
-                StudyView.of(r)
-                for r in rows.values()
-                if r.merged_into is None and not r.gone and flt.matches(r)
+                StudyView.of(r) for r in every if r.merged_into is None and not r.gone and flt.matches(r)
             ]
             if run is not None:
                 run.followed[flt] = followed
-        ids = [c.event.id for c in due] + starting  # the landscape stands in for them all
+        ids = [c.event.id for c in due] + judged.starting  # the landscape stands in for them all
 
         def build_landscape(limit: int) -> Digest:
             return build_landscape_digest(
@@ -225,26 +284,42 @@ def prepare(
                 ),
             )
 
-        rendered = render_within(
-            lambda limit: replace(build_landscape(limit), **personal),
-            settings.digest.max_items,
-            max_html,
+        rendered = _shared(
+            run,
+            ("landscape", *shape),
+            sub.name,
+            personal,
+            lambda links: render_within(
+                lambda limit: replace(build_landscape(limit), **links), settings.digest.max_items, max_html
+            ),
         )
         # Everything up to now is accounted for by the landscape; nothing is "filtered" on top.
-        return Prepared(sub, rendered, [], max_id or store.max_published_event_id(session))
+        return Prepared(sub, rendered, [], max_id or store.max_published_event_id(session), floor)
     if not due and not sub.send_empty:
-        return Prepared(sub, None, filtered, None) if filtered else None
-    versions = store.registry_versions(session, [c.event for c in due])
-    views = sort_events(_view(c, versions.get(c.event.id, (None, None)), run) for c in due)
-    changed = with_heads({c.event.nct_id for c in due}, lambda i: rows[i].trial_id if i in rows else None)
-    studies = {n: StudyView.of(rows[n]) for n in changed if n in rows}
+        return Prepared(sub, None, judged.filtered, None, floor)
+    made = run.lines.get(key) if run is not None else None
+    if made is None:
+        versions = store.registry_versions(session, [c.event for c in due])
+        made = (
+            sort_events(_view(c, versions.get(c.event.id, (None, None)), run) for c in due),
+            {
+                n: run.study_view(rows[n]) if run is not None else StudyView.of(rows[n])
+                for n in with_heads(
+                    {c.event.nct_id for c in due}, lambda i: rows[i].trial_id if i in rows else None
+                )
+                if n in rows
+            },
+        )
+        if run is not None:
+            run.lines[key] = made
+    views, studies = made
 
     def build_changes(limit: int) -> Digest:
         return build_changes_digest(
             subscriber=sub.name,
             events=views,
             studies=studies,
-            period_start=last.period_end if last else None,
+            period_start=since,
             now=now,
             health=h,
             filters=flt.describe(),
@@ -253,12 +328,63 @@ def prepare(
             presorted=True,
         )
 
-    rendered = render_within(
-        lambda limit: replace(build_changes(limit), **personal),
-        settings.digest.max_items,
-        max_html,
+    rendered = _shared(
+        run,
+        ("changes", *shape),
+        sub.name,
+        personal,
+        lambda links: render_within(
+            lambda limit: replace(build_changes(limit), **links), settings.digest.max_items, max_html
+        ),
     )
-    return Prepared(sub, rendered, filtered, None)
+    return Prepared(sub, rendered, judged.filtered, None, floor)
+
+
+def _shared(
+    run: RunData | None,
+    shape: tuple[Any, ...],
+    name: str,
+    personal: dict[str, Any],
+    render: Callable[[dict[str, Any]], Rendered],
+) -> Rendered:
+    """The digest rendered with this reader's links. Within a run, readers whose digests
+    have the same content share one rendering: made with stand-ins for the personal links
+    (as long as the real ones, of characters quoted-printable leaves alone, so the size cap
+    measured the same bytes), which are then replaced by each reader's own."""
+    if run is None:
+        return render(personal)
+    real = {k: personal[k] for k in _LINKS if personal[k]}
+    stand_ins = {k: _stand_in(v, _LINKS[k]) for k, v in real.items()}
+    if personal["filters_by_file"]:  # the digest names its reader (config.toml's name)
+        real["subscriber"] = name
+        # a name too short to stand in for safely keeps the rendering its own
+        stand_ins["subscriber"] = _pattern("Qn7", len(name)) if len(name) >= _SHORTEST else name
+    key = (shape, tuple((k, len(v)) for k, v in real.items()), stand_ins.get("subscriber"))
+    hit = run.rendered.get(key)
+    if hit is None:
+        hit = run.rendered[key] = render({**personal, **stand_ins})
+    html, text = hit.html, hit.text
+    for k, stand_in in stand_ins.items():
+        if stand_in != real[k]:
+            html, text = html.replace(stand_in, real[k]), text.replace(stand_in, real[k])
+    return Rendered(replace(hit.digest, subscriber=name, **personal), html, text)
+
+
+# Stand-ins: characters quoted-printable leaves alone, as the names and links they stand
+# for are (a name is [A-Za-z0-9._-], a link's token URL-safe base64), in a pattern no
+# registry text has; six characters at least, so no word of a digest is mistaken for one.
+_LINKS = {"unsubscribe_url": "Qu7", "manage_url": "Qm7"}
+_SHORTEST = 6
+
+
+def _pattern(mark: str, length: int) -> str:
+    return (mark + "xZ" * length)[:length]
+
+
+def _stand_in(url: str, mark: str) -> str:
+    """`url` with its last part (the signed token) replaced by a stand-in of its length."""
+    head, _, token = url.rpartition("/")
+    return f"{head}/{_pattern(mark, len(token))}"
 
 
 def _view(c: store.ReaderChange, versions: tuple[int | None, int | None], run: RunData | None) -> EventView:

@@ -3,6 +3,12 @@ events each subscriber has settled. The exactly-once protocol lives here, once: 
 written `sending` before the SMTP call and `sent` (with its events settled) after it; a
 row left `sending` by a dead process is `interrupted` and its events stay due.
 Nothing here commits: the caller's transaction decides.
+
+Settled means one of two things: below the subscriber's floor (`subscribers.settled_upto`,
+raised to the run's `frontier` with each sent digest and each run that found nothing for
+them), or a `delivered_events` row (the changes a digest listed, and what was settled above
+the floor: past a change held for review). So a thousand readers over a year of changes
+neither write nor read a row per change each.
 """
 
 from __future__ import annotations
@@ -11,13 +17,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.core.domain import DIGEST_KINDS, DeliveryStatus, Settlement
 from monitor.store.bulk import insert_rows
-from monitor.store.events import published
-from monitor.store.models import DeliveredEvent, Delivery, Event
+from monitor.store.events import _runs_in_progress, published
+from monitor.store.models import DeliveredEvent, Delivery, Event, SubscriberRow
 
 
 def last_sent_digest(session: Session, subscriber: str) -> Delivery | None:
@@ -54,21 +60,56 @@ def last_sent_of_kinds(session: Session, kinds: Sequence[str]) -> Delivery | Non
     ).first()
 
 
+def floor_of(session: Session, subscriber: str) -> int:
+    """Every event up to this id is settled for the subscriber (0: none yet)."""
+    return session.scalar(select(SubscriberRow.settled_upto).where(SubscriberRow.name == subscriber)) or 0
+
+
+def raise_floor(session: Session, subscriber: str, upto: int | None) -> None:
+    """Settle everything up to `upto` for the subscriber (never lowers the floor). The
+    caller vouches that each due event up to there is told, counted or filtered out in the
+    same transaction (`frontier` says how far a run may go)."""
+    if upto:
+        session.execute(
+            update(SubscriberRow)
+            .where(SubscriberRow.name == subscriber, SubscriberRow.settled_upto < upto)
+            .values(settled_upto=upto)
+        )
+
+
+def frontier(session: Session) -> int:
+    """How far a digest run may raise its readers' floors: the highest event id below which
+    every event is published or never will be (backfilled history). A change held for
+    review, or recorded by a poll still running, stops it just below, so it is due once
+    released. Read before the run reads its events (nothing at or below it can appear
+    later). 0 on PostgreSQL while another transaction is in flight: one that inserts events
+    may commit them below ids already visible (SQLite has one writer, and never reuses an
+    event's id: they are never deleted)."""
+    if session.get_bind().dialect.name == "postgresql":
+        busy = session.scalar(text("SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot())"))
+        if busy:
+            return 0
+    blockers = [
+        session.scalar(select(func.min(Event.id)).where(Event.held.is_(True), Event.origin != "backfill")),
+        session.scalar(
+            select(func.min(Event.id)).where(
+                Event.run_id.in_(_runs_in_progress()), Event.origin != "backfill"
+            )
+        ),
+    ]
+    lowest = min((b for b in blockers if b is not None), default=None)
+    if lowest is not None:
+        return lowest - 1
+    return session.scalar(select(func.max(Event.id))) or 0
+
+
 def _due(session: Session, subscriber: str) -> list[ColumnElement[bool]]:
     """The conditions of "due for this subscriber": published (not held, not backfilled, not
-    from a poll still running), not settled, after the landscape cursor."""
+    from a poll still running), above their floor, and not settled by a row."""
     settled = select(DeliveredEvent.event_id).where(
         DeliveredEvent.subscriber == subscriber, DeliveredEvent.event_id == Event.id
     )
-    conditions = [*published(), ~settled.exists()]
-    floor = session.scalar(
-        select(func.max(Delivery.upto_event_id)).where(
-            Delivery.subscriber == subscriber, Delivery.status == DeliveryStatus.SENT
-        )
-    )
-    if floor is not None:
-        conditions.append(Event.id > floor)
-    return conditions
+    return [*published(), Event.id > floor_of(session, subscriber), ~settled.exists()]
 
 
 def pending_events(session: Session, subscriber: str) -> Iterator[Event]:
@@ -77,43 +118,59 @@ def pending_events(session: Session, subscriber: str) -> Iterator[Event]:
     yield from session.scalars(stmt.execution_options(yield_per=2000))
 
 
-def pending_for_all(session: Session, subscribers: Sequence[str]) -> dict[str, list[Event]]:
+class Pending:
     """Each subscriber's pending events (as `pending_events` gives them), read in one pass:
-    the published events past the lowest landscape cursor once, and who settled which of
-    them in one query, instead of one scan of the events per subscriber (a digest run for
-    a thousand readers reads the week's changes once)."""
-    names = list(subscribers)
-    if not names:
-        return {}
-    floors: dict[str, int] = {
-        sub: upto or 0
-        for sub, upto in session.execute(
-            select(Delivery.subscriber, func.max(Delivery.upto_event_id))
-            .where(Delivery.subscriber.in_(names), Delivery.status == DeliveryStatus.SENT)
-            .group_by(Delivery.subscriber)
-        )
-    }
-    low = min(floors.get(n, 0) for n in names)
-    # light rows with every column of an event (no ORM objects: each is read by every
-    # subscriber's digest, and an ORM attribute costs ten times a row's)
-    events = list(
-        session.execute(
-            select(*Event.__table__.columns)
-            .where(*published(), Event.id > low)
-            .order_by(Event.id)
-            .execution_options(yield_per=2000)
-        )
-    )
-    settled: dict[str, set[int]] = {n: set() for n in names}
-    if events:
-        rows = session.execute(
-            select(DeliveredEvent.subscriber, DeliveredEvent.event_id).where(
-                DeliveredEvent.subscriber.in_(names), DeliveredEvent.event_id > low
+    the published events past the lowest floor once, and the few rows settled above each
+    floor in one query, instead of one scan of the events per subscriber (a digest run for
+    a thousand readers reads the week's changes once). A subscriber's list is made when
+    asked for, so memory does not grow with the number of readers. `frontier` was read
+    first (see `frontier`)."""
+
+    def __init__(self, session: Session, subscribers: Sequence[str]) -> None:
+        names = list(subscribers)
+        self.frontier = frontier(session)
+        self.floors: dict[str, int] = (
+            dict(
+                session.execute(  # type: ignore[arg-type]
+                    select(SubscriberRow.name, SubscriberRow.settled_upto).where(
+                        SubscriberRow.name.in_(names)
+                    )
+                ).all()
             )
+            if names
+            else {}
         )
-        for sub, event_id in rows:
-            settled[sub].add(event_id)
-    return {n: [e for e in events if e.id > floors.get(n, 0) and e.id not in settled[n]] for n in names}
+        low = min((self.floors.get(n, 0) for n in names), default=0)
+        # light rows with every column of an event (no ORM objects: each is read by every
+        # subscriber's digest, and an ORM attribute costs ten times a row's)
+        self.events = (
+            list(
+                session.execute(
+                    select(*Event.__table__.columns)
+                    .where(*published(), Event.id > low)
+                    .order_by(Event.id)
+                    .execution_options(yield_per=2000)
+                )
+            )
+            if names
+            else []
+        )
+        self.settled: dict[str, set[int]] = {}
+        if self.events:
+            rows = session.execute(
+                select(DeliveredEvent.subscriber, DeliveredEvent.event_id)
+                .join(SubscriberRow, SubscriberRow.name == DeliveredEvent.subscriber)
+                .where(
+                    DeliveredEvent.subscriber.in_(names), DeliveredEvent.event_id > SubscriberRow.settled_upto
+                )
+            )
+            for sub, event_id in rows:
+                self.settled.setdefault(sub, set()).add(event_id)
+
+    def of(self, subscriber: str) -> list[Any]:
+        floor = self.floors.get(subscriber, 0)
+        settled = self.settled.get(subscriber, ())
+        return [e for e in self.events if e.id > floor and e.id not in settled]
 
 
 def count_pending(session: Session, subscriber: str) -> int:

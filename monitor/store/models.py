@@ -229,7 +229,8 @@ class SubscriberRow(Base):
     filters as config.toml spells them; `status` is pending (awaiting confirmation:
     nothing is sent), active, paused, unsubscribed or removed (gone from the file);
     `link_generation` is the valid generation of their signed links (raising it revokes
-    every earlier link); `seen_upto_event_id` is the reader's last look on the web."""
+    every earlier link); `seen_upto_event_id` is the reader's last look on the web; `settled_upto`
+    the floor below which every event is settled for them (migration 0018)."""
 
     __tablename__ = "subscribers"
 
@@ -241,6 +242,8 @@ class SubscriberRow(Base):
     managed_by: Mapped[str] = mapped_column(String(8))
     link_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     seen_upto_event_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # every event up to here is settled for them (migration 0018; store.deliveries)
+    settled_upto: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -8,7 +8,10 @@ and with a run that found nothing for the reader; rows are written only for what
 mailed and for changes above the floor (past a change held for review).
 
 Filled from each subscriber's sent deliveries (their newest `upto_event_id`: the first
-digest's cursor), so nothing settled becomes due again.
+digest's cursor), so nothing settled becomes due again. A sent digest records the floor
+it raised as its `upto_event_id` too, so an older ctmonitor reading this database after a
+downgrade sees the same floor (only a floor raised without a digest is forgotten: those
+changes were outside the reader's filters and are judged again, never mailed twice).
 
 Revision ID: 0018
 Revises: 0017

@@ -75,3 +75,73 @@ def test_db_check_finds_a_study_the_index_lost_and_reclassify_mends_it(world: Wo
     app.reclassify(everything=True)
     with world.database.session() as s:
         assert store.consistency_problems(s) == []
+
+
+def test_the_server_counts_the_landing_pages_after_a_poll_before_a_reader_asks(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ctmonitor serve` keeps the landscape's, the products page's and the feed's counts
+    ready: a poll moves them, the server counts them again by itself, and the reader who
+    comes next is answered from what it counted (the same answer, never a stale one)."""
+    import threading
+    import time
+
+    from starlette.testclient import TestClient
+
+    from monitor.app import browse
+    from monitor.publishing import feed as feeds
+    from monitor.web import create_app
+
+    counted: list[str] = []
+    lock = threading.Lock()
+
+    def spy(name: str, real: Any) -> Any:
+        def counting(*args: Any, **kw: Any) -> Any:
+            with lock:
+                counted.append(name)
+            return real(*args, **kw)
+
+        return counting
+
+    monkeypatch.setattr(store, "landscape_tally", spy("landscape", store.landscape_tally))
+    monkeypatch.setattr(feeds, "gather", spy("feed", feeds.gather))
+    browse._CACHE.clear()
+    browse._HEAVY.clear()
+
+    def settle(n: int) -> None:
+        """The server's own thread has counted each at least n times, and then nothing more
+        for a while (it counts again only when something moved)."""
+        deadline, seen, since = time.monotonic() + 20, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with lock:
+                now = len(counted)
+                enough = counted.count("landscape") >= n and counted.count("feed") >= n
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif enough and time.monotonic() - since > 0.4:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"not counted ahead of readers: {counted}")
+
+    app = Application(world.settings, database=world.database, now=world.clock)
+    with TestClient(create_app(app, warm_every=0.05)) as client:
+        settle(1)  # several rounds: nothing moved, nothing counted again
+        with lock:
+            assert counted.count("landscape") == counted.count("feed") == 1
+            before = len(counted)
+        for path in ("/", "/feeds/changes.xml", "/products"):
+            assert client.get(path).status_code == 200
+        with lock:
+            assert len(counted) == before  # every landing page answered from the counts
+
+        nct = next(r["nct_id"] for r in _rows(world) if r["status"] == "RECRUITING")
+        edit(world.registry, nct, lambda ps: ps["statusModule"].update(overallStatus="SUSPENDED"))
+        world.poll()
+        settle(2)
+        with lock:
+            before = len(counted)
+        page = client.get("/?status=SUSPENDED&all=1").text
+        assert nct in page
+        assert client.get("/").status_code == 200 and client.get("/feeds/changes.xml").status_code == 200
+        with lock:
+            assert counted[before:] == ["landscape"]  # only the view nobody had asked for yet

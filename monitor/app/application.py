@@ -28,6 +28,7 @@ from monitor.app.programmes import ProgrammeUseCases
 from monitor.app.reading import ReadUseCases
 from monitor.app.runs import BackfillResult, DigestResult, PollResult, ReclassifyResult, ReleaseResult
 from monitor.app.subscribing import SubscriberUseCases
+from monitor.app.warming import WarmingUseCases
 from monitor.config import Settings
 from monitor.core.classify import Classifier
 from monitor.core.domain import UserError
@@ -81,6 +82,7 @@ def _ctis_client(settings: Settings) -> Any:
 class Application(
     ReadUseCases,
     ProgrammeUseCases,
+    WarmingUseCases,
     SubscriberUseCases,
     AddressUseCases,
     CuratorUseCases,

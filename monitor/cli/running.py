@@ -251,7 +251,7 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
 
     from monitor.config import ENV_CONFIG, ENV_DB_URL
     from monitor.web import create_app
-    from monitor.web.server import tune_collector
+    from monitor.web.server import WARM_SECONDS, tune_collector
     from monitor.web.workers import BASE_URL_ENV, MAIL_FOLDER_ENV
 
     settings = c.settings
@@ -291,7 +291,7 @@ def serve(c: Context, host: str | None, port: int | None, mail_folder: str | Non
                     proxy_headers=True,
                 )
             else:
-                asgi = create_app(app)
+                asgi = create_app(app, warm_every=WARM_SECONDS)
                 tune_collector()
                 uvicorn.run(asgi, host=host, port=port, log_level=level, proxy_headers=True)
         except OSError as exc:

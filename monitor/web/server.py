@@ -398,8 +398,31 @@ def tune_collector() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def create_app(app: Application) -> Starlette:
-    """The ASGI application over one ctmonitor Application (the caller owns and closes it)."""
+# how often `ctmonitor serve` looks whether a poll moved what the landing pages count
+WARM_SECONDS = 10.0
+
+
+def _warming(app: Application, every: float) -> Callable[[Starlette], Any]:
+    from contextlib import asynccontextmanager
+
+    from monitor.app.warming import Warmer
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> Any:
+        warmer = Warmer(app, every)
+        warmer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(warmer.stop)
+
+    return lifespan
+
+
+def create_app(app: Application, *, warm_every: float | None = None) -> Starlette:
+    """The ASGI application over one ctmonitor Application (the caller owns and closes it).
+    With `warm_every` (seconds), a thread keeps the landing pages' counts ready while it
+    serves (app.warming)."""
     web = Web(app)
     accounts = Accounts(app, web.pages)
     admin = Admin(app, web.pages)
@@ -445,6 +468,7 @@ def create_app(app: Application) -> Starlette:
             *(Route(path, _form_route(fn, web.pages), methods=["GET", "HEAD", "POST"]) for path, fn in forms),
         ],
         middleware=[Middleware(SecurityHeaders)],
+        lifespan=_warming(app, warm_every) if warm_every else None,
         exception_handlers={
             404: lambda request, exc: web.pages.render(
                 "error.html.j2", status_code=404, message="No such page.", title="Not found"

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from monitor.app import Application
 from monitor.config import ENV_DB_URL, load_settings
 from monitor.publishing.mailer import FolderMailer
-from monitor.web.server import create_app, tune_collector
+from monitor.web.server import WARM_SECONDS, create_app, tune_collector
 
 BASE_URL_ENV = "CTMONITOR_SERVE_BASE_URL"
 MAIL_FOLDER_ENV = "CTMONITOR_SERVE_MAIL_FOLDER"
@@ -34,6 +34,6 @@ def app_from_environment() -> Starlette:
     options = {}
     if folder := os.environ.get(MAIL_FOLDER_ENV):
         options["mailer_factory"] = lambda: FolderMailer(Path(folder))
-    asgi = create_app(Application(settings, **options))
+    asgi = create_app(Application(settings, **options), warm_every=WARM_SECONDS)
     tune_collector()
     return asgi

@@ -382,7 +382,7 @@ def test_readers_with_the_same_filters_share_one_rendering_each_with_their_own_l
         got = by_recipient(server.messages[-6:])
         emails = ["ana@example.org", "bo@example.org", "cy.long.address@example.org"]
         names += [sub.name for sub in by_file]
-        for name, email in zip(names, emails + [sub.email for sub in by_file]):
+        for name, email in zip(names, emails + [sub.email for sub in by_file], strict=True):
             _, html = parts(got[email])
             alone = (tmp_path / "alone" / f"{name}.html").read_text(encoding="utf-8")
             assert html.replace("\r\n", "\n") == alone

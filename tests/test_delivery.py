@@ -383,9 +383,14 @@ def test_readers_with_the_same_filters_share_one_rendering_each_with_their_own_l
         emails = ["ana@example.org", "bo@example.org", "cy.long.address@example.org"]
         names += [sub.name for sub in by_file]
         for name, email in zip(names, emails + [sub.email for sub in by_file], strict=True):
-            _, html = parts(got[email])
+            text, html = parts(got[email])
             alone = (tmp_path / "alone" / f"{name}.html").read_text(encoding="utf-8")
             assert html.replace("\r\n", "\n") == alone
+            assert text.replace("\r\n", "\n") == (tmp_path / "alone" / f"{name}.txt").read_text(
+                encoding="utf-8"
+            )
+            subject = next(o.subject for o in previews if o.subscriber == name)
+            assert next(o.subject for o in sent if o.subscriber == name) == subject
             with world.database.session() as s:
                 links = {n: delivery.unsubscribe_url(s, world.settings, n, world.clock()) for n in names}
                 page = delivery.manage_url(s, world.settings, name)

@@ -82,9 +82,11 @@ def frontier(session: Session) -> int:
     every event is published or never will be (backfilled history). A change held for
     review, or recorded by a poll still running, stops it just below, so it is due once
     released. Read before the run reads its events (nothing at or below it can appear
-    later). 0 on PostgreSQL while another transaction is in flight: one that inserts events
-    may commit them below ids already visible (SQLite has one writer, and never reuses an
-    event's id: they are never deleted)."""
+    later). 0 on PostgreSQL while another transaction that wrote is in flight (on any
+    database of the server: the snapshot does not say which): one that inserts events may
+    commit them below ids already visible, so the floors wait for a quiet moment and rows
+    settle the changes meanwhile (SQLite has one writer, and never reuses an event's id:
+    they are never deleted)."""
     if session.get_bind().dialect.name == "postgresql":
         busy = session.scalar(text("SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot())"))
         if busy:

@@ -19,10 +19,14 @@ demo: $(BIN)/ctmonitor
 serve: $(BIN)/ctmonitor
 	$(BIN)/ctmonitor --db $(CURDIR)/out/demo.db serve --mail-folder $(CURDIR)/out/mail
 
+# Two test workers per core (at most 8): many tests wait on a real subprocess, a paced
+# registry stand-in or a browser, and a second worker uses the core meanwhile.
+WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(8, 2 * (os.cpu_count() or 1)))")
+
 ## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test),
-## one worker per core (pytest-xdist; every test has its own database, schema and ports)
+## two workers per core (pytest-xdist; every test has its own database, schema and ports)
 test: $(BIN)/ctmonitor lint
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n $(WORKERS)
 
 lint: $(BIN)/ctmonitor
 	$(BIN)/ruff check monitor tests migrations bench

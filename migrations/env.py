@@ -7,6 +7,7 @@
 import os
 import sys
 import time
+from pathlib import Path
 
 from alembic import context
 
@@ -25,14 +26,29 @@ def _engine():
     return engine
 
 
+_applied = 0
+
+
 def _after_each_revision(ctx, step, heads, run_args) -> None:  # type: ignore[no-untyped-def]
-    """Test hook (CTMONITOR_TEST_MIGRATION_PAUSE=seconds): say on stderr that a revision was
-    applied, then wait, still inside the migration's one transaction, so that the crash
-    tests can kill a real process between two revisions. Unset, it does nothing."""
-    pause = os.environ.get("CTMONITOR_TEST_MIGRATION_PAUSE")
-    if pause:
-        print(f"ctmonitor-migration: applied {step.up_revision_id}", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
+    """Test hook (CTMONITOR_TEST_MIGRATION_HOLD=file): say on stderr that a revision was
+    applied; once as many revisions were applied as the file says (a number), wait while
+    the file exists, still inside the migration's one transaction, so that the crash tests
+    can kill a real process between two revisions, or start a second one beside it, at a
+    moment they choose. Unset, it does nothing."""
+    global _applied
+    hold = os.environ.get("CTMONITOR_TEST_MIGRATION_HOLD")
+    if not hold:
+        return
+    _applied += 1
+    print(f"ctmonitor-migration: applied {step.up_revision_id}", file=sys.stderr, flush=True)
+    while True:
+        try:
+            at = int(Path(hold).read_text(encoding="ascii").strip() or "1")
+        except (OSError, ValueError):
+            return  # the file is gone: go on
+        if _applied < at:
+            return
+        time.sleep(0.02)
 
 
 def run_migrations_online() -> None:

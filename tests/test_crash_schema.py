@@ -28,10 +28,13 @@ HEAD = dbmod.head_revision()
 CLI = [sys.executable, "-c", "from monitor.cli import main; raise SystemExit(main())"]
 
 
-def spawn(config: Path, *args: str, pause: float | None = None) -> subprocess.Popen[str]:
+def spawn(config: Path, *args: str, hold: Path | None = None) -> subprocess.Popen[str]:
+    """`ctmonitor --config config args`; with `hold`, its migration says each revision it
+    applies and stops inside its transaction after as many as the file says, until the
+    file is removed (migrations/env.py)."""
     env = dict(os.environ)
-    if pause is not None:
-        env["CTMONITOR_TEST_MIGRATION_PAUSE"] = str(pause)
+    if hold is not None:
+        env["CTMONITOR_TEST_MIGRATION_HOLD"] = str(hold)
     return subprocess.Popen(
         [*CLI, "--config", str(config), *args],
         stdout=subprocess.PIPE,
@@ -41,22 +44,30 @@ def spawn(config: Path, *args: str, pause: float | None = None) -> subprocess.Po
     )
 
 
+def wait_for(proc: subprocess.Popen[str], what: str, times: int = 1) -> None:
+    """Read the process's stderr until `what` began `times` lines."""
+    assert proc.stderr is not None
+    seen = 0
+    deadline = time.monotonic() + 60
+    while seen < times:
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, "the process ended before the test could act"
+        assert time.monotonic() < deadline
+        seen += line.startswith(what)
+
+
 def kill_after_revisions(config: Path, n: int) -> None:
-    """Start a poll that migrates, and SIGKILL it once `n` revisions are applied (not committed)."""
-    proc = spawn(config, "poll", pause=0.3)
-    applied = 0
+    """Start a poll that migrates, and SIGKILL it once `n` revisions are applied (not
+    committed: it is holding inside the migration's transaction)."""
+    hold = config.parent / "hold"
+    hold.write_text(str(n))
+    proc = spawn(config, "poll", hold=hold)
     try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while applied < n:
-            line = proc.stderr.readline()
-            assert line or proc.poll() is None, "the process ended before the test could kill it"
-            assert time.monotonic() < deadline
-            if line.startswith("ctmonitor-migration: applied"):
-                applied += 1
+        wait_for(proc, "ctmonitor-migration: applied", n)
     finally:
         proc.kill()
         proc.wait(timeout=30)
+        hold.unlink()
     assert proc.returncode == -9
 
 
@@ -144,13 +155,17 @@ def test_two_first_polls_at_once_one_migrates_and_the_other_waits_for_it(
 ) -> None:
     """The second waits for the migration (it never fails for it); then it polls, or, if
     the first is still polling, exits 3 saying another process holds the writer lock."""
-    first = spawn(config, "poll", pause=0.3)
-    assert first.stderr is not None
+    hold = config.parent / "hold"
+    hold.write_text("1")
+    first = spawn(config, "poll", hold=hold)
     # The second starts once the first is inside its migration (a revision applied, not
-    # committed), a little later each try: it finds the schema being made, not made.
-    assert first.stderr.readline().startswith("ctmonitor-migration: applied")
+    # committed): it finds the schema being made, not made, and waits; the first goes on
+    # at once, or a little later each try.
+    wait_for(first, "ctmonitor-migration: applied")
+    second = spawn(config, "poll", hold=hold)
+    wait_for(second, "ctmonitor-migration: waiting")
     time.sleep(0.2 * attempt)
-    second = spawn(config, "poll", pause=0.3)
+    hold.unlink()
     results = []
     for proc in (first, second):
         _out, err = proc.communicate(timeout=120)

@@ -96,7 +96,10 @@ class LocalApiServer:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalApiServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-api", daemon=True)
+        # a short poll interval: stop() waits for the serve loop to look (0.5 s by default)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
+        )
         self._thread.start()
         return self
 

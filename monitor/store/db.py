@@ -6,7 +6,9 @@ never commit, so a page of a poll is written whole or not at all.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,6 +189,13 @@ def downgrade(engine: Engine, revision: str) -> None:
 MIGRATION_WAIT_SECONDS = 120.0
 
 
+def _waiting() -> None:
+    """Test hook (with CTMONITOR_TEST_MIGRATION_HOLD, see migrations/env.py): say on stderr
+    that this process waits for another's migration, so a test knows it got that far."""
+    if os.environ.get("CTMONITOR_TEST_MIGRATION_HOLD"):
+        print("ctmonitor-migration: waiting", file=sys.stderr, flush=True)
+
+
 def ensure_schema(engine: Engine, *, auto_upgrade: bool, wait: float = MIGRATION_WAIT_SECONDS) -> None:
     """Bring the schema to head, or refuse with a message that says how.
 
@@ -202,6 +211,7 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool, wait: float = MIGRATION
             current = current_revision(engine)
         except DriverDatabaseError as exc:  # unreachable, refused, or a file that is no SQLite database
             if "locked" in str(exc) and time.monotonic() < deadline:
+                _waiting()
                 time.sleep(0.2)  # a new file being set up by another process
                 continue
             raise DatabaseError(f"cannot open the database: {first_line(exc)}") from None
@@ -218,6 +228,7 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool, wait: float = MIGRATION
         except locking.LockBusy:
             if time.monotonic() >= deadline:
                 raise
+            _waiting()
             time.sleep(0.25)  # another process is migrating: look again when it is done
         except SQLAlchemyError as exc:
             raise DatabaseError(f"migrating the database failed: {first_line(exc)}") from None

@@ -31,6 +31,7 @@ from monitor.core.trials import with_heads
 from monitor.publishing import links
 from monitor.publishing.render import Rendered, render_within
 from monitor.store import Session
+from monitor.store.changes import LEAVING
 
 
 @dataclass(slots=True)
@@ -188,9 +189,12 @@ class _Judged:
 
 
 def _judge(pending: list[Any], rows: Any, scope: store.ChangeScope, base: frozenset[int]) -> _Judged:
-    out = _Judged([], [], [], 0)
+    out = _Judged([], [], [], max((e.id for e in pending), default=0))
+    follows = scope.matched  # what `judge` found of each study for this filter
     for e in pending:
-        out.max_id = max(out.max_id, e.id)
+        if follows.get((e.nct_id, e.kind in LEAVING)) is False:
+            out.filtered.append(e.id)  # a study the filter does not follow: judge's answer, known
+            continue
         change = store.judge(e, rows.get(e.nct_id), scope, base)
         if change is not None and change.arrival is Arrival.BASELINE:
             out.starting.append(e.id)

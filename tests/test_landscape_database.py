@@ -145,3 +145,33 @@ def test_the_server_counts_the_landing_pages_after_a_poll_before_a_reader_asks(
         assert client.get("/").status_code == 200 and client.get("/feeds/changes.xml").status_code == 200
         with lock:
             assert counted[before:] == ["landscape"]  # only the view nobody had asked for yet
+
+
+def test_a_poll_that_writes_many_studies_refreshes_the_planner_statistics(
+    database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL plans a count over a search of 100,000 studies in minutes without its
+    statistics (a server whose autovacuum is off, or has not come round yet): a poll that
+    writes many studies gathers them itself before readers count."""
+    from sqlalchemy import text
+
+    from monitor.tracking import pages
+    from tests.harness import make_world
+
+    monkeypatch.setattr(pages, "ANALYZE_AFTER", 100)  # the 157 studies of the domain records
+    world = make_world(database)
+    next(world)
+    try:
+        with database.session() as s:
+            if s.get_bind().dialect.name != "postgresql":
+                assert store.refresh_statistics(s) is False  # SQLite plans these without
+                return
+            analyzed = s.scalars(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                    "AND last_analyze IS NOT NULL"
+                )
+            ).all()
+        assert {"studies", "study_keys", "study_terms", "events"} <= set(analyzed)
+    finally:
+        next(world, None)

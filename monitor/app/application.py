@@ -263,6 +263,9 @@ class Application(
             done, moved = relabel(
                 self.database, self.classifier, run_id=None, now=self.now(), only_stale=not everything
             )
+            if everything:  # every study's index entry rewritten: the planner's view too
+                with self.database.session() as s:
+                    store.refresh_statistics(s)
         return ReclassifyResult(done, moved)
 
     def release(self, *, run_id: int | None = None) -> ReleaseResult:

@@ -73,7 +73,7 @@ from monitor.store.events import (
     release_events,
     study_changes,
 )
-from monitor.store.index import reindex
+from monitor.store.index import refresh_statistics, reindex
 from monitor.store.index import version as index_version
 from monitor.store.jobs import end_job, last_job_start, recent_failure_details, recent_jobs, start_job
 from monitor.store.landscape import count as landscape_count
@@ -302,6 +302,7 @@ __all__ = [
     "record_backfill_failure",
     "record_found",
     "record_report",
+    "refresh_statistics",
     "registry_totals",
     "registry_versions",
     "reindex",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.core.summary import index_entry, summary
@@ -114,6 +114,19 @@ def reindex_all(session: Session) -> int:
     ids = list(session.scalars(select(StudyRow.nct_id).order_by(StudyRow.nct_id)))
     reindex(session, ids)
     return len(ids)
+
+
+def refresh_statistics(session: Session) -> bool:
+    """Bring PostgreSQL's planner statistics of the studies, their index and the change
+    log up to date (ANALYZE samples each table: well under a second at 100,000 studies).
+    Without them, as on a server whose autovacuum is off or has not come round yet, a
+    count over a search of 100,000 fresh studies was planned as for empty tables and took
+    minutes instead of a fifth of a second. SQLite plans these queries well without
+    (nothing is done there). Returns whether it ran."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text("ANALYZE studies, study_keys, study_terms, events"))
+    return True
 
 
 def version(session: Session) -> int:

@@ -26,6 +26,9 @@ from monitor.store.db import Database
 from monitor.tracking import trials
 from monitor.tracking.overlap import in_background
 
+# studies written by one poll past which the database's planner statistics are refreshed
+ANALYZE_AFTER = 1000
+
 log = logging.getLogger(__name__)
 
 
@@ -158,6 +161,12 @@ class PageWriter:
             if tracked_before is not None:
                 summary.held = self._guard(s, summary.run_id, tracked_before)
             store.finish_run(s, summary, self.now())
+        written = summary.new_studies + summary.changed_studies
+        if written >= ANALYZE_AFTER or (tracked_before and written * 10 >= tracked_before >= ANALYZE_AFTER):
+            # a first sync, or a large share of the studies rewritten: the planner's view of
+            # the tables is refreshed before readers count them (store.refresh_statistics)
+            with self.db.session() as s:
+                store.refresh_statistics(s)
 
     def _record_gone(self, run: PollSummary, nct: str) -> None:
         now = self.now()

@@ -6,16 +6,20 @@ landscape would show otherwise than it is stored."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.core.summary import index_entry, summary
 from monitor.store.bulk import insert_rows
 from monitor.store.index_tables import SORT_COLUMNS, StudyKey, StudyTerm
 from monitor.store.models import StudyRow
+
+log = logging.getLogger(__name__)
 
 _MARKED = "ctmonitor.reindex"
 # the summary columns: what every reading surface shows of a study (store.studies
@@ -125,7 +129,12 @@ def refresh_statistics(session: Session) -> bool:
     (nothing is done there). Returns whether it ran."""
     if session.get_bind().dialect.name != "postgresql":
         return False
-    session.execute(text("ANALYZE studies, study_keys, study_terms, events"))
+    try:
+        with session.begin_nested():
+            session.execute(text("ANALYZE studies, study_keys, study_terms, events"))
+    except SQLAlchemyError as exc:  # what called it is done and recorded: only the plans wait
+        log.warning("could not refresh the database's planner statistics: %s", exc)
+        return False
     return True
 
 

@@ -88,6 +88,9 @@ def csv_chunks(batches: Iterable[Iterable[dict[str, Any]]]) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_KEYS)
+    yield buf.getvalue()  # the header at once: the file starts before the first rows are read
+    buf.seek(0)
+    buf.truncate()
     for rows in batches:
         for r in rows:
             w.writerow(_csv_line(r))

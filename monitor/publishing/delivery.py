@@ -296,16 +296,14 @@ def _send_one(
             # they left or paused with their link (perhaps a moment ago): nothing is sent
             return Outcome(sub.name, row.status if row is not None else "removed")
         p = prepare(s, settings, sub, flt, now, shared)
-        if p is not None and p.rendered is None:
-            # Nothing to tell: what they have pending up to the run's frontier is settled by
-            # their floor, what lies above it (past a held change) by a row each.
+        if p is not None:
+            # Outside the filters, past the run's frontier (a held change): a row each, so
+            # they are not re-read every week. Those up to it are settled by the floor: now
+            # when nothing is to be told, else once the digest is accepted (if it is not,
+            # they are judged again at the next try).
             store.settle(s, sub.name, [i for i in p.filtered_ids if i > p.floor], Settlement.FILTERED, None)
-            store.raise_floor(s, sub.name, p.floor)
-        elif p is not None:
-            # Outside the filters, past the frontier: settled now, not re-read every week (the
-            # rest rises with the floor once the digest is accepted; if it is not, they are
-            # judged again at the next try).
-            store.settle(s, sub.name, [i for i in p.filtered_ids if i > p.floor], Settlement.FILTERED, None)
+            if p.rendered is None:
+                store.raise_floor(s, sub.name, p.floor)
     if p is None or p.rendered is None:
         return Outcome(sub.name, "nothing-due")
     rendered = p.rendered

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from monitor.core.domain import DIGEST_KINDS, DeliveryStatus, Settlement
 from monitor.store.bulk import insert_rows
-from monitor.store.events import _runs_in_progress, published
+from monitor.store.events import published, runs_in_progress
 from monitor.store.models import DeliveredEvent, Delivery, Event, SubscriberRow
 
 
@@ -94,9 +94,7 @@ def frontier(session: Session) -> int:
     blockers = [
         session.scalar(select(func.min(Event.id)).where(Event.held.is_(True), Event.origin != "backfill")),
         session.scalar(
-            select(func.min(Event.id)).where(
-                Event.run_id.in_(_runs_in_progress()), Event.origin != "backfill"
-            )
+            select(func.min(Event.id)).where(Event.run_id.in_(runs_in_progress()), Event.origin != "backfill")
         ),
     ]
     lowest = min((b for b in blockers if b is not None), default=None)

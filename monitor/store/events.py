@@ -77,7 +77,7 @@ def add_events(
     )
 
 
-def _runs_in_progress() -> Select[tuple[int]]:
+def runs_in_progress() -> Select[tuple[int]]:
     return select(PollRun.id).where(PollRun.outcome == "running")
 
 
@@ -91,12 +91,12 @@ def published() -> list[ColumnElement[bool]]:
 
 def settled() -> ColumnElement[bool]:
     """Not from a poll still in progress (see `published`)."""
-    return Event.run_id.is_(None) | Event.run_id.not_in(_runs_in_progress())
+    return Event.run_id.is_(None) | Event.run_id.not_in(runs_in_progress())
 
 
 def events_in_progress(session: Session) -> int:
     """Events recorded so far by a poll that has not finished (not yet published)."""
-    stmt = select(func.count()).select_from(Event).where(Event.run_id.in_(_runs_in_progress()))
+    stmt = select(func.count()).select_from(Event).where(Event.run_id.in_(runs_in_progress()))
     return session.scalar(stmt) or 0
 
 

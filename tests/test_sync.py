@@ -85,6 +85,46 @@ def test_a_reconciliation_of_unchanged_data_parses_no_record(
     assert parsed == []
 
 
+def test_a_reconciliation_of_unchanged_data_rewrites_no_study_row(
+    database: Database, api: LocalApiServer, settings_for
+) -> None:
+    """A weekly full re-read of 100,000 unchanged studies must not rewrite 100,000 rows (on
+    PostgreSQL each rewrite leaves a dead row version behind: a year of them weighed
+    gigabytes and slowed every read of the landscape). Only a study last fetched with an
+    earlier field list is written, to say its record now has today's."""
+    from sqlalchemy import event, update
+
+    from monitor.core.protocol import FIELDS_VERSION
+
+    settings = settings_for(api.base_url)
+    clock = FakeClock()
+    poll(database, settings, clock)
+    older = sorted(r["protocolSection"]["identificationModule"]["nctId"] for r in registry_records())[:2]
+    with database.session() as s:
+        s.execute(
+            update(StudyRow).where(StudyRow.nct_id.in_(older)).values(fields_version=FIELDS_VERSION - 1)
+        )
+        seen = {n: t for n, t in s.execute(select(StudyRow.nct_id, StudyRow.last_seen_at))}
+    written: list[int] = []  # rows of `studies` each statement wrote
+
+    def note(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE STUDIES", "INSERT INTO STUDIES")):
+            written.append(cursor.rowcount)
+
+    event.listen(database.engine, "after_cursor_execute", note)
+    try:
+        clock.advance(hours=1)
+        again = poll(database, settings, clock, full=True)
+    finally:
+        event.remove(database.engine, "after_cursor_execute", note)
+    assert again.outcome == "ok" and again.events == 0
+    assert sum(written) == 2  # the two of an earlier field list
+    with database.session() as s:
+        now = {n: t for n, t in s.execute(select(StudyRow.nct_id, StudyRow.last_seen_at))}
+        assert s.scalar(select(func.min(StudyRow.fields_version))) == FIELDS_VERSION
+    assert {n for n in seen if now[n] != seen[n]} == set(older)
+
+
 def test_a_study_changed_between_polls_yields_exactly_its_events(
     database: Database, api: LocalApiServer, registry: Registry, settings_for
 ) -> None:

@@ -142,6 +142,8 @@ class StudyRow(Base):
     # the field list the latest record was fetched with (monitor.core.protocol.FIELDS_VERSION)
     fields_version: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    # when a poll last stored something of it (a version, its state, its field list); a
+    # record fetched unchanged leaves the row alone (store.studies.touch)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     first_seen_run_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("poll_runs.id"))
     # Classification (monitor/classify.py): summary columns to filter on, the full result with evidence.

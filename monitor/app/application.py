@@ -171,7 +171,14 @@ class Application(
                 progress=progress,
                 classifier=self.classifier,
             ).poll(full=full, should_stop=should_stop)
+        self._upkeep()
         return PollResult(summary)
+
+    def _upkeep(self) -> None:
+        """After a poll: on PostgreSQL, vacuum and analyze what autovacuum would have, where
+        the server has it switched off (store.upkeep); months of polls otherwise leave the
+        index tables full of dead rows that every read of the landscape wades through."""
+        store.upkeep(self.database.engine)
 
     def _poll_ctis(self, *, full: bool, should_stop: Callable[[], bool] | None) -> PollResult:
         from monitor.tracking.ctis_sync import CtisSyncer
@@ -182,6 +189,7 @@ class Application(
             summary = CtisSyncer(
                 self.database, client, self.settings, now=self.now, classifier=self.classifier
             ).poll(full=full, should_stop=should_stop)
+        self._upkeep()
         return PollResult(summary)
 
     def import_ictrp(self, path: Path) -> PollResult:
@@ -189,9 +197,11 @@ class Application(
         polled directly (ChiCTR, jRCT, ...), tracked like any study (writer lock inside)."""
         from monitor.tracking.ictrp_import import IctrpImport
 
-        return PollResult(
-            IctrpImport(self.database, self.settings, now=self.now, classifier=self.classifier).run(path)
+        summary = IctrpImport(self.database, self.settings, now=self.now, classifier=self.classifier).run(
+            path
         )
+        self._upkeep()
+        return PollResult(summary)
 
     def send_digests(self, *, subscriber: str | None = None) -> DigestResult:
         """Mail every digest that is due, exactly once (delivery's sending -> sent protocol)."""
@@ -266,6 +276,7 @@ class Application(
             if everything:  # every study's index entry rewritten: the planner's view too
                 with self.database.session() as s:
                     store.refresh_statistics(s)
+        self._upkeep()
         return ReclassifyResult(done, moved)
 
     def release(self, *, run_id: int | None = None) -> ReleaseResult:

@@ -184,6 +184,7 @@ from monitor.store.subscribers import (
     unsubscribed_names,
 )
 from monitor.store.trials import left_trials, set_trials, trial_member_ids, trial_members
+from monitor.store.upkeep import upkeep
 
 __all__ = [
     "BACKFILL_FINISHED",
@@ -350,5 +351,6 @@ __all__ = [
     "unsubscribed_names",
     "unsuccessful_before",
     "update_dates",
+    "upkeep",
     "write_batch",
 ]

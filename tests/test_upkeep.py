@@ -1,0 +1,90 @@
+"""PostgreSQL's tables kept fit over months where autovacuum is off (store.upkeep): what
+autovacuum would do, by the server's thresholds, after each poll; nothing where the
+server looks after a table itself, and nothing on SQLite."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from monitor import store
+from monitor.app import Application
+from monitor.store.upkeep import TableState, Thresholds, due
+
+
+def state(name: str, live: int, dead: int = 0, modified: int = 0, inserted: int | None = 0, on: bool = False):  # type: ignore[no-untyped-def]
+    return TableState(name, live, dead, modified, inserted, autovacuum=on)
+
+
+def test_dead_rows_past_the_servers_threshold_are_vacuumed() -> None:
+    limits = Thresholds()  # PostgreSQL's defaults: 50 + 20% of the live rows
+    assert due([state("study_terms", 1000, dead=250)], limits) == []
+    assert due([state("study_terms", 1000, dead=251)], limits) == [("study_terms", "vacuum")]
+    # a year of weekly polls over 100,000 studies: a dead row for every two live ones
+    assert due([state("study_terms", 1_712_131, dead=889_530)], limits) == [("study_terms", "vacuum")]
+
+
+def test_changed_rows_past_the_analyze_threshold_are_analyzed_and_inserts_vacuumed() -> None:
+    limits = Thresholds()
+    assert due([state("events", 10_000, modified=1050)], limits) == []
+    assert due([state("events", 10_000, modified=1051)], limits) == [("events", "analyze")]
+    # an append-only table: vacuumed for its visibility map as autovacuum does since 13
+    assert due([state("events", 10_000, modified=3001, inserted=3001)], limits) == [("events", "vacuum")]
+    assert due([state("events", 10_000, modified=3001, inserted=None)], limits) == [("events", "analyze")]
+
+
+def test_a_table_autovacuum_looks_after_is_left_to_it() -> None:
+    tables = [
+        state("studies", 100, dead=10_000, modified=10_000, on=True),
+        state("study_keys", 100, dead=1000),
+    ]
+    assert due(tables, Thresholds()) == [("study_keys", "vacuum")]
+    stricter = Thresholds(vacuum=5000)  # the server's own settings are the measure
+    assert due(tables, stricter) == []
+
+
+def _stats(s: Any, table: str) -> tuple[int, Any]:
+    s.execute(text("SELECT pg_stat_clear_snapshot()"))
+    row = s.execute(
+        text(
+            "SELECT n_dead_tup, last_vacuum FROM pg_stat_user_tables "
+            "WHERE schemaname = current_schema() AND relname = :t"
+        ),
+        {"t": table},
+    ).one()
+    return int(row[0]), row[1]
+
+
+def test_after_a_poll_the_tables_autovacuum_leaves_alone_are_vacuumed(database: Any) -> None:
+    """A relabelling of every study rewrites the landscape's index (a dead row for each
+    live one); with autovacuum off for those tables, the next poll clears them."""
+    from tests.harness import make_world
+
+    world = make_world(database)
+    w = next(world)
+    try:
+        app = Application(w.settings, database=database, now=w.clock)
+        if database.engine.dialect.name != "postgresql":
+            assert store.upkeep(database.engine) == []  # SQLite reuses its free pages itself
+            return
+        with database.engine.begin() as conn:
+            for table in ("study_keys", "study_terms", "studies"):
+                conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        app.reclassify(everything=True)
+        with database.session() as s:
+            # the server counts a session's writes when it goes idle: wait until it has
+            deadline = time.monotonic() + 20
+            while _stats(s, "study_terms")[0] < 1000 and time.monotonic() < deadline:
+                s.commit()
+                time.sleep(0.2)
+            dead, _ = _stats(s, "study_terms")
+        assert dead > 50 + 0.2 * 2700  # every entry rewritten: past the threshold
+        w.clock.advance(days=1)
+        assert app.poll().ok
+        with database.session() as s:
+            dead, vacuumed = _stats(s, "study_terms")
+        assert vacuumed is not None and dead < 50
+    finally:
+        next(world, None)

@@ -175,3 +175,29 @@ def test_a_poll_that_writes_many_studies_refreshes_the_planner_statistics(
         assert {"studies", "study_keys", "study_terms", "events"} <= set(analyzed)
     finally:
         next(world, None)
+
+
+def test_the_review_marks_read_alone_are_those_of_the_stored_classification(database: Any) -> None:
+    """A download marks every row with its review reasons and curated labels, picked out of
+    the stored classification by the database (on either kind): the same lists as reading
+    the classification whole."""
+    from sqlalchemy import select, update
+
+    from monitor.store.models import StudyRow
+    from tests.harness import make_world
+
+    world = make_world(database)
+    next(world)
+    try:
+        with database.session() as s:
+            ids = sorted(s.scalars(select(StudyRow.nct_id)))
+            first = store.classifications(s, ids[:1])[ids[0]]
+            curated = {**first, "curated": ["product", "modality"]}
+            s.execute(update(StudyRow).where(StudyRow.nct_id == ids[0]).values(classification=curated))
+        with database.session() as s:
+            whole = store.classifications(s, ids)
+            marks = store.review_marks(s, ids)
+        assert marks == {n: (c.get("review", []), c.get("curated", [])) for n, c in whole.items()}
+        assert marks[ids[0]][1] == ["product", "modality"] and any(r for r, _ in marks.values())
+    finally:
+        next(world, None)

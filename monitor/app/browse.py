@@ -93,9 +93,11 @@ def _summaries(session: Session, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _as_summaries(rows: Any) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
+    fields = None
     for r in rows:
-        d = summary_dict(r, fields=r._fields)
+        fields = fields or r._fields  # the same for every row of a result: read once
+        d = summary_dict(r, fields=fields)
         d["search"] = r.search_text or ""
         out.append(d)
     return out
@@ -103,10 +105,9 @@ def _as_summaries(rows: Any) -> list[dict[str, Any]]:
 
 def _mark(session: Session, rows: list[dict[str, Any]]) -> None:
     """Each row's review and curated marks, from its stored classification."""
-    labels = store.classifications(session, [r["nct_id"] for r in rows])
+    marks = store.review_marks(session, [r["nct_id"] for r in rows])
     for r in rows:
-        c = labels.get(r["nct_id"], {})
-        r["review"], r["curated"] = c.get("review", []), c.get("curated", [])
+        r["review"], r["curated"] = marks.get(r["nct_id"], ([], []))
 
 
 def landscape(

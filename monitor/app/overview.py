@@ -76,6 +76,8 @@ def _columns(r: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
     reads every tracked study's), or a StudyRow's attributes."""
     if fields is not None:
         given = dict(zip(fields, r, strict=True))
+        if len(given) == len(SUMMARY_COLUMNS) and tuple(fields) == SUMMARY_COLUMNS:
+            return given  # exactly the summary columns (a landscape batch): nothing to pick
         return {k: given.get(k) for k in SUMMARY_COLUMNS}
     return {k: getattr(r, k, None) for k in SUMMARY_COLUMNS}
 
@@ -90,8 +92,9 @@ def summary_dict(
     """The summary columns of a StudyRow or a store.study_summaries row as JSON; review and
     curated come from the classification, where the caller has it; `fields`, a light row's
     column names (`row._fields`), read once by a caller of many rows."""
-    m = _columns(r, fields if fields is not None else getattr(r, "_fields", None))
-    return {**summary(m), "review": review or [], "curated": curated or []}
+    out = summary(_columns(r, fields if fields is not None else getattr(r, "_fields", None)))
+    out["review"], out["curated"] = review or [], curated or []
+    return out
 
 
 def row_registrations(r: Any) -> list[Registration]:

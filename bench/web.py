@@ -14,7 +14,8 @@ own). Each page is requested in process through the ASGI stack (Starlette's test
 routing, the application layer, the templates, the security headers; no network in
 between) and the median and 95th percentile of the repeats printed beside the target.
 PostgreSQL: $CTMONITOR_BENCH_PG_URL (default: the local server's database `test`), each
-size in a schema of its own, dropped afterwards. 100,000 studies take a long first sync.
+size in a schema of its own, dropped afterwards (kept with --keep, for EXPLAIN). 100,000
+studies take a long first sync.
 """
 
 from __future__ import annotations
@@ -268,6 +269,9 @@ def main() -> None:
     ap.add_argument("--versions", type=int, default=200)
     ap.add_argument("--weeks", type=int, default=52, help="weekly polls of changes before measuring")
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL schemas (printed) for EXPLAIN afterwards"
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     kinds = [x.strip() for x in args.db.split(",") if x.strip()]
@@ -279,7 +283,10 @@ def main() -> None:
                     landscape(kind, n, args.repeat, tmp, schemas, args.weeks)
                 study_page(kind, args.versions, args.repeat, tmp, schemas)
     finally:
-        _drop(schemas)
+        if args.keep:
+            print("kept PostgreSQL schemas:", ", ".join(schemas) or "none")
+        else:
+            _drop(schemas)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,35 @@ def test_a_table_autovacuum_looks_after_is_left_to_it() -> None:
     assert due(tables, stricter) == []
 
 
+def test_a_tables_own_thresholds_stand_before_the_servers() -> None:
+    """The landscape's index tables are vacuumed at 1% (migration 0019): a week of changes
+    to 1% of 100,000 studies rewrites ~17,000 of study_terms' 1.7 million rows."""
+    sooner = ("autovacuum_vacuum_scale_factor=0.01", "autovacuum_analyze_scale_factor=0.01")
+    week = TableState("study_terms", 1_712_131, 17_000, 34_000, 17_000, autovacuum=False, options=sooner)
+    # 17,000 dead rows are not past 50 + 1% of 1.7 million; 34,000 rows written are
+    assert due([week], Thresholds()) == [("study_terms", "analyze")]
+    fortnight = TableState("study_terms", 1_712_131, 34_000, 68_000, 34_000, autovacuum=False, options=sooner)
+    assert due([fortnight], Thresholds()) == [("study_terms", "vacuum")]
+    by_the_server = TableState("study_terms", 1_712_131, 34_000, 68_000, 34_000, autovacuum=False)
+    assert due([by_the_server], Thresholds()) == []  # the server's 20%: twenty weeks of changes
+
+
+def test_the_index_tables_carry_their_thresholds_on_postgresql(database: Any) -> None:
+    with database.session() as s:
+        if s.get_bind().dialect.name != "postgresql":
+            return
+        rows = s.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class WHERE relname IN ('study_keys', 'study_terms') "
+                "AND relnamespace = current_schema()::regnamespace"
+            )
+        ).all()
+    assert {name: sorted(options) for name, options in rows} == {
+        table: ["autovacuum_analyze_scale_factor=0.01", "autovacuum_vacuum_scale_factor=0.01"]
+        for table in ("study_keys", "study_terms")
+    }
+
+
 def _stats(s: Any, table: str) -> tuple[int, Any]:
     s.execute(text("SELECT pg_stat_clear_snapshot()"))
     row = s.execute(

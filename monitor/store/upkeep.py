@@ -7,12 +7,13 @@ itself when a table has changed enough; a server (or a table) with it switched o
 does, and after a year of weekly polls the landscape's index carried a dead row for
 every two live ones: its filtered and searched page took 280–420 ms instead of 95, the
 filtered change stream 340–470 instead of 80 (bench/web.py, 100,000 studies). After each
-poll ctmonitor does what autovacuum would have done, by the server's own thresholds
+poll ctmonitor does what autovacuum would have done, by the thresholds autovacuum reads
 (`autovacuum_vacuum_threshold` + `autovacuum_vacuum_scale_factor` × live rows, and the
-same for ANALYZE and for inserted rows), for the tables of its own schema whose
-autovacuum is off, and nothing where it is on: there the server's schedule and its
-throttling stand. SQLite needs none of this (it reuses freed pages; its planner reads
-the indexes' own statistics).
+same for ANALYZE and for inserted rows: a table's own storage parameters where it has
+them, as the landscape's index tables do from migration 0019, else the server's), for
+the tables of its own schema whose autovacuum is off, and nothing where it is on: there
+the server's schedule and its throttling stand. SQLite needs none of this (it reuses
+freed pages; its planner reads the indexes' own statistics).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class TableState:
     modified: int  # rows changed since the last ANALYZE
     inserted: int | None  # rows inserted since the last VACUUM (PostgreSQL 13 and later)
     autovacuum: bool
+    options: tuple[str, ...] = ()  # its storage parameters ("autovacuum_vacuum_scale_factor=0.01")
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,35 @@ class Thresholds:
     insert: int = 1000
     insert_scale: float = 0.2
 
+    def of(self, options: Sequence[str]) -> Thresholds:
+        """A table's own, where its storage parameters set them (migration 0019 does for the
+        landscape's index tables), else the server's."""
+        given = dict(o.partition("=")[::2] for o in options)
+        return Thresholds(
+            vacuum=int(given.get("autovacuum_vacuum_threshold", self.vacuum)),
+            vacuum_scale=float(given.get("autovacuum_vacuum_scale_factor", self.vacuum_scale)),
+            analyze=int(given.get("autovacuum_analyze_threshold", self.analyze)),
+            analyze_scale=float(given.get("autovacuum_analyze_scale_factor", self.analyze_scale)),
+            insert=int(given.get("autovacuum_vacuum_insert_threshold", self.insert)),
+            insert_scale=float(given.get("autovacuum_vacuum_insert_scale_factor", self.insert_scale)),
+        )
 
-def due(tables: Sequence[TableState], limits: Thresholds) -> list[tuple[str, str]]:
+
+def due(tables: Sequence[TableState], server: Thresholds) -> list[tuple[str, str]]:
     """What autovacuum would do now to the tables it does not look after: (table, "vacuum")
-    (a VACUUM with ANALYZE) or (table, "analyze"), in the tables' order."""
+    (a VACUUM with ANALYZE) or (table, "analyze"), in the tables' order, each by its own
+    thresholds where it has them, else the server's."""
     out: list[tuple[str, str]] = []
     for t in tables:
         if t.autovacuum:
             continue
+        limits = server.of(t.options)
         dead = t.dead > limits.vacuum + limits.vacuum_scale * t.live
-        filled = t.inserted is not None and t.inserted > limits.insert + limits.insert_scale * t.live
+        filled = (
+            t.inserted is not None
+            and limits.insert >= 0  # -1: not for inserts
+            and t.inserted > limits.insert + limits.insert_scale * t.live
+        )
         if dead or filled:
             out.append((t.name, "vacuum"))
         elif t.modified > limits.analyze + limits.analyze_scale * t.live:
@@ -68,11 +89,8 @@ def due(tables: Sequence[TableState], limits: Thresholds) -> list[tuple[str, str
 
 
 def _switched_off(options: Sequence[str] | None) -> bool:
-    for option in options or ():
-        key, _, value = option.partition("=")
-        if key.strip().lower() == "autovacuum_enabled":
-            return value.strip().lower() in ("false", "off", "no", "0")
-    return False
+    value = dict(o.partition("=")[::2] for o in options or ()).get("autovacuum_enabled", "true")
+    return value.strip().lower() in ("false", "off", "no", "0")
 
 
 def _read(conn: Connection) -> tuple[list[TableState], Thresholds]:
@@ -112,8 +130,9 @@ def _read(conn: Connection) -> tuple[list[TableState], Thresholds]:
             live=int(live or 0),
             dead=int(dead or 0),
             modified=int(modified or 0),
-            inserted=None if ins is None or limits.insert < 0 else int(ins),
+            inserted=None if ins is None else int(ins),
             autovacuum=on and not _switched_off(options),
+            options=tuple(options or ()),
         )
         for name, live, dead, modified, ins, options in rows
     ]

@@ -87,8 +87,10 @@ def _stats(s: Any, table: str) -> tuple[int, Any]:
 
 
 def test_after_a_poll_the_tables_autovacuum_leaves_alone_are_vacuumed(database: Any) -> None:
-    """A relabelling of every study rewrites the landscape's index (a dead row for each
-    live one); with autovacuum off for those tables, the next poll clears them."""
+    """Rewriting every entry of the landscape's index (as a relabelling of every study
+    does) leaves a dead row for each live one; with autovacuum off for the table, the next
+    poll vacuums and analyzes it. (How many dead rows VACUUM can clear depends on every
+    other transaction open on the server, other tests' among them: that it ran is asserted.)"""
     from tests.harness import make_world
 
     world = make_world(database)
@@ -99,21 +101,20 @@ def test_after_a_poll_the_tables_autovacuum_leaves_alone_are_vacuumed(database: 
             assert store.upkeep(database.engine) == []  # SQLite reuses its free pages itself
             return
         with database.engine.begin() as conn:
-            for table in ("study_keys", "study_terms", "studies"):
-                conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
-        app.reclassify(everything=True)
+            conn.execute(text("ALTER TABLE study_terms SET (autovacuum_enabled = false)"))
+            conn.execute(text("UPDATE study_terms SET label = label"))
         with database.session() as s:
             # the server counts a session's writes when it goes idle: wait until it has
             deadline = time.monotonic() + 20
             while _stats(s, "study_terms")[0] < 1000 and time.monotonic() < deadline:
                 s.commit()
                 time.sleep(0.2)
-            dead, _ = _stats(s, "study_terms")
-        assert dead > 50 + 0.2 * 2700  # every entry rewritten: past the threshold
+            dead, vacuumed = _stats(s, "study_terms")
+        assert dead > 50 + 0.01 * 2700 and vacuumed is None  # every entry rewritten: past the threshold
         w.clock.advance(days=1)
         assert app.poll().ok
         with database.session() as s:
-            dead, vacuumed = _stats(s, "study_terms")
-        assert vacuumed is not None and dead < 50
+            _, vacuumed = _stats(s, "study_terms")
+        assert vacuumed is not None
     finally:
         next(world, None)

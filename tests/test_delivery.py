@@ -346,6 +346,54 @@ def test_a_change_held_for_review_is_told_once_released_after_later_news_went_ou
                 assert store.floor_of(s, "derm") == s.scalar(select(func.max(Event.id)))
 
 
+def test_the_frontier_never_passes_a_change_still_being_written(world: World) -> None:
+    """A poll and a literature search write changes side by side. One that began as a
+    digest run read its frontier, still open when a later change was committed, must stay
+    above the frontier, or every floor raised to it would pass that change unseen."""
+    from datetime import datetime
+
+    from sqlalchemy import event, insert
+
+    database = world.database
+    if database.engine.dialect.name != "postgresql":
+        return  # SQLite has one writer at a time: changes commit in the order of their ids
+    with database.session() as s:
+        nct = s.scalar(select(Event.nct_id).limit(1))
+    change = {
+        "nct_id": nct,
+        "kind": "publication",
+        "field": "publications",
+        "importance": 2,
+        "detected_at": datetime(2026, 11, 6, 9),
+    }
+    ids: dict[str, int] = {}
+    slow = database.engine.connect()
+    slow.begin()
+
+    def meanwhile(*_: Any) -> None:  # the moment right after the run's first read
+        if ids:
+            return
+        ids["slow"] = -1
+        ids["slow"] = slow.execute(
+            insert(Event).values(item_key="a", **change).returning(Event.id)
+        ).scalar_one()
+        with database.engine.begin() as quick:
+            ids["quick"] = quick.execute(
+                insert(Event).values(item_key="b", **change).returning(Event.id)
+            ).scalar_one()
+
+    event.listen(database.engine, "after_cursor_execute", meanwhile)
+    try:
+        with database.session() as s:
+            front = store.frontier(s)
+    finally:
+        event.remove(database.engine, "after_cursor_execute", meanwhile)
+        slow.commit()
+        slow.close()
+    assert ids["slow"] < ids["quick"]
+    assert front < ids["slow"]
+
+
 def test_readers_with_the_same_filters_share_one_rendering_each_with_their_own_links(
     world: World, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import ColumnElement, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from monitor.core.domain import DIGEST_KINDS, DeliveryStatus, Settlement
@@ -86,21 +86,26 @@ def frontier(session: Session) -> int:
     database of the server: the snapshot does not say which): one that inserts events may
     commit them below ids already visible, so the floors wait for a quiet moment and rows
     settle the changes meanwhile (SQLite has one writer, and never reuses an event's id:
-    they are never deleted)."""
-    if session.get_bind().dialect.name == "postgresql":
-        busy = session.scalar(text("SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot())"))
-        if busy:
-            return 0
-    blockers = [
-        session.scalar(select(func.min(Event.id)).where(Event.held.is_(True), Event.origin != "backfill")),
-        session.scalar(
-            select(func.min(Event.id)).where(Event.run_id.in_(runs_in_progress()), Event.origin != "backfill")
-        ),
+    they are never deleted).
+
+    Everything is read in one statement, so under one snapshot: read in several, a
+    transaction that began after the first could write an event and stay open while
+    another wrote a later one and committed, and the frontier would pass the first one's
+    event unseen (a poll and a literature search write events side by side)."""
+    lowest = [
+        select(func.min(Event.id)).where(Event.held.is_(True), Event.origin != "backfill"),
+        select(func.min(Event.id)).where(Event.run_id.in_(runs_in_progress()), Event.origin != "backfill"),
     ]
-    lowest = min((b for b in blockers if b is not None), default=None)
-    if lowest is not None:
-        return lowest - 1
-    return session.scalar(select(func.max(Event.id))) or 0
+    columns = [s.scalar_subquery() for s in [*lowest, select(func.max(Event.id))]]
+    if session.get_bind().dialect.name == "postgresql":
+        columns.append(literal_column("(SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()))"))
+    held, running, newest, *busy = session.execute(select(*columns)).one()
+    if busy and busy[0]:
+        return 0
+    blockers = [b for b in (held, running) if b is not None]
+    if blockers:
+        return min(blockers) - 1
+    return newest or 0
 
 
 def _due(session: Session, subscriber: str) -> list[ColumnElement[bool]]:

@@ -19,7 +19,7 @@ freed pages; its planner reads the indexes' own statistics).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
@@ -52,10 +52,10 @@ class Thresholds:
     insert: int = 1000
     insert_scale: float = 0.2
 
-    def of(self, options: Sequence[str]) -> Thresholds:
-        """A table's own, where its storage parameters set them (migration 0019 does for the
-        landscape's index tables), else the server's."""
-        given = dict(o.partition("=")[::2] for o in options)
+    def of(self, given: Mapping[str, str]) -> Thresholds:
+        """These thresholds where `given` sets them, by autovacuum's names: the server's
+        settings (pg_settings) over the defaults, a table's storage parameters (migration
+        0019 sets some for the landscape's index tables) over the server's."""
         return Thresholds(
             vacuum=int(given.get("autovacuum_vacuum_threshold", self.vacuum)),
             vacuum_scale=float(given.get("autovacuum_vacuum_scale_factor", self.vacuum_scale)),
@@ -74,7 +74,7 @@ def due(tables: Sequence[TableState], server: Thresholds) -> list[tuple[str, str
     for t in tables:
         if t.autovacuum:
             continue
-        limits = server.of(t.options)
+        limits = server.of(_parameters(t.options))
         dead = t.dead > limits.vacuum + limits.vacuum_scale * t.live
         filled = (
             t.inserted is not None
@@ -88,8 +88,13 @@ def due(tables: Sequence[TableState], server: Thresholds) -> list[tuple[str, str
     return out
 
 
+def _parameters(options: Sequence[str] | None) -> dict[str, str]:
+    """A table's storage parameters (pg_class.reloptions, "name=value") by name."""
+    return dict(o.partition("=")[::2] for o in options or ())
+
+
 def _switched_off(options: Sequence[str] | None) -> bool:
-    value = dict(o.partition("=")[::2] for o in options or ()).get("autovacuum_enabled", "true")
+    value = _parameters(options).get("autovacuum_enabled", "true")
     return value.strip().lower() in ("false", "off", "no", "0")
 
 
@@ -107,15 +112,7 @@ def _read(conn: Connection) -> tuple[list[TableState], Thresholds]:
         )
     }
     on = settings.get("autovacuum", "on") == "on"
-    limits = Thresholds(
-        vacuum=int(settings.get("autovacuum_vacuum_threshold", 50)),
-        vacuum_scale=float(settings.get("autovacuum_vacuum_scale_factor", 0.2)),
-        analyze=int(settings.get("autovacuum_analyze_threshold", 50)),
-        analyze_scale=float(settings.get("autovacuum_analyze_scale_factor", 0.1)),
-        # -1 switches insert-driven vacuuming off
-        insert=int(settings.get("autovacuum_vacuum_insert_threshold", -1)),
-        insert_scale=float(settings.get("autovacuum_vacuum_insert_scale_factor", 0.2)),
-    )
+    limits = Thresholds().of(settings)  # a setting and a storage parameter share their name
     inserted = "s.n_ins_since_vacuum" if int(settings.get("server_version_num", 0)) >= 130000 else "NULL"
     rows = conn.execute(
         text(

@@ -130,13 +130,13 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Vocabulary:
+        """The file as it is now, compiled: every poll, relabelling and page reads it (so a
+        curator's edit counts at once), but the same bytes are compiled once per process."""
         file = path or VOCABULARY_FILE
         try:
-            raw = file.read_bytes()
-            data = tomllib.loads(raw.decode("utf-8"))
+            return _compiled(file.read_bytes())
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UserError(f"cannot read the vocabulary {file}: {exc}") from None
-        return cls(data, hashlib.sha256(raw).hexdigest()[:12])
 
     def find(self, text: str) -> tuple[tuple[str, str, str], ...]:
         """(kind, value, matched words) for every vocabulary phrase in `text`, longest match first.
@@ -169,6 +169,12 @@ class Vocabulary:
                         resume = i + length
                         break
         return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def _compiled(raw: bytes) -> Vocabulary:
+    """One Vocabulary per distinct file content (nothing changes a Vocabulary once built)."""
+    return Vocabulary(tomllib.loads(raw.decode("utf-8")), hashlib.sha256(raw).hexdigest()[:12])
 
 
 @dataclass(frozen=True, slots=True)

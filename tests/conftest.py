@@ -154,22 +154,43 @@ def _make_pg_head(db_url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture
-def database(db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
-    """A database at schema head, built by the migrations (a copy of a database, or a
-    schema made by the DDL of one, they built for this test process)."""
-    if db_url.startswith("sqlite:///"):
+def _at_head(url: str, request: pytest.FixtureRequest) -> Database:
+    if url.startswith("sqlite:///"):
         head = request.getfixturevalue("_sqlite_at_head")
-        source, target = sqlite3.connect(head), sqlite3.connect(db_url.removeprefix("sqlite:///"))
+        source, target = sqlite3.connect(head), sqlite3.connect(url.removeprefix("sqlite:///"))
         with target:
             source.backup(target)
         source.close()
         target.close()
     else:
-        _make_pg_head(db_url)
-    db = open_database(db_url, auto_upgrade=True)
+        _make_pg_head(url)
+    return open_database(url, auto_upgrade=True)
+
+
+@pytest.fixture
+def database(db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A database at schema head, built by the migrations (a copy of a database, or a
+    schema made by the DDL of one, they built for this test process)."""
+    db = _at_head(db_url, request)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def second_database(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """Another database of the same kind as `database`, also at schema head."""
+    if db_url.startswith("sqlite:///"):
+        db = _at_head(f"sqlite:///{tmp_path / 'second.db'}", request)
+        yield db
+        db.dispose()
+        return
+    schema = pg_url_for_schema()
+    db = _at_head(next(schema), request)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        next(schema, None)
 
 
 # -- records -------------------------------------------------------------------------
@@ -262,7 +283,8 @@ term = "ALL"
 
 @pytest.fixture
 def world(database: Database) -> Iterator[Any]:
-    """The domain records served locally and polled once, with four subscribers (tests.harness.World)."""
+    """The domain records served locally and polled once, with four subscribers
+    (tests.harness.World); the poll is made once per test process and copied."""
     from tests.harness import make_world
 
-    yield from make_world(database)
+    yield from make_world(database, shared=True)

@@ -31,6 +31,7 @@ from monitor.store.db import Database
 from monitor.store.locking import LockBusy
 from monitor.store.models import DeliveredEvent, Event
 from monitor.tracking.sync import Syncer
+from tests import snapshots
 from tests.conftest import DATA, domain_records, make_settings
 
 # -- time and polls ----------------------------------------------------------------------
@@ -137,15 +138,38 @@ class World:
             )
 
 
-def make_world(database: Database) -> Iterator[World]:
-    """The domain records served locally and polled once; subscribers as above (other tests reuse it)."""
+_POLLED: dict[tuple[str, str], snapshots.Copy] = {}  # (database kind, classifier version) -> copy
+
+
+def _world_key(database: Database, settings: Settings) -> tuple[str, str]:
+    return database.engine.dialect.name, Classifier.from_settings(settings).version
+
+
+def share_world(w: World) -> None:
+    """Keep a copy of this just-polled world for the process's later shared worlds."""
+    _POLLED.setdefault(_world_key(w.database, w.settings), snapshots.take(w.database))
+
+
+def make_world(database: Database, *, shared: bool = False) -> Iterator[World]:
+    """The domain records served locally and polled once; subscribers as above (other tests reuse it).
+
+    `shared`: the poll's work is done once per test process and kind of database, and the
+    database it left is copied into this one (tests.snapshots); the registry, server and
+    clock are as the poll left them. Tests of the poll itself poll (the default)."""
     registry = Registry()
     registry.replace(domain_records(), "2026-11-02T09:00:05")
     with LocalApiServer(registry) as api:
         base = make_settings(api.base_url, page_size=50)
         settings = base.model_copy(update={"subscribers": SUBSCRIBERS, "digest": DigestSettings()})
         w = World(database, registry, api, FakeClock(), settings)
-        w.poll()
+        copy_ = _POLLED.get(_world_key(database, settings)) if shared else None
+        if copy_ is None:
+            w.poll()
+            if shared:
+                share_world(w)
+        else:
+            copy_.restore(database)
+            w.clock.advance(days=1)  # where the poll leaves it
         yield w
 
 

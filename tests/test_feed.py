@@ -4,7 +4,6 @@ stable: regenerating it with nothing new gives the same bytes, and a change keep
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,10 @@ import pytest
 from monitor.cli import main
 from monitor.core.filters import StudyFilter
 from monitor.publishing import feed as feeds
-from monitor.store.db import Database
-from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry, make_world
+from tests.harness import KYSA_LN, NEW_ID, PEMPHIGUS, World, changes_in_the_registry
 
 A = "{http://www.w3.org/2005/Atom}"
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
-
-
-@pytest.fixture
-def world(database: Database) -> Iterator[World]:
-    yield from make_world(database)
 
 
 def check_atom(data: bytes) -> ET.Element:

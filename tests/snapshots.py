@@ -1,0 +1,129 @@
+"""The polled world, taken once per test process and put back for each test that starts
+from it: the first poll of the domain records is the same work for some 300 tests, so
+each process polls once and every later world is the database that poll left, copied.
+
+A copy is only ever put into a database at schema head that nothing else uses yet (the
+test's own, fresh from the `database` fixture). SQLite copies the file by its backup API;
+PostgreSQL keeps a copy of each table in a schema of its own and writes them back with
+INSERT ... SELECT (in foreign-key order), sequences included.
+`tests/test_world_snapshot.py` checks that a copied world is the world a poll makes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from monitor.store.db import Database
+from monitor.store.models import Base
+
+
+@dataclass(frozen=True)
+class SqliteCopy:
+    path: Path
+
+    @classmethod
+    def take(cls, database: Database) -> SqliteCopy:
+        folder = Path(tempfile.mkdtemp(prefix="ctmonitor-world-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "world.db"
+        source, target = sqlite3.connect(_file(database)), sqlite3.connect(path)
+        try:
+            with target:
+                source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        return cls(path)
+
+    def restore(self, database: Database) -> None:
+        database.engine.dispose()  # no pooled connection holds a read of the old file
+        source, target = sqlite3.connect(self.path), sqlite3.connect(_file(database))
+        try:
+            with target:
+                source.backup(target)
+        finally:
+            source.close()
+            target.close()
+
+
+def _file(database: Database) -> str:
+    name = database.engine.url.database
+    assert name, "an SQLite database in a file"
+    return name
+
+
+@dataclass(frozen=True)
+class PostgresCopy:
+    url: str  # the server, no search path
+    schema: str  # where the copies of the tables live
+    tables: tuple[str, ...]  # foreign-key order: a table after those it refers to
+    sequences: tuple[tuple[str, int | None], ...]
+
+    @classmethod
+    def take(cls, database: Database) -> PostgresCopy:
+        schema = f"world_{uuid.uuid4().hex[:12]}"
+        known = [t.name for t in Base.metadata.sorted_tables]
+        with database.engine.begin() as conn:
+            present = set(
+                conn.scalars(
+                    text(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                    )
+                )
+            )
+            tables = tuple(sorted(present - set(known))) + tuple(t for t in known if t in present)
+            sequences = tuple(
+                (name, value)
+                for name, value in conn.execute(
+                    text(
+                        "SELECT sequencename, last_value FROM pg_sequences "
+                        "WHERE schemaname = current_schema() ORDER BY sequencename"
+                    )
+                )
+            )
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+            for table in tables:
+                conn.execute(text(f'CREATE TABLE {schema}."{table}" AS TABLE "{table}"'))
+        url = database.engine.url.set(query={}).render_as_string(hide_password=False)
+        atexit.register(_drop, url, schema)
+        return cls(url, schema, tables, sequences)
+
+    def restore(self, database: Database) -> None:
+        with database.engine.begin() as conn:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables)))
+            for table in self.tables:
+                conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM {self.schema}."{table}"'))
+            for name, value in self.sequences:
+                if value is None:
+                    conn.execute(text("SELECT setval(:s, 1, false)"), {"s": name})
+                else:
+                    conn.execute(text("SELECT setval(:s, :v, true)"), {"s": name, "v": value})
+
+
+def _drop(url: str, schema: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    except Exception:
+        pass
+    finally:
+        engine.dispose()
+
+
+Copy = SqliteCopy | PostgresCopy
+
+
+def take(database: Database) -> Copy:
+    if database.engine.dialect.name == "sqlite":
+        return SqliteCopy.take(database)
+    return PostgresCopy.take(database)

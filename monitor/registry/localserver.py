@@ -283,6 +283,7 @@ class LocalApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass

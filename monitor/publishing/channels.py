@@ -14,8 +14,6 @@ import logging
 import os
 import re
 
-import apprise
-
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -72,6 +70,8 @@ class ChannelSender:
     """Sends one message to one Apprise URL, or raises ChannelError."""
 
     def send(self, url: str, *, title: str, body: str) -> None:
+        import apprise  # only when a channel is used: every command's start would pay ~60 ms
+
         real = expand(url)
         ap = apprise.Apprise()
         if not ap.add(real):

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import orjson
@@ -91,7 +92,10 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
+@cache
 def head_revision() -> str:
+    """The newest migration shipped with this code (read once per process: the scripts
+    are part of the installed package, and each database opened asks)."""
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     heads = script.get_heads()
     if len(heads) != 1:

@@ -99,7 +99,10 @@ class PostgresCopy:
 
     def restore(self, database: Database) -> None:
         with database.engine.begin() as conn:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in self.tables)))
+            # DELETE, not TRUNCATE: the tables are fresh (two rows the migrations wrote), and
+            # TRUNCATE gives each table and index a new file (~100 ms of the server's time)
+            for table in reversed(self.tables):
+                conn.execute(text(f'DELETE FROM "{table}"'))
             for table in self.tables:
                 conn.execute(text(f'INSERT INTO "{table}" SELECT * FROM {self.schema}."{table}"'))
             for name, value in self.sequences:

@@ -48,13 +48,14 @@ def test_sign_up_works_in_the_demo_with_mail_into_its_folder(tmp_path: Path) -> 
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(base + "/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+        with httpx.Client(timeout=1) as probe:
+            while True:
+                try:
+                    probe.get(base + "/health")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
         with httpx.Client(base_url=base, timeout=10) as client:
             form = client.get("/subscribe")
             assert form.status_code == 200 and "Sign-up is off" not in form.text

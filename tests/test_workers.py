@@ -42,15 +42,17 @@ def site(db_url: str, tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/favicon.ico", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
+    with httpx.Client(timeout=2) as probe:
+        while time.monotonic() < deadline:
+            try:
+                if probe.get(base + "/favicon.ico").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the workers did not start: " + proc.communicate()[1][-800:])
+        else:
+            proc.kill()
+            pytest.fail("the workers did not start: " + proc.communicate()[1][-800:])
     try:
         yield base
     finally:

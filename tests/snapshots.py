@@ -34,30 +34,29 @@ class SqliteCopy:
         folder = Path(tempfile.mkdtemp(prefix="ctmonitor-world-"))
         atexit.register(shutil.rmtree, folder, True)
         path = folder / "world.db"
-        source, target = sqlite3.connect(_file(database)), sqlite3.connect(path)
-        try:
-            with target:
-                source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        _backup(_file(database), path)
         return cls(path)
 
     def restore(self, database: Database) -> None:
         database.engine.dispose()  # no pooled connection holds a read of the old file
-        source, target = sqlite3.connect(self.path), sqlite3.connect(_file(database))
-        try:
-            with target:
-                source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        _backup(self.path, _file(database))
 
 
 def _file(database: Database) -> str:
     name = database.engine.url.database
     assert name, "an SQLite database in a file"
     return name
+
+
+def _backup(source_file: str | Path, target_file: str | Path) -> None:
+    """The whole of one SQLite file written into another, by SQLite's backup API."""
+    source, target = sqlite3.connect(source_file), sqlite3.connect(target_file)
+    try:
+        with target:
+            source.backup(target)
+    finally:
+        source.close()
+        target.close()
 
 
 @dataclass(frozen=True)

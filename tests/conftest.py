@@ -73,20 +73,20 @@ def pg_url_for_schema() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required (CTMONITOR_REQUIRE_PG=1) but {PG_URL} is not reachable")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with _admin().begin() as conn:
+    with admin_engine().begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in PG_URL else "?"
     try:
         yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
-        with _admin().begin() as conn:
+        with admin_engine().begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 _ADMIN: Engine | None = None
 
 
-def _admin() -> Engine:
+def admin_engine() -> Engine:
     """The test process's own connection to the server, kept open, for making and dropping
     schemas (a new connection each time costs a server process and ~17 ms)."""
     global _ADMIN
@@ -127,7 +127,7 @@ def _pg_at_head() -> tuple[str, str] | None:
         return _PG_HEAD
     url = make_url(PG_URL)
     schema = f"head_{uuid.uuid4().hex[:12]}"
-    with _admin().begin() as conn:
+    with admin_engine().begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
         sep = "&" if "?" in PG_URL else "?"
@@ -140,7 +140,7 @@ def _pg_at_head() -> tuple[str, str] | None:
             check=True,
         ).stdout
     finally:
-        with _admin().begin() as conn:
+        with admin_engine().begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     # psql's meta-commands (\restrict) and the schema's own creation are left out
     ddl = "\n".join(
@@ -157,7 +157,7 @@ def _make_pg_head(db_url: str) -> None:
         return
     schema, ddl = head
     mine = db_url.rsplit("search_path%3D", 1)[1]
-    with _admin().begin() as conn:  # every name in the DDL is qualified by its schema
+    with admin_engine().begin() as conn:  # every name in the DDL is qualified by its schema
         conn.exec_driver_sql(ddl.replace(f"{schema}.", f"{mine}."))
 
 

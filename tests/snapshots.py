@@ -19,10 +19,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from monitor.store.db import Database
 from monitor.store.models import Base
+from tests.conftest import admin_engine
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,6 @@ def _backup(source_file: str | Path, target_file: str | Path) -> None:
 
 @dataclass(frozen=True)
 class PostgresCopy:
-    url: str  # the server, no search path
     schema: str  # where the copies of the tables live
     tables: tuple[str, ...]  # foreign-key order: a table after those it refers to
     sequences: tuple[tuple[str, int | None], ...]
@@ -92,9 +92,8 @@ class PostgresCopy:
             conn.execute(text(f"CREATE SCHEMA {schema}"))
             for table in tables:
                 conn.execute(text(f'CREATE TABLE {schema}."{table}" AS TABLE "{table}"'))
-        url = database.engine.url.set(query={}).render_as_string(hide_password=False)
-        atexit.register(_drop, url, schema)
-        return cls(url, schema, tables, sequences)
+        atexit.register(_drop, schema)
+        return cls(schema, tables, sequences)
 
     def restore(self, database: Database) -> None:
         with database.engine.begin() as conn:
@@ -111,15 +110,12 @@ class PostgresCopy:
                     conn.execute(text("SELECT setval(:s, :v, true)"), {"s": name, "v": value})
 
 
-def _drop(url: str, schema: str) -> None:
-    engine = create_engine(url)
+def _drop(schema: str) -> None:
     try:
-        with engine.begin() as conn:
+        with admin_engine().begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    except Exception:
+    except Exception:  # a process ending: a schema left behind harms nothing
         pass
-    finally:
-        engine.dispose()
 
 
 Copy = SqliteCopy | PostgresCopy

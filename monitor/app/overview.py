@@ -76,7 +76,7 @@ def _columns(r: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
     reads every tracked study's), or a StudyRow's attributes."""
     if fields is not None:
         given = dict(zip(fields, r, strict=True))
-        if len(given) == len(SUMMARY_COLUMNS) and tuple(fields) == SUMMARY_COLUMNS:
+        if tuple(fields) == SUMMARY_COLUMNS:
             return given  # exactly the summary columns (a landscape batch): nothing to pick
         return {k: given.get(k) for k in SUMMARY_COLUMNS}
     return {k: getattr(r, k, None) for k in SUMMARY_COLUMNS}

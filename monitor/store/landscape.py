@@ -25,33 +25,31 @@ _FTS = table("study_search", column("rowid"))
 _TRIGRAM = 3  # the trigram index finds a part of a word from three characters
 
 
-def facet_in(facet: str, terms: Iterable[str], key: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
+def facet_in(facet: str, terms: Iterable[str], key: Any = StudyKey.nct_id) -> ColumnElement[bool]:
     """The study carries one of these terms of the facet (none asked: no study does).
     `key`: the study's id as the condition reads it (see `_key`)."""
     wanted = sorted({t for t in terms if t})
     if not wanted:
         return false()
-    return (StudyKey.nct_id if key is None else key).in_(
-        select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted))
-    )
+    return key.in_(select(StudyTerm.nct_id).where(StudyTerm.facet == facet, StudyTerm.term.in_(wanted)))
 
 
 def facets_in(
-    wanted: Iterable[tuple[str, Sequence[str]]], key: ColumnElement[Any] | None = None
+    wanted: Iterable[tuple[str, Sequence[str]]], key: Any = StudyKey.nct_id
 ) -> list[ColumnElement[bool]]:
     """Each facet asked for holds one of its (folded) labels: "any of" within a facet,
     every facet at once."""
     return [facet_in(facet, [fold(w) for w in labels], key) for facet, labels in wanted if labels]
 
 
-def sponsor_in(names: Sequence[str], key: ColumnElement[Any] | None = None) -> list[ColumnElement[bool]]:
+def sponsor_in(names: Sequence[str], key: Any = StudyKey.nct_id) -> list[ColumnElement[bool]]:
     """The lead sponsor's name holds one of these (folded); an empty name is in every one."""
     named = [fold(s) for s in names]
     if not named or "" in named:
         return []
     held = or_(*[StudyTerm.term.contains(s, autoescape=True) for s in named])
     sponsored = select(StudyTerm.nct_id).where(StudyTerm.facet == "sponsor", held)
-    return [(StudyKey.nct_id if key is None else key).in_(sponsored)]
+    return [key.in_(sponsored)]
 
 
 def _key(session: Session, q: LandscapeQuery) -> ColumnElement[Any]:

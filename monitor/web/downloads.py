@@ -44,7 +44,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 CSV_KEYS = [k for k, _ in COLUMNS]
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -77,14 +77,11 @@ def _cell(key: str, value: Any) -> Any:
     return spreadsheet_safe(str(value))
 
 
-def _csv_text(v: Any) -> str:
-    """One CSV cell (the spreadsheet_safe rule, inlined: a download writes two million)."""
-    s = "; ".join(v) if isinstance(v, list) else "" if v is None else str(v)
-    return "'" + s if s and s[0] in _FORMULA else s
-
-
 def _csv_line(r: dict[str, Any]) -> list[str]:
-    return [_csv_text(_also(r) if k == "also_registered" else r.get(k)) for k in CSV_KEYS]
+    return [
+        spreadsheet_safe("; ".join(v) if isinstance(v, list) else "" if v is None else str(v))
+        for v in (_value(r, k) for k in CSV_KEYS)
+    ]
 
 
 def csv_chunks(batches: Iterable[Iterable[dict[str, Any]]]) -> Iterator[str]:

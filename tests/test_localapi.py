@@ -115,3 +115,20 @@ def test_faults_fire_once_then_clear(api: LocalApiServer) -> None:
     r = get(api, "/api/v2/version")
     assert r.status_code == 429 and r.headers["retry-after"] == "3"
     assert get(api, "/api/v2/version").status_code == 200
+
+
+def test_a_client_that_hangs_up_early_is_no_error_of_the_server(
+    api: LocalApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client that times out before its answer is written (as the fault tests make one do):
+    the stand-in says nothing, rather than print a traceback into whatever runs next."""
+    import time
+
+    for _ in range(3):
+        api.add_fault(Fault(delay=0.3))
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(api.base_url + "/api/v2/studies", params={"pageSize": "1000"}, timeout=0.05)
+    time.sleep(0.6)  # the handlers have written into the closed connections by now
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "Exception occurred" not in captured.err
+    assert get(api, "/api/v2/version").status_code == 200  # and it goes on serving
